@@ -1,0 +1,192 @@
+// shmframe/layout.hpp: the binary contract of a shmframe segment.
+//
+// Everything a process on the other side of the mapping relies on is here: plain,
+// standard-layout, trivially copyable structs of fixed-width little-endian fields,
+// with explicit padding and a static_assert on every size and offset. No pointers:
+// every location is an offset from the segment base. Fields that change after READY
+// are accessed only through std::atomic_ref (see detail/atomic.hpp); nothing else here
+// has behaviour. docs/ABI.md describes the same layout byte by byte.
+//
+// Version rule: increment kAbiVersion for every incompatible change (a field's width,
+// order, meaning or encoding, a struct's size, the commit protocol). Appending into a
+// reserved area without changing the meaning of existing fields keeps the version, as
+// long as zero means "absent" for the new field.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace shmframe::layout {
+
+inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRAME" in memory order
+inline constexpr std::uint32_t kAbiVersion = 1;
+inline constexpr std::uint64_t kCacheLine = 64;
+inline constexpr std::uint64_t kPage = 4096;
+
+// Segment life cycle (SegmentHeader::state).
+enum class State : std::uint32_t {
+  initializing = 1,  // creator is still writing the layout; nothing but magic, pid and state is valid
+  ready = 2,         // layout valid and immutable; frames may be committed
+  closed = 3,        // producer shut down cleanly; no more frames in this segment
+  superseded = 4,    // a newer generation replaced this segment; re-open the name
+};
+
+// Pixel formats (SegmentHeader::pixel_format). Values are part of the ABI.
+enum class PixelFormatCode : std::uint32_t { gray8 = 1, bgr8 = 2, rgb8 = 3, bgra8 = 4 };
+
+// Slot sequence word (SlotHeader::state): 0 = empty, 2*seq = holds committed frame seq,
+// 2*seq + 1 = frame seq being written (pixels undefined).
+constexpr std::uint64_t slot_committed(std::uint64_t seq) noexcept { return seq << 1; }
+constexpr std::uint64_t slot_writing(std::uint64_t seq) noexcept { return (seq << 1) | 1u; }
+
+// Consumer lease word (ConsumerEntry::lease): 0 = none, else (seq << 8) | (slot + 1).
+constexpr std::uint64_t lease_pack(std::uint32_t slot, std::uint64_t seq) noexcept {
+  return (seq << 8) | (static_cast<std::uint64_t>(slot) + 1u);
+}
+constexpr std::uint32_t kMaxSlots = 64;          // fits the 8-bit lease slot field
+constexpr std::uint32_t kMaxConsumers = 1024;
+constexpr std::uint32_t kMaxDimension = 32768;   // width and height
+constexpr std::uint32_t kMaxMetadata = 1u << 20; // bytes of user metadata per frame
+
+// ---------------------------------------------------------------------------------------
+// SegmentHeader: at offset 0, 512 bytes.
+struct SegmentHeader {
+  // -- identity (written once by the creator, before READY) --
+  std::uint64_t magic;               // kMagic
+  std::uint32_t abi_version;         // kAbiVersion
+  std::uint32_t header_size;         // sizeof(SegmentHeader)
+  std::uint32_t state;               // State; atomic; futex word for READY waiters
+  std::uint32_t flags;               // reserved, 0
+  std::uint64_t total_size;          // bytes of the whole segment (== object size)
+  std::uint64_t generation;          // 1, 2, ...: +1 on every takeover or format change
+  std::int32_t writer_pid;           // producer process id
+  std::uint32_t writer_uid;          // producer effective uid
+  std::uint64_t writer_start_ticks;  // producer start time (/proc/PID/stat field 22), pid-reuse guard
+  std::uint64_t created_realtime_ns; // CLOCK_REALTIME at creation, for display only
+
+  // -- producer-hot line: written on every commit / heartbeat (atomic) --
+  std::uint64_t last_committed_seq;  // 0 = none yet; release-stored after the slot is published
+  std::uint64_t heartbeat_ns;        // CLOCK_MONOTONIC of the producer's last beat
+  std::uint64_t forced_overwrites;   // commits that had to take a leased slot
+  std::uint64_t consumers_reaped;    // dead consumer entries reclaimed by the producer
+  std::uint64_t commits_aborted;     // slots acquired and abandoned without commit
+  std::uint64_t reserved_hot[3];
+
+  // -- format and geometry: immutable once READY --
+  std::uint32_t width;
+  std::uint32_t height;
+  std::uint32_t stride;              // bytes per row, >= width * bytes_per_pixel
+  std::uint32_t pixel_format;        // PixelFormatCode
+  std::uint32_t bytes_per_pixel;
+  std::uint32_t slot_count;          // 1..kMaxSlots
+  std::uint32_t max_consumers;       // 1..kMaxConsumers
+  std::uint32_t metadata_capacity;   // bytes of user metadata area per slot
+  std::uint64_t frame_bytes;         // stride * height
+  std::uint64_t slots_offset;        // from segment base, page aligned
+  std::uint64_t slot_stride;         // bytes between slots, page aligned
+  std::uint64_t pixel_offset;        // pixels, from the start of a slot, page aligned
+  std::uint64_t consumers_offset;    // from segment base, cache-line aligned
+  std::uint64_t consumer_stride;     // sizeof(ConsumerEntry)
+  std::uint64_t heartbeat_interval_ns;
+  std::uint64_t reserved_tail[37];
+};
+
+// SlotHeader: at slots_offset + i * slot_stride, 64 bytes; user metadata follows at +64,
+// pixels at +pixel_offset.
+struct SlotHeader {
+  std::uint64_t state;          // sequence word, see slot_committed / slot_writing; atomic
+  std::uint64_t capture_ns;     // CLOCK_MONOTONIC given by the producer at commit
+  std::uint64_t commit_ns;      // CLOCK_MONOTONIC when the producer committed
+  std::uint32_t metadata_size;  // bytes of user metadata, <= metadata_capacity
+  std::uint32_t flags;          // reserved, 0
+  std::uint64_t reserved[4];
+};
+
+// ConsumerEntry: at consumers_offset + i * consumer_stride, 128 bytes, two cache lines:
+// the first is written by the producer on every commit (wake), the second by the consumer,
+// so that neither side's writes invalidate the other's hot line (false sharing).
+struct ConsumerEntry {
+  // -- wake-up line --
+  std::uint32_t wake;          // futex word: producer increments after every commit; atomic
+  std::uint32_t waiting;       // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
+  std::uint32_t reserved_wake[14];
+  // -- consumer line --
+  std::int32_t owner_pid;      // 0 = free; claimed by CAS 0 -> pid; atomic
+  std::uint32_t active;        // 1 once the entry is fully initialized by its owner; atomic
+  std::uint64_t owner_start_ticks;
+  std::uint64_t heartbeat_ns;  // CLOCK_MONOTONIC of the consumer's last activity; atomic
+  std::uint64_t lease;         // see lease_pack; atomic
+  std::uint64_t last_seq;      // last sequence number the consumer took; atomic
+  std::uint64_t frames;        // frames taken; atomic
+  std::uint64_t drops;         // frames committed but never taken by this consumer; atomic
+  std::uint64_t overruns;      // frames overwritten while this consumer held them; atomic
+};
+
+// ---------------------------------------------------------------------------------------
+// Compile-time checks: the contract must not drift by accident.
+template <class T>
+inline constexpr bool kPlainShared = std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T>;
+static_assert(kPlainShared<SegmentHeader> && kPlainShared<SlotHeader> && kPlainShared<ConsumerEntry>);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
+              std::atomic<std::int32_t>::is_always_lock_free);
+
+static_assert(sizeof(SegmentHeader) == 512 && alignof(SegmentHeader) == 8);
+static_assert(offsetof(SegmentHeader, magic) == 0);
+static_assert(offsetof(SegmentHeader, abi_version) == 8);
+static_assert(offsetof(SegmentHeader, header_size) == 12);
+static_assert(offsetof(SegmentHeader, state) == 16);
+static_assert(offsetof(SegmentHeader, flags) == 20);
+static_assert(offsetof(SegmentHeader, total_size) == 24);
+static_assert(offsetof(SegmentHeader, generation) == 32);
+static_assert(offsetof(SegmentHeader, writer_pid) == 40);
+static_assert(offsetof(SegmentHeader, writer_uid) == 44);
+static_assert(offsetof(SegmentHeader, writer_start_ticks) == 48);
+static_assert(offsetof(SegmentHeader, created_realtime_ns) == 56);
+static_assert(offsetof(SegmentHeader, last_committed_seq) == 64);
+static_assert(offsetof(SegmentHeader, heartbeat_ns) == 72);
+static_assert(offsetof(SegmentHeader, forced_overwrites) == 80);
+static_assert(offsetof(SegmentHeader, consumers_reaped) == 88);
+static_assert(offsetof(SegmentHeader, commits_aborted) == 96);
+static_assert(offsetof(SegmentHeader, reserved_hot) == 104);
+static_assert(offsetof(SegmentHeader, width) == 128);
+static_assert(offsetof(SegmentHeader, height) == 132);
+static_assert(offsetof(SegmentHeader, stride) == 136);
+static_assert(offsetof(SegmentHeader, pixel_format) == 140);
+static_assert(offsetof(SegmentHeader, bytes_per_pixel) == 144);
+static_assert(offsetof(SegmentHeader, slot_count) == 148);
+static_assert(offsetof(SegmentHeader, max_consumers) == 152);
+static_assert(offsetof(SegmentHeader, metadata_capacity) == 156);
+static_assert(offsetof(SegmentHeader, frame_bytes) == 160);
+static_assert(offsetof(SegmentHeader, slots_offset) == 168);
+static_assert(offsetof(SegmentHeader, slot_stride) == 176);
+static_assert(offsetof(SegmentHeader, pixel_offset) == 184);
+static_assert(offsetof(SegmentHeader, consumers_offset) == 192);
+static_assert(offsetof(SegmentHeader, consumer_stride) == 200);
+static_assert(offsetof(SegmentHeader, heartbeat_interval_ns) == 208);
+static_assert(offsetof(SegmentHeader, reserved_tail) == 216);
+
+static_assert(sizeof(SlotHeader) == 64 && alignof(SlotHeader) == 8);
+static_assert(offsetof(SlotHeader, state) == 0);
+static_assert(offsetof(SlotHeader, capture_ns) == 8);
+static_assert(offsetof(SlotHeader, commit_ns) == 16);
+static_assert(offsetof(SlotHeader, metadata_size) == 24);
+static_assert(offsetof(SlotHeader, flags) == 28);
+static_assert(offsetof(SlotHeader, reserved) == 32);
+
+static_assert(sizeof(ConsumerEntry) == 128 && alignof(ConsumerEntry) == 8);
+static_assert(offsetof(ConsumerEntry, wake) == 0);
+static_assert(offsetof(ConsumerEntry, waiting) == 4);
+static_assert(offsetof(ConsumerEntry, reserved_wake) == 8);
+static_assert(offsetof(ConsumerEntry, owner_pid) == 64);
+static_assert(offsetof(ConsumerEntry, active) == 68);
+static_assert(offsetof(ConsumerEntry, owner_start_ticks) == 72);
+static_assert(offsetof(ConsumerEntry, heartbeat_ns) == 80);
+static_assert(offsetof(ConsumerEntry, lease) == 88);
+static_assert(offsetof(ConsumerEntry, last_seq) == 96);
+static_assert(offsetof(ConsumerEntry, frames) == 104);
+static_assert(offsetof(ConsumerEntry, drops) == 112);
+static_assert(offsetof(ConsumerEntry, overruns) == 120);
+
+}  // namespace shmframe::layout
