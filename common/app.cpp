@@ -1,0 +1,70 @@
+#include "app.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <shmframe/format.hpp>
+
+namespace shmframe::app {
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
+
+namespace {
+void on_signal(int sig) {
+  g_signal.store(sig, std::memory_order_relaxed);
+  g_stop.store(true, std::memory_order_relaxed);
+}
+}  // namespace
+
+void install_signal_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: waits must return EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+void setup_logging(const std::string& app, bool verbose) {
+  auto logger = spdlog::stderr_color_mt(app);
+  logger->set_pattern("[%H:%M:%S.%e] [%n] [%^%l%$] %v");
+  logger->set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+shmframe::LogCallback library_logger() {
+  return [](shmframe::LogLevel level, const std::string& msg) {
+    switch (level) {
+      case shmframe::LogLevel::debug: spdlog::debug("{}", msg); break;
+      case shmframe::LogLevel::info: spdlog::info("{}", msg); break;
+      case shmframe::LogLevel::warn: spdlog::warn("{}", msg); break;
+      case shmframe::LogLevel::error: spdlog::error("{}", msg); break;
+    }
+  };
+}
+
+StreamNameValidator::StreamNameValidator() {
+  name_ = "STREAM";
+  func_ = [](const std::string& s) -> std::string {
+    auto why = shmframe::check_stream_name(s);
+    return why ? *why : std::string();
+  };
+}
+
+mode_t parse_mode(const std::string& text) {
+  std::size_t used = 0;
+  unsigned long v = 0;
+  try {
+    v = std::stoul(text, &used, 8);
+  } catch (...) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || v > 0777 || (v & 0600) != 0600) {
+    throw CLI::ValidationError("--mode", "'" + text + "' is not an octal permission set with owner read+write, e.g. 0600 or 0660");
+  }
+  return static_cast<mode_t>(v);
+}
+
+}  // namespace shmframe::app

@@ -1,0 +1,34 @@
+// common/app.hpp: what every shmframe app shares: logging set-up, Ctrl-C handling, and
+// the option validators. Apps only; the library never logs or handles signals.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <csignal>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <shmframe/writer.hpp>
+
+namespace shmframe::app {
+
+// Set by SIGINT/SIGTERM. Handlers are installed without SA_RESTART so blocking waits in the
+// library return at once with "interrupted".
+extern std::atomic<bool> g_stop;
+extern std::atomic<int> g_signal;
+void install_signal_handlers();
+
+// spdlog to stderr, "[time] [level] message"; `verbose` enables debug.
+void setup_logging(const std::string& app, bool verbose);
+// A LogCallback forwarding library messages to spdlog.
+shmframe::LogCallback library_logger();
+
+// CLI11 validator for stream names.
+struct StreamNameValidator : CLI::Validator {
+  StreamNameValidator();
+};
+// Parses an octal mode such as "0600" or "660"; throws CLI::ValidationError.
+mode_t parse_mode(const std::string& text);
+
+}  // namespace shmframe::app

@@ -1,0 +1,150 @@
+// shmframe-producer: publishes frames from a source into a shared-memory stream.
+#include <spdlog/spdlog.h>
+#include <time.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cmath>
+#include <shmframe/shmframe.hpp>
+
+#include "app.hpp"
+#include "sources.hpp"
+
+namespace {
+
+using shmframe::app::g_stop;
+
+// Sleeps until an absolute CLOCK_MONOTONIC time; returns early on a signal.
+void sleep_until(std::uint64_t t_ns) {
+  timespec ts{static_cast<time_t>(t_ns / 1'000'000'000ull), static_cast<long>(t_ns % 1'000'000'000ull)};
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+}
+
+std::uint64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"shmframe-producer: publish video frames into a shared-memory stream that consumers read without copying.\n"
+               "Example: shmframe-producer --name cam0 --source test --width 1280 --height 720 --fps 30"};
+  std::string name = "cam0";
+  shmframe::producer::SourceOptions src;
+  std::string format_name = "bgr8";
+  std::string mode_text = "0600";
+  double fps = -1;
+  std::uint64_t frames = 0;
+  std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100;
+  bool verbose = false;
+  cli.add_option("-n,--name", name, "Stream name ([A-Za-z0-9_.-], 1-64 chars); lives in /dev/shm/shmframe.NAME")
+      ->check(shmframe::app::StreamNameValidator())
+      ->capture_default_str();
+  cli.add_option("-s,--source", src.spec, "test (moving test pattern) | file:PATH | camera:N | gst:PIPELINE")->capture_default_str();
+  cli.add_option("--width", src.width, "Frame width (test pattern: default 640; others: resize to it)")->check(CLI::Range(1u, 32768u));
+  cli.add_option("--height", src.height, "Frame height (test pattern: default 480; others: resize to it)")->check(CLI::Range(1u, 32768u));
+  cli.add_option("--fps", fps, "Frames per second; 0 = as fast as possible (default: 30 for test, the file's own rate otherwise)")
+      ->check(CLI::Range(0.0, 100000.0));
+  cli.add_option("--format", format_name, "Pixel format: bgr8 | rgb8 | bgra8 | gray8")
+      ->check(CLI::IsMember({"bgr8", "rgb8", "bgra8", "gray8"}))
+      ->capture_default_str();
+  cli.add_option("--slots", slots, "Frame slots in the segment (2 = double buffering; more let slow zero-copy readers keep frames)")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  cli.add_option("--frames", frames, "Stop after COUNT frames and exit 0 (0 = run until Ctrl-C or end of file)")->capture_default_str();
+  cli.add_option("--mode", mode_text, "Permissions of the segment (octal, must include 0600; 0660 shares with the group)")->capture_default_str();
+  cli.add_option("--max-consumers", max_consumers, "Consumer table size")->check(CLI::Range(1u, 1024u))->capture_default_str();
+  cli.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat period; consumers declare the producer lost after ~3 missed beats")
+      ->check(CLI::Range(1u, 60000u))
+      ->capture_default_str();
+  cli.add_flag("--loop", src.loop, "Restart a file source at its end instead of stopping");
+  cli.add_flag("-v,--verbose", verbose, "Debug logging");
+  mode_t mode = 0600;
+  try {
+    cli.parse(argc, argv);
+    mode = shmframe::app::parse_mode(mode_text);
+    if ((src.width == 0) != (src.height == 0)) throw CLI::ValidationError("--width/--height", "give both or neither");
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return 2;
+  }
+  src.pixel_format = *shmframe::parse_pixel_format(format_name);
+
+  shmframe::app::setup_logging("producer", verbose);
+  shmframe::app::install_signal_handlers();
+
+  try {
+    auto source = shmframe::producer::make_source(src);
+    if (fps < 0) fps = source->natural_fps() > 0 ? source->natural_fps() : 30.0;
+    shmframe::WriterOptions wo;
+    wo.format = source->format();
+    wo.slots = slots;
+    wo.max_consumers = max_consumers;
+    wo.mode = mode;
+    wo.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+    wo.log = shmframe::app::library_logger();
+    shmframe::Writer writer(name, wo);
+    spdlog::info("stream '{}' generation {}: {} at {} fps, {} slots, /dev/shm/shmframe.{} mode {:04o}", name,
+                 writer.generation(), source->describe(), fps > 0 ? fmt::format("{:g}", fps) : std::string("max"), slots, name,
+                 mode);
+
+    const std::uint64_t period = fps > 0 ? static_cast<std::uint64_t>(std::llround(1e9 / fps)) : 0;
+    std::uint64_t next = now_ns();
+    std::uint64_t stat_t0 = next, stat_n0 = 0, count = 0;
+    while (!g_stop.load(std::memory_order_relaxed) && (frames == 0 || count < frames)) {
+      if (period != 0) {
+        sleep_until(next);
+        if (g_stop.load(std::memory_order_relaxed)) break;
+        next += period;
+        const std::uint64_t now = now_ns();
+        if (now > next + 4 * period) next = now;  // fell behind (stopped, slow source): don't burst to catch up
+      }
+      const std::uint64_t t_capture = now_ns();
+      if (!source->grab(count + 1)) {
+        spdlog::info("end of {}", source->describe());
+        break;
+      }
+      if (!(source->format() == writer.format())) {
+        spdlog::info("format changed to {}: new generation", shmframe::to_string(source->format()));
+        writer.reconfigure(source->format());
+      }
+      shmframe::WriteSlot slot = writer.acquire();
+      if (!slot) throw std::runtime_error("no slot available (stream closed?)");
+      const void* data = slot.mat().data;
+      source->render(slot.mat());
+      if (slot.mat().data != data) throw std::logic_error("source rendered outside the slot (format mismatch)");
+      writer.commit(slot, t_capture);
+      ++count;
+      const std::uint64_t now = now_ns();
+      if (now - stat_t0 >= 1'000'000'000ull) {
+        const auto st = writer.stats();
+        std::uint64_t max_lag = 0, drops = 0;
+        for (const auto& c : st.consumers) {
+          max_lag = std::max(max_lag, c.lag);
+          drops += c.drops;
+        }
+        spdlog::info("seq {} | {:.1f} fps | {} consumer(s), max lag {}, drops {} | forced overwrites {}", st.last_seq,
+                     static_cast<double>(count - stat_n0) * 1e9 / static_cast<double>(now - stat_t0), st.consumers.size(),
+                     max_lag, drops, st.forced_overwrites);
+        stat_t0 = now;
+        stat_n0 = count;
+      }
+    }
+    writer.close();
+    if (g_stop.load()) spdlog::info("signal {}: closed stream '{}' after {} frames", shmframe::app::g_signal.load(), name, count);
+    else spdlog::info("closed stream '{}' after {} frames", name, count);
+    return 0;
+  } catch (const shmframe::Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+}

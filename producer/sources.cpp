@@ -1,0 +1,173 @@
+#include "sources.hpp"
+
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <stdexcept>
+
+namespace shmframe::producer {
+namespace {
+
+cv::Scalar color(shmframe::PixelFormat f, double b, double g, double r) {
+  switch (f) {
+    case shmframe::PixelFormat::gray8: return {0.114 * b + 0.587 * g + 0.299 * r};
+    case shmframe::PixelFormat::rgb8: return {r, g, b};
+    case shmframe::PixelFormat::bgra8: return {b, g, r, 255};
+    case shmframe::PixelFormat::bgr8: break;
+  }
+  return {b, g, r};
+}
+
+// A moving test pattern: a static gradient (rendered once), a bar sweeping across, and the
+// frame number. Drawn straight into the slot.
+class TestPattern final : public Source {
+ public:
+  explicit TestPattern(const SourceOptions& o)
+      : format_{o.width != 0 ? o.width : 640, o.height != 0 ? o.height : 480, o.pixel_format, 0} {
+    cv::Mat bgr(static_cast<int>(format_.height), static_cast<int>(format_.width), CV_8UC3);
+    for (int y = 0; y < bgr.rows; ++y) {
+      auto* row = bgr.ptr<cv::Vec3b>(y);
+      for (int x = 0; x < bgr.cols; ++x) {
+        row[x] = cv::Vec3b(static_cast<uchar>(x * 255 / std::max(1, bgr.cols - 1)),
+                           static_cast<uchar>(y * 255 / std::max(1, bgr.rows - 1)), static_cast<uchar>(128));
+      }
+    }
+    background_ = convert(bgr);
+  }
+  shmframe::FrameFormat format() const override { return format_; }
+  double natural_fps() const override { return 30.0; }
+  bool grab(std::uint64_t index) override {
+    index_ = index;
+    return true;
+  }
+  void render(cv::Mat& slot) override {
+    background_.copyTo(slot);
+    const int w = slot.cols, h = slot.rows;
+    const int bar = std::max(4, w / 40);
+    const int x = static_cast<int>((index_ * static_cast<std::uint64_t>(std::max(1, w / 120))) % static_cast<std::uint64_t>(w));
+    cv::rectangle(slot, cv::Rect(x, 0, std::min(bar, w - x), h), color(format_.pixel_format, 255, 255, 255), cv::FILLED);
+    const double scale = std::max(0.4, h / 480.0);
+    cv::putText(slot, "shmframe #" + std::to_string(index_), cv::Point(static_cast<int>(10 * scale), static_cast<int>(40 * scale)),
+                cv::FONT_HERSHEY_SIMPLEX, scale, color(format_.pixel_format, 0, 0, 0), std::max(1, static_cast<int>(2 * scale)));
+  }
+  std::string describe() const override { return "test pattern " + shmframe::to_string(format_); }
+
+ private:
+  cv::Mat convert(const cv::Mat& bgr) const {
+    cv::Mat out;
+    switch (format_.pixel_format) {
+      case shmframe::PixelFormat::gray8: cv::cvtColor(bgr, out, cv::COLOR_BGR2GRAY); break;
+      case shmframe::PixelFormat::rgb8: cv::cvtColor(bgr, out, cv::COLOR_BGR2RGB); break;
+      case shmframe::PixelFormat::bgra8: cv::cvtColor(bgr, out, cv::COLOR_BGR2BGRA); break;
+      case shmframe::PixelFormat::bgr8: out = bgr; break;
+    }
+    return out;
+  }
+  shmframe::FrameFormat format_;
+  cv::Mat background_;
+  std::uint64_t index_ = 0;
+};
+
+// Anything OpenCV's VideoCapture opens: a file, a camera index, a GStreamer pipeline.
+class CaptureSource final : public Source {
+ public:
+  CaptureSource(const SourceOptions& o, std::string what) : opt_(o), what_(std::move(what)) {
+    open();
+    if (!cap_.read(decoded_) || decoded_.empty()) {
+      throw std::runtime_error(what_ + ": opened, but no frame could be decoded (empty or unsupported video)");
+    }
+    have_first_ = true;
+    update_format();
+  }
+  shmframe::FrameFormat format() const override { return format_; }
+  double natural_fps() const override {
+    const double f = cap_.get(cv::CAP_PROP_FPS);
+    return (f > 0 && f < 1000) ? f : 0.0;
+  }
+  bool grab(std::uint64_t) override {
+    if (have_first_) {
+      have_first_ = false;
+    } else if (!cap_.read(decoded_) || decoded_.empty()) {
+      if (!opt_.loop || !reopen()) return false;
+    }
+    update_format();
+    return true;
+  }
+  void render(cv::Mat& slot) override {
+    // Frames go in exactly as OpenCV decodes them unless another format or size was asked.
+    const cv::Mat* src = &decoded_;
+    if (opt_.width != 0 && opt_.height != 0 && (decoded_.cols != static_cast<int>(opt_.width) || decoded_.rows != static_cast<int>(opt_.height))) {
+      cv::resize(decoded_, resized_, cv::Size(static_cast<int>(opt_.width), static_cast<int>(opt_.height)), 0, 0, cv::INTER_AREA);
+      src = &resized_;
+    }
+    const int code = conversion(src->channels());
+    if (code < 0) {
+      src->copyTo(slot);
+    } else {
+      cv::cvtColor(*src, slot, code);
+    }
+  }
+  std::string describe() const override { return what_ + " " + shmframe::to_string(format_); }
+
+ private:
+  void open() {
+    const std::string& s = opt_.spec;
+    bool ok = false;
+    if (s.rfind("file:", 0) == 0) {
+      ok = cap_.open(s.substr(5), cv::CAP_ANY);
+    } else if (s.rfind("camera:", 0) == 0) {
+      int index = -1;
+      try {
+        index = std::stoi(s.substr(7));
+      } catch (...) {
+      }
+      if (index < 0) throw std::runtime_error("bad camera spec '" + s + "': use camera:N with N >= 0 (camera:0 is /dev/video0)");
+      ok = cap_.open(index, cv::CAP_V4L2);
+    } else if (s.rfind("gst:", 0) == 0) {
+      ok = cap_.open(s.substr(4), cv::CAP_GSTREAMER);
+    }
+    if (!ok) throw std::runtime_error("cannot open " + what_ + ": check that it exists and that OpenCV can decode it");
+  }
+  bool reopen() {
+    cap_.release();
+    open();
+    return cap_.read(decoded_) && !decoded_.empty();
+  }
+  int conversion(int channels) const {
+    using shmframe::PixelFormat;
+    switch (opt_.pixel_format) {
+      case PixelFormat::bgr8: return channels == 3 ? -1 : channels == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_BGRA2BGR;
+      case PixelFormat::rgb8: return channels == 3 ? cv::COLOR_BGR2RGB : channels == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGRA2RGB;
+      case PixelFormat::bgra8: return channels == 4 ? -1 : channels == 1 ? cv::COLOR_GRAY2BGRA : cv::COLOR_BGR2BGRA;
+      case PixelFormat::gray8: return channels == 1 ? -1 : channels == 3 ? cv::COLOR_BGR2GRAY : cv::COLOR_BGRA2GRAY;
+    }
+    return -1;
+  }
+  void update_format() {
+    if (decoded_.depth() != CV_8U) {
+      throw std::runtime_error(what_ + ": decoded frames are not 8-bit; shmframe streams carry 8-bit formats");
+    }
+    format_.width = opt_.width != 0 ? opt_.width : static_cast<std::uint32_t>(decoded_.cols);
+    format_.height = opt_.height != 0 ? opt_.height : static_cast<std::uint32_t>(decoded_.rows);
+    format_.pixel_format = opt_.pixel_format;
+    format_.stride = 0;
+  }
+
+  SourceOptions opt_;
+  std::string what_;
+  cv::VideoCapture cap_;
+  cv::Mat decoded_, resized_;
+  bool have_first_ = false;
+  shmframe::FrameFormat format_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> make_source(const SourceOptions& o) {
+  if (o.spec == "test") return std::make_unique<TestPattern>(o);
+  if (o.spec.rfind("file:", 0) == 0 && o.spec.size() > 5) return std::make_unique<CaptureSource>(o, "video file '" + o.spec.substr(5) + "'");
+  if (o.spec.rfind("camera:", 0) == 0) return std::make_unique<CaptureSource>(o, "camera " + o.spec.substr(7));
+  if (o.spec.rfind("gst:", 0) == 0 && o.spec.size() > 4) return std::make_unique<CaptureSource>(o, "GStreamer pipeline '" + o.spec.substr(4) + "'");
+  throw std::runtime_error("unknown source '" + o.spec + "': use test, file:PATH, camera:N or gst:PIPELINE");
+}
+
+}  // namespace shmframe::producer

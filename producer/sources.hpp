@@ -1,0 +1,39 @@
+// producer/sources.hpp: where frames come from. A Source renders or decodes one frame at a
+// time into the slot it is given (the test pattern draws in place: zero copy).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <opencv2/core.hpp>
+#include <shmframe/format.hpp>
+
+namespace shmframe::producer {
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Format of the next frame; may change between frames (a file whose size changes).
+  virtual shmframe::FrameFormat format() const = 0;
+  // Frames per second the source runs at naturally (0 = unknown).
+  virtual double natural_fps() const = 0;
+  // Prepares the next frame; false at end of stream. Call format() after it.
+  virtual bool grab(std::uint64_t index) = 0;
+  // Writes the grabbed frame into `slot` (already of format()).
+  virtual void render(cv::Mat& slot) = 0;
+  virtual std::string describe() const = 0;
+};
+
+struct SourceOptions {
+  std::string spec = "test";  // test | file:PATH | camera:N | gst:PIPELINE
+  std::uint32_t width = 0;    // 0 = source's own
+  std::uint32_t height = 0;
+  shmframe::PixelFormat pixel_format = shmframe::PixelFormat::bgr8;
+  bool loop = false;
+};
+
+// Throws std::runtime_error with a message naming the source and the fix.
+std::unique_ptr<Source> make_source(const SourceOptions& options);
+
+}  // namespace shmframe::producer
