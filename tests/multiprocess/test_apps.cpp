@@ -1,0 +1,239 @@
+// The apps as a user runs them: shmframe-producer and shmframe-consumer binaries, their
+// output, exit codes and error messages.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <shmframe/layout.hpp>
+
+#include "mp_common.hpp"
+
+using namespace std::chrono_literals;
+using json = nlohmann::ordered_json;
+using testkit::Child;
+using testkit::LinePipe;
+using testkit::StreamGuard;
+
+namespace {
+
+// A running app with its stdout and stderr as line pipes.
+struct App {
+  std::unique_ptr<LinePipe> out = std::make_unique<LinePipe>();
+  std::unique_ptr<LinePipe> err = std::make_unique<LinePipe>();
+  std::unique_ptr<Child> proc;
+
+  explicit App(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int o = out->write_fd(), e = err->write_fd();
+    // Only async-signal-safe calls between fork and exec.
+    proc = std::make_unique<Child>([&argv, o, e] {
+      dup2(o, 1);
+      dup2(e, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+      return 127;
+    });
+  }
+  // Next stdout line parsed as JSON with the given event (others skipped), bounded.
+  std::optional<json> event(const std::string& kind, std::chrono::milliseconds budget) {
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto l = out->recv(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+      if (!l) return std::nullopt;
+      json j = json::parse(*l, nullptr, false);
+      EXPECT_FALSE(j.is_discarded()) << "not JSON: " << *l;
+      if (!j.is_discarded() && j.value("event", "") == kind) return j;
+    }
+    return std::nullopt;
+  }
+  // All of stderr so far (bounded).
+  std::string errors(std::chrono::milliseconds budget = 200ms) {
+    std::string all;
+    while (auto l = err->recv(budget)) all += *l + "\n";
+    return all;
+  }
+};
+
+const std::string kProducer = SHMFRAME_PRODUCER_BIN;
+const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
+
+std::string crc_of(const cv::Mat& m) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (int y = 0; y < m.rows; ++y) crc = crc32(crc, m.ptr(y), static_cast<uInt>(m.cols * m.elemSize()));
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08lx", static_cast<unsigned long>(crc));
+  return hex;
+}
+
+}  // namespace
+
+TEST(Apps, ProbeConsumerStartedFirstReadsTheTestPatternAndProducerClosesOnSigint) {
+  StreamGuard g("app-probe");
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--frames", "30", "--timeout-ms", "20000"});
+  App producer({kProducer, "--name", g.name(), "--fps", "200", "--width", "320", "--height", "240"});
+  auto gen = consumer.event("generation", 10s);
+  ASSERT_TRUE(gen) << consumer.errors();
+  EXPECT_EQ((*gen)["width"], 320);
+  EXPECT_EQ((*gen)["format"], "bgr8");
+  std::uint64_t last_seq = 0, last_dropped = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto f = consumer.event("frame", 10s);
+    ASSERT_TRUE(f) << "frame " << i;
+    const std::uint64_t seq = (*f)["seq"], dropped = (*f)["dropped"];
+    EXPECT_GT(seq, last_seq);
+    if (last_seq != 0) {
+      EXPECT_EQ(dropped - last_dropped, seq - last_seq - 1);
+    }
+    EXPECT_EQ((*f)["height"], 240);
+    EXPECT_EQ((*f)["generation"], (*gen)["generation"]);
+    EXPECT_EQ((*f)["crc32"].get<std::string>().size(), 8u);
+    EXPECT_GE((*f)["commit_ns"].get<std::uint64_t>(), (*f)["capture_ns"].get<std::uint64_t>());
+    EXPECT_EQ((*f).begin().key(), "event");  // the documented field order
+    last_seq = seq;
+    last_dropped = dropped;
+  }
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0);
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+  EXPECT_NE(access(g.path().c_str(), F_OK), 0) << "producer left its segment behind";
+}
+
+TEST(Apps, FileSourceFramesArriveExactlyAsOpenCvDecodesThem) {
+  StreamGuard g("app-file");
+  const std::string path = "/tmp/shmframe-test-" + std::to_string(getpid()) + ".avi";
+  struct Unlink {
+    std::string p;
+    ~Unlink() { ::unlink(p.c_str()); }
+  } cleanup{path};
+  {
+    cv::VideoWriter vw(path, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 25, cv::Size(160, 120));
+    ASSERT_TRUE(vw.isOpened());
+    for (int i = 0; i < 20; ++i) {
+      cv::Mat img(120, 160, CV_8UC3, cv::Scalar(i * 10, 255 - i * 10, (i * 37) % 255));
+      cv::circle(img, cv::Point(8 * i, 60), 10, cv::Scalar(255, 255, 255), cv::FILLED);
+      vw.write(img);
+    }
+  }
+  std::vector<std::string> expected;
+  {
+    cv::VideoCapture cap(path);
+    ASSERT_TRUE(cap.isOpened());
+    cv::Mat m;
+    while (cap.read(m)) expected.push_back(crc_of(m));
+  }
+  ASSERT_EQ(expected.size(), 20u);
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--frames", "20", "--timeout-ms", "20000"});
+  App producer({kProducer, "--name", g.name(), "--source", "file:" + path, "--fps", "50", "--slots", "32"});
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    auto f = consumer.event("frame", 10s);
+    ASSERT_TRUE(f) << consumer.errors();
+    const std::uint64_t seq = (*f)["seq"];
+    ASSERT_GE(seq, 1u);
+    ASSERT_LE(seq, expected.size());
+    EXPECT_EQ((*f)["crc32"], expected[seq - 1]) << "frame " << seq << " differs from the decoded file";
+    EXPECT_EQ((*f)["width"], 160);
+  }
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0) << "producer must exit 0 at the end of the file";
+}
+
+TEST(Apps, ConsumerFollowsAProducerRestartWithoutRestarting) {
+  StreamGuard g("app-restart");
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--timeout-ms", "30000"});
+  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "100", "--heartbeat-ms", "50"});
+  auto gen1 = consumer.event("generation", 10s);
+  ASSERT_TRUE(gen1);
+  ASSERT_TRUE(consumer.event("frame", 10s));
+  first->proc->kill_and_reap(SIGKILL);
+  auto lost = consumer.event("producer_lost", 10s);
+  ASSERT_TRUE(lost) << consumer.errors();
+  App second({kProducer, "--name", g.name(), "--fps", "100"});
+  auto gen2 = consumer.event("generation", 10s);
+  ASSERT_TRUE(gen2) << consumer.errors();
+  EXPECT_EQ((*gen2)["generation"].get<int>(), (*gen1)["generation"].get<int>() + 1);
+  auto f = consumer.event("frame", 10s);
+  ASSERT_TRUE(f);
+  EXPECT_EQ((*f)["generation"], (*gen2)["generation"]);
+  EXPECT_GE((*f)["seq"].get<std::uint64_t>(), 1u);
+}
+
+TEST(Apps, ConsumerExitsAtOnceWhenTheStreamSpeaksAnotherAbi) {
+  StreamGuard g("app-abi");
+  {
+    const std::string obj = shmframe::detail::segment_object(g.name());
+    int fd = shm_open(obj.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    shmframe::layout::SegmentHeader h{};
+    h.magic = shmframe::layout::kMagic;
+    h.abi_version = 99;
+    h.header_size = sizeof h;
+    h.state = static_cast<std::uint32_t>(shmframe::layout::State::ready);
+    ASSERT_EQ(ftruncate(fd, 65536), 0);
+    ASSERT_EQ(pwrite(fd, &h, sizeof h, 0), static_cast<ssize_t>(sizeof h));
+    close(fd);
+  }
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe"});
+  EXPECT_EQ(consumer.proc->exit_code(5s), 1);
+  const std::string err = consumer.errors();
+  EXPECT_NE(err.find("ABI version 99"), std::string::npos) << err;
+  EXPECT_NE(err.find("rebuild"), std::string::npos) << err;
+}
+
+TEST(Apps, ConsumerTimeoutGivesUpAndSaysWhy) {
+  StreamGuard g("app-timeout");
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--timeout-ms", "300"});
+  EXPECT_EQ(consumer.proc->exit_code(5s), 3);
+  const std::string err = consumer.errors();
+  EXPECT_NE(err.find("no frame from stream '" + g.name() + "' for 300 ms"), std::string::npos) << err;
+  EXPECT_NE(err.find("does not exist"), std::string::npos) << err;
+}
+
+TEST(Apps, BadArgumentsAreRefusedWithAReason) {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    const char* says;
+  };
+  const Case cases[] = {
+      {{kProducer, "--name", "a/b"}, 2, "letters"},
+      {{kProducer, "--format", "yuv420"}, 2, "--format"},
+      {{kProducer, "--mode", "0644x"}, 2, "octal"},
+      {{kProducer, "--mode", "0400"}, 2, "owner read+write"},
+      {{kProducer, "--slots", "0"}, 2, "--slots"},
+      {{kProducer, "--width", "640"}, 2, "both"},
+      {{kProducer, "--name", "app-bad-src", "--source", "file:/nonexistent/x.avi"}, 1, "cannot open"},
+      {{kProducer, "--name", "app-bad-src", "--source", "tv"}, 1, "unknown source"},
+      {{kConsumer, "--processor", "nope"}, 2, "--processor"},
+      {{kConsumer, "--name", ""}, 2, "1 to 64"},
+  };
+  for (const auto& c : cases) {
+    App app(c.args);
+    EXPECT_EQ(app.proc->exit_code(10s), c.code) << c.args.back();
+    const std::string err = app.errors() + [&] {
+      std::string o;
+      while (auto l = app.out->recv(50ms)) o += *l + "\n";
+      return o;
+    }();
+    EXPECT_NE(err.find(c.says), std::string::npos) << c.args.back() << ": " << err;
+  }
+}
+
+TEST(Apps, SecondProducerAppIsRefusedNamingTheOwner) {
+  StreamGuard g("app-owned");
+  App first({kProducer, "--name", g.name(), "--fps", "50"});
+  App watcher({kConsumer, "--name", g.name(), "--processor", "probe", "--frames", "1", "--timeout-ms", "10000"});
+  ASSERT_TRUE(watcher.event("frame", 10s));  // first is up
+  App second({kProducer, "--name", g.name()});
+  EXPECT_EQ(second.proc->exit_code(10s), 1);
+  const std::string err = second.errors();
+  EXPECT_NE(err.find("already produced by pid " + std::to_string(first.proc->pid())), std::string::npos) << err;
+  first.proc->signal(SIGTERM);
+  EXPECT_EQ(first.proc->exit_code(10s), 0);
+}

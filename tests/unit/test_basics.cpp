@@ -1,0 +1,72 @@
+// Names, formats and the segment geometry: pure functions, no shared memory.
+#include <gtest/gtest.h>
+
+#include <shmframe/detail/segment.hpp>
+#include <shmframe/shmframe.hpp>
+
+using namespace shmframe;
+
+TEST(StreamName, AcceptsTheDocumentedAlphabet) {
+  EXPECT_FALSE(check_stream_name("cam0"));
+  EXPECT_FALSE(check_stream_name("A-b_c.9"));
+  EXPECT_FALSE(check_stream_name(std::string(64, 'x')));
+}
+
+TEST(StreamName, RejectsEverythingElseWithAReason) {
+  for (const char* bad : {"", ".", "..", "a/b", "a b", "caméra", "x\n"}) {
+    auto why = check_stream_name(bad);
+    ASSERT_TRUE(why) << bad;
+    EXPECT_FALSE(why->empty());
+  }
+  EXPECT_TRUE(check_stream_name(std::string(65, 'x')));
+  try {
+    Writer w("../etc", WriterOptions{});
+    FAIL() << "accepted an invalid name";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.value(), errc::invalid_name);
+    EXPECT_NE(std::string(e.what()).find("../etc"), std::string::npos);
+  }
+  EXPECT_THROW(Reader("a/b"), Error);
+}
+
+TEST(PixelFormat, RoundTripsNamesAndSizes) {
+  for (auto f : {PixelFormat::gray8, PixelFormat::bgr8, PixelFormat::rgb8, PixelFormat::bgra8}) {
+    auto parsed = parse_pixel_format(to_string(f));
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(*parsed, f);
+  }
+  EXPECT_EQ(bytes_per_pixel(PixelFormat::gray8), 1u);
+  EXPECT_EQ(bytes_per_pixel(PixelFormat::bgr8), 3u);
+  EXPECT_EQ(bytes_per_pixel(PixelFormat::bgra8), 4u);
+  EXPECT_FALSE(parse_pixel_format("yuv420"));
+}
+
+TEST(Geometry, IsAlignedAndFitsTheFrame) {
+  auto g = detail::plan_geometry("g", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, 3, 16, 100);
+  EXPECT_EQ(g.frame_bytes, 1920u * 1080u * 3u);
+  EXPECT_EQ(g.slots_offset % layout::kPage, 0u);
+  EXPECT_EQ(g.pixel_offset % layout::kPage, 0u);
+  EXPECT_EQ(g.slot_stride % layout::kPage, 0u);
+  EXPECT_GE(g.slot_stride, g.pixel_offset + g.frame_bytes);
+  EXPECT_GE(g.pixel_offset, sizeof(layout::SlotHeader) + 100);
+  EXPECT_EQ(g.total_size, g.slots_offset + 3 * g.slot_stride);
+}
+
+TEST(Geometry, RejectsBadOptionsNamingThem) {
+  auto expect_bad = [](FrameFormat f, std::uint32_t slots, std::uint32_t consumers, const char* word) {
+    try {
+      (void)detail::plan_geometry("g", f, slots, consumers, 0);
+      ADD_FAILURE() << "accepted " << word;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.value(), errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    }
+  };
+  expect_bad(FrameFormat{0, 10, PixelFormat::bgr8, 0}, 2, 4, "frame size");
+  expect_bad(FrameFormat{40000, 10, PixelFormat::bgr8, 0}, 2, 4, "frame size");
+  expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 5}, 2, 4, "stride");
+  expect_bad(FrameFormat{10, 10, static_cast<PixelFormat>(99), 0}, 2, 4, "pixel format");
+  expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 0}, 0, 4, "slot count");
+  expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 0}, 65, 4, "slot count");
+  expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 0}, 2, 0, "max consumers");
+}
