@@ -107,9 +107,9 @@ void run_stress(const std::string& tag, FrameFormat format, std::uint64_t frames
   ::testing::Test::RecordProperty("frames", static_cast<int>(frames));
   ::testing::Test::RecordProperty("accepted", static_cast<int>(accepted));
   ::testing::Test::RecordProperty("overruns_discarded", static_cast<int>(overruns));
-  std::printf("%s: %llu frames written, %llu accepted by 3 consumers, %llu discarded as overwritten, 0 torn\n", tag.c_str(),
+  std::printf("%s: %llu frames written, %llu accepted by 3 consumers, %llu discarded as overwritten, %llu torn\n", tag.c_str(),
               static_cast<unsigned long long>(frames), static_cast<unsigned long long>(accepted),
-              static_cast<unsigned long long>(overruns));
+              static_cast<unsigned long long>(overruns), static_cast<unsigned long long>(torn));
 }
 
 }  // namespace
