@@ -97,8 +97,9 @@ class Stats final : public Processor {
   }
   void on_overrun(std::uint64_t, std::uint64_t) override {}
   void tick(std::uint64_t now, const shmframe::Reader& reader) override {
-    if (t0_ == 0) {
+    if (t0_ == 0) {  // first tick: start the first full window now
       t0_ = now;
+      latencies_.clear();
       return;
     }
     const double secs = static_cast<double>(now - t0_) / 1e9;
