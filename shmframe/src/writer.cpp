@@ -76,7 +76,7 @@ struct WriterImpl {
   void retire_current(layout::State state) noexcept;
   void write_lock_record(std::uint64_t generation) noexcept;
   bool leased(std::uint32_t slot) const noexcept;
-  void wake_consumers() const noexcept;
+  void wake_consumers(std::uint64_t seq) const noexcept;
   void beat_and_reap() noexcept;
   void abort_slot(std::uint32_t slot) noexcept;
 };
@@ -256,9 +256,13 @@ bool WriterImpl::leased(std::uint32_t slot) const noexcept {
   return false;
 }
 
-void WriterImpl::wake_consumers() const noexcept {
-  for (std::uint32_t i = 0; i < view.geo.max_consumers; ++i) {
-    auto& e = view.consumer(i);
+void WriterImpl::wake_consumers(std::uint64_t seq) const noexcept {
+  // Start at a different entry every frame: with more consumers than CPUs the ones woken
+  // last wait for the others to run, and no consumer should always be last.
+  const std::uint32_t n = view.geo.max_consumers;
+  const auto first = static_cast<std::uint32_t>(seq % n);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    auto& e = view.consumer((first + k) % n);
     // seq_cst store->load pair with Reader::claim_entry (CAS owner_pid, then load last_committed_seq):
     // a consumer we skip here as unclaimed is guaranteed to see the commit we just made.
     if (at(e.owner_pid).load(std::memory_order_seq_cst) == 0) continue;
@@ -443,7 +447,7 @@ std::uint64_t Writer::commit(WriteSlot& ws, std::uint64_t capture_ns, std::span<
   // with a consumer claiming an entry, see wake_consumers().
   at(v.header().last_committed_seq).store(ws.seq_, std::memory_order_seq_cst);
   at(v.header().heartbeat_ns).store(s.commit_ns, std::memory_order_relaxed);
-  d.wake_consumers();
+  d.wake_consumers(ws.seq_);
   d.last_slot = ws.slot_;
   d.next_seq = ws.seq_ + 1;
   d.outstanding = false;
