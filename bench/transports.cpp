@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <opencv2/core.hpp>
 #include <shmframe/shmframe.hpp>
 
 #ifdef SHMFRAME_BENCH_ZMQ
@@ -33,7 +34,8 @@ int shmframe_producer(const Case& c, Shared& s) {
   o.slots = 2;
   o.max_consumers = kMaxConsumers;
   shmframe::Writer w(shm_stream(), o);
-  const auto src = make_source_frame(c.bytes());
+  auto src = make_source_frame(c.bytes());
+  const cv::Mat ready(c.height, c.width, CV_8UC3, src.data());  // a frame ready in the producer's memory
   if (!wait_ready(s, static_cast<std::uint32_t>(c.consumers))) return 10;
   const std::uint64_t cpu0 = cpu_ns();
   Pacer pace(c);
@@ -41,12 +43,10 @@ int shmframe_producer(const Case& c, Shared& s) {
   std::uint64_t sent = 0;
   const bool copy = c.mode == "copy";
   while (pace.next(sent)) {
-    const std::uint64_t t_ready = copy ? now_ns() : 0;
-    shmframe::WriteSlot slot = w.acquire();
     if (copy) {
-      std::memcpy(slot.data(), src.data(), src.size());  // the frame was ready in our memory
-      w.commit(slot, t_ready);
+      w.publish(ready, now_ns());  // acquire + copy + commit, through the public API
     } else {
+      shmframe::WriteSlot slot = w.acquire();
       // Zero copy: the frame is produced in the slot (a camera or decoder writing in place);
       // the producer's own rendering cost is not the transport's, so we only stamp it.
       std::memcpy(slot.data(), &sent, sizeof sent);

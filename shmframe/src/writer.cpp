@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "shmframe/detail/copy.hpp"
 #include "shmframe/detail/os.hpp"
 #include "shmframe/detail/segment.hpp"
 #include "shmframe/layout.hpp"
@@ -465,11 +466,16 @@ std::uint64_t Writer::publish(const cv::Mat& frame, std::uint64_t capture_ns, st
   WriteSlot ws = acquire();
   if (!ws) return 0;
   const std::size_t row = f.row_bytes();
+  // Large frames: streaming stores (see detail/copy.hpp); the producer never reads them back.
+  const bool stream = f.frame_bytes() >= detail::kStreamingCopyMin;
   if (frame.isContinuous() && f.stride == row) {
-    std::memcpy(ws.data(), frame.data, row * f.height);
+    if (stream) detail::stream_copy(ws.data(), frame.data, row * f.height);
+    else std::memcpy(ws.data(), frame.data, row * f.height);
   } else {
     for (std::uint32_t y = 0; y < f.height; ++y) {
-      std::memcpy(ws.data() + static_cast<std::size_t>(y) * f.stride, frame.ptr(static_cast<int>(y)), row);
+      std::byte* dst = ws.data() + static_cast<std::size_t>(y) * f.stride;
+      if (stream) detail::stream_copy(dst, frame.ptr(static_cast<int>(y)), row);
+      else std::memcpy(dst, frame.ptr(static_cast<int>(y)), row);
     }
   }
   return commit(ws, capture_ns, metadata);

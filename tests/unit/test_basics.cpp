@@ -1,6 +1,7 @@
 // Names, formats and the segment geometry: pure functions, no shared memory.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <shmframe/detail/segment.hpp>
 #include <shmframe/shmframe.hpp>
 
@@ -69,4 +70,25 @@ TEST(Geometry, RejectsBadOptionsNamingThem) {
   expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 0}, 0, 4, "slot count");
   expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 0}, 65, 4, "slot count");
   expect_bad(FrameFormat{10, 10, PixelFormat::bgr8, 0}, 2, 0, "max consumers");
+}
+
+#include <shmframe/detail/copy.hpp>
+#include <vector>
+
+TEST(StreamCopy, CopiesEveryByteAtEveryAlignmentAndLength) {
+  std::vector<unsigned char> src(5000), dst(5100);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<unsigned char>(i * 7 + 3);
+  for (std::size_t dst_off : {0u, 1u, 7u, 15u, 16u, 33u}) {
+    for (std::size_t src_off : {0u, 3u, 16u}) {
+      for (std::size_t n : {0u, 1u, 15u, 16u, 63u, 64u, 65u, 1000u, 4900u}) {
+        std::fill(dst.begin(), dst.end(), 0xEE);
+        detail::stream_copy(dst.data() + dst_off, src.data() + src_off, n);
+        ASSERT_EQ(std::memcmp(dst.data() + dst_off, src.data() + src_off, n), 0) << dst_off << " " << src_off << " " << n;
+        EXPECT_EQ(dst[dst_off + n], 0xEE) << "wrote past the end";
+        if (dst_off > 0) {
+          EXPECT_EQ(dst[dst_off - 1], 0xEE) << "wrote before the start";
+        }
+      }
+    }
+  }
 }

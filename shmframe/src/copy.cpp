@@ -1,0 +1,44 @@
+#include "shmframe/detail/copy.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__SSE2__)
+#include <emmintrin.h>
+#define SHMFRAME_HAVE_SSE2 1
+#endif
+
+namespace shmframe::detail {
+
+void stream_copy(void* dst, const void* src, std::size_t n) noexcept {
+#ifdef SHMFRAME_HAVE_SSE2
+  auto* d = static_cast<unsigned char*>(dst);
+  auto* s = static_cast<const unsigned char*>(src);
+  // Head: bring the destination to a 16-byte boundary.
+  const std::size_t head = std::min<std::size_t>(n, (16u - (reinterpret_cast<std::uintptr_t>(d) & 15u)) & 15u);
+  std::memcpy(d, s, head);
+  d += head;
+  s += head;
+  n -= head;
+  std::size_t blocks = n / 64;
+  for (; blocks != 0; --blocks, d += 64, s += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 32));
+    const __m128i e = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 48));
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d), a);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + 16), b);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + 32), c);
+    _mm_stream_si128(reinterpret_cast<__m128i*>(d + 48), e);
+  }
+  std::memcpy(d, s, n % 64);
+  // Streaming stores are weakly ordered: without this fence the commit's release store could
+  // become visible before the pixels. Pairs with the acquire in the Reader through that store.
+  _mm_sfence();
+#else
+  std::memcpy(dst, src, n);
+#endif
+}
+
+}  // namespace shmframe::detail
