@@ -34,7 +34,9 @@ int main(int argc, char** argv) {
       if (e.kind == shmframe::EventKind::error) throw shmframe::Error(shmframe::errc::corrupt, e.message);
       if (e.kind != shmframe::EventKind::frame) continue;
       const cv::Mat& src = e.frame.mat();
-      if (src.channels() == 1) gray = src;
+      // Take our own gray copy (even of gray8 input), then validate it: Canny must not read
+      // pixels the producer may be rewriting.
+      if (src.channels() == 1) src.copyTo(gray);
       else cv::cvtColor(src, gray, src.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
       if (!e.frame.still_valid()) continue;  // the input was overwritten while we converted it
       const shmframe::FrameFormat f{static_cast<std::uint32_t>(gray.cols), static_cast<std::uint32_t>(gray.rows),

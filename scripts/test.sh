@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Every test: install what is missing, build everything with AddressSanitizer + UBSan, run
-# the unit, multi-process, stress and app tests with ctest. Also builds the release apps and
-# samples warning-free (-Werror) so a warning cannot land.
+# Every test: install what is missing, build the release apps, samples and benchmark
+# warning-free (-Werror), run the benchmark once in its quick form (it must complete), then
+# build everything with AddressSanitizer + UBSan and run the unit, multi-process, stress and
+# app tests with ctest.
 # Environment: SHMFRAME_STRESS_FRAMES / SHMFRAME_STRESS_HD_FRAMES scale the torn-read stress.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --bench
 jobs=$(nproc)
 
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHMFRAME_BUILD_TESTS=OFF \
   -DCMAKE_CXX_FLAGS="-Werror" >/dev/null
 cmake --build build/release -j "$jobs"
 
-cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHMFRAME_SANITIZE=ON \
+# The benchmark must run end to end (every transport, every case): a smoke test, not a speed
+# test. Speed is judged only as ratios, by reading its report (docs/PERFORMANCE.md).
+build/release/bench/shmframe-bench --quick --json build/release/bench-quick.json > build/release/bench-quick.txt ||
+  { cat build/release/bench-quick.txt; echo "shmframe-bench --quick failed" >&2; exit 1; }
+echo "shmframe-bench --quick: $(grep -c '"ok": true' build/release/bench-quick.json) cases ran"
+
+cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHMFRAME_SANITIZE=ON -DSHMFRAME_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS="-O1 -Werror" >/dev/null
 cmake --build build/asan -j "$jobs"
 

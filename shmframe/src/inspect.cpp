@@ -68,8 +68,12 @@ StreamStatus inspect(std::string_view name) {
   if (p == MAP_FAILED) throw Error(errc::system_error, "stream '" + std::string(name) + "': mmap: " + detail::errno_text(errno));
   // Read-only mapping: the Mapping owns it; accessors only read through it here.
   auto map = std::make_shared<detail::Mapping>(p, size, st.st_dev, st.st_ino);
+  // acquire: pairs with the creator's release store of the state; the rest of the header is
+  // complete once it says READY (or later).
+  const std::uint32_t state = at(map->header().state).load(std::memory_order_acquire);
   layout::SegmentHeader snap;
   std::memcpy(&snap, p, sizeof snap);
+  snap.state = state;
   StreamStatus s;
   s.name = std::string(name);
   switch (static_cast<layout::State>(snap.state)) {
@@ -79,7 +83,11 @@ StreamStatus inspect(std::string_view name) {
     case layout::State::superseded: s.state = "superseded"; break;
     default: s.state = "unknown(" + std::to_string(snap.state) + ")"; break;
   }
-  if (snap.state == static_cast<std::uint32_t>(layout::State::initializing) || snap.state == 0) {
+  if (state == 0) {
+    s.state = "initializing";  // created, identity not written yet
+    return s;
+  }
+  if (state == static_cast<std::uint32_t>(layout::State::initializing)) {
     detail::validate_identity(snap, name);
     return s;
   }

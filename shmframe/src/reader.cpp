@@ -170,7 +170,9 @@ struct ReaderImpl {
     if (st.st_dev == skip_dev && st.st_ino == skip_ino) return Probe::stale;
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size < sizeof(layout::SegmentHeader)) return not_ready(st);
-    auto map = map_object(fd.get(), size, name, true);
+    // Map lazily: nothing is faulted in until the header has been validated (a huge sparse
+    // object under our name must not make us allocate it). Populated after validation.
+    auto map = map_object(fd.get(), size, name, false);
     auto& h = map->header();
     for (;;) {
       // acquire: pairs with the creator's release store of READY; everything in the header is
@@ -222,6 +224,10 @@ struct ReaderImpl {
     } catch (const Error& e) {
       fail(e.value(), e.what());
     }
+#ifdef MADV_POPULATE_READ
+    // Pre-fault the page tables so the first frames cost no minor faults (best effort).
+    if (geo.total_size <= (1ull << 30)) (void)madvise(map->base(), map->size(), MADV_POPULATE_READ);
+#endif
     auto a = std::make_shared<Attachment>();
     a->view = View{std::move(map), geo};
     a->pid = static_cast<std::int32_t>(getpid());
@@ -294,10 +300,12 @@ struct ReaderImpl {
     }
     // Table full: take over an entry whose owner is dead (the producer reaps these too, but
     // maybe not yet).
+    const std::uint64_t now = monotonic_ns();
     for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
       auto& e = v.consumer(i);
       std::int32_t owner = at(e.owner_pid).load(std::memory_order_relaxed);
-      if (owner != 0 && !process_alive(owner, e.owner_start_ticks) &&
+      // owner < 0: the producer is reclaiming it right now; leave it to the producer.
+      if (owner > 0 && consumer_dead(e, owner, now, v.geo.heartbeat_interval_ns) &&
           at(e.owner_pid).compare_exchange_strong(owner, pid, std::memory_order_seq_cst)) {
         return init(i);
       }
@@ -334,11 +342,14 @@ struct ReaderImpl {
       const std::uint64_t commit = s.commit_ns;
       const std::uint32_t meta = std::min(s.metadata_size, v.geo.metadata_capacity);  // untrusted: clamp
       const std::uint64_t packed = layout::lease_pack(i, seq);
+      const std::uint64_t previous = at(att->me().lease).load(std::memory_order_relaxed);
       // seq_cst store, then seq_cst re-load: Dekker pair with the Writer's mark + lease scan.
       at(att->me().lease).store(packed, std::memory_order_seq_cst);
       if (at(s.state).load(std::memory_order_seq_cst) != layout::slot_committed(seq)) {
-        att->drop_lease(packed);
-        return f;  // overwritten between the two loads
+        // Overwritten between the two loads: give the lease back to the frame that had it.
+        std::uint64_t expected = packed;
+        at(att->me().lease).compare_exchange_strong(expected, previous, std::memory_order_seq_cst);
+        return f;
       }
       f.att_ = att;
       f.slot_ = i;
@@ -358,14 +369,18 @@ struct ReaderImpl {
 
   Frame take_latest() noexcept {
     if (!att) return {};
+    std::uint64_t tried = 0;
     for (int attempt = 0; attempt < 64; ++attempt) {
       // acquire: pairs with the store of last_committed_seq in Writer::commit.
       const std::uint64_t seq = at(att->view.header().last_committed_seq).load(std::memory_order_acquire);
-      if (seq == 0) return {};
+      // No frame yet, or the newest one is unreadable and nothing newer came (one slot being
+      // rewritten, or a producer that died mid-write): nothing to take, and no overrun.
+      if (seq == 0 || seq == tried) return {};
       Frame f = take(seq);
       if (f) return f;
       // The producer lapped us between the two loads; count it and try the newer frame.
-      ++counters->s.overruns;
+      if (tried != 0) ++counters->s.overruns;
+      tried = seq;
     }
     return {};
   }

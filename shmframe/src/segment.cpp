@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -160,6 +161,14 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
 
 Mapping::~Mapping() {
   if (base_ != nullptr) munmap(base_, size_);
+}
+
+bool consumer_dead(layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
+  // acquire: pairs with the owner's release store of active; owner_start_ticks is then its own.
+  const bool active = at(e.active).load(std::memory_order_acquire) != 0;
+  if (process_alive(pid, active ? e.owner_start_ticks : 0)) return false;
+  const std::uint64_t beat = at(e.heartbeat_ns).load(std::memory_order_relaxed);
+  return now - std::min(now, beat) >= 3 * interval;
 }
 
 void View::wake_all_consumers() const noexcept {

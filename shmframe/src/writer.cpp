@@ -59,6 +59,7 @@ struct WriterImpl {
   View view;                 // current generation; replaced only by the driving thread under mu
   std::uint64_t next_seq = 1;
   std::int64_t last_slot = -1;
+  std::uint64_t last_generation = 0;  // highest generation seen or created under this name
   bool outstanding = false;  // a WriteSlot is out
   bool closed = false;
 
@@ -71,6 +72,8 @@ struct WriterImpl {
     if (opt.log) opt.log(level, msg);
   }
 
+  // Generations only grow; 0 is never used (readers reject it), even after a wrap.
+  std::uint64_t next_generation() const noexcept { return last_generation + 1 == 0 ? 1 : last_generation + 1; }
   void acquire_lock();
   std::uint64_t take_over_existing();
   void create_generation(const FrameFormat& format, std::uint64_t generation);
@@ -219,6 +222,7 @@ void WriterImpl::create_generation(const FrameFormat& format, std::uint64_t gene
       view = View{std::move(map), geo};
     }
     seg_fd = std::move(fd);
+    last_generation = generation;
     next_seq = 1;
     last_slot = -1;
     write_lock_record(generation);
@@ -296,20 +300,19 @@ void WriterImpl::beat_and_reap() noexcept {
     auto& e = v.consumer(i);
     std::int32_t pid = at(e.owner_pid).load(std::memory_order_acquire);
     if (pid == 0) continue;
-    std::uint64_t beat = at(e.heartbeat_ns).load(std::memory_order_relaxed);
-    // Dead = the pid is gone (or reused) and the entry has been silent for a heartbeat; a stopped
-    // (SIGSTOP) consumer is alive and keeps its entry.
-    if (process_alive(pid, e.owner_start_ticks) || now - std::min(now, beat) < v.geo.heartbeat_interval_ns) continue;
-    // Clear the lease first so the slot is free as soon as the entry is.
-    at(e.lease).store(0, std::memory_order_seq_cst);
+    if (pid < 0) continue;  // another reaper's sentinel (cannot happen with one producer; be safe)
+    if (!consumer_dead(e, pid, now, v.geo.heartbeat_interval_ns)) continue;
+    // Claim the entry with the reaping sentinel before touching it, so a consumer that takes
+    // the entry meanwhile (Reader::claim_entry) cannot have its fresh fields wiped.
+    std::int32_t expected = pid;
+    if (!at(e.owner_pid).compare_exchange_strong(expected, kReaping, std::memory_order_acq_rel)) continue;
+    at(e.lease).store(0, std::memory_order_seq_cst);  // the slot is free as soon as the entry is
     at(e.active).store(0, std::memory_order_relaxed);
     at(e.waiting).store(0, std::memory_order_relaxed);
-    std::int32_t expected = pid;
-    if (at(e.owner_pid).compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) {
-      at(v.header().consumers_reaped).fetch_add(1, std::memory_order_relaxed);
-      log(LogLevel::info, stream_tag(name) + ": reclaimed consumer entry " + std::to_string(i) + " of dead pid " +
-                              std::to_string(pid));
-    }
+    // release: the cleared fields are visible before the entry can be claimed again.
+    at(e.owner_pid).store(0, std::memory_order_release);
+    at(v.header().consumers_reaped).fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::info, stream_tag(name) + ": reclaimed consumer entry " + std::to_string(i) + " of dead pid " + std::to_string(pid));
   }
 }
 
@@ -319,24 +322,39 @@ using detail::at;
 
 // ---------------------------------------------------------------------------------------
 WriteSlot::WriteSlot(WriteSlot&& o) noexcept
-    : writer_(std::exchange(o.writer_, nullptr)), mat_(std::move(o.mat_)), data_(o.data_), slot_(o.slot_), seq_(o.seq_),
-      generation_(o.generation_) {}
+    : writer_(std::move(o.writer_)), map_(std::move(o.map_)), mat_(std::move(o.mat_)), data_(std::exchange(o.data_, nullptr)),
+      slot_(o.slot_), seq_(o.seq_), generation_(o.generation_) {}
 
 WriteSlot& WriteSlot::operator=(WriteSlot&& o) noexcept {
   if (this != &o) {
-    this->~WriteSlot();
-    new (this) WriteSlot(std::move(o));
+    abandon();
+    writer_ = std::move(o.writer_);
+    map_ = std::move(o.map_);
+    mat_ = std::move(o.mat_);
+    data_ = std::exchange(o.data_, nullptr);
+    slot_ = o.slot_;
+    seq_ = o.seq_;
+    generation_ = o.generation_;
   }
   return *this;
 }
 
-WriteSlot::~WriteSlot() {
-  if (writer_ != nullptr && writer_->outstanding && writer_->view.geo.generation == generation_) {
-    writer_->abort_slot(slot_);
+WriteSlot::~WriteSlot() { abandon(); }
+
+void WriteSlot::abandon() noexcept {
+  if (data_ == nullptr) return;
+  // Only the slot the live writer still considers outstanding, in the generation it was taken
+  // from: a retired generation's slot is nobody's business any more.
+  if (auto w = writer_.lock(); w && w->outstanding && w->view.map == map_ && w->view.geo.generation == generation_) {
+    w->abort_slot(slot_);
   }
+  writer_.reset();
+  map_.reset();
+  mat_.release();
+  data_ = nullptr;
 }
 
-Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_unique<detail::WriterImpl>()) {
+Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_shared<detail::WriterImpl>()) {
   if (auto why = check_stream_name(name)) throw Error(errc::invalid_name, "invalid stream name '" + std::string(name) + "': " + *why);
   if (options.heartbeat < std::chrono::milliseconds(1) || options.heartbeat > std::chrono::seconds(60)) {
     throw Error(errc::invalid_argument, "stream '" + std::string(name) + "': heartbeat must be 1 ms .. 60 s");
@@ -351,8 +369,8 @@ Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_u
   // Validate the format before touching any shared state.
   (void)detail::plan_geometry(d.name, d.opt.format, d.opt.slots, d.opt.max_consumers, d.opt.metadata_capacity);
   d.acquire_lock();
-  std::uint64_t last_gen = d.take_over_existing();
-  d.create_generation(d.opt.format, last_gen + 1);
+  d.last_generation = d.take_over_existing();
+  d.create_generation(d.opt.format, d.next_generation());
   d.heartbeat = std::thread([&d] {
     std::unique_lock lk(d.mu);
     while (!d.stop) {
@@ -384,17 +402,24 @@ WriteSlot Writer::acquire() noexcept {
   const std::uint64_t seq = d.next_seq;
   // Candidates: every slot but the one holding the newest frame (late joiners can always read
   // it), oldest first. With one slot there is no choice.
-  std::uint32_t order[layout::kMaxSlots];
+  // Sort a private snapshot: consumers map the segment writable, so words read twice from
+  // shared memory could change under std::sort and break its ordering invariants.
+  std::pair<std::uint64_t, std::uint32_t> by_age[layout::kMaxSlots];
   std::uint32_t n = 0;
   for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
-    if (static_cast<std::int64_t>(i) != d.last_slot || v.geo.slot_count == 1) order[n++] = i;
+    if (static_cast<std::int64_t>(i) != d.last_slot || v.geo.slot_count == 1) {
+      by_age[n++] = {at(v.slot(i).state).load(std::memory_order_relaxed), i};
+    }
   }
-  std::sort(order, order + n, [&](std::uint32_t a, std::uint32_t b) {
-    return at(v.slot(a).state).load(std::memory_order_relaxed) < at(v.slot(b).state).load(std::memory_order_relaxed);
-  });
+  std::sort(by_age, by_age + n);
+  std::uint32_t order[layout::kMaxSlots] = {};  // n >= 1: slot_count >= 1 is validated
+  for (std::uint32_t k = 0; k < n; ++k) order[k] = by_age[k].second;
   std::uint32_t chosen = order[0];
   bool found = false;
   for (std::uint32_t k = 0; k < n && !found; ++k) {
+    // Cheap pre-check: leave a leased slot alone without even marking it, so a reader's
+    // still_valid() does not see a transient writing mark on a frame we will not touch.
+    if (d.leased(order[k])) continue;
     auto state = at(v.slot(order[k]).state);
     const std::uint64_t old = state.load(std::memory_order_relaxed);
     // seq_cst: Dekker pair with the Reader's lease store + state re-load (see leased()).
@@ -419,7 +444,8 @@ WriteSlot Writer::acquire() noexcept {
   // acquire fence in Frame::still_valid().
   std::atomic_thread_fence(std::memory_order_release);
   d.outstanding = true;
-  ws.writer_ = impl_.get();
+  ws.writer_ = impl_;
+  ws.map_ = v.map;
   ws.slot_ = chosen;
   ws.seq_ = seq;
   ws.generation_ = v.geo.generation;
@@ -431,7 +457,8 @@ WriteSlot Writer::acquire() noexcept {
 
 std::uint64_t Writer::commit(WriteSlot& ws, std::uint64_t capture_ns, std::span<const std::byte> metadata) noexcept {
   auto& d = *impl_;
-  if (ws.writer_ != impl_.get() || !d.outstanding || !d.view.map || ws.generation_ != d.view.geo.generation) {
+  if (ws.data_ == nullptr || ws.writer_.lock() != impl_ || !d.outstanding || !d.view.map || ws.map_ != d.view.map ||
+      ws.generation_ != d.view.geo.generation) {
     return 0;
   }
   const auto& v = d.view;
@@ -452,9 +479,12 @@ std::uint64_t Writer::commit(WriteSlot& ws, std::uint64_t capture_ns, std::span<
   d.last_slot = ws.slot_;
   d.next_seq = ws.seq_ + 1;
   d.outstanding = false;
-  ws.writer_ = nullptr;
+  const std::uint64_t seq = ws.seq_;
+  ws.writer_.reset();
+  ws.map_.reset();
   ws.mat_.release();
-  return ws.seq_;
+  ws.data_ = nullptr;
+  return seq;
 }
 
 std::uint64_t Writer::publish(const cv::Mat& frame, std::uint64_t capture_ns, std::span<const std::byte> metadata) noexcept {
@@ -484,14 +514,13 @@ std::uint64_t Writer::publish(const cv::Mat& frame, std::uint64_t capture_ns, st
 void Writer::reconfigure(const FrameFormat& format) {
   auto& d = *impl_;
   if (d.closed) throw Error(errc::closed, "stream '" + d.name + "': reconfigure after close");
-  if (format == d.view.geo.format) return;
+  if (d.view.map && format == d.view.geo.format) return;
   (void)detail::plan_geometry(d.name, format, d.opt.slots, d.opt.max_consumers, d.opt.metadata_capacity);
-  const std::uint64_t gen = d.view.geo.generation;
   d.outstanding = false;
   d.retire_current(layout::State::superseded);
   d.opt.format = format;
-  d.create_generation(format, gen + 1);
-  d.log(LogLevel::info, "stream '" + d.name + "': new generation " + std::to_string(gen + 1) + " for " + to_string(format));
+  d.create_generation(format, d.next_generation());  // after a failed attempt, this simply retries
+  d.log(LogLevel::info, "stream '" + d.name + "': new generation " + std::to_string(d.last_generation) + " for " + to_string(format));
 }
 
 void Writer::close() noexcept {
@@ -506,7 +535,12 @@ void Writer::close() noexcept {
   d.retire_current(layout::State::closed);
   // Still holding the flock: nobody can be between open and flock on this inode and then
   // proceed, because acquire_lock() re-checks that the name still refers to the inode it locked.
-  shm_unlink(detail::lock_object(d.name).c_str());
+  struct stat held{}, named{};
+  const std::string lock_path = detail::object_path(detail::lock_object(d.name));
+  if (fstat(d.lock_fd.get(), &held) == 0 && stat(lock_path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+      held.st_dev == named.st_dev) {
+    shm_unlink(detail::lock_object(d.name).c_str());
+  }
   d.lock_fd.reset();
   d.closed = true;
 }

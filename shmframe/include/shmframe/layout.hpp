@@ -67,7 +67,7 @@ struct SegmentHeader {
   std::uint64_t created_realtime_ns; // CLOCK_REALTIME at creation, for display only
 
   // -- producer-hot line: written on every commit / heartbeat (atomic) --
-  std::uint64_t last_committed_seq;  // 0 = none yet; release-stored after the slot is published
+  std::uint64_t last_committed_seq;  // 0 = none yet; stored (seq_cst) after the slot is published
   std::uint64_t heartbeat_ns;        // CLOCK_MONOTONIC of the producer's last beat
   std::uint64_t forced_overwrites;   // commits that had to take a leased slot
   std::uint64_t consumers_reaped;    // dead consumer entries reclaimed by the producer
@@ -113,7 +113,7 @@ struct ConsumerEntry {
   std::uint32_t waiting;       // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
   std::uint32_t reserved_wake[14];
   // -- consumer line --
-  std::int32_t owner_pid;      // 0 = free; claimed by CAS 0 -> pid; atomic
+  std::int32_t owner_pid;      // 0 = free; claimed by CAS 0 -> pid; -1 while being reclaimed; atomic
   std::uint32_t active;        // 1 once the entry is fully initialized by its owner; atomic
   std::uint64_t owner_start_ticks;
   std::uint64_t heartbeat_ns;  // CLOCK_MONOTONIC of the consumer's last activity; atomic

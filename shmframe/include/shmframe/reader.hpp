@@ -36,9 +36,10 @@ struct Attachment;
 struct ReaderImpl;
 }  // namespace detail
 
-// A committed frame, viewed in place. While a Frame is alive its Reader's lease asks the
-// producer not to overwrite the slot; with more slow readers than spare slots the producer
-// overwrites anyway, so check still_valid() after using the pixels (or use copy_latest()).
+// A committed frame, viewed in place. The Reader's lease asks the producer not to overwrite
+// the slot of the frame it took last (one lease per Reader: taking another frame moves it);
+// with more slow readers than spare slots the producer overwrites anyway, so check
+// still_valid() after using the pixels (or use copy_latest()).
 class Frame {
  public:
   Frame() = default;

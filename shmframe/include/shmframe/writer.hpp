@@ -31,6 +31,7 @@ namespace shmframe {
 
 namespace detail {
 struct WriterImpl;
+class Mapping;
 }
 
 enum class LogLevel { debug, info, warn, error };
@@ -51,7 +52,8 @@ struct WriterOptions {
 };
 
 // A slot being written. Fill mat() (or data()) and pass it to Writer::commit(). Dropping it
-// uncommitted abandons the slot: readers never see its content.
+// uncommitted abandons the slot: readers never see its content. A slot acquired before a
+// reconfigure() or close() can no longer be committed (commit returns 0).
 class WriteSlot {
  public:
   WriteSlot() = default;
@@ -61,7 +63,7 @@ class WriteSlot {
   WriteSlot& operator=(const WriteSlot&) = delete;
   ~WriteSlot();
 
-  explicit operator bool() const noexcept { return writer_ != nullptr; }
+  explicit operator bool() const noexcept { return data_ != nullptr; }
   cv::Mat& mat() noexcept { return mat_; }        // view over the slot's pixels (no copy)
   std::byte* data() noexcept { return data_; }
   std::uint64_t seq() const noexcept { return seq_; }
@@ -69,7 +71,11 @@ class WriteSlot {
  private:
   friend class Writer;
   friend struct detail::WriterImpl;
-  detail::WriterImpl* writer_ = nullptr;
+  void abandon() noexcept;
+  // Weak: a slot may outlive its Writer. The mapping is held so that writes through a slot
+  // whose generation was retired (reconfigure, close) land in the old segment, never the new.
+  std::weak_ptr<detail::WriterImpl> writer_;
+  std::shared_ptr<detail::Mapping> map_;
   cv::Mat mat_;
   std::byte* data_ = nullptr;
   std::uint32_t slot_ = 0;
@@ -128,7 +134,7 @@ class Writer {
   WriterStats stats() const;
 
  private:
-  std::unique_ptr<detail::WriterImpl> impl_;
+  std::shared_ptr<detail::WriterImpl> impl_;
 };
 
 }  // namespace shmframe

@@ -99,6 +99,14 @@ struct View {
   void wake_all_consumers() const noexcept;
 };
 
+// ConsumerEntry::owner_pid while the producer reclaims a dead consumer's entry.
+inline constexpr std::int32_t kReaping = -1;
+
+// True when `e`, owned by `pid`, belongs to a dead consumer: the pid is gone (its start time is
+// compared only once the owner has finished initializing the entry) and the entry has been
+// silent for 3 heartbeat intervals (pid namespaces can make a live pid look gone).
+bool consumer_dead(layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept;
+
 // Snapshot of the live entries of the consumer table (statistics; relaxed reads).
 std::vector<ConsumerInfo> collect_consumers(const View& v);
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The full benchmark: install what is missing (ZeroMQ, iceoryx, matplotlib), build release,
+# run shmframe-bench (about 5 minutes on 2 cores; --quick: under a minute), write
+# bench/results/latest.json and the plots in docs/img/.
+# Usage: scripts/bench.sh [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --bench --plots
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHMFRAME_BUILD_TESTS=OFF >/dev/null
+cmake --build build/release
+mkdir -p bench/results docs/img
+build/release/bench/shmframe-bench "$@" --json bench/results/latest.json | tee bench/results/latest.txt
+/usr/bin/python3 bench/plot.py bench/results/latest.json docs/img
+echo "plots: docs/img/latency_1080p.png docs/img/fanout_1080p.png"
