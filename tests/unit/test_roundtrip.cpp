@@ -304,21 +304,21 @@ TEST(RoundTrip, ASlotOutlivingItsGenerationOrItsWriterIsHarmless) {
     testkit::fill_pattern(stale.data(), 64 * 32, 77);
     EXPECT_EQ(w.commit(stale, 1), 0u) << "a slot from a retired generation must not commit";
     EXPECT_EQ(put(w, 1), 1u);  // the new generation works normally
+    // The reader sees the new generation's frame, never the stale write.
+    bool saw_new = false;
+    for (int i = 0; i < 6 && !saw_new; ++i) {
+      Event e = r.wait(200ms);
+      if (e.kind == EventKind::frame) {
+        EXPECT_EQ(e.frame.format().width, 32u);
+        EXPECT_TRUE(testkit::check_pattern(e.frame.data(), 32 * 32, 1));
+        saw_new = true;
+      }
+    }
+    EXPECT_TRUE(saw_new);
     orphan = w.acquire();
     ASSERT_TRUE(orphan);
   }  // the Writer is gone while `orphan` is alive (ASan: no use after free below)
   testkit::fill_pattern(orphan.data(), 32 * 32, 5);
   orphan = WriteSlot();
   EXPECT_FALSE(orphan);
-  // The reader saw the new generation's frame, never the stale write.
-  bool saw_new = false;
-  for (int i = 0; i < 6; ++i) {
-    Event e = r.wait(200ms);
-    if (e.kind == EventKind::frame) {
-      EXPECT_EQ(e.frame.format().width, 32u);
-      EXPECT_TRUE(testkit::check_pattern(e.frame.data(), 32 * 32, 1));
-      saw_new = true;
-    }
-  }
-  EXPECT_TRUE(saw_new);
 }
