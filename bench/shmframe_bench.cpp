@@ -338,6 +338,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
+  const std::uint64_t run_start = now_ns();
   const std::uint64_t frames30 = quick ? 20 : 150;
   const std::uint64_t flat_ns = quick ? 300'000'000ull : 2'000'000'000ull;
   const std::vector<std::pair<int, int>> sizes = {{640, 480}, {1920, 1080}, {3840, 2160}};
@@ -502,7 +503,21 @@ int main(int argc, char** argv) {
     json out;
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    out["machine"] = {{"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"host", host}};
+    std::string model = "unknown CPU", kernel = "?";
+    {
+      std::ifstream cpuinfo("/proc/cpuinfo");
+      for (std::string line; std::getline(cpuinfo, line);) {
+        if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+          model = line.substr(line.find(':') + 2);
+          break;
+        }
+      }
+      std::ifstream("/proc/sys/kernel/osrelease") >> kernel;
+    }
+    const double mem_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) / (1ull << 30);
+    out["machine"] = {{"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"cpu_model", model}, {"kernel", kernel},
+                      {"memory_gib", std::round(mem_gib)}, {"host", host}};
+    out["seconds"] = static_cast<double>(now_ns() - run_start) / 1e9;
     out["quick"] = quick;
     out["limits"] = limits;
     out["cases"] = json::array();

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <type_traits>
 #include <opencv2/core.hpp>
 #include <shmframe/shmframe.hpp>
 
@@ -87,10 +88,12 @@ int shmframe_consumer(const Case&, Shared& s, int index) {
 // UNIX-domain stream socket: the frame is copied into the socket and out again.
 int g_sock[2] = {-1, -1};
 
-bool write_all(int fd, const void* p, std::size_t n) {
-  auto* b = static_cast<const std::uint8_t*>(p);
+// Moves exactly n bytes through `io` (read or write), retrying short transfers and EINTR.
+template <class Io, class Ptr>
+bool transfer_all(Io io, int fd, Ptr* p, std::size_t n) {
+  auto* b = reinterpret_cast<std::conditional_t<std::is_const_v<Ptr>, const std::uint8_t, std::uint8_t>*>(p);
   while (n > 0) {
-    ssize_t k = ::write(fd, b, n);
+    const ssize_t k = io(fd, b, n);
     if (k <= 0) {
       if (k < 0 && errno == EINTR) continue;
       return false;
@@ -100,19 +103,8 @@ bool write_all(int fd, const void* p, std::size_t n) {
   }
   return true;
 }
-bool read_all(int fd, void* p, std::size_t n) {
-  auto* b = static_cast<std::uint8_t*>(p);
-  while (n > 0) {
-    ssize_t k = ::read(fd, b, n);
-    if (k <= 0) {
-      if (k < 0 && errno == EINTR) continue;
-      return false;
-    }
-    b += k;
-    n -= static_cast<std::size_t>(k);
-  }
-  return true;
-}
+bool write_all(int fd, const void* p, std::size_t n) { return transfer_all(::write, fd, p, n); }
+bool read_all(int fd, void* p, std::size_t n) { return transfer_all(::read, fd, p, n); }
 
 int socket_producer(const Case& c, Shared& s) {
   ::close(g_sock[1]);

@@ -11,4 +11,7 @@ cmake --build build/release
 mkdir -p bench/results docs/img
 build/release/bench/shmframe-bench "$@" --json bench/results/latest.json | tee bench/results/latest.txt
 /usr/bin/python3 bench/plot.py bench/results/latest.json docs/img
-echo "plots: docs/img/latency_1080p.png docs/img/fanout_1080p.png"
+if [[ " $* " != *" --quick "* ]]; then  # the published report comes from full runs only
+  /usr/bin/python3 bench/report.py bench/results/latest.json docs/PERFORMANCE.md.in docs/PERFORMANCE.md
+  echo "report: docs/PERFORMANCE.md; plots: docs/img/latency_1080p.png docs/img/fanout_1080p.png"
+fi
