@@ -237,3 +237,37 @@ TEST(Apps, SecondProducerAppIsRefusedNamingTheOwner) {
   first.proc->signal(SIGTERM);
   EXPECT_EQ(first.proc->exit_code(10s), 0);
 }
+
+TEST(Apps, ProducerFramesCountExitsZeroAndTheConsumerSeesTheClose) {
+  StreamGuard g("app-count");
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--exit-on-close", "--timeout-ms", "20000"});
+  App producer({kProducer, "--name", g.name(), "--frames", "25", "--fps", "100", "--slots", "32"});
+  EXPECT_EQ(producer.proc->exit_code(20s), 0);
+  std::uint64_t last = 0;
+  for (;;) {
+    auto l = consumer.out->recv(10s);
+    ASSERT_TRUE(l) << "no closed event";
+    json j = json::parse(*l);
+    if (j["event"] == "frame") last = j["seq"];
+    if (j["event"] == "closed") break;
+  }
+  EXPECT_EQ(last, 25u) << "the 25th frame is the last one committed";
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0);
+  EXPECT_NE(access(g.path().c_str(), F_OK), 0);
+}
+
+TEST(Apps, StatsProcessorPrintsALiveLineEverySecond) {
+  StreamGuard g("app-stats");
+  App producer({kProducer, "--name", g.name(), "--fps", "50"});
+  App consumer({kConsumer, "--name", g.name(), "--processor", "stats"});
+  ASSERT_TRUE(consumer.out->recv_prefix("attached to '" + g.name() + "'", 10s));
+  auto line = consumer.out->recv_prefix(g.name() + " gen 1", 10s);  // first full one-second window
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("fps"), std::string::npos) << *line;
+  EXPECT_NE(line->find("latency p50"), std::string::npos) << *line;
+  EXPECT_NE(line->find("drops"), std::string::npos) << *line;
+  consumer.proc->signal(SIGINT);
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0) << "Ctrl-C must end the consumer cleanly";
+  producer.proc->signal(SIGTERM);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}
