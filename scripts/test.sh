@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, build the release apps, samples and benchmark
-# warning-free (-Werror), run the benchmark once in its quick form (it must complete), then
-# build everything with AddressSanitizer + UBSan and run the unit, multi-process, stress and
-# app tests with ctest.
+# warning-free (-Werror), run the benchmark once in its quick form (it must complete), run
+# the in-process tests under ThreadSanitizer, then build everything with AddressSanitizer +
+# UBSan and run the unit, multi-process, stress and app tests with ctest.
 # Environment: SHMFRAME_STRESS_FRAMES / SHMFRAME_STRESS_HD_FRAMES scale the torn-read stress.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,14 @@ cmake --build build/release -j "$jobs"
 build/release/bench/shmframe-bench --quick --json build/release/bench-quick.json > build/release/bench-quick.txt ||
   { cat build/release/bench-quick.txt; echo "shmframe-bench --quick failed" >&2; exit 1; }
 echo "shmframe-bench --quick: $(grep -c '"ok": true' build/release/bench-quick.json) cases ran"
+
+# ThreadSanitizer over the in-process tests (the writer's heartbeat thread against the caller).
+# Cross-process races are out of its sight: the multi-process and stress tests cover those.
+# -Wno-tsan: TSan cannot model the two seqlock fences (std::atomic_thread_fence) and says so.
+cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHMFRAME_BUILD_BENCH=OFF \
+  -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=thread -Wno-tsan -Werror" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
+cmake --build build/tsan -j "$jobs" --target shmframe_unit_tests
+TSAN_OPTIONS="halt_on_error=1" build/tsan/tests/shmframe_unit_tests --gtest_brief=1
 
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHMFRAME_SANITIZE=ON -DSHMFRAME_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS="-O1 -Werror" >/dev/null
