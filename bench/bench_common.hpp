@@ -142,6 +142,27 @@ class Pacer {
   std::uint64_t start_, next_;
 };
 
+// The producer side of every case: paces frames, measures CPU from the first frame to the
+// last, records the totals and tells the consumers it is done. `send(n)` publishes frame n and
+// returns 1 (sent), 0 (skipped, e.g. no chunk to loan) or -1 (error: the case fails).
+template <class Send>
+int produce_loop(const Case& c, Shared& s, Send send) {
+  const std::uint64_t cpu0 = cpu_ns();
+  Pacer pace(c);
+  s.t_start = pace.start();
+  std::uint64_t sent = 0;
+  while (pace.next(sent)) {
+    const int r = send(sent);
+    if (r < 0) return 11;
+    sent += static_cast<std::uint64_t>(r);
+  }
+  s.t_end = now_ns();
+  s.producer_frames = sent;
+  s.producer_cpu_ns = cpu_ns() - cpu0;
+  signal_done(s);
+  return 0;
+}
+
 // A frame-sized private buffer with content, touched so it is resident and warm.
 inline std::vector<std::uint8_t> make_source_frame(std::size_t bytes) {
   std::vector<std::uint8_t> v(bytes);

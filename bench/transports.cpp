@@ -38,28 +38,20 @@ int shmframe_producer(const Case& c, Shared& s) {
   auto src = make_source_frame(c.bytes());
   const cv::Mat ready(c.height, c.width, CV_8UC3, src.data());  // a frame ready in the producer's memory
   if (!wait_ready(s, static_cast<std::uint32_t>(c.consumers))) return 10;
-  const std::uint64_t cpu0 = cpu_ns();
-  Pacer pace(c);
-  s.t_start = pace.start();
-  std::uint64_t sent = 0;
   const bool copy = c.mode == "copy";
-  while (pace.next(sent)) {
+  const int rc = produce_loop(c, s, [&](std::uint64_t n) {
     if (copy) {
       w.publish(ready, now_ns());  // acquire + copy + commit, through the public API
     } else {
       shmframe::WriteSlot slot = w.acquire();
       // Zero copy: the frame is produced in the slot (a camera or decoder writing in place);
       // the producer's own rendering cost is not the transport's, so we only stamp it.
-      std::memcpy(slot.data(), &sent, sizeof sent);
+      std::memcpy(slot.data(), &n, sizeof n);
       w.commit(slot, now_ns());
     }
-    ++sent;
-  }
-  s.t_end = now_ns();
-  s.producer_frames = sent;
-  s.producer_cpu_ns = cpu_ns() - cpu0;
-  signal_done(s);
-  return 0;  // ~Writer closes the stream: consumers see "closed"
+    return 1;
+  });
+  return rc;  // ~Writer closes the stream: consumers see "closed"
 }
 
 int shmframe_consumer(const Case&, Shared& s, int index) {
@@ -106,29 +98,25 @@ bool transfer_all(Io io, int fd, Ptr* p, std::size_t n) {
 bool write_all(int fd, const void* p, std::size_t n) { return transfer_all(::write, fd, p, n); }
 bool read_all(int fd, void* p, std::size_t n) { return transfer_all(::read, fd, p, n); }
 
+// Writes the frame header (seq, ready = publish time) at the start of a copied frame.
+void stamp(std::vector<std::uint8_t>& frame, std::uint64_t seq, std::uint64_t t) {
+  FrameHeader h{};
+  h.seq = seq;
+  h.t_ready = t;
+  h.t_publish = t;
+  std::memcpy(frame.data(), &h, sizeof h);
+}
+
 int socket_producer(const Case& c, Shared& s) {
   ::close(g_sock[1]);
   auto src = make_source_frame(c.bytes());
   if (!wait_ready(s, 1)) return 10;
-  const std::uint64_t cpu0 = cpu_ns();
-  Pacer pace(c);
-  s.t_start = pace.start();
-  std::uint64_t sent = 0;
-  while (pace.next(sent)) {
-    FrameHeader h{};
-    h.seq = sent;
-    h.t_ready = now_ns();
-    h.t_publish = h.t_ready;
-    std::memcpy(src.data(), &h, sizeof h);
-    if (!write_all(g_sock[0], src.data(), src.size())) return 11;
-    ++sent;
-  }
-  s.t_end = now_ns();
-  s.producer_frames = sent;
-  s.producer_cpu_ns = cpu_ns() - cpu0;
-  signal_done(s);
+  const int rc = produce_loop(c, s, [&](std::uint64_t n) {
+    stamp(src, n, now_ns());
+    return write_all(g_sock[0], src.data(), src.size()) ? 1 : -1;
+  });
   ::close(g_sock[0]);
-  return 0;
+  return rc;
 }
 
 int socket_consumer(const Case& c, Shared& s, int index) {
@@ -172,26 +160,14 @@ int zmq_producer(const Case& c, Shared& s) {
     futex_wait(&s.ready, 0, 5'000'000);
   }
   if (flag(s.ready).load() == 0) return 13;
-  const std::uint64_t cpu0 = cpu_ns();
-  Pacer pace(c);
-  s.t_start = pace.start();
-  std::uint64_t sent = 0;
-  while (pace.next(sent)) {
-    FrameHeader h{};
-    h.seq = sent;
-    h.t_ready = now_ns();
-    h.t_publish = h.t_ready;
-    std::memcpy(src.data(), &h, sizeof h);
+  const int rc = produce_loop(c, s, [&](std::uint64_t n) {
+    stamp(src, n, now_ns());
     zmq_send(pub, src.data(), src.size(), 0);  // copies into a zmq message
-    ++sent;
-  }
-  s.t_end = now_ns();
-  s.producer_frames = sent;
-  s.producer_cpu_ns = cpu_ns() - cpu0;
-  signal_done(s);
+    return 1;
+  });
   zmq_close(pub);
   zmq_ctx_term(ctx);
-  return 0;
+  return rc;
 }
 
 int zmq_consumer(const Case&, Shared& s, int index) {
@@ -260,30 +236,22 @@ int iceoryx_producer(const Case& c, Shared& s) {
   const std::uint64_t deadline = now_ns() + 10'000'000'000ull;
   while (!pub.hasSubscribers() && now_ns() < deadline) futex_wait(&s.ready, flag(s.ready).load(), 2'000'000);
   if (!wait_ready(s, static_cast<std::uint32_t>(c.consumers))) return 10;
-  const std::uint64_t cpu0 = cpu_ns();
-  Pacer pace(c);
-  s.t_start = pace.start();
-  std::uint64_t sent = 0;
   const bool copy = c.mode == "copy";
-  while (pace.next(sent)) {
+  const int rc = produce_loop(c, s, [&](std::uint64_t n) {
     const std::uint64_t t_ready = now_ns();
     auto loaned = pub.loan(static_cast<std::uint32_t>(c.bytes()), 64);
-    if (loaned.has_error()) continue;  // pool exhausted: the sample is dropped
+    if (loaned.has_error()) return 0;  // pool exhausted: the sample is dropped
     void* chunk = loaned.value();
     if (copy) std::memcpy(chunk, src.data(), src.size());
     FrameHeader h{};
-    h.seq = sent;
+    h.seq = n;
     h.t_ready = copy ? t_ready : now_ns();
     h.t_publish = now_ns();
     std::memcpy(chunk, &h, sizeof h);
     pub.publish(chunk);
-    ++sent;
-  }
-  s.t_end = now_ns();
-  s.producer_frames = sent;
-  s.producer_cpu_ns = cpu_ns() - cpu0;
-  signal_done(s);
-  std::exit(0);  // run the runtime's destructor: deregister from RouDi
+    return 1;
+  });
+  std::exit(rc);  // run the runtime's destructor: deregister from RouDi
 }
 
 int iceoryx_consumer(const Case&, Shared& s, int index) {
