@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <shmframe/shmframe.hpp>
-#include <shmframe/detail/os.hpp>
 
 #include "app.hpp"
 #include "processors.hpp"
@@ -12,7 +11,7 @@
 namespace {
 
 using shmframe::app::g_stop;
-using shmframe::detail::monotonic_ns;
+using shmframe::monotonic_ns;
 
 int print_status(const std::vector<std::string>& names) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();

@@ -20,12 +20,6 @@ void sleep_until(std::uint64_t t_ns) {
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
 }
 
-std::uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,17 +89,17 @@ int main(int argc, char** argv) {
                  mode);
 
     const std::uint64_t period = fps > 0 ? static_cast<std::uint64_t>(std::llround(1e9 / fps)) : 0;
-    std::uint64_t next = now_ns();
+    std::uint64_t next = shmframe::monotonic_ns();
     std::uint64_t stat_t0 = next, stat_n0 = 0, count = 0;
     while (!g_stop.load(std::memory_order_relaxed) && (frames == 0 || count < frames)) {
       if (period != 0) {
         sleep_until(next);
         if (g_stop.load(std::memory_order_relaxed)) break;
         next += period;
-        const std::uint64_t now = now_ns();
+        const std::uint64_t now = shmframe::monotonic_ns();
         if (now > next + 4 * period) next = now;  // fell behind (stopped, slow source): don't burst to catch up
       }
-      const std::uint64_t t_capture = now_ns();
+      const std::uint64_t t_capture = shmframe::monotonic_ns();
       if (!source->grab(count + 1)) {
         spdlog::info("end of {}", source->describe());
         break;
@@ -121,7 +115,7 @@ int main(int argc, char** argv) {
       if (slot.mat().data != data) throw std::logic_error("source rendered outside the slot (format mismatch)");
       writer.commit(slot, t_capture);
       ++count;
-      const std::uint64_t now = now_ns();
+      const std::uint64_t now = shmframe::monotonic_ns();
       if (now - stat_t0 >= 1'000'000'000ull) {
         const auto st = writer.stats();
         std::uint64_t max_lag = 0, drops = 0;

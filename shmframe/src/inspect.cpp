@@ -19,6 +19,23 @@ using detail::at;
 
 namespace detail {
 
+StreamInfo stream_info(const View& v) {
+  StreamInfo i;
+  i.generation = v.geo.generation;
+  i.format = v.geo.format;
+  i.writer_pid = v.geo.writer_pid;
+  i.writer_uid = v.geo.writer_uid;
+  i.slots = v.geo.slot_count;
+  i.max_consumers = v.geo.max_consumers;
+  // relaxed: a statistics snapshot.
+  i.last_seq = at(v.header().last_committed_seq).load(std::memory_order_relaxed);
+  const std::uint64_t beat = at(v.header().heartbeat_ns).load(std::memory_order_relaxed);
+  const std::uint64_t now = monotonic_ns();
+  i.heartbeat_age_ns = now > beat ? now - beat : 0;
+  i.heartbeat_interval_ns = v.geo.heartbeat_interval_ns;
+  return i;
+}
+
 std::vector<ConsumerInfo> collect_consumers(const View& v) {
   std::vector<ConsumerInfo> out;
   const std::uint64_t last = at(v.header().last_committed_seq).load(std::memory_order_relaxed);
@@ -92,16 +109,7 @@ StreamStatus inspect(std::string_view name) {
     return s;
   }
   detail::View v{map, detail::validate_header(snap, size, name)};
-  s.info.generation = v.geo.generation;
-  s.info.format = v.geo.format;
-  s.info.writer_pid = v.geo.writer_pid;
-  s.info.writer_uid = v.geo.writer_uid;
-  s.info.slots = v.geo.slot_count;
-  s.info.max_consumers = v.geo.max_consumers;
-  s.info.last_seq = snap.last_committed_seq;
-  const std::uint64_t now = detail::monotonic_ns();
-  s.info.heartbeat_age_ns = now > snap.heartbeat_ns ? now - snap.heartbeat_ns : 0;
-  s.info.heartbeat_interval_ns = v.geo.heartbeat_interval_ns;
+  s.info = detail::stream_info(v);
   s.producer_alive = detail::process_alive(v.geo.writer_pid, v.geo.writer_start_ticks) &&
                      s.info.heartbeat_age_ns <= 3 * v.geo.heartbeat_interval_ns;
   s.forced_overwrites = snap.forced_overwrites;

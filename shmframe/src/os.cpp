@@ -1,5 +1,7 @@
 #include "shmframe/detail/os.hpp"
 
+#include "shmframe/clock.hpp"
+
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -88,3 +90,7 @@ void UniqueFd::reset() noexcept {
 }
 
 }  // namespace shmframe::detail
+
+namespace shmframe {
+std::uint64_t monotonic_ns() noexcept { return detail::monotonic_ns(); }
+}  // namespace shmframe

@@ -194,9 +194,7 @@ struct ReaderImpl {
       if (state != 0) validate_or_count(h);
       // INITIALIZING: the creator is still writing. Wait on the state word (the creator wakes
       // it after storing READY), bounded by the READY timeout.
-      if (not_ready_since == 0) not_ready_since = monotonic_ns();
-      const std::uint64_t ready_deadline =
-          not_ready_since + static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.ready_timeout).count());
+      const std::uint64_t ready_deadline = start_ready_clock();
       const std::uint64_t now = monotonic_ns();
       if (now >= ready_deadline) {
         const std::int32_t pid = h.writer_pid;
@@ -256,10 +254,7 @@ struct ReaderImpl {
   Probe not_ready(const struct stat& st) {
     // The object exists but is not even sized yet: the creator is between shm_open and
     // fallocate. inotify reports the resize (IN_MODIFY); the READY timeout bounds it.
-    if (not_ready_since == 0) not_ready_since = monotonic_ns();
-    const std::uint64_t ready_deadline =
-        not_ready_since + static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.ready_timeout).count());
-    if (monotonic_ns() >= ready_deadline) {
+    if (monotonic_ns() >= start_ready_clock()) {
       not_ready_since = 0;
       skip_dev = st.st_dev;
       skip_ino = st.st_ino;
@@ -272,8 +267,17 @@ struct ReaderImpl {
   // While a segment is stuck before READY, wake up in time to report it.
   std::uint64_t change_deadline(std::uint64_t deadline) const noexcept {
     if (not_ready_since == 0) return deadline;
-    return std::min(deadline, not_ready_since + static_cast<std::uint64_t>(
-                                                    std::chrono::nanoseconds(opt.ready_timeout).count()));
+    return std::min(deadline, ready_deadline());
+  }
+
+  // When the segment seen not READY since not_ready_since must be reported.
+  std::uint64_t ready_deadline() const noexcept {
+    return not_ready_since + static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.ready_timeout).count());
+  }
+  // Starts the READY clock at the first sight of a not-ready segment; returns its deadline.
+  std::uint64_t start_ready_clock() noexcept {
+    if (not_ready_since == 0) not_ready_since = monotonic_ns();
+    return ready_deadline();
   }
 
   std::uint32_t claim_entry(const View& v, std::int32_t pid) {
@@ -648,21 +652,8 @@ bool Reader::copy_latest(cv::Mat& out, std::uint64_t* seq) noexcept {
 const std::string& Reader::name() const noexcept { return impl_->name; }
 
 StreamInfo Reader::info() const noexcept {
-  StreamInfo i;
-  if (!impl_->att) return i;
-  const auto& v = impl_->att->view;
-  i.generation = v.geo.generation;
-  i.format = v.geo.format;
-  i.writer_pid = v.geo.writer_pid;
-  i.writer_uid = v.geo.writer_uid;
-  i.slots = v.geo.slot_count;
-  i.max_consumers = v.geo.max_consumers;
-  i.last_seq = at(v.header().last_committed_seq).load(std::memory_order_relaxed);
-  const std::uint64_t beat = at(v.header().heartbeat_ns).load(std::memory_order_relaxed);
-  const std::uint64_t now = detail::monotonic_ns();
-  i.heartbeat_age_ns = now > beat ? now - beat : 0;
-  i.heartbeat_interval_ns = v.geo.heartbeat_interval_ns;
-  return i;
+  if (!impl_->att) return {};
+  return detail::stream_info(impl_->att->view);
 }
 
 ReaderStats Reader::stats() const noexcept { return impl_->counters->s; }

@@ -411,21 +411,20 @@ WriteSlot Writer::acquire() noexcept {
       by_age[n++] = {at(v.slot(i).state).load(std::memory_order_relaxed), i};
     }
   }
-  std::sort(by_age, by_age + n);
-  std::uint32_t order[layout::kMaxSlots] = {};  // n >= 1: slot_count >= 1 is validated
-  for (std::uint32_t k = 0; k < n; ++k) order[k] = by_age[k].second;
-  std::uint32_t chosen = order[0];
+  std::sort(by_age, by_age + n);  // n >= 1: slot_count >= 1 is validated
+  std::uint32_t chosen = by_age[0].second;
   bool found = false;
   for (std::uint32_t k = 0; k < n && !found; ++k) {
+    const std::uint32_t candidate = by_age[k].second;
     // Cheap pre-check: leave a leased slot alone without even marking it, so a reader's
     // still_valid() does not see a transient writing mark on a frame we will not touch.
-    if (d.leased(order[k])) continue;
-    auto state = at(v.slot(order[k]).state);
+    if (d.leased(candidate)) continue;
+    auto state = at(v.slot(candidate).state);
     const std::uint64_t old = state.load(std::memory_order_relaxed);
     // seq_cst: Dekker pair with the Reader's lease store + state re-load (see leased()).
     state.store(layout::slot_writing(seq), std::memory_order_seq_cst);
-    if (!d.leased(order[k])) {
-      chosen = order[k];
+    if (!d.leased(candidate)) {
+      chosen = candidate;
       found = true;
     } else {
       // Leased: restore the word. No pixel was touched, so a reader that validates against

@@ -21,6 +21,7 @@
 
 namespace shmframe {
 struct ConsumerInfo;
+struct StreamInfo;
 }
 
 namespace shmframe::detail {
@@ -106,6 +107,9 @@ inline constexpr std::int32_t kReaping = -1;
 // compared only once the owner has finished initializing the entry) and the entry has been
 // silent for 3 heartbeat intervals (pid namespaces can make a live pid look gone).
 bool consumer_dead(layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept;
+
+// The stream's identity, format and producer health, from a validated view.
+StreamInfo stream_info(const View& v);
 
 // Snapshot of the live entries of the consumer table (statistics; relaxed reads).
 std::vector<ConsumerInfo> collect_consumers(const View& v);
