@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <type_traits>
 #include <opencv2/core.hpp>
+#include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
 #ifdef SHMFRAME_BENCH_ZMQ
@@ -41,13 +42,13 @@ int shmframe_producer(const Case& c, Shared& s) {
   const bool copy = c.mode == "copy";
   const int rc = produce_loop(c, s, [&](std::uint64_t n) {
     if (copy) {
-      w.publish(ready, now_ns());  // acquire + copy + commit, through the public API
+      if (!w.publish(ready, now_ns())) return -1;  // acquire + copy + commit, through the public API
     } else {
       shmframe::WriteSlot slot = w.acquire();
       // Zero copy: the frame is produced in the slot (a camera or decoder writing in place);
       // the producer's own rendering cost is not the transport's, so we only stamp it.
       std::memcpy(slot.data(), &n, sizeof n);
-      w.commit(slot, now_ns());
+      if (!w.commit(slot, now_ns())) return -1;
     }
     return 1;
   });

@@ -22,7 +22,7 @@ int print_status(const std::vector<std::string>& names) {
       nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
       for (const auto& c : s.consumers) {
         consumers.push_back({{"pid", c.pid}, {"last_seq", c.last_seq}, {"lag", c.lag}, {"frames", c.frames}, {"drops", c.drops},
-                             {"overruns", c.overruns}, {"heartbeat_age_ns", c.heartbeat_age_ns}, {"holds_lease", c.holds_lease}});
+                             {"overruns", c.overruns}, {"heartbeat_age_ns", c.heartbeat_age_ns}, {"held_slots", c.held_slots}});
       }
       out.push_back({{"name", s.name}, {"state", s.state}, {"generation", s.info.generation},
                      {"width", s.info.format.width}, {"height", s.info.format.height},

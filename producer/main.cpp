@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cmath>
+#include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
 #include "app.hpp"
@@ -31,7 +32,7 @@ int main(int argc, char** argv) {
   std::string mode_text = "0600";
   double fps = -1;
   std::uint64_t frames = 0;
-  std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100;
+  std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100, stride_align = 1;
   bool verbose = false;
   cli.add_option("-n,--name", name, "Stream name ([A-Za-z0-9_.-], 1-64 chars); lives in /dev/shm/shmframe.NAME")
       ->check(shmframe::app::StreamNameValidator())
@@ -46,6 +47,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--slots", slots, "Frame slots in the segment (2 = double buffering; more let slow zero-copy readers keep frames)")
       ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  cli.add_option("--stride-align", stride_align,
+                 "Pad every row to a multiple of N bytes (a power of two; 1 = tight rows, 64 = cache-line rows)")
+      ->check(CLI::IsMember({1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u}))
       ->capture_default_str();
   cli.add_option("--frames", frames, "Stop after COUNT frames and exit 0 (0 = run until Ctrl-C or end of file)")->capture_default_str();
   cli.add_option("--mode", mode_text, "Permissions of the segment (octal, must include 0600; 0660 shares with the group)")->capture_default_str();
@@ -79,13 +84,14 @@ int main(int argc, char** argv) {
     shmframe::WriterOptions wo;
     wo.format = source->format();
     wo.slots = slots;
+    wo.stride_align = stride_align;
     wo.max_consumers = max_consumers;
     wo.mode = mode;
     wo.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     wo.log = shmframe::app::library_logger();
     shmframe::Writer writer(name, wo);
-    spdlog::info("stream '{}' generation {}: {} at {} fps, {} slots, /dev/shm/shmframe.{} mode {:04o}", name,
-                 writer.generation(), source->describe(), fps > 0 ? fmt::format("{:g}", fps) : std::string("max"), slots, name,
+    spdlog::info("stream '{}' generation {}: {} ({}) at {} fps, {} slots, /dev/shm/shmframe.{} mode {:04o}", name,
+                 writer.generation(), source->describe(), shmframe::to_string(writer.format()), fps > 0 ? fmt::format("{:g}", fps) : std::string("max"), slots, name,
                  mode);
 
     const std::uint64_t period = fps > 0 ? static_cast<std::uint64_t>(std::llround(1e9 / fps)) : 0;
@@ -104,16 +110,20 @@ int main(int argc, char** argv) {
         spdlog::info("end of {}", source->describe());
         break;
       }
-      if (!(source->format() == writer.format())) {
+      if (source->format().width != writer.format().width || source->format().height != writer.format().height ||
+          source->format().pixel_format != writer.format().pixel_format) {
         spdlog::info("format changed to {}: new generation", shmframe::to_string(source->format()));
         writer.reconfigure(source->format());
       }
       shmframe::WriteSlot slot = writer.acquire();
-      if (!slot) throw std::runtime_error("no slot available (stream closed?)");
-      const void* data = slot.mat().data;
-      source->render(slot.mat());
-      if (slot.mat().data != data) throw std::logic_error("source rendered outside the slot (format mismatch)");
-      writer.commit(slot, t_capture);
+      if (!slot) throw std::runtime_error("no slot available: " + std::string(shmframe::to_string(slot.status())));
+      cv::Mat view = slot.mat();  // the slot's pixels: the source renders in place
+      const void* data = view.data;
+      source->render(view);
+      if (view.data != data) throw std::logic_error("source rendered outside the slot (format mismatch)");
+      if (const auto c = writer.commit(slot, t_capture); !c) {
+        throw std::runtime_error("commit failed: " + std::string(shmframe::to_string(c.status)));
+      }
       ++count;
       const std::uint64_t now = shmframe::monotonic_ns();
       if (now - stat_t0 >= 1'000'000'000ull) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 #include <opencv2/imgproc.hpp>
+#include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
 namespace {
@@ -33,7 +34,7 @@ int main(int argc, char** argv) {
       shmframe::Event e = in.wait(std::chrono::seconds(1));
       if (e.kind == shmframe::EventKind::error) throw shmframe::Error(shmframe::errc::corrupt, e.message);
       if (e.kind != shmframe::EventKind::frame) continue;
-      const cv::Mat& src = e.frame.mat();
+      const cv::Mat src = e.frame.mat();
       // Take our own gray copy (even of gray8 input), then validate it: Canny must not read
       // pixels the producer may be rewriting.
       if (src.channels() == 1) src.copyTo(gray);
@@ -50,7 +51,11 @@ int main(int argc, char** argv) {
       }
       shmframe::WriteSlot slot = out->acquire();
       cv::Canny(gray, slot.mat(), 60, 180);  // written straight into the output slot
-      out->commit(slot, e.frame.capture_ns());  // keep the capture time: end-to-end latency stays measurable
+      // Keep the capture time: end-to-end latency stays measurable across the chain.
+      if (const auto c = out->commit(slot, e.frame.capture_ns()); !c) {
+        std::fprintf(stderr, "commit failed: %s\n", std::string(shmframe::to_string(c.status)).c_str());
+        return 1;
+      }
     }
   } catch (const shmframe::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());

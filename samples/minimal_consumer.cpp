@@ -3,6 +3,7 @@
 //   build/release/samples/shmframe-sample-consumer cam0
 #include <cstdio>
 #include <opencv2/core.hpp>
+#include <shmframe/opencv.hpp>  // frame.mat(): a cv::Mat view, no copy
 #include <shmframe/shmframe.hpp>
 
 int main(int argc, char** argv) {

@@ -33,9 +33,7 @@ void stream_copy(void* dst, const void* src, std::size_t n) noexcept {
     _mm_stream_si128(reinterpret_cast<__m128i*>(d + 48), e);
   }
   std::memcpy(d, s, n % 64);
-  // Streaming stores are weakly ordered: without this fence the commit's release store could
-  // become visible before the pixels. Pairs with the acquire in the Reader through that store.
-  _mm_sfence();
+  // No fence here: the commit issues one sfence for the whole frame before publishing it.
 #else
   std::memcpy(dst, src, n);
 #endif

@@ -1,5 +1,10 @@
 #include "shmframe/error.hpp"
 
+#include <cerrno>
+#include <cstring>
+
+#include "shmframe/detail/errors.hpp"
+
 namespace shmframe {
 namespace {
 
@@ -33,4 +38,41 @@ const std::error_category& category() noexcept {
   return instance;
 }
 
+namespace detail {
+
+std::string stream_tag(std::string_view stream) { return "stream '" + std::string(stream) + "'"; }
+
+std::string errno_text(int err) {
+  char buf[256];
+  // GNU strerror_r: returns a pointer to the message (maybe not into buf); thread-safe.
+  return ::strerror_r(err, buf, sizeof buf);
+}
+
+errc errc_from_errno(int err) noexcept {
+  switch (err) {
+    case EACCES:
+    case EPERM: return errc::permission_denied;
+    case ENOENT: return errc::not_found;
+    default: return errc::system_error;
+  }
+}
+
+void fail(errc code, std::string_view stream, const std::string& what, int native_errno) {
+  throw Error(code, stream_tag(stream) + ": " + what, native_errno);
+}
+
+void fail_os(std::string_view stream, const std::string& what, int err, std::string_view hint) {
+  std::string h(hint);
+  if (h.empty()) {
+    if (errc_from_errno(err) == errc::permission_denied) {
+      h = ": it belongs to another user; run as that user, or ask its owner to share it (producer --mode 0660 and a "
+          "common group)";
+    } else if (err == ENOSPC || err == EFBIG || err == ENOMEM) {
+      h = ": not enough space in /dev/shm (check `df -h /dev/shm`; lower the frame size or --slots)";
+    }
+  }
+  fail(errc_from_errno(err), stream, what + ": " + errno_text(err) + h, err);
+}
+
+}  // namespace detail
 }  // namespace shmframe

@@ -1,7 +1,5 @@
 #include "shmframe/format.hpp"
 
-#include <opencv2/core.hpp>
-
 namespace shmframe {
 
 std::uint32_t bytes_per_pixel(PixelFormat f) noexcept {
@@ -12,16 +10,6 @@ std::uint32_t bytes_per_pixel(PixelFormat f) noexcept {
     case PixelFormat::bgra8: return 4;
   }
   return 0;
-}
-
-int cv_type(PixelFormat f) noexcept {
-  switch (f) {
-    case PixelFormat::gray8: return CV_8UC1;
-    case PixelFormat::bgr8:
-    case PixelFormat::rgb8: return CV_8UC3;
-    case PixelFormat::bgra8: return CV_8UC4;
-  }
-  return -1;
 }
 
 std::string_view to_string(PixelFormat f) noexcept {

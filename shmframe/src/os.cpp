@@ -2,14 +2,13 @@
 
 #include "shmframe/clock.hpp"
 
-#include <linux/futex.h>
 #include <signal.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -25,17 +24,6 @@ std::uint64_t clock_ns(clockid_t id) noexcept {
 
 std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 std::uint64_t realtime_ns() noexcept { return clock_ns(CLOCK_REALTIME); }
-
-int futex_wait(std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000ull);
-  ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000ull);
-  // FUTEX_WAIT's relative timeout is measured on CLOCK_MONOTONIC: wall-clock jumps cannot stall it.
-  long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
-  return r == 0 ? 0 : errno;
-}
-
-void futex_wake_all(std::uint32_t* word) noexcept { syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
 
 std::uint64_t process_start_ticks(pid_t pid) noexcept {
   char path[64];
@@ -70,11 +58,22 @@ bool process_alive(pid_t pid, std::uint64_t start_ticks) noexcept {
   return true;
 }
 
-std::string errno_text(int err) { return std::strerror(err); }
-
 std::string segment_object(std::string_view stream) { return "/shmframe." + std::string(stream); }
 std::string lock_object(std::string_view stream) { return "/shmframe-lock." + std::string(stream); }
 std::string object_path(std::string_view object) { return std::string(kShmDir) + std::string(object); }
+
+bool name_refers_to(std::string_view object, dev_t dev, ino_t ino) noexcept {
+  struct stat st{};
+  // lstat: a symlink someone put at the name is not our object.
+  if (lstat(object_path(object).c_str(), &st) != 0) return false;
+  return st.st_dev == dev && st.st_ino == ino;
+}
+
+bool name_moved_on(std::string_view object, dev_t dev, ino_t ino) noexcept {
+  struct stat st{};
+  if (lstat(object_path(object).c_str(), &st) != 0) return false;  // gone: wait for the next one
+  return st.st_dev != dev || st.st_ino != ino;
+}
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
   if (this != &o) {

@@ -1,15 +1,21 @@
+// The segment mechanism: layout planning, header writing next to header validation, opening,
+// mapping, creating and retiring segments. docs/ABI.md is the same contract in prose.
 #include "shmframe/detail/segment.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
+#include "shmframe/detail/errors.hpp"
+#include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
-#include "shmframe/error.hpp"
 
 namespace shmframe::detail {
 
@@ -22,20 +28,55 @@ bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept { ret
 bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept { return !__builtin_mul_overflow(a, b, &out); }
 
 [[noreturn]] void corrupt(std::string_view stream, const std::string& what) {
-  throw Error(errc::corrupt, "stream '" + std::string(stream) + "': corrupt segment header: " + what +
-                                 "; the segment is unusable: restart its producer (it replaces the segment) or remove " +
-                                 object_path(segment_object(stream)));
+  fail(errc::corrupt, stream, "corrupt segment header: " + what +
+                                  "; the segment is unusable: restart its producer (it replaces the segment) or remove " +
+                                  object_path(segment_object(stream)));
 }
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
+
+std::string describe_owner(const struct stat& st) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "owner uid %u, group %u, mode %04o", static_cast<unsigned>(st.st_uid),
+                static_cast<unsigned>(st.st_gid), static_cast<unsigned>(st.st_mode & 07777u));
+  return buf;
+}
+
+// Everything but the state word: identity, then the format block. The creator calls it before
+// storing READY; validate_header() below checks exactly what this writes.
+void write_header(layout::SegmentHeader& h, const Geometry& g) noexcept {
+  h.magic = layout::kMagic;
+  h.abi_version = layout::kAbiVersion;
+  h.header_size = sizeof(layout::SegmentHeader);
+  h.total_size = g.total_size;
+  h.generation = g.generation;
+  h.writer_pid = g.writer_pid;
+  h.writer_uid = g.writer_uid;
+  h.writer_start_ticks = g.writer_start_ticks;
+  h.created_realtime_ns = realtime_ns();
+  h.width = g.format.width;
+  h.height = g.format.height;
+  h.stride = g.format.stride;
+  h.pixel_format = static_cast<std::uint32_t>(g.format.pixel_format);
+  h.bytes_per_pixel = g.bytes_per_pixel;
+  h.slot_count = g.slot_count;
+  h.max_consumers = g.max_consumers;
+  h.metadata_capacity = g.metadata_capacity;
+  h.frame_bytes = g.frame_bytes;
+  h.slots_offset = g.slots_offset;
+  h.slot_stride = g.slot_stride;
+  h.pixel_offset = g.pixel_offset;
+  h.consumers_offset = g.consumers_offset;
+  h.consumer_stride = g.consumer_stride;
+  h.heartbeat_interval_ns = g.heartbeat_interval_ns;
+  h.heartbeat_ns = monotonic_ns();
+}
 
 }  // namespace
 
 Geometry plan_geometry(std::string_view stream, const FrameFormat& f, std::uint32_t slots, std::uint32_t max_consumers,
                        std::uint32_t metadata_capacity) {
-  auto bad = [&](const std::string& what) {
-    throw Error(errc::invalid_argument, "stream '" + std::string(stream) + "': " + what);
-  };
+  auto bad = [&](const std::string& what) { fail(errc::invalid_argument, stream, what); };
   if (bytes_per_pixel(f.pixel_format) == 0) bad("unknown pixel format " + num(static_cast<std::uint32_t>(f.pixel_format)));
   if (f.width == 0 || f.height == 0 || f.width > layout::kMaxDimension || f.height > layout::kMaxDimension) {
     bad("frame size " + num(f.width) + "x" + num(f.height) + " is out of range (1.." + num(layout::kMaxDimension) + " each)");
@@ -69,18 +110,18 @@ Geometry plan_geometry(std::string_view stream, const FrameFormat& f, std::uint3
 }
 
 void validate_identity(const layout::SegmentHeader& h, std::string_view stream) {
-  const std::string who = "stream '" + std::string(stream) + "' (" + object_path(segment_object(stream)) + ")";
+  const std::string where = object_path(segment_object(stream));
   if (h.magic != layout::kMagic) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(h.magic));
-    throw Error(errc::bad_magic, who + " is not a shmframe segment (magic " + buf +
-                                     "); another program uses this name: pick another stream name or remove the object");
+    fail(errc::bad_magic, stream, where + " is not a shmframe segment (magic " + buf +
+                                      "); another program uses this name: pick another stream name or remove the object");
   }
   if (h.abi_version != layout::kAbiVersion || h.header_size != sizeof(layout::SegmentHeader)) {
-    throw Error(errc::abi_mismatch, who + " uses ABI version " + num(h.abi_version) + " with a " + num(h.header_size) +
-                                        "-byte header; this library speaks ABI " + num(layout::kAbiVersion) + " with " +
-                                        num(sizeof(layout::SegmentHeader)) +
-                                        " bytes: rebuild producer and consumers against the same shmframe version");
+    fail(errc::abi_mismatch, stream, where + " uses ABI version " + num(h.abi_version) + " with a " +
+                                         num(h.header_size) + "-byte header; this library speaks ABI version " +
+                                         num(layout::kAbiVersion) + " with " + num(sizeof(layout::SegmentHeader)) +
+                                         " bytes: rebuild producer and consumers against the same shmframe version");
   }
 }
 
@@ -159,43 +200,158 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   return g;
 }
 
-Mapping::~Mapping() {
+Region::~Region() {
   if (base_ != nullptr) munmap(base_, size_);
 }
 
-bool consumer_dead(layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
-  // acquire: pairs with the owner's release store of active; owner_start_ticks is then its own.
-  const bool active = at(e.active).load(std::memory_order_acquire) != 0;
-  if (process_alive(pid, active ? e.owner_start_ticks : 0)) return false;
-  const std::uint64_t beat = at(e.heartbeat_ns).load(std::memory_order_relaxed);
-  return now - std::min(now, beat) >= 3 * interval;
+std::optional<Object> open_segment(std::string_view stream, bool writable) {
+  const std::string object = segment_object(stream);
+  const std::string path = object_path(object);
+  // O_NOFOLLOW: never follow a link someone put at our name; O_NONBLOCK: never hang on a FIFO.
+  Object obj;
+  obj.fd = UniqueFd(shm_open(object.c_str(), (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK, 0));
+  if (!obj.fd) {
+    const int e = errno;
+    if (e == ENOENT) return std::nullopt;
+    if (errc_from_errno(e) == errc::permission_denied) {
+      struct stat st{};
+      const std::string owner = lstat(path.c_str(), &st) == 0 ? " (" + describe_owner(st) + ")" : "";
+      fail_os(stream, "cannot open " + path + owner, e,
+              writable ? ": run as the producer's user, or start the producer with --mode 0660 and put both users in "
+                         "its group"
+                       : ": run as the producer's user, or start the producer with --mode 0640 or 0660");
+    }
+    if (e == ELOOP) fail(errc::bad_magic, stream, path + " is a symbolic link, not a shmframe segment: remove it", e);
+    fail_os(stream, "cannot open " + path, e);
+  }
+  if (fstat(obj.fd.get(), &obj.st) != 0) fail_os(stream, "fstat " + path, errno);
+  if (!S_ISREG(obj.st.st_mode)) {
+    fail(errc::bad_magic, stream, path + " is not a regular file (" + describe_owner(obj.st) +
+                                      "); another program uses this name: pick another stream name");
+  }
+  return obj;
 }
 
-void View::wake_all_consumers() const noexcept {
-  for (std::uint32_t i = 0; i < geo.max_consumers; ++i) {
-    auto& e = consumer(i);
-    // seq_cst: pairs with the consumer's store to `waiting` before FUTEX_WAIT (Dekker pair, see Writer::commit).
-    at(e.wake).fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(&e.wake);
+std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault) {
+  const std::uint64_t size = obj.size();
+  if (size == 0 || size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
+    fail(errc::corrupt, stream, "segment size " + num(size) + " cannot be mapped");
+  }
+  void* p = mmap(nullptr, static_cast<std::size_t>(size), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                 MAP_SHARED | (prefault ? MAP_POPULATE : 0), obj.fd.get(), 0);
+  if (p == MAP_FAILED) fail_os(stream, "mmap of " + num(size) + " bytes", errno);
+  return std::make_shared<Region>(p, static_cast<std::size_t>(size), obj.st, writable);
+}
+
+void populate(const Region& r) noexcept {
+#ifdef MADV_POPULATE_READ
+  // Page tables now, so the first frames cost no minor faults. Only after validation: the size
+  // was checked against the header, and huge objects are left to fault lazily.
+  if (r.size() <= (std::size_t{1} << 30)) (void)madvise(r.base(), r.size(), MADV_POPULATE_READ);
+#else
+  (void)r;
+#endif
+}
+
+std::uint32_t load_state(const layout::SegmentHeader& h) noexcept {
+  // SYNC(state) acquire: pairs with the release store in publish_state(); every header field
+  // the creator wrote before READY is visible once we read READY.
+  return load(h.state, std::memory_order_acquire);
+}
+
+void publish_state(layout::SegmentHeader& h, layout::State s) noexcept {
+  // SYNC(state) release: publishes every header field written before; pairs with load_state().
+  at(h.state).store(static_cast<std::uint32_t>(s), std::memory_order_release);
+  notifier::wake_word(&h.state);
+}
+
+WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, bool prefault,
+                         const std::function<void()>& hook) {
+  const std::string object = segment_object(stream);
+  const std::string path = object_path(object);
+  UniqueFd fd(shm_open(object.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
+  if (!fd && errno == EEXIST) {
+    // We hold the owner lock: whatever is at the name is debris of ours (a creator killed
+    // before it could unlink) unless it belongs to someone else, which we never remove.
+    struct stat st{};
+    if (lstat(path.c_str(), &st) == 0 && (st.st_uid != geteuid() || !S_ISREG(st.st_mode))) {
+      fail(errc::permission_denied, stream, path + " exists and is not ours (" + describe_owner(st) +
+                                                "): its owner must remove it, or pick another stream name", EEXIST);
+    }
+    shm_unlink(object.c_str());
+    fd = UniqueFd(shm_open(object.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
+  }
+  if (!fd) fail_os(stream, "cannot create " + path, errno);
+  try {
+    // The umask must neither widen nor narrow the requested mode.
+    if (fchmod(fd.get(), mode) != 0) fail_os(stream, "fchmod " + path, errno);
+    // fallocate reserves the pages now: a full /dev/shm is an error here, not a SIGBUS mid-frame.
+    const int err = posix_fallocate(fd.get(), 0, static_cast<off_t>(geo.total_size));
+    if (err != 0) fail_os(stream, "cannot reserve " + num(geo.total_size) + " bytes in /dev/shm", err);
+    Object obj{std::move(fd), {}};
+    if (fstat(obj.fd.get(), &obj.st) != 0) fail_os(stream, "fstat " + path, errno);
+    // Pre-fault: a first write into fresh shared pages costs ~3x a warm copy (docs/PERFORMANCE.md).
+    auto region = map_region(obj, true, stream, prefault);
+    auto& h = *reinterpret_cast<layout::SegmentHeader*>(region->base());
+    geo.writer_pid = static_cast<std::int32_t>(getpid());
+    geo.writer_uid = geteuid();
+    geo.writer_start_ticks = process_start_ticks(getpid());
+    write_header(h, geo);
+    // INITIALIZING lets a joiner that opened the object early check identity and wait on the
+    // state futex; the format block is not to be read before READY.
+    publish_state(h, layout::State::initializing);
+    if (hook) hook();
+    publish_state(h, layout::State::ready);
+    return WriteView{std::move(region), geo};
+  } catch (...) {
+    shm_unlink(object.c_str());
+    throw;
   }
 }
 
-std::shared_ptr<Mapping> map_object(int fd, std::uint64_t size, std::string_view stream, bool populate) {
+void retire_segment(const WriteView& v, layout::State state, std::string_view stream) noexcept {
+  if (!v) return;
+  publish_state(v.header(), state);
+  notifier::wake_all(v);
+  const std::string object = segment_object(stream);
+  if (name_refers_to(object, v.region->dev(), v.region->ino())) shm_unlink(object.c_str());
+}
+
+std::uint64_t supersede_existing(std::string_view stream, const std::function<void(const std::string&)>& log) {
+  const std::string object = segment_object(stream);
+  const std::string path = object_path(object);
   struct stat st{};
-  if (fstat(fd, &st) != 0) {
-    throw Error(errc::system_error, "stream '" + std::string(stream) + "': fstat failed: " + errno_text(errno));
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return 0;
+    fail_os(stream, "cannot inspect the old segment " + path, errno);
   }
-  if (size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
-    throw Error(errc::corrupt, "stream '" + std::string(stream) + "': segment size " + num(size) + " cannot be mapped");
+  // Never remove what is not ours: another user's object, a FIFO, a link.
+  if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
+    fail(errc::permission_denied, stream, path + " exists and is not ours (" + describe_owner(st) +
+                                              "): its owner must remove it, or pick another stream name", EEXIST);
   }
-  int flags = MAP_SHARED | (populate ? MAP_POPULATE : 0);
-  void* p = mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, flags, fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    throw Error(e == EACCES ? errc::permission_denied : errc::system_error,
-                "stream '" + std::string(stream) + "': mmap of " + num(size) + " bytes failed: " + errno_text(e));
+  std::uint64_t generation = 0;
+  try {
+    if (auto obj = open_segment(stream, true); obj && obj->size() >= sizeof(layout::SegmentHeader)) {
+      auto region = map_region(*obj, true, stream);
+      auto& h = *reinterpret_cast<layout::SegmentHeader*>(region->base());
+      layout::SegmentHeader snap;
+      std::memcpy(&snap, &h, sizeof snap);
+      validate_identity(snap, stream);
+      generation = snap.generation;
+      publish_state(h, layout::State::superseded);
+      try {
+        notifier::wake_all(WriteView{region, validate_header(snap, obj->size(), stream)});
+      } catch (const Error&) {
+        // Layout unreadable: its consumers find out through the heartbeat and the unlink.
+      }
+      log("taking over from producer pid " + std::to_string(snap.writer_pid) + " (generation " + num(generation) + ")");
+    }
+  } catch (const Error& e) {
+    log(std::string("replacing an unusable segment: ") + e.what());
   }
-  return std::make_shared<Mapping>(p, static_cast<std::size_t>(size), st.st_dev, st.st_ino);
+  if (shm_unlink(object.c_str()) != 0 && errno != ENOENT) fail_os(stream, "cannot remove the old segment " + path, errno);
+  return generation;
 }
 
 }  // namespace shmframe::detail

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <shmframe/detail/os.hpp>
+#include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
 #include "testkit.hpp"
@@ -43,7 +44,7 @@ inline std::uint64_t put_pattern(shmframe::Writer& w) {
   shmframe::WriteSlot s = w.acquire();
   if (!s) return 0;
   testkit::fill_pattern(s.data(), w.format().frame_bytes(), s.seq());
-  return w.commit(s, shmframe::detail::monotonic_ns());
+  return w.commit(s, shmframe::monotonic_ns()).seq;
 }
 
 // Producer child body: `frames` frames (0 = until SIGTERM), one every `period_us` (0 = flat

@@ -100,7 +100,7 @@ TEST(Consumers, AConsumerKilledHoldingALeaseIsReclaimedAndNeverWaitedFor) {
   {
     auto st = inspect(g.name());
     ASSERT_EQ(st.consumers.size(), 1u);
-    EXPECT_TRUE(st.consumers[0].holds_lease);
+    EXPECT_EQ(st.consumers[0].held_slots, 1u);
   }
   const pid_t victim = holder.pid();
   holder.kill_and_reap(SIGKILL);

@@ -58,7 +58,7 @@ int copy_checker(const std::string& name, const LinePipe& out, const LinePipe& a
     if (e.kind != EventKind::frame) continue;
     e.frame.release();
     std::uint64_t seq = 0;
-    if (!r.copy_latest(copy, &seq)) continue;
+    if (!shmframe::copy_latest(r, copy, &seq)) continue;
     const std::size_t n = copy.total() * copy.elemSize();
     if (testkit::check_pattern(reinterpret_cast<const std::byte*>(copy.data), n, seq)) ++accepted;
     else ++torn;

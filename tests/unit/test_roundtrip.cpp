@@ -8,6 +8,7 @@
 #include <opencv2/core.hpp>
 #include <shmframe/detail/os.hpp>
 #include <shmframe/layout.hpp>
+#include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
 #include "testkit.hpp"
@@ -29,7 +30,7 @@ std::uint64_t put(Writer& w, std::uint64_t tag) {
   WriteSlot s = w.acquire();
   EXPECT_TRUE(s);
   testkit::fill_pattern(s.data(), w.format().frame_bytes(), tag);
-  return w.commit(s, 1000 + tag);
+  return w.commit(s, 1000 + tag).seq;
 }
 
 }  // namespace
@@ -115,7 +116,7 @@ TEST(RoundTrip, EveryFrameModeTakesHeldFramesInOrder) {
   EXPECT_EQ(r.stats().drops, 0u);
 }
 
-TEST(RoundTrip, MetadataTravelsAndIsClampedToCapacity) {
+TEST(RoundTrip, MetadataTravelsAndTooMuchIsRefusedNotTruncated) {
   testkit::StreamGuard g("meta");
   WriterOptions o = small();
   o.metadata_capacity = 8;
@@ -125,7 +126,10 @@ TEST(RoundTrip, MetadataTravelsAndIsClampedToCapacity) {
   const char text[] = "0123456789";
   WriteSlot s = w.acquire();
   ASSERT_TRUE(s);
-  w.commit(s, 1, std::as_bytes(std::span(text, 10)));
+  const CommitResult too_much = w.commit(s, 1, std::as_bytes(std::span(text, 10)));
+  EXPECT_EQ(too_much.status, CommitStatus::metadata_too_large);
+  ASSERT_TRUE(s) << "a refused commit leaves the slot acquired";
+  EXPECT_EQ(w.commit(s, 1, std::as_bytes(std::span(text, 8))).seq, 1u);
   Event e = r.wait(1s);
   ASSERT_EQ(e.kind, EventKind::frame);
   ASSERT_EQ(e.frame.metadata().size(), 8u);
@@ -168,10 +172,10 @@ TEST(RoundTrip, CopyLatestValidatesTheCopy) {
   r.attach(1s);
   cv::Mat out;
   std::uint64_t seq = 0;
-  EXPECT_FALSE(r.copy_latest(out, &seq));
+  EXPECT_FALSE(shmframe::copy_latest(r, out, &seq));
   put(w, 1);
   put(w, 2);
-  ASSERT_TRUE(r.copy_latest(out, &seq));
+  ASSERT_TRUE(shmframe::copy_latest(r, out, &seq));
   EXPECT_EQ(seq, 2u);
   ASSERT_TRUE(out.isContinuous());
   EXPECT_TRUE(testkit::check_pattern(reinterpret_cast<const std::byte*>(out.data), 64 * 32, 2));
@@ -185,9 +189,10 @@ TEST(RoundTrip, PublishCopiesAMatAndRejectsAMismatch) {
   Reader r(g.name());
   r.attach(1s);
   cv::Mat img(8, 16, CV_8UC3, cv::Scalar(1, 2, 3));
-  EXPECT_EQ(w.publish(img, 5), 1u);
-  EXPECT_EQ(w.publish(cv::Mat(8, 15, CV_8UC3), 5), 0u);
-  EXPECT_EQ(w.publish(cv::Mat(8, 16, CV_8UC1), 5), 0u);
+  EXPECT_EQ(w.publish(img, 5).seq, 1u);
+  EXPECT_EQ(w.publish(cv::Mat(8, 15, CV_8UC3), 5).status, CommitStatus::format_mismatch);
+  EXPECT_EQ(w.publish(cv::Mat(8, 16, CV_8UC1), 5).status, CommitStatus::format_mismatch);
+  EXPECT_EQ(w.publish(cv::Mat(8, 16, CV_16UC3), 5).status, CommitStatus::format_mismatch);
   Event e = r.wait(1s);
   ASSERT_EQ(e.kind, EventKind::frame);
   EXPECT_EQ(cv::norm(e.frame.mat(), img, cv::NORM_INF), 0.0);
@@ -302,7 +307,8 @@ TEST(RoundTrip, ASlotOutlivingItsGenerationOrItsWriterIsHarmless) {
     w.reconfigure(FrameFormat{32, 32, PixelFormat::gray8, 0});
     // Writes through the stale slot land in the retired segment, which it keeps mapped.
     testkit::fill_pattern(stale.data(), 64 * 32, 77);
-    EXPECT_EQ(w.commit(stale, 1), 0u) << "a slot from a retired generation must not commit";
+    EXPECT_EQ(w.commit(stale, 1).status, CommitStatus::stale_generation)
+        << "a slot from a retired generation must not commit";
     EXPECT_EQ(put(w, 1), 1u);  // the new generation works normally
     // The reader sees the new generation's frame, never the stale write.
     bool saw_new = false;

@@ -31,11 +31,17 @@ const std::error_category& category() noexcept;
 
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
 
-// The exception thrown by setup and validation calls.
+// The exception thrown by setup and validation calls. what() is the whole message (it names
+// the stream and the fix); native_errno() is the errno of the OS call that failed, 0 if none.
 class Error : public std::system_error {
  public:
-  Error(errc code, const std::string& message) : std::system_error(make_error_code(code), message) {}
+  Error(errc code, const std::string& message, int native_errno = 0)
+      : std::system_error(make_error_code(code), message), native_errno_(native_errno) {}
   errc value() const noexcept { return static_cast<errc>(code().value()); }
+  int native_errno() const noexcept { return native_errno_; }
+
+ private:
+  int native_errno_;
 };
 
 }  // namespace shmframe

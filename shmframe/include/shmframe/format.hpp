@@ -15,8 +15,6 @@ enum class PixelFormat : std::uint32_t { gray8 = 1, bgr8 = 2, rgb8 = 3, bgra8 = 
 
 // Bytes per pixel of a format (1, 3 or 4).
 std::uint32_t bytes_per_pixel(PixelFormat f) noexcept;
-// OpenCV type of a format (CV_8UC1, CV_8UC3, CV_8UC4).
-int cv_type(PixelFormat f) noexcept;
 // "gray8", "bgr8", "rgb8", "bgra8".
 std::string_view to_string(PixelFormat f) noexcept;
 // Parses a name as printed by to_string; std::nullopt for anything else.

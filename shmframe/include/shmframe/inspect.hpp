@@ -9,8 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "shmframe/reader.hpp"
-#include "shmframe/writer.hpp"
+#include "shmframe/info.hpp"
 
 namespace shmframe {
 

@@ -4,7 +4,7 @@
 // standard-layout, trivially copyable structs of fixed-width little-endian fields,
 // with explicit padding and a static_assert on every size and offset. No pointers:
 // every location is an offset from the segment base. Fields that change after READY
-// are accessed only through std::atomic_ref (see detail/atomic.hpp); nothing else here
+// are accessed only through std::atomic_ref (detail::at in detail/os.hpp); nothing else here
 // has behaviour. docs/ABI.md describes the same layout byte by byte.
 //
 // Version rule: increment kAbiVersion for every incompatible change (a field's width,
@@ -21,11 +21,15 @@
 namespace shmframe::layout {
 
 inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRAME" in memory order
-inline constexpr std::uint32_t kAbiVersion = 1;
+// 1: first release. 2: ConsumerEntry::lease (one frame) became ConsumerEntry::held (a set of
+// slots, one bit each), owner_start_ticks became atomic, the lock object's layout is fixed.
+inline constexpr std::uint32_t kAbiVersion = 2;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
 
 // Segment life cycle (SegmentHeader::state).
+// 0 (not an enumerator) = the object exists but the creator has not stored INITIALIZING yet:
+// still initializing, whatever the other bytes say; magic and version are checked once it is not 0.
 enum class State : std::uint32_t {
   initializing = 1,  // creator is still writing the layout; nothing but magic, pid and state is valid
   ready = 2,         // layout valid and immutable; frames may be committed
@@ -41,11 +45,10 @@ enum class PixelFormatCode : std::uint32_t { gray8 = 1, bgr8 = 2, rgb8 = 3, bgra
 constexpr std::uint64_t slot_committed(std::uint64_t seq) noexcept { return seq << 1; }
 constexpr std::uint64_t slot_writing(std::uint64_t seq) noexcept { return (seq << 1) | 1u; }
 
-// Consumer lease word (ConsumerEntry::lease): 0 = none, else (seq << 8) | (slot + 1).
-constexpr std::uint64_t lease_pack(std::uint32_t slot, std::uint64_t seq) noexcept {
-  return (seq << 8) | (static_cast<std::uint64_t>(slot) + 1u);
-}
-constexpr std::uint32_t kMaxSlots = 64;          // fits the 8-bit lease slot field
+// Held-slot set (ConsumerEntry::held): bit i set = the consumer holds a frame in slot i and asks
+// the producer not to overwrite it while another slot is free.
+constexpr std::uint64_t held_bit(std::uint32_t slot) noexcept { return std::uint64_t{1} << slot; }
+constexpr std::uint32_t kMaxSlots = 64;          // one bit per slot in ConsumerEntry::held
 constexpr std::uint32_t kMaxConsumers = 1024;
 constexpr std::uint32_t kMaxDimension = 32768;   // width and height
 constexpr std::uint32_t kMaxMetadata = 1u << 20; // bytes of user metadata per frame
@@ -108,27 +111,44 @@ struct SlotHeader {
 // the first is written by the producer on every commit (wake), the second by the consumer,
 // so that neither side's writes invalidate the other's hot line (false sharing).
 struct ConsumerEntry {
-  // -- wake-up line --
+  // -- wake-up line: `wake` written by the producer, `waiting` by the consumer --
   std::uint32_t wake;          // futex word: producer increments after every commit; atomic
   std::uint32_t waiting;       // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
   std::uint32_t reserved_wake[14];
   // -- consumer line --
-  std::int32_t owner_pid;      // 0 = free; claimed by CAS 0 -> pid; -1 while being reclaimed; atomic
+  std::int32_t owner_pid;      // 0 = free; claimed by CAS 0 -> pid; -1 (kReaping) while being taken over; atomic
   std::uint32_t active;        // 1 once the entry is fully initialized by its owner; atomic
-  std::uint64_t owner_start_ticks;
+  std::uint64_t owner_start_ticks;  // owner's start time (/proc/PID/stat field 22); atomic
   std::uint64_t heartbeat_ns;  // CLOCK_MONOTONIC of the consumer's last activity; atomic
-  std::uint64_t lease;         // see lease_pack; atomic
+  std::uint64_t held;          // slots the consumer holds frames in, see held_bit; atomic
   std::uint64_t last_seq;      // last sequence number the consumer took; atomic
   std::uint64_t frames;        // frames taken; atomic
   std::uint64_t drops;         // frames committed but never taken by this consumer; atomic
   std::uint64_t overruns;      // frames overwritten while this consumer held them; atomic
 };
 
+// ConsumerEntry::owner_pid while an entry changes hands (a producer reclaiming a dead
+// consumer's entry, or a consumer taking one over): nobody else may touch the entry.
+inline constexpr std::int32_t kReaping = -1;
+
+// ---------------------------------------------------------------------------------------
+// LockRecord: the first 24 bytes of the producer lock object /shmframe-lock.NAME. Written by
+// the producer holding flock(LOCK_EX) on it; read by its successor (to keep generations
+// increasing) and by tools (to name the owner).
+inline constexpr std::uint64_t kLockMagic = 0x4B434F4C464D4853ull;  // bytes "SHMFLOCK" in memory order
+struct LockRecord {
+  std::uint64_t magic;            // kLockMagic
+  std::uint64_t last_generation;  // the newest generation this name's producers created
+  std::int32_t pid;               // the producer holding the lock
+  std::uint32_t reserved;         // 0
+};
+
 // ---------------------------------------------------------------------------------------
 // Compile-time checks: the contract must not drift by accident.
 template <class T>
 inline constexpr bool kPlainShared = std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T>;
-static_assert(kPlainShared<SegmentHeader> && kPlainShared<SlotHeader> && kPlainShared<ConsumerEntry>);
+static_assert(kPlainShared<SegmentHeader> && kPlainShared<SlotHeader> && kPlainShared<ConsumerEntry> &&
+              kPlainShared<LockRecord>);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
               std::atomic<std::int32_t>::is_always_lock_free);
 
@@ -183,10 +203,16 @@ static_assert(offsetof(ConsumerEntry, owner_pid) == 64);
 static_assert(offsetof(ConsumerEntry, active) == 68);
 static_assert(offsetof(ConsumerEntry, owner_start_ticks) == 72);
 static_assert(offsetof(ConsumerEntry, heartbeat_ns) == 80);
-static_assert(offsetof(ConsumerEntry, lease) == 88);
+static_assert(offsetof(ConsumerEntry, held) == 88);
 static_assert(offsetof(ConsumerEntry, last_seq) == 96);
 static_assert(offsetof(ConsumerEntry, frames) == 104);
 static_assert(offsetof(ConsumerEntry, drops) == 112);
 static_assert(offsetof(ConsumerEntry, overruns) == 120);
+
+static_assert(sizeof(LockRecord) == 24 && alignof(LockRecord) == 8);
+static_assert(offsetof(LockRecord, magic) == 0);
+static_assert(offsetof(LockRecord, last_generation) == 8);
+static_assert(offsetof(LockRecord, pid) == 16);
+static_assert(offsetof(LockRecord, reserved) == 20);
 
 }  // namespace shmframe::layout

@@ -1,86 +1,42 @@
 // shmframe/reader.hpp: the consumer side of a stream.
 //
-// A Reader follows a stream by name across producer restarts and format changes: it waits
-// for the stream to appear, attaches to the current generation (validating every header
-// field), takes committed frames without copying them, notices a lost producer within a
-// few heartbeats, and re-attaches by itself when a new generation appears. Each Reader
-// holds one entry in the segment's consumer table (its wake-up word, its lease, its
-// counters); the producer never waits for it.
+// A Reader follows a stream by name across producer restarts and format changes: it waits for
+// the stream to appear, attaches to the current generation (validating every header field),
+// takes committed frames without copying them, notices a lost producer within a few heartbeats,
+// and re-attaches by itself when a new generation appears. Each Reader owns one entry in the
+// segment's consumer table (its wake-up word, its held slots, its counters); the producer never
+// waits for it.
 //
-// Thread contract: a Reader and the Frames it returns are used from one thread at a time.
-// Different Readers (in one or many processes) are independent. Waits return early with
-// Event::interrupted when a signal handler runs (install handlers without SA_RESTART).
+// Thread contract: the Reader's own calls (wait, latest, read, copy_latest, attach, detach,
+// info, stats) are made from one thread at a time. The Frames it returns may be kept, moved,
+// released and destroyed on any thread, concurrently with those calls (see frame.hpp). Waits
+// return early with Event::interrupted when a signal handler runs (install handlers without
+// SA_RESTART).
 #pragma once
-
-#include <sys/types.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 
-#include <opencv2/core/mat.hpp>
-
 #include "shmframe/error.hpp"
 #include "shmframe/format.hpp"
-#include "shmframe/writer.hpp"  // LogCallback
+#include "shmframe/frame.hpp"
+#include "shmframe/info.hpp"
+#include "shmframe/log.hpp"
 
 namespace shmframe {
 
 namespace detail {
-struct Attachment;
-struct ReaderImpl;
-}  // namespace detail
-
-// A committed frame, viewed in place. The Reader's lease asks the producer not to overwrite
-// the slot of the frame it took last (one lease per Reader: taking another frame moves it);
-// with more slow readers than spare slots the producer overwrites anyway, so check
-// still_valid() after using the pixels (or use copy_latest()).
-class Frame {
- public:
-  Frame() = default;
-  Frame(Frame&&) noexcept;
-  Frame& operator=(Frame&&) noexcept;
-  Frame(const Frame&) = delete;
-  Frame& operator=(const Frame&) = delete;
-  ~Frame();  // release()
-
-  explicit operator bool() const noexcept { return att_ != nullptr; }
-  std::uint64_t seq() const noexcept { return seq_; }
-  std::uint64_t generation() const noexcept;
-  std::uint64_t capture_ns() const noexcept { return capture_ns_; }
-  std::uint64_t commit_ns() const noexcept { return commit_ns_; }
-  const FrameFormat& format() const noexcept;
-  // Zero-copy view over the slot's pixels. Read only: writing through it corrupts the stream.
-  const cv::Mat& mat() const noexcept { return mat_; }
-  const std::byte* data() const noexcept { return data_; }
-  std::span<const std::byte> metadata() const noexcept { return {metadata_, metadata_size_}; }
-  // True while the producer has not started overwriting this slot. A frame whose pixels
-  // were used and that is still valid afterwards was read consistently (seqlock rule).
-  bool still_valid() const noexcept;
-  // Drops the lease; counts an overrun if the slot was overwritten while held.
-  void release() noexcept;
-
- private:
-  friend struct detail::ReaderImpl;
-  std::shared_ptr<detail::Attachment> att_;
-  std::uint32_t slot_ = 0;
-  std::uint64_t seq_ = 0;
-  std::uint64_t capture_ns_ = 0;
-  std::uint64_t commit_ns_ = 0;
-  const std::byte* data_ = nullptr;
-  const std::byte* metadata_ = nullptr;
-  std::size_t metadata_size_ = 0;
-  cv::Mat mat_;
-};
+class ReaderCore;
+}
 
 struct ReaderOptions {
   std::chrono::milliseconds ready_timeout{2000};  // how long a segment may stay INITIALIZING
-  bool every_frame = false;  // take seq+1 while it is still held by a slot, instead of jumping to the newest
+  bool every_frame = false;  // take seq+1 while a slot still holds it, instead of jumping to the newest
   LogCallback log;
 };
 
@@ -104,22 +60,11 @@ struct Event {
   std::uint64_t dropped = 0;  // with a frame: frames missed just before it
 };
 
-struct StreamInfo {
-  std::uint64_t generation = 0;
-  FrameFormat format;
-  pid_t writer_pid = 0;
-  uid_t writer_uid = 0;
-  std::uint32_t slots = 0;
-  std::uint32_t max_consumers = 0;
-  std::uint64_t last_seq = 0;
-  std::uint64_t heartbeat_age_ns = 0;
-  std::uint64_t heartbeat_interval_ns = 0;
-};
-
 struct ReaderStats {
   std::uint64_t frames = 0;       // frames taken through wait()
   std::uint64_t drops = 0;        // committed frames this reader never took
   std::uint64_t overruns = 0;     // frames overwritten while held, or retried during a copy
+  std::uint64_t unheld = 0;       // frames handed out unheld (the reader held slots - 1 already)
   std::uint64_t attaches = 0;     // generations attached
   std::uint64_t producer_lost = 0;
   std::uint64_t version_mismatches = 0;
@@ -137,31 +82,37 @@ class Reader {
   Reader& operator=(Reader&&) noexcept;
   ~Reader();
 
-  // Attaches now, waiting up to `timeout` for the stream to exist and be READY. Throws
-  // Error: not_found, permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout,
-  // creator_died, too_many_consumers.
+  // Attaches now, waiting up to `timeout` for the stream to exist and be READY. Throws Error:
+  // not_found, permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout, creator_died,
+  // too_many_consumers.
   void attach(std::chrono::milliseconds timeout);
   bool attached() const noexcept;
+  // Gives the consumer entry back. Frames still held stay readable; they just hold nothing.
   void detach() noexcept;
 
-  // The next event: a new frame, a life-cycle change, or timeout. Attaches and re-attaches
-  // by itself. Never throws; bounded by `timeout`.
+  // The next event: a new frame, a life-cycle change, or timeout. Attaches and re-attaches by
+  // itself. Never throws; bounded by `timeout`.
   Event wait(std::chrono::nanoseconds timeout) noexcept;
 
   // The newest committed frame (empty if none or not attached).
   Frame latest() noexcept;
   // Frame `seq` of the current generation while a slot still holds it (empty otherwise).
   Frame read(std::uint64_t seq) noexcept;
-  // Copies the newest frame into `out` (reallocated to the format) and validates the copy;
-  // retries when the producer overwrote it meanwhile. False if there is no frame.
-  bool copy_latest(cv::Mat& out, std::uint64_t* seq = nullptr) noexcept;
+  // Copies the newest frame's rows into `dst` (rows `dst_stride` bytes apart, at least
+  // info().format.row_bytes() each, info().format.height rows) and validates the copy; retries
+  // when the producer overwrote it meanwhile. False if there is no frame. With
+  // <shmframe/opencv.hpp>, shmframe::copy_latest(reader, mat) does the sizing.
+  bool copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq = nullptr) noexcept;
+
+  // Frames one Reader may hold at once (slots - 1, at least 1); more are handed out unheld.
+  std::uint32_t hold_limit() const noexcept;
 
   const std::string& name() const noexcept;
   StreamInfo info() const noexcept;  // of the attached generation; zeros when detached
   ReaderStats stats() const noexcept;
 
  private:
-  std::unique_ptr<detail::ReaderImpl> impl_;
+  std::unique_ptr<detail::ReaderCore> impl_;
 };
 
 }  // namespace shmframe

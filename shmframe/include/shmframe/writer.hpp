@@ -1,13 +1,15 @@
 // shmframe/writer.hpp: the producer side of a stream.
 //
-// A Writer owns a stream name for its lifetime: it holds the name's producer lock (an
-// flock the kernel drops if the process dies), creates the segment for the current
-// generation, commits frames into its slots and keeps a heartbeat. A segment left by a
-// dead producer is taken over as generation + 1; a format change makes a new generation.
+// A Writer owns a stream name for its lifetime: it holds the name's producer lock (an flock the
+// kernel drops if the process dies), creates the segment for the current generation, commits
+// frames into its slots and keeps a heartbeat. A segment left by a dead producer is taken over
+// as generation + 1; a format change makes a new generation, never a resize in place.
 //
-// Thread contract: one thread drives acquire/commit/publish/reconfigure/close; stats()
-// may be called from any thread. The Writer runs one internal thread for the heartbeat
-// and for reclaiming the entries of dead consumers; it never blocks on a consumer.
+// Thread contract: one thread drives acquire/commit/publish/reconfigure/close; stats() may be
+// called from any thread. The Writer runs one internal thread for the heartbeat and for
+// reclaiming the entries of dead consumers; it never blocks on a consumer.
+//
+// OpenCV: include <shmframe/opencv.hpp> for slot.mat() and writer.publish(cv::Mat, ...).
 #pragma once
 
 #include <sys/types.h>
@@ -20,40 +22,70 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "shmframe/error.hpp"
 #include "shmframe/format.hpp"
+#include "shmframe/info.hpp"
+#include "shmframe/log.hpp"
 
 namespace shmframe {
 
 namespace detail {
 struct WriterImpl;
-class Mapping;
-}
-
-enum class LogLevel { debug, info, warn, error };
-using LogCallback = std::function<void(LogLevel, const std::string&)>;
+class Region;
+template <class Dummy>
+struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
+}  // namespace detail
 
 struct WriterOptions {
   FrameFormat format;
-  std::uint32_t slots = 2;               // 1..64; 3+ lets slow zero-copy readers keep a lease without overrun
+  std::uint32_t slots = 2;               // 1..64; 3+ lets consumers hold frames without overrun
   std::uint32_t max_consumers = 32;      // consumer table size
   std::uint32_t metadata_capacity = 256; // bytes of user metadata per frame
-  mode_t mode = 0600;                    // permissions of the segment and the lock
+  // Pad every row to a multiple of this many bytes (a power of two, 1..4096; 1 = tight). Used
+  // when format.stride is 0; an explicit stride wins.
+  std::uint32_t stride_align = 1;
+  mode_t mode = 0600;                    // permissions of the segment (the lock stays owner-only)
   std::chrono::milliseconds heartbeat{100};
   bool prefault = true;                  // touch every page at creation so the first frames don't fault
-  LogCallback log;                       // optional; called from the creating thread or the heartbeat thread
+  LogCallback log;                       // optional; called from the driving thread or the heartbeat thread
 
-  // Test hooks, not for production: called with the segment in INITIALIZING state.
+  // Test hook, not for production: called with the segment in INITIALIZING state.
   std::function<void()> test_hook_initializing;
 };
 
-// A slot being written. Fill mat() (or data()) and pass it to Writer::commit(). Dropping it
-// uncommitted abandons the slot: readers never see its content. A slot acquired before a
-// reconfigure() or close() can no longer be committed (commit returns 0).
+// Why a hot-path call did not commit. Every value but `ok` means nothing was published.
+enum class CommitStatus {
+  ok,
+  closed,              // the Writer was closed
+  busy,                // another WriteSlot is outstanding: commit or drop it first
+  empty_slot,          // the WriteSlot is empty (acquire failed, or already committed)
+  foreign_slot,        // the WriteSlot came from another Writer
+  stale_generation,    // the WriteSlot was acquired before a reconfigure(): its generation is gone
+  format_mismatch,     // publish(): the image's size or pixel size differs from the stream format
+  metadata_too_large,  // more metadata than metadata_capacity(); the slot stays acquired
+};
+std::string_view to_string(CommitStatus s) noexcept;
+
+struct [[nodiscard]] CommitResult {
+  CommitStatus status = CommitStatus::empty_slot;
+  std::uint64_t seq = 0;  // the committed sequence number when status == ok
+  explicit operator bool() const noexcept { return status == CommitStatus::ok; }
+};
+
+// An image in memory, for publish(): rows of `bytes_per_pixel * width` bytes, `stride` apart.
+struct ImageView {
+  const void* data = nullptr;
+  std::size_t stride = 0;
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+  std::uint32_t bytes_per_pixel = 0;
+};
+
+// A slot being written. Fill data() (rows stride() apart) and pass it to Writer::commit().
+// Dropping it uncommitted abandons the slot: readers never see its content.
 class WriteSlot {
  public:
   WriteSlot() = default;
@@ -64,9 +96,19 @@ class WriteSlot {
   ~WriteSlot();
 
   explicit operator bool() const noexcept { return data_ != nullptr; }
-  cv::Mat& mat() noexcept { return mat_; }        // view over the slot's pixels (no copy)
+  // Why an empty WriteSlot is empty (closed or busy); ok for a valid one.
+  CommitStatus status() const noexcept { return status_; }
   std::byte* data() noexcept { return data_; }
+  std::byte* row(std::uint32_t y) noexcept { return data_ + static_cast<std::size_t>(y) * format_.effective_stride(); }
+  std::size_t stride() const noexcept { return format_.effective_stride(); }
+  const FrameFormat& format() const noexcept { return format_; }
   std::uint64_t seq() const noexcept { return seq_; }
+
+  // cv::Mat header over the slot's pixels (needs <shmframe/opencv.hpp>): draw into it in place.
+  template <class Dummy = void>
+  auto mat() {
+    return detail::OpenCvAdapter<Dummy>::view(*this);
+  }
 
  private:
   friend class Writer;
@@ -75,23 +117,13 @@ class WriteSlot {
   // Weak: a slot may outlive its Writer. The mapping is held so that writes through a slot
   // whose generation was retired (reconfigure, close) land in the old segment, never the new.
   std::weak_ptr<detail::WriterImpl> writer_;
-  std::shared_ptr<detail::Mapping> map_;
-  cv::Mat mat_;
+  std::shared_ptr<detail::Region> region_;
+  FrameFormat format_;
   std::byte* data_ = nullptr;
   std::uint32_t slot_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t generation_ = 0;
-};
-
-struct ConsumerInfo {
-  pid_t pid = 0;
-  std::uint64_t last_seq = 0;
-  std::uint64_t lag = 0;  // frames behind the last committed one
-  std::uint64_t frames = 0;
-  std::uint64_t drops = 0;
-  std::uint64_t overruns = 0;
-  std::uint64_t heartbeat_age_ns = 0;
-  bool holds_lease = false;
+  CommitStatus status_ = CommitStatus::empty_slot;
 };
 
 struct WriterStats {
@@ -112,15 +144,20 @@ class Writer {
   Writer& operator=(Writer&&) noexcept;
   ~Writer();  // close()
 
-  // Zero-copy: a slot to fill in place. Never blocks and never waits for a consumer.
+  // Zero-copy: a slot to fill in place. Never blocks and never waits for a consumer. Empty
+  // (status() says why) when the Writer is closed or another slot is outstanding.
   [[nodiscard]] WriteSlot acquire() noexcept;
-  // Publishes a filled slot; returns its sequence number (1, 2, ... within a generation).
-  // capture_ns: CLOCK_MONOTONIC time the frame was captured. Metadata longer than the
-  // capacity is truncated (the return of metadata_capacity() tells the limit).
-  std::uint64_t commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
-  // Copying convenience: acquire + copy `frame` (must match the format) + commit. Returns 0
-  // if the frame's size or type does not match the stream format.
-  std::uint64_t publish(const cv::Mat& frame, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
+  // Publishes a filled slot as the next frame. capture_ns: CLOCK_MONOTONIC time of capture.
+  CommitResult commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
+  // Copying convenience: acquire + copy `image` (its size and pixel size must match the format)
+  // + commit.
+  CommitResult publish(const ImageView& image, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
+  // publish() for any image type an adapter knows (cv::Mat with <shmframe/opencv.hpp>).
+  template <class Image>
+    requires(!std::is_same_v<std::remove_cvref_t<Image>, ImageView>)
+  CommitResult publish(const Image& image, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept {
+    return publish(detail::OpenCvAdapter<Image>::image(image), capture_ns, metadata);
+  }
 
   // Replaces the segment by a new generation with another format (consumers follow).
   void reconfigure(const FrameFormat& format);
@@ -128,6 +165,7 @@ class Writer {
   void close() noexcept;
 
   const std::string& name() const noexcept;
+  // The stream's format; stride is the real row pitch (after stride_align).
   const FrameFormat& format() const noexcept;
   std::uint64_t generation() const noexcept;
   std::uint32_t metadata_capacity() const noexcept;

@@ -14,8 +14,8 @@ namespace shmframe::detail {
 // Frames at least this large are copied with streaming stores.
 inline constexpr std::size_t kStreamingCopyMin = 2u << 20;
 
-// memcpy with streaming stores (x86-64; plain memcpy elsewhere). Ends with a store fence, so
-// a later release store orders after every byte copied.
+// memcpy with streaming stores (x86-64; plain memcpy elsewhere). No fence: streaming stores
+// are weakly ordered, so the caller must sfence before publishing them (the commit does).
 void stream_copy(void* dst, const void* src, std::size_t n) noexcept;
 
 }  // namespace shmframe::detail

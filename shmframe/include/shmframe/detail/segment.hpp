@@ -1,26 +1,32 @@
-// shmframe/detail/segment.hpp: mapping a segment and validating its header.
+// shmframe/detail/segment.hpp: the segment mechanism: plan, create, open, validate, retire.
 //
-// Geometry is the process-local, validated copy of a segment's immutable fields: once a
-// header has passed validate_header(), every offset and size the library uses comes from
-// the Geometry, never again from shared memory, so a peer that scribbles on the header
-// after READY cannot make us read or write out of bounds. Internal; values are immutable
-// after construction and may be shared between threads.
+// Geometry is the process-local, validated copy of a segment's immutable fields: once a header
+// has passed validate_header(), every offset and size the library uses comes from the Geometry,
+// never again from shared memory, so a peer that scribbles on the header after READY cannot
+// make us read or write out of bounds. write_header() and validate_header() sit side by side
+// in segment.cpp so the two cannot drift apart.
+//
+// Access rights live in the type: a ReadView (inspect, tools) can only read; a WriteView
+// (producer, consumers owning an entry) can write. Internal; views are values that may be
+// copied and shared between threads (the Region they hold unmaps when the last one goes).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
+#include "shmframe/detail/os.hpp"
 #include "shmframe/format.hpp"
 #include "shmframe/layout.hpp"
 
 namespace shmframe {
-struct ConsumerInfo;
 struct StreamInfo;
 }
 
@@ -50,71 +56,123 @@ struct Geometry {
 Geometry plan_geometry(std::string_view stream, const FrameFormat& format, std::uint32_t slots,
                        std::uint32_t max_consumers, std::uint32_t metadata_capacity);
 
+// Checks magic, ABI version and header size of a header snapshot (valid once state != 0).
+// Throws Error(bad_magic | abi_mismatch) naming both versions.
+void validate_identity(const layout::SegmentHeader& h, std::string_view stream);
 // Checks a snapshot of a READY header against the size of the object it came from.
 // Throws Error(bad_magic | abi_mismatch | corrupt) naming the field, expected and found.
 Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_size, std::string_view stream);
 
-// Identity-only check (magic, ABI, header size) used before the layout is READY.
-void validate_identity(const layout::SegmentHeader& h, std::string_view stream);
-
-// An mmap'ed segment. Accessors assume the geometry was validated for this mapping.
-class Mapping {
+// An mmap'ed shm object. Unmapped when the last view of it goes.
+class Region {
  public:
-  Mapping(void* base, std::size_t size, dev_t dev, ino_t ino) noexcept : base_(base), size_(size), dev_(dev), ino_(ino) {}
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  ~Mapping();
+  Region(void* base, std::size_t size, const struct stat& st, bool writable) noexcept
+      : base_(static_cast<std::byte*>(base)), size_(size), dev_(st.st_dev), ino_(st.st_ino), owner_uid_(st.st_uid),
+        writable_(writable) {}
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+  ~Region();
 
-  std::byte* base() const noexcept { return static_cast<std::byte*>(base_); }
+  std::byte* base() const noexcept { return base_; }
   std::size_t size() const noexcept { return size_; }
   dev_t dev() const noexcept { return dev_; }
   ino_t ino() const noexcept { return ino_; }
-  layout::SegmentHeader& header() const noexcept { return *reinterpret_cast<layout::SegmentHeader*>(base_); }
+  uid_t owner_uid() const noexcept { return owner_uid_; }  // fstat's st_uid: who really owns it
+  bool writable() const noexcept { return writable_; }
 
  private:
-  void* base_;
+  std::byte* base_;
   std::size_t size_;
   dev_t dev_;
   ino_t ino_;
+  uid_t owner_uid_;
+  bool writable_;
 };
 
-// Typed access into a mapping through a validated geometry.
-struct View {
-  std::shared_ptr<Mapping> map;
+// Read-only typed access through a validated geometry.
+struct ReadView {
+  std::shared_ptr<const Region> region;
   Geometry geo;
 
-  layout::SegmentHeader& header() const noexcept { return map->header(); }
+  explicit operator bool() const noexcept { return region != nullptr; }
+  const layout::SegmentHeader& header() const noexcept {
+    return *reinterpret_cast<const layout::SegmentHeader*>(region->base());
+  }
+  const std::byte* slot_base(std::uint32_t i) const noexcept {
+    return region->base() + geo.slots_offset + static_cast<std::uint64_t>(i) * geo.slot_stride;
+  }
+  const layout::SlotHeader& slot(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<const layout::SlotHeader*>(slot_base(i));
+  }
+  const std::byte* metadata(std::uint32_t i) const noexcept { return slot_base(i) + sizeof(layout::SlotHeader); }
+  const std::byte* pixels(std::uint32_t i) const noexcept { return slot_base(i) + geo.pixel_offset; }
+  const layout::ConsumerEntry& consumer(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<const layout::ConsumerEntry*>(region->base() + geo.consumers_offset +
+                                                           static_cast<std::uint64_t>(i) * geo.consumer_stride);
+  }
+};
+
+// Read-write typed access (the Region was mapped PROT_WRITE).
+struct WriteView {
+  std::shared_ptr<Region> region;
+  Geometry geo;
+
+  explicit operator bool() const noexcept { return region != nullptr; }
+  operator ReadView() const noexcept { return ReadView{region, geo}; }  // NOLINT(google-explicit-constructor)
+  layout::SegmentHeader& header() const noexcept { return *reinterpret_cast<layout::SegmentHeader*>(region->base()); }
   std::byte* slot_base(std::uint32_t i) const noexcept {
-    return map->base() + geo.slots_offset + static_cast<std::uint64_t>(i) * geo.slot_stride;
+    return region->base() + geo.slots_offset + static_cast<std::uint64_t>(i) * geo.slot_stride;
   }
-  layout::SlotHeader& slot(std::uint32_t i) const noexcept {
-    return *reinterpret_cast<layout::SlotHeader*>(slot_base(i));
-  }
+  layout::SlotHeader& slot(std::uint32_t i) const noexcept { return *reinterpret_cast<layout::SlotHeader*>(slot_base(i)); }
   std::byte* metadata(std::uint32_t i) const noexcept { return slot_base(i) + sizeof(layout::SlotHeader); }
   std::byte* pixels(std::uint32_t i) const noexcept { return slot_base(i) + geo.pixel_offset; }
   layout::ConsumerEntry& consumer(std::uint32_t i) const noexcept {
-    return *reinterpret_cast<layout::ConsumerEntry*>(map->base() + geo.consumers_offset +
+    return *reinterpret_cast<layout::ConsumerEntry*>(region->base() + geo.consumers_offset +
                                                      static_cast<std::uint64_t>(i) * geo.consumer_stride);
   }
-  // Wakes every consumer entry (used on commit-less events: close, supersede).
-  void wake_all_consumers() const noexcept;
 };
 
-// ConsumerEntry::owner_pid while the producer reclaims a dead consumer's entry.
-inline constexpr std::int32_t kReaping = -1;
+// An open shm object: the descriptor and what fstat said of it.
+struct Object {
+  UniqueFd fd;
+  struct stat st {};
+  std::uint64_t size() const noexcept { return static_cast<std::uint64_t>(st.st_size); }
+};
 
-// True when `e`, owned by `pid`, belongs to a dead consumer: the pid is gone (its start time is
-// compared only once the owner has finished initializing the entry) and the entry has been
-// silent for 3 heartbeat intervals (pid namespaces can make a live pid look gone).
-bool consumer_dead(layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept;
+// Opens the stream's segment without following links or blocking on a FIFO, and checks it is
+// a regular file. nullopt when the name does not exist; throws Error(permission_denied naming
+// the owner and the fix, or system_error) otherwise.
+std::optional<Object> open_segment(std::string_view stream, bool writable);
 
-// The stream's identity, format and producer health, from a validated view.
-StreamInfo stream_info(const View& v);
+// Maps an open object. Without `prefault` nothing is faulted in (a huge sparse object must not
+// make us allocate it). Throws Error(permission_denied | system_error | corrupt).
+std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault = false);
+// Pre-faults the page tables of a validated mapping (best effort).
+void populate(const Region& r) noexcept;
 
-// Snapshot of the live entries of the consumer table (statistics; relaxed reads).
-std::vector<ConsumerInfo> collect_consumers(const View& v);
+// The state word, read by anyone: SYNC(state) acquire side; the header is complete once it
+// reads READY (or later).
+std::uint32_t load_state(const layout::SegmentHeader& h) noexcept;
+// Stores a life-cycle state (release) and wakes everyone waiting on the state word.
+void publish_state(layout::SegmentHeader& h, layout::State s) noexcept;
 
-// mmap()s an open shm object of the given size read-write; throws Error(system_error).
-std::shared_ptr<Mapping> map_object(int fd, std::uint64_t size, std::string_view stream, bool populate);
+// Creates generation `geo.generation` of the stream: O_EXCL object, exact mode, fallocate'd,
+// header written and READY. Debris at the name (we hold the owner lock) is removed first.
+// `hook` runs while the segment is INITIALIZING (tests only). Throws Error; nothing is left
+// behind on failure.
+WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, bool prefault,
+                         const std::function<void()>& hook);
+
+// Marks the segment `state` (CLOSED or SUPERSEDED), wakes its consumers, and unlinks the
+// name if it still refers to this segment.
+void retire_segment(const WriteView& v, layout::State state, std::string_view stream) noexcept;
+
+// With the owner lock held: whatever segment has the name belongs to a producer that is gone.
+// Marks it SUPERSEDED, wakes its consumers, unlinks it. Returns its generation (0 if none or
+// unreadable). `log` hears what was replaced.
+std::uint64_t supersede_existing(std::string_view stream, const std::function<void(const std::string&)>& log);
+
+// The stream's identity, format and producer health, from a validated view (relaxed reads).
+StreamInfo stream_info(const ReadView& v);
 
 }  // namespace shmframe::detail

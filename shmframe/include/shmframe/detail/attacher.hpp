@@ -1,0 +1,55 @@
+// shmframe/detail/attacher.hpp: finding a usable generation of a stream (consumer side).
+//
+// One probe opens the stream's segment, waits (bounded) while it is INITIALIZING, validates it
+// and maps it; between probes, wait_for_change() sleeps until the name changes in /dev/shm. A
+// segment given up on (closed, superseded, stuck before READY) is skipped until the name refers
+// to another object. Internal; one thread at a time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "shmframe/detail/segment.hpp"
+#include "shmframe/detail/watcher.hpp"
+
+namespace shmframe::detail {
+
+class Attacher {
+ public:
+  enum class Probe { ready, absent, not_ready, stale };
+
+  Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
+           const std::function<void(const std::string&)>& warn);
+
+  // One attempt. `ready` fills `out` with a validated, populated, writable view. `deadline`
+  // bounds the wait for READY. Throws Error for a stream that exists but cannot be used
+  // (permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout, creator_died).
+  Probe probe(std::uint64_t deadline, WriteView& out);
+  // Sleeps until the name changes, the deadline, or the moment a segment stuck before READY
+  // must be reported. 0, ETIMEDOUT or EINTR.
+  int wait_for_change(std::uint64_t deadline) noexcept;
+  // Skip this object until the name refers to another one.
+  void skip(dev_t dev, ino_t ino) noexcept;
+  void forget_skipped() noexcept;
+  // True while a segment was seen not READY (for the error an attach() timeout reports).
+  bool waiting_for_ready() const noexcept { return not_ready_since_ != 0; }
+
+ private:
+  Probe not_ready(const struct stat& st);
+  std::uint64_t start_ready_clock() noexcept;
+  std::uint64_t ready_deadline() const noexcept;
+
+  std::string stream_;
+  std::string path_;
+  std::chrono::milliseconds ready_timeout_;
+  Watcher watcher_;
+  dev_t skip_dev_ = 0;
+  ino_t skip_ino_ = 0;
+  std::uint64_t not_ready_since_ = 0;  // first sight of the current not-ready segment
+};
+
+}  // namespace shmframe::detail

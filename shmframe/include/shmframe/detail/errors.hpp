@@ -1,0 +1,28 @@
+// shmframe/detail/errors.hpp: the one place errors are built.
+//
+// Every message starts with the same stream prefix ("stream 'NAME'"), every errno is mapped to
+// an errc by one function, and the errno is kept in the Error (Error::native_errno()).
+// Internal; thread-safe (no state).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "shmframe/error.hpp"
+
+namespace shmframe::detail {
+
+// "stream 'NAME'".
+std::string stream_tag(std::string_view stream);
+// strerror(err), thread-safe.
+std::string errno_text(int err);
+// EACCES, EPERM -> permission_denied; ENOENT -> not_found; anything else -> system_error.
+errc errc_from_errno(int err) noexcept;
+
+// Throws Error(code, "stream 'NAME': what").
+[[noreturn]] void fail(errc code, std::string_view stream, const std::string& what, int native_errno = 0);
+// Throws Error(errc_from_errno(err), "stream 'NAME': what: strerror(err)" + hint). Without a hint,
+// a permission error or a full /dev/shm gets the standard advice.
+[[noreturn]] void fail_os(std::string_view stream, const std::string& what, int err, std::string_view hint = {});
+
+}  // namespace shmframe::detail

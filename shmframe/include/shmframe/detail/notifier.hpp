@@ -1,0 +1,37 @@
+// shmframe/detail/notifier.hpp: wake-ups, the only place that makes futex system calls.
+//
+// Each consumer entry carries a futex word `wake` that the producer bumps after every commit,
+// and a `waiting` flag the consumer raises while it sleeps on it, so the producer makes the
+// FUTEX_WAKE system call only for consumers that sleep. The header's state word is a futex too
+// (READY waiters, close and supersede). Waits are relative CLOCK_MONOTONIC timeouts: a wall-
+// clock jump cannot stall them. A Windows backend would map the same words to named events.
+// Internal; every function may be called from any thread.
+#pragma once
+
+#include <cstdint>
+
+#include "shmframe/detail/segment.hpp"
+#include "shmframe/layout.hpp"
+
+namespace shmframe::detail::notifier {
+
+// FUTEX_WAIT on a shared word. Returns 0 when woken, or ETIMEDOUT, EAGAIN (value differed), EINTR.
+int wait_word(std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept;
+// FUTEX_WAKE every waiter of a shared word.
+void wake_word(std::uint32_t* word) noexcept;
+
+// Producer, after committing frame `seq`: bump every claimed entry's wake word, and make the
+// system call for those that sleep. Starts at entry seq % max_consumers so that no consumer is
+// always woken last.
+void wake_consumers(const WriteView& v, std::uint64_t seq) noexcept;
+// Producer, on events that commit nothing (close, supersede): wakes every entry.
+void wake_all(const WriteView& v) noexcept;
+
+// Consumer: the wake word's value; read it before checking for news, then pass it to
+// wait_for_commit() so that a commit in between ends the wait at once.
+std::uint32_t ticket(layout::ConsumerEntry& me) noexcept;
+// Consumer: sleeps until the producer bumps `wake` past `ticket`, or the timeout.
+// Returns 0, ETIMEDOUT, EAGAIN or EINTR like wait_word().
+int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
+
+}  // namespace shmframe::detail::notifier

@@ -1,0 +1,43 @@
+// shmframe/detail/owner_lock.hpp: who produces a stream name.
+//
+// A producer holds flock(LOCK_EX) on /shmframe-lock.NAME for its lifetime. The kernel drops the
+// lock however the producer dies, and only one successor can take it, so takeover is race-free
+// and needs no stale-owner timeout. The lock object stores a layout::LockRecord: the owner's pid
+// (for error messages) and the newest generation created under the name (so generations keep
+// increasing even when the old segment is unreadable). Internal; one thread at a time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "shmframe/detail/os.hpp"
+
+namespace shmframe::detail {
+
+class OwnerLock {
+ public:
+  OwnerLock() = default;
+  // Takes the lock of `stream`. Throws Error(already_owned) naming the owner's pid, or
+  // Error(permission_denied | system_error).
+  OwnerLock(std::string_view stream, mode_t mode);
+  OwnerLock(OwnerLock&&) noexcept = default;
+  OwnerLock& operator=(OwnerLock&&) noexcept = default;
+  ~OwnerLock();  // unlock_and_remove()
+
+  // The generation recorded by the previous owners (0 if none).
+  std::uint64_t last_generation() const noexcept;
+  // Records a new generation; false (errno set) if the lock object could not be written.
+  bool record(std::uint64_t generation) noexcept;
+  // Removes the lock object (while still holding it, and only if the name still refers to it),
+  // then unlocks. Idempotent.
+  void unlock_and_remove() noexcept;
+
+ private:
+  std::string stream_;
+  UniqueFd fd_;
+};
+
+}  // namespace shmframe::detail

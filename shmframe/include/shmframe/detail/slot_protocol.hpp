@@ -1,0 +1,77 @@
+// shmframe/detail/slot_protocol.hpp: the commit protocol, both sides in one place.
+//
+// Each slot carries a sequence word that is odd (2*seq+1) while the producer writes the slot and
+// 2*seq once frame `seq` is committed; a reader that sees the same even word before and after
+// reading the pixels read a consistent frame (the Linux seqlock rule). Consumers hold slots (one
+// bit each in their entry's `held` set) to ask the producer to write elsewhere; the producer
+// honours that while a free slot exists and never waits: with every candidate held it overwrites
+// the oldest, and the holder learns it from the sequence word.
+//
+// Threads: the producer side runs on the producer's driving thread. On the consumer side, a
+// Holds object may be used from any number of threads at once (frames are released wherever
+// they die); everything else is a pure function of shared memory.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+
+#include "shmframe/detail/segment.hpp"
+#include "shmframe/layout.hpp"
+
+namespace shmframe::detail {
+
+// ---- producer -------------------------------------------------------------------------
+struct Marked {
+  std::uint32_t slot = 0;
+  bool forced = false;  // every candidate was held: a holder's frame is being overwritten
+};
+// Picks the slot for frame `seq` (the oldest slot no consumer holds, never the one holding the
+// newest frame `newest_slot` unless there is only one slot) and marks it being written.
+Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot) noexcept;
+// Publishes the slot as frame `seq`: timestamps and metadata size, then the sequence word, then
+// last_committed_seq. Pixels and metadata must be written before.
+void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
+                 std::uint32_t metadata_size) noexcept;
+// An acquired slot dropped without commit: it holds no frame any more.
+void abort_slot(const WriteView& v, std::uint32_t slot) noexcept;
+
+// ---- consumer -------------------------------------------------------------------------
+// One consumer entry's held-slot set, with a count per slot so that several frames of the same
+// slot (the same frame taken twice) share one bit. Thread-safe.
+class Holds {
+ public:
+  // Sets the slot's bit if this is its first holder; false if the holder limit is reached.
+  bool acquire(layout::ConsumerEntry& me, std::uint32_t slot, std::uint32_t limit) noexcept;
+  // Clears the slot's bit when its last holder goes. No-op once detached.
+  void release(layout::ConsumerEntry& me, std::uint32_t slot) noexcept;
+  // The entry is being given back: clear every bit; later releases must not touch it.
+  void detach(layout::ConsumerEntry& me) noexcept;
+  // The entry was taken from us (reaped): forget every hold without touching it.
+  void abandon() noexcept;
+  bool detached() const noexcept;
+  std::uint32_t held_slots() const noexcept;
+
+ private:
+  mutable std::mutex mu_;
+  std::uint16_t count_[layout::kMaxSlots] = {};
+  std::uint32_t slots_held_ = 0;
+  bool detached_ = false;
+};
+
+struct Taken {
+  std::uint32_t slot = 0;
+  std::uint64_t capture_ns = 0;
+  std::uint64_t commit_ns = 0;
+  std::uint32_t metadata_size = 0;  // clamped to the capacity
+  bool held = false;                // false: over the holder limit, unprotected (still validated)
+};
+// Takes frame `seq` if a slot holds it: hold the slot, then re-check the sequence word.
+std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& holds, std::uint64_t seq,
+                          std::uint32_t hold_limit) noexcept;
+// The newest committed sequence number (0 = none yet).
+std::uint64_t latest_seq(const ReadView& v) noexcept;
+// After reading a frame's pixels: true if no write to its slot had started (seqlock check).
+bool still_valid(const ReadView& v, std::uint32_t slot, std::uint64_t seq) noexcept;
+
+}  // namespace shmframe::detail

@@ -1,0 +1,31 @@
+// shmframe/detail/watcher.hpp: waiting for a stream's name to change in /dev/shm.
+//
+// A consumer started before its producer, or between generations, sleeps on inotify events for
+// its segment's name (created, removed, resized, chmod'ed), so it attaches within microseconds
+// of creation without polling. Without inotify it degrades to a bounded 50 ms poll, and says so
+// once through the log. Internal; one thread at a time per Watcher.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "shmframe/detail/os.hpp"
+
+namespace shmframe::detail {
+
+class Watcher {
+ public:
+  // Watches /dev/shm for `object` (e.g. "/shmframe.cam0"). `warn` hears a degraded mode.
+  Watcher(std::string object, const std::function<void(const std::string&)>& warn);
+  // Blocks until something happens to the name, or the deadline (CLOCK_MONOTONIC ns).
+  // Returns 0 (something may have changed), ETIMEDOUT or EINTR.
+  int wait_for_change(std::uint64_t deadline) noexcept;
+
+ private:
+  std::string object_;
+  UniqueFd fd_;
+};
+
+}  // namespace shmframe::detail

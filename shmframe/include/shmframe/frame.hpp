@@ -1,0 +1,86 @@
+// shmframe/frame.hpp: a committed frame, viewed in place (no copy, no OpenCV needed).
+//
+// A Frame is the pixels of one committed frame in its slot plus what travels with it (seq,
+// generation, timestamps, metadata). While it lives, it holds its slot: the producer writes
+// elsewhere as long as a free slot exists. A Reader may hold several frames at once (up to
+// slots - 1; more are handed out unheld, see held()). With every spare slot held the producer
+// overwrites the oldest anyway (it never waits for a consumer), so check still_valid() after
+// using the pixels: true then means what you read was consistent.
+//
+// Thread contract: one Frame object is used by one thread at a time, but it may be moved to
+// and used, released or destroyed on any thread, while its Reader goes on taking frames on its
+// own thread and other Frames of the same Reader are released elsewhere. A Frame keeps the
+// mapping alive: it stays safe to read (never a crash) after its Reader moved on, re-attached
+// or was destroyed; still_valid() then tells whether the pixels are still that frame.
+//
+// OpenCV: include <shmframe/opencv.hpp> and frame.mat() is a cv::Mat header over the pixels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "shmframe/format.hpp"
+
+namespace shmframe {
+
+namespace detail {
+struct Attachment;
+class ReaderCore;
+template <class Dummy>
+struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
+}  // namespace detail
+
+class Frame {
+ public:
+  Frame() = default;
+  Frame(Frame&&) noexcept;
+  Frame& operator=(Frame&&) noexcept;
+  Frame(const Frame&) = delete;
+  Frame& operator=(const Frame&) = delete;
+  ~Frame();  // release()
+
+  explicit operator bool() const noexcept { return att_ != nullptr; }
+  std::uint64_t seq() const noexcept { return seq_; }
+  std::uint64_t generation() const noexcept;
+  std::uint64_t capture_ns() const noexcept { return capture_ns_; }  // CLOCK_MONOTONIC, from the producer
+  std::uint64_t commit_ns() const noexcept { return commit_ns_; }    // CLOCK_MONOTONIC, at commit
+  const FrameFormat& format() const noexcept;
+  std::uint32_t width() const noexcept { return format().width; }
+  std::uint32_t height() const noexcept { return format().height; }
+  PixelFormat pixel_format() const noexcept { return format().pixel_format; }
+  // Bytes from one row to the next; may exceed width * bytes per pixel (padded rows).
+  std::size_t stride() const noexcept { return format().effective_stride(); }
+  // The first pixel of row 0. Read only: writing through it corrupts the stream for everyone.
+  const std::byte* data() const noexcept { return data_; }
+  const std::byte* row(std::uint32_t y) const noexcept { return data_ + static_cast<std::size_t>(y) * stride(); }
+  std::span<const std::byte> metadata() const noexcept { return {metadata_, metadata_size_}; }
+  // True while this frame holds its slot (the producer writes elsewhere while it can).
+  bool held() const noexcept { return held_; }
+  // True while the producer has not started overwriting this slot. A frame whose pixels were
+  // used and that is still valid afterwards was read consistently (seqlock rule).
+  bool still_valid() const noexcept;
+  // Gives the slot back; counts an overrun if it was overwritten while held. Idempotent.
+  void release() noexcept;
+
+  // cv::Mat header over the pixels (needs <shmframe/opencv.hpp>). Read only, like data().
+  template <class Dummy = void>
+  auto mat() const {
+    return detail::OpenCvAdapter<Dummy>::view(*this);
+  }
+
+ private:
+  friend class detail::ReaderCore;
+  std::shared_ptr<detail::Attachment> att_;
+  std::uint32_t slot_ = 0;
+  std::uint64_t seq_ = 0;
+  std::uint64_t capture_ns_ = 0;
+  std::uint64_t commit_ns_ = 0;
+  const std::byte* data_ = nullptr;
+  const std::byte* metadata_ = nullptr;
+  std::size_t metadata_size_ = 0;
+  bool held_ = false;
+};
+
+}  // namespace shmframe

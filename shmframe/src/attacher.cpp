@@ -1,0 +1,104 @@
+#include "shmframe/detail/attacher.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "shmframe/detail/errors.hpp"
+#include "shmframe/detail/notifier.hpp"
+#include "shmframe/detail/os.hpp"
+
+namespace shmframe::detail {
+
+Attacher::Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
+                   const std::function<void(const std::string&)>& warn)
+    : stream_(std::move(stream)), path_(object_path(segment_object(stream_))), ready_timeout_(ready_timeout),
+      watcher_(segment_object(stream_), warn) {}
+
+void Attacher::skip(dev_t dev, ino_t ino) noexcept {
+  skip_dev_ = dev;
+  skip_ino_ = ino;
+}
+
+void Attacher::forget_skipped() noexcept { skip(0, 0); }
+
+std::uint64_t Attacher::ready_deadline() const noexcept {
+  return not_ready_since_ + static_cast<std::uint64_t>(std::chrono::nanoseconds(ready_timeout_).count());
+}
+
+std::uint64_t Attacher::start_ready_clock() noexcept {
+  if (not_ready_since_ == 0) not_ready_since_ = monotonic_ns();
+  return ready_deadline();
+}
+
+int Attacher::wait_for_change(std::uint64_t deadline) noexcept {
+  // While a segment is stuck before READY, wake up in time to report it.
+  return watcher_.wait_for_change(not_ready_since_ == 0 ? deadline : std::min(deadline, ready_deadline()));
+}
+
+Attacher::Probe Attacher::not_ready(const struct stat& st) {
+  // The object exists but is not even sized yet: the creator is between shm_open and fallocate.
+  // inotify reports the resize (IN_MODIFY); the READY timeout bounds it.
+  if (monotonic_ns() >= start_ready_clock()) {
+    not_ready_since_ = 0;
+    skip(st.st_dev, st.st_ino);
+    fail(errc::creator_died, stream_, path_ + " stayed empty for " + std::to_string(ready_timeout_.count()) +
+                                          " ms: its creator died during initialization; the next producer replaces it");
+  }
+  return Probe::not_ready;
+}
+
+Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
+  auto obj = open_segment(stream_, true);
+  if (!obj) return Probe::absent;
+  if (obj->st.st_dev == skip_dev_ && obj->st.st_ino == skip_ino_) return Probe::stale;
+  const std::uint64_t size = obj->size();
+  if (size < sizeof(layout::SegmentHeader)) return not_ready(obj->st);
+  auto region = map_region(*obj, true, stream_);
+  auto& h = *reinterpret_cast<layout::SegmentHeader*>(region->base());
+  layout::SegmentHeader snap;
+  for (;;) {
+    const std::uint32_t state = load_state(h);
+    // State 0: created, nothing written yet, whatever the other bytes say. From 1 on, identity
+    // (magic, ABI, header size) is valid and checked.
+    if (state != 0) {
+      std::memcpy(&snap, &h, sizeof snap);
+      validate_identity(snap, stream_);
+    }
+    if (state == static_cast<std::uint32_t>(layout::State::ready)) break;
+    if (state == static_cast<std::uint32_t>(layout::State::closed) ||
+        state == static_cast<std::uint32_t>(layout::State::superseded)) {
+      skip(obj->st.st_dev, obj->st.st_ino);
+      return Probe::stale;
+    }
+    if (state != 0 && state != static_cast<std::uint32_t>(layout::State::initializing)) {
+      fail(errc::corrupt, stream_, "corrupt segment header: state " + std::to_string(state) +
+                                       " is not a known state; restart its producer (it replaces the segment)");
+    }
+    // INITIALIZING: the creator is still writing. Wait on the state word (the creator wakes it
+    // after storing READY), bounded by the READY timeout.
+    const std::uint64_t ready_by = start_ready_clock();
+    const std::uint64_t now = monotonic_ns();
+    if (now >= ready_by) {
+      const std::int32_t pid = state != 0 ? snap.writer_pid : 0;
+      not_ready_since_ = 0;
+      skip(obj->st.st_dev, obj->st.st_ino);
+      if (pid > 0 && !process_alive(pid, 0)) {
+        fail(errc::creator_died, stream_, "its creator (pid " + std::to_string(pid) +
+                                              ") died during initialization; the next producer for this name replaces it");
+      }
+      fail(errc::init_timeout, stream_, "still initializing after " + std::to_string(ready_timeout_.count()) +
+                                            " ms (creator pid " + std::to_string(pid) + "); is the producer stuck?");
+    }
+    if (now >= deadline) return Probe::not_ready;
+    if (notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now) == EINTR) return Probe::not_ready;
+  }
+  not_ready_since_ = 0;
+  // Snapshot after READY (load_state was acquire), validate the copy, use only the copy.
+  std::memcpy(&snap, &h, sizeof snap);
+  Geometry geo = validate_header(snap, size, stream_);
+  populate(*region);
+  out = WriteView{std::move(region), geo};
+  return Probe::ready;
+}
+
+}  // namespace shmframe::detail

@@ -1,0 +1,160 @@
+// The consumer table: claim, take over, beat, give back, reap, snapshot. docs/PROTOCOL.md
+// ("Consumer entries") states the same rules for other implementations.
+#include "shmframe/detail/consumer_table.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <vector>
+
+#include "shmframe/detail/errors.hpp"
+#include "shmframe/info.hpp"
+
+namespace shmframe::detail::consumer_table {
+
+namespace {
+
+// Fields an owner starts with. Runs while the entry is ours alone (claimed or behind kReaping)
+// and not yet marked active.
+void reset_fields(layout::ConsumerEntry& e, std::uint64_t ticks, std::uint64_t now) noexcept {
+  at(e.owner_start_ticks).store(ticks, std::memory_order_relaxed);
+  at(e.heartbeat_ns).store(now, std::memory_order_relaxed);
+  at(e.held).store(0, std::memory_order_relaxed);
+  at(e.last_seq).store(0, std::memory_order_relaxed);
+  at(e.frames).store(0, std::memory_order_relaxed);
+  at(e.drops).store(0, std::memory_order_relaxed);
+  at(e.overruns).store(0, std::memory_order_relaxed);
+  at(e.waiting).store(0, std::memory_order_relaxed);
+  // `wake` is kept: it only ever counts up, and a consumer compares it with its own ticket.
+}
+
+void mark_active(layout::ConsumerEntry& e) noexcept {
+  // SYNC(active) release: owner_start_ticks (and the rest) are the new owner's before anyone
+  // who reads active = 1 compares them; pairs with the acquire load in owner_dead().
+  at(e.active).store(1, std::memory_order_release);
+  // SYNC(claim) fence: the claim's store (CAS or owner store) is ordered before our first load
+  // of last_committed_seq, which is only acquire. On weak memory (ARMv8.3+ RCpc loads) that load
+  // could otherwise be satisfied before the claim is visible to the producer; pairs with the
+  // seq_cst load in claimed().
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+}  // namespace
+
+bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
+  // SYNC(active) acquire: pairs with mark_active(); the start ticks are then the owner's own.
+  const bool active = load(e.active, std::memory_order_acquire) != 0;
+  const std::uint64_t ticks = active ? load(e.owner_start_ticks, std::memory_order_relaxed) : 0;
+  if (process_alive(pid, ticks)) return false;
+  // relaxed: an age, compared with a threshold of whole heartbeat intervals.
+  const std::uint64_t beat = load(e.heartbeat_ns, std::memory_order_relaxed);
+  return now - std::min(now, beat) >= 3 * interval;
+}
+
+std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view stream) {
+  const std::uint64_t ticks = process_start_ticks(pid);
+  const std::uint64_t now = monotonic_ns();
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    auto& e = v.consumer(i);
+    std::int32_t expected = 0;
+    // SYNC(claim) store side (seq_cst CAS); SYNC(entry_free) acquire side: the last owner's or
+    // the reaper's cleared fields are visible.
+    if (at(e.owner_pid).compare_exchange_strong(expected, pid, std::memory_order_seq_cst)) {
+      reset_fields(e, ticks, now);
+      mark_active(e);
+      return i;
+    }
+  }
+  // Table full: take over an entry whose owner is dead (the producer reaps these too, but maybe
+  // not yet). Through the kReaping sentinel, as the reaper does: until we publish our pid the
+  // entry still carries the dead owner's start ticks and stale heartbeat, and the reaper must
+  // not judge us by them.
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    auto& e = v.consumer(i);
+    std::int32_t owner = at(e.owner_pid).load(std::memory_order_acquire);
+    if (owner <= 0 || !owner_dead(e, owner, now, v.geo.heartbeat_interval_ns)) continue;
+    if (!at(e.owner_pid).compare_exchange_strong(owner, layout::kReaping, std::memory_order_acq_rel)) continue;
+    at(e.active).store(0, std::memory_order_relaxed);
+    reset_fields(e, ticks, now);
+    // SYNC(claim) store side; also publishes the reset fields (seq_cst includes release).
+    at(e.owner_pid).store(pid, std::memory_order_seq_cst);
+    mark_active(e);
+    return i;
+  }
+  fail(errc::too_many_consumers, stream,
+       "all " + std::to_string(v.geo.max_consumers) +
+           " consumer entries are taken by live consumers; stop one, or restart the producer with a larger "
+           "--max-consumers");
+}
+
+void release(const WriteView& v, std::uint32_t entry, std::int32_t pid) noexcept {
+  auto& e = v.consumer(entry);
+  // release: our reads of held slots happen before the producer may see them free.
+  at(e.held).store(0, std::memory_order_release);
+  at(e.active).store(0, std::memory_order_relaxed);
+  at(e.waiting).store(0, std::memory_order_relaxed);
+  std::int32_t expected = pid;
+  // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
+  at(e.owner_pid).compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed);
+}
+
+bool beat(layout::ConsumerEntry& me, std::int32_t pid, std::uint64_t now) noexcept {
+  // relaxed: ownership is re-checked on every wait; a reaped entry is noticed one wait later at worst.
+  if (at(me.owner_pid).load(std::memory_order_relaxed) != pid) return false;
+  at(me.heartbeat_ns).store(now, std::memory_order_relaxed);
+  return true;
+}
+
+std::uint32_t reap(const WriteView& v, std::uint64_t now,
+                   const std::function<void(std::uint32_t, std::int32_t)>& reaped) noexcept {
+  std::uint32_t count = 0;
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    auto& e = v.consumer(i);
+    const std::int32_t pid = at(e.owner_pid).load(std::memory_order_acquire);
+    if (pid <= 0) continue;  // free, or changing hands right now
+    if (!owner_dead(e, pid, now, v.geo.heartbeat_interval_ns)) continue;
+    // Claim the entry with the sentinel before touching it, so a consumer that takes it over
+    // meanwhile cannot have its fresh fields wiped.
+    std::int32_t expected = pid;
+    if (!at(e.owner_pid).compare_exchange_strong(expected, layout::kReaping, std::memory_order_acq_rel)) continue;
+    // seq_cst: the slots are free as soon as the entry is (the producer's hold scan is seq_cst).
+    at(e.held).store(0, std::memory_order_seq_cst);
+    at(e.active).store(0, std::memory_order_relaxed);
+    at(e.waiting).store(0, std::memory_order_relaxed);
+    // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
+    at(e.owner_pid).store(0, std::memory_order_release);
+    ++count;
+    if (reaped) reaped(i, pid);
+  }
+  return count;
+}
+
+std::vector<ConsumerInfo> snapshot(const ReadView& v) {
+  std::vector<ConsumerInfo> out;
+  // relaxed everywhere: a statistics snapshot, consistent per field only.
+  const std::uint64_t last = load(v.header().last_committed_seq, std::memory_order_relaxed);
+  const std::uint64_t now = monotonic_ns();
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    const auto& e = v.consumer(i);
+    const std::int32_t pid = load(e.owner_pid, std::memory_order_relaxed);
+    if (pid <= 0) continue;
+    ConsumerInfo c;
+    c.entry = i;
+    c.pid = pid;
+    c.last_seq = load(e.last_seq, std::memory_order_relaxed);
+    c.lag = last > c.last_seq ? last - c.last_seq : 0;
+    c.frames = load(e.frames, std::memory_order_relaxed);
+    c.drops = load(e.drops, std::memory_order_relaxed);
+    c.overruns = load(e.overruns, std::memory_order_relaxed);
+    const std::uint64_t beat = load(e.heartbeat_ns, std::memory_order_relaxed);
+    c.heartbeat_age_ns = now > beat ? now - beat : 0;
+    const std::uint64_t held = load(e.held, std::memory_order_relaxed);
+    const std::uint64_t valid = v.geo.slot_count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << v.geo.slot_count) - 1;
+    c.held_slots = static_cast<std::uint32_t>(std::popcount(held & valid));
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace shmframe::detail::consumer_table

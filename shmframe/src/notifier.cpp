@@ -1,0 +1,74 @@
+// Wake-ups: the futex words of the consumer entries and of the header's state.
+#include "shmframe/detail/notifier.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+
+#include "shmframe/detail/consumer_table.hpp"
+#include "shmframe/detail/os.hpp"
+
+namespace shmframe::detail::notifier {
+
+int wait_word(std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000ull);
+  ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000ull);
+  // Shared (not FUTEX_PRIVATE): the word is in a MAP_SHARED mapping. The relative timeout runs
+  // on CLOCK_MONOTONIC.
+  const long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
+  return r == 0 ? 0 : errno;
+}
+
+void wake_word(std::uint32_t* word) noexcept { syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
+
+namespace {
+void bump_and_wake(layout::ConsumerEntry& e) noexcept {
+  // SYNC(wake) producer side, a store->load (Dekker) pair with wait_for_commit(): we bump `wake`
+  // then load `waiting`; the consumer stores `waiting` then FUTEX_WAITs on `wake` (the kernel
+  // compares the word under its lock). Either we see waiting = 1 and wake it, or its FUTEX_WAIT
+  // sees the new wake value and returns at once. Both seq_cst, so neither load can pass the
+  // other side's store.
+  at(e.wake).fetch_add(1, std::memory_order_seq_cst);
+  if (at(e.waiting).load(std::memory_order_seq_cst) != 0) wake_word(&e.wake);
+}
+}  // namespace
+
+void wake_consumers(const WriteView& v, std::uint64_t seq) noexcept {
+  const std::uint32_t n = v.geo.max_consumers;
+  const auto first = static_cast<std::uint32_t>(seq % n);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    auto& e = v.consumer((first + k) % n);
+    if (!consumer_table::claimed(e)) continue;
+    bump_and_wake(e);
+  }
+}
+
+void wake_all(const WriteView& v) noexcept {
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    auto& e = v.consumer(i);
+    at(e.wake).fetch_add(1, std::memory_order_seq_cst);
+    wake_word(&e.wake);
+  }
+}
+
+std::uint32_t ticket(layout::ConsumerEntry& me) noexcept {
+  // acquire: read before the consumer checks for news, so that a commit after this point changes
+  // the word and the FUTEX_WAIT in wait_for_commit() returns at once.
+  return at(me.wake).load(std::memory_order_acquire);
+}
+
+int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept {
+  // SYNC(wake) consumer side: pairs with bump_and_wake() (see there).
+  at(me.waiting).store(1, std::memory_order_seq_cst);
+  const int r = wait_word(&me.wake, ticket, timeout_ns);
+  // relaxed: a stale 1 costs the producer one spurious FUTEX_WAKE, nothing else.
+  at(me.waiting).store(0, std::memory_order_relaxed);
+  return r;
+}
+
+}  // namespace shmframe::detail::notifier

@@ -1,0 +1,69 @@
+#include "shmframe/detail/owner_lock.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "shmframe/detail/errors.hpp"
+#include "shmframe/layout.hpp"
+
+namespace shmframe::detail {
+
+namespace {
+bool read_record(int fd, layout::LockRecord& rec) noexcept {
+  return pread(fd, &rec, sizeof rec, 0) == static_cast<ssize_t>(sizeof rec) && rec.magic == layout::kLockMagic;
+}
+}  // namespace
+
+OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {
+  const std::string object = lock_object(stream);
+  const std::string path = object_path(object);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    UniqueFd fd(shm_open(object.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, mode));
+    if (!fd) fail_os(stream, "cannot open the producer lock " + path, errno);
+    if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) fail_os(stream, "cannot lock " + path, errno);
+      layout::LockRecord rec{};
+      const std::string owner = read_record(fd.get(), rec) ? "pid " + std::to_string(rec.pid) : "another process";
+      fail(errc::already_owned, stream, "already produced by " + owner + " (a live producer holds " + path +
+                                            "): stop that producer first, or use another --name");
+    }
+    // The previous owner may have unlinked the lock between our open and our flock; then we hold
+    // a lock on a dead inode and must start over.
+    struct stat held{};
+    if (fstat(fd.get(), &held) != 0) fail_os(stream, "fstat " + path, errno);
+    if (!name_refers_to(object, held.st_dev, held.st_ino)) continue;
+    if (held.st_uid == geteuid()) (void)fchmod(fd.get(), mode);  // umask must not widen or narrow --mode
+    fd_ = std::move(fd);
+    return;
+  }
+  fail(errc::system_error, stream, "the producer lock kept changing under us; retry");
+}
+
+OwnerLock::~OwnerLock() { unlock_and_remove(); }
+
+std::uint64_t OwnerLock::last_generation() const noexcept {
+  layout::LockRecord rec{};
+  return fd_ && read_record(fd_.get(), rec) ? rec.last_generation : 0;
+}
+
+bool OwnerLock::record(std::uint64_t generation) noexcept {
+  const layout::LockRecord rec{layout::kLockMagic, generation, static_cast<std::int32_t>(getpid()), 0};
+  return pwrite(fd_.get(), &rec, sizeof rec, 0) == static_cast<ssize_t>(sizeof rec);
+}
+
+void OwnerLock::unlock_and_remove() noexcept {
+  if (!fd_) return;
+  // Still holding the flock: nobody who opened this inode can proceed past their flock, and
+  // they re-check the name afterwards, so removing it now cannot strand a successor.
+  struct stat held{};
+  const std::string object = lock_object(stream_);
+  if (fstat(fd_.get(), &held) == 0 && name_refers_to(object, held.st_dev, held.st_ino)) shm_unlink(object.c_str());
+  fd_.reset();
+}
+
+}  // namespace shmframe::detail

@@ -1,0 +1,202 @@
+// The commit protocol, producer and consumer side by side, so that every ordering pair can be
+// read in one place. Labels SYNC(x) name a pair; scripts/check-sync.sh checks both sides exist.
+// docs/PROTOCOL.md walks through the same steps.
+#include "shmframe/detail/slot_protocol.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <emmintrin.h>
+#endif
+
+#include "shmframe/detail/os.hpp"
+
+namespace shmframe::detail {
+
+namespace {
+
+// Producer: does any consumer hold `slot`? SYNC(hold) producer load side: seq_cst loads after
+// the seq_cst writing mark, against the consumer's seq_cst hold then seq_cst re-load in take().
+// Either we see its bit here, or it sees our writing mark and lets the frame go.
+bool held_by_anyone(const WriteView& v, std::uint32_t slot) noexcept {
+  const std::uint64_t bit = layout::held_bit(slot);
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    auto& e = v.consumer(i);
+    if ((at(e.held).load(std::memory_order_seq_cst) & bit) != 0 && at(e.owner_pid).load(std::memory_order_relaxed) != 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot) noexcept {
+  // Candidates: every slot but the one holding the newest frame (late joiners can always read
+  // it), oldest first. Sort a private snapshot: consumers map the segment writable, so words read
+  // twice from shared memory could change under std::sort and break its invariants.
+  std::pair<std::uint64_t, std::uint32_t> by_age[layout::kMaxSlots];
+  std::uint32_t n = 0;
+  for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
+    if (static_cast<std::int64_t>(i) != newest_slot || v.geo.slot_count == 1) {
+      // relaxed: only the order matters, and only we write committed words.
+      by_age[n++] = {at(v.slot(i).state).load(std::memory_order_relaxed), i};
+    }
+  }
+  std::sort(by_age, by_age + n);  // n >= 1: slot_count >= 1 is validated
+  for (std::uint32_t k = 0; k < n; ++k) {
+    const std::uint32_t candidate = by_age[k].second;
+    // Cheap pre-check: leave a held slot alone without even marking it, so a holder's
+    // still_valid() does not see a transient writing mark on a frame we will not touch.
+    if (held_by_anyone(v, candidate)) continue;
+    auto state = at(v.slot(candidate).state);
+    const std::uint64_t old = state.load(std::memory_order_relaxed);
+    // SYNC(hold) producer store side: the writing mark, seq_cst, before the hold scan. It must stay
+    // seq_cst (not release + fence): on x86 the release fence below is compiler-only.
+    state.store(layout::slot_writing(seq), std::memory_order_seq_cst);
+    if (!held_by_anyone(v, candidate)) {
+      // SYNC(seqlock) release fence: the writing mark is ordered before every pixel store that
+      // follows, so a reader that saw a new pixel and then fences sees the mark; pairs with the
+      // acquire fence in still_valid().
+      std::atomic_thread_fence(std::memory_order_release);
+      return Marked{candidate, false};
+    }
+    // Held: restore the word. No pixel was touched, so a reader that validates against the
+    // restored value read a consistent frame.
+    state.store(old, std::memory_order_seq_cst);
+  }
+  // Every candidate is held by a slow consumer: take the oldest anyway. A consumer never stalls
+  // the producer; the holder learns of it through still_valid() and its overruns.
+  const std::uint32_t chosen = by_age[0].second;
+  at(v.slot(chosen).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
+  // relaxed: a statistics counter.
+  at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
+  // SYNC(seqlock) release fence, as above.
+  std::atomic_thread_fence(std::memory_order_release);
+  return Marked{chosen, true};
+}
+
+void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
+                 std::uint32_t metadata_size) noexcept {
+  auto& s = v.slot(slot);
+  const std::uint64_t now = monotonic_ns();
+  s.capture_ns = capture_ns;
+  s.commit_ns = now;
+  s.metadata_size = metadata_size;
+#if defined(__x86_64__) || defined(__i386__)
+  // Pixels written with non-temporal stores (ours in publish(), or a zero-copy producer's own
+  // SIMD) are weakly ordered even on x86: without this fence the release store below could become
+  // visible before them. A release store does not order them.
+  _mm_sfence();
+#endif
+  // SYNC(slot_state) release: publishes pixels, metadata and timestamps of the slot; pairs with
+  // the acquire load in take().
+  at(s.state).store(layout::slot_committed(seq), std::memory_order_release);
+  // SYNC(last_committed) seq_cst store: release for the data (pairs with latest_seq()), and the
+  // store side of the store->load pair with a claiming consumer (SYNC(claim), see claimed()).
+  at(v.header().last_committed_seq).store(seq, std::memory_order_seq_cst);
+  // relaxed: the heartbeat carries no data; readers only compare its age.
+  at(v.header().heartbeat_ns).store(now, std::memory_order_relaxed);
+}
+
+void abort_slot(const WriteView& v, std::uint32_t slot) noexcept {
+  // The slot's pixels are partly overwritten: it holds no frame any more. Readers compare with
+  // 2*seq, which 0 never is.
+  at(v.slot(slot).state).store(0, std::memory_order_release);
+  at(v.header().commits_aborted).fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- consumer -------------------------------------------------------------------------
+
+bool Holds::acquire(layout::ConsumerEntry& me, std::uint32_t slot, std::uint32_t limit) noexcept {
+  std::lock_guard lk(mu_);
+  if (detached_) return false;
+  if (count_[slot] == 0) {
+    if (slots_held_ >= limit) return false;
+    // SYNC(hold) consumer store side: seq_cst, before the re-load of the sequence word in take().
+    at(me.held).fetch_or(layout::held_bit(slot), std::memory_order_seq_cst);
+    ++slots_held_;
+  }
+  ++count_[slot];
+  return true;
+}
+
+void Holds::release(layout::ConsumerEntry& me, std::uint32_t slot) noexcept {
+  std::lock_guard lk(mu_);
+  if (detached_ || count_[slot] == 0) return;
+  if (--count_[slot] == 0) {
+    --slots_held_;
+    // release: our reads of the slot happen before the producer may see it free.
+    at(me.held).fetch_and(~layout::held_bit(slot), std::memory_order_release);
+  }
+}
+
+void Holds::detach(layout::ConsumerEntry& me) noexcept {
+  std::lock_guard lk(mu_);
+  if (detached_) return;
+  detached_ = true;
+  std::fill(std::begin(count_), std::end(count_), std::uint16_t{0});
+  slots_held_ = 0;
+  // release: as in release().
+  at(me.held).store(0, std::memory_order_release);
+}
+
+void Holds::abandon() noexcept {
+  std::lock_guard lk(mu_);
+  detached_ = true;
+  std::fill(std::begin(count_), std::end(count_), std::uint16_t{0});
+  slots_held_ = 0;
+}
+
+bool Holds::detached() const noexcept {
+  std::lock_guard lk(mu_);
+  return detached_;
+}
+
+std::uint32_t Holds::held_slots() const noexcept {
+  std::lock_guard lk(mu_);
+  return slots_held_;
+}
+
+std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& holds, std::uint64_t seq,
+                          std::uint32_t hold_limit) noexcept {
+  if (seq == 0) return std::nullopt;
+  for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
+    auto& s = v.slot(i);
+    // SYNC(slot_state) acquire: pairs with the release store in commit_slot(); pixels, metadata
+    // and timestamps of `seq` are visible once we see its committed word.
+    if (at(s.state).load(std::memory_order_acquire) != layout::slot_committed(seq)) continue;
+    Taken t;
+    t.slot = i;
+    t.held = holds.acquire(me, i, hold_limit);
+    // SYNC(hold) consumer load side: seq_cst re-load after the seq_cst hold (see held_by_anyone()).
+    if (at(s.state).load(std::memory_order_seq_cst) != layout::slot_committed(seq)) {
+      if (t.held) holds.release(me, i);
+      return std::nullopt;  // overwritten between the two loads
+    }
+    // Only now is the frame protected (or, unheld, at least was still committed): read what
+    // travels with it. A producer overwriting it from here on is caught by still_valid().
+    t.capture_ns = s.capture_ns;
+    t.commit_ns = s.commit_ns;
+    t.metadata_size = std::min(s.metadata_size, v.geo.metadata_capacity);  // untrusted: clamp
+    return t;
+  }
+  return std::nullopt;
+}
+
+std::uint64_t latest_seq(const ReadView& v) noexcept {
+  // SYNC(last_committed) acquire: pairs with the store in commit_slot().
+  return load(v.header().last_committed_seq, std::memory_order_acquire);
+}
+
+bool still_valid(const ReadView& v, std::uint32_t slot, std::uint64_t seq) noexcept {
+  // SYNC(seqlock) acquire fence: orders our earlier (racy, by design) reads of the pixels before
+  // the load below; pairs with the release fence after the writing mark in mark_for_write(). If
+  // the word still says committed(seq), no write to this slot had started when we read it.
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return load(v.slot(slot).state, std::memory_order_relaxed) == layout::slot_committed(seq);
+}
+
+}  // namespace shmframe::detail
