@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "shmframe/detail/errors.hpp"
+#include "shmframe/format.hpp"
 
 namespace shmframe {
 namespace {
@@ -54,6 +55,12 @@ errc errc_from_errno(int err) noexcept {
     case EPERM: return errc::permission_denied;
     case ENOENT: return errc::not_found;
     default: return errc::system_error;
+  }
+}
+
+void check_name(std::string_view stream) {
+  if (auto why = check_stream_name(stream)) {
+    throw Error(errc::invalid_name, "invalid stream name '" + std::string(stream) + "': " + *why);
   }
 }
 

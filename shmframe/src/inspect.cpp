@@ -37,9 +37,7 @@ StreamInfo stream_info(const ReadView& v) {
 }  // namespace detail
 
 StreamStatus inspect(std::string_view name) {
-  if (auto why = check_stream_name(name)) {
-    throw Error(errc::invalid_name, "invalid stream name '" + std::string(name) + "': " + *why);
-  }
+  detail::check_name(name);
   auto obj = detail::open_segment(name, false);
   if (!obj) {
     detail::fail(errc::not_found, name, "not found (no " + detail::object_path(detail::segment_object(name)) + ")");

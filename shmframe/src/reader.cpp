@@ -402,9 +402,7 @@ void Frame::release() noexcept {
 
 // ---------------------------------------------------------------------------------------
 Reader::Reader(std::string_view name, ReaderOptions options) {
-  if (auto why = check_stream_name(name)) {
-    throw Error(errc::invalid_name, "invalid stream name '" + std::string(name) + "': " + *why);
-  }
+  detail::check_name(name);
   impl_ = std::make_unique<detail::ReaderCore>(name, std::move(options));
 }
 

@@ -136,15 +136,17 @@ void Holds::release(layout::ConsumerEntry& me, std::uint32_t slot) noexcept {
 void Holds::detach(layout::ConsumerEntry& me) noexcept {
   std::lock_guard lk(mu_);
   if (detached_) return;
-  detached_ = true;
-  std::fill(std::begin(count_), std::end(count_), std::uint16_t{0});
-  slots_held_ = 0;
+  forget_locked();
   // release: as in release().
   at(me.held).store(0, std::memory_order_release);
 }
 
 void Holds::abandon() noexcept {
   std::lock_guard lk(mu_);
+  forget_locked();
+}
+
+void Holds::forget_locked() noexcept {
   detached_ = true;
   std::fill(std::begin(count_), std::end(count_), std::uint16_t{0});
   slots_held_ = 0;

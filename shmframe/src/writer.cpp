@@ -157,9 +157,7 @@ void WriteSlot::abandon() noexcept {
 }
 
 Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_shared<detail::WriterImpl>()) {
-  if (auto why = check_stream_name(name)) {
-    throw Error(errc::invalid_name, "invalid stream name '" + std::string(name) + "': " + *why);
-  }
+  detail::check_name(name);
   if (options.heartbeat < std::chrono::milliseconds(1) || options.heartbeat > std::chrono::seconds(60)) {
     detail::fail(errc::invalid_argument, name, "heartbeat must be 1 ms .. 60 s");
   }

@@ -19,6 +19,8 @@ std::string errno_text(int err);
 // EACCES, EPERM -> permission_denied; ENOENT -> not_found; anything else -> system_error.
 errc errc_from_errno(int err) noexcept;
 
+// Throws Error(invalid_name) explaining what is wrong with the name, if anything is.
+void check_name(std::string_view stream);
 // Throws Error(code, "stream 'NAME': what").
 [[noreturn]] void fail(errc code, std::string_view stream, const std::string& what, int native_errno = 0);
 // Throws Error(errc_from_errno(err), "stream 'NAME': what: strerror(err)" + hint). Without a hint,

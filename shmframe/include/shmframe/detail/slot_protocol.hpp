@@ -53,6 +53,8 @@ class Holds {
   std::uint32_t held_slots() const noexcept;
 
  private:
+  void forget_locked() noexcept;
+
   mutable std::mutex mu_;
   std::uint16_t count_[layout::kMaxSlots] = {};
   std::uint32_t slots_held_ = 0;
