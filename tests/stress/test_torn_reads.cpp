@@ -5,24 +5,21 @@
 // SHMFRAME_STRESS_FRAMES and SHMFRAME_STRESS_HD_FRAMES scale it (hours by hand, short in CI).
 #include <gtest/gtest.h>
 
-#include <cstdlib>
+#include <vector>
 
-#include "mp_common.hpp"
+#include "children.hpp"
 
 using namespace shmframe;
 using namespace std::chrono_literals;
 using testkit::Child;
 using testkit::LinePipe;
+using testkit::Record;
 using testkit::StreamGuard;
 
 namespace {
 
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : fallback;
-}
-
-// Zero-copy consumer: verify in place, then validate. Reports "zc ACCEPTED TORN OVERRUNS".
+// Zero-copy consumer: verify in place, then validate. Reports
+//   kind=zc accepted=A torn=T overruns=O
 int zero_copy_checker(const std::string& name, const LinePipe& out, const LinePipe& attached) {
   Reader r(name);
   std::uint64_t accepted = 0, torn = 0, overruns = 0;
@@ -30,7 +27,7 @@ int zero_copy_checker(const std::string& name, const LinePipe& out, const LinePi
     Event e = r.wait(10s);
     if (e.kind == EventKind::closed) break;
     if (e.kind == EventKind::timeout || e.kind == EventKind::error) return 30;
-    if (e.kind == EventKind::attached) attached.send("attached");
+    if (e.kind == EventKind::attached) attached.send(Record("attached"));
     if (e.kind != EventKind::frame) continue;
     const bool ok = testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq());
     if (!e.frame.still_valid()) {
@@ -41,66 +38,67 @@ int zero_copy_checker(const std::string& name, const LinePipe& out, const LinePi
       ++torn;
     }
   }
-  out.send("zc " + std::to_string(accepted) + " " + std::to_string(torn) + " " + std::to_string(overruns));
+  out.send(Record("zc").set("accepted", accepted).set("torn", torn).set("overruns", overruns));
   return 0;
 }
 
-// Copy-out consumer: copy_latest() validates after copying. Reports "copy ACCEPTED TORN".
+// Copy-out consumer: Reader::copy_latest() validates after copying. Reports
+//   kind=copy accepted=A torn=T
 int copy_checker(const std::string& name, const LinePipe& out, const LinePipe& attached) {
   Reader r(name);
   std::uint64_t accepted = 0, torn = 0;
-  cv::Mat copy;
+  std::vector<std::byte> copy;
   for (;;) {
     Event e = r.wait(10s);
     if (e.kind == EventKind::closed) break;
     if (e.kind == EventKind::timeout || e.kind == EventKind::error) return 31;
-    if (e.kind == EventKind::attached) attached.send("attached");
+    if (e.kind == EventKind::attached) attached.send(Record("attached"));
     if (e.kind != EventKind::frame) continue;
+    const FrameFormat f = e.frame.format();
     e.frame.release();
+    copy.resize(f.row_bytes() * std::size_t{f.height});
     std::uint64_t seq = 0;
-    if (!shmframe::copy_latest(r, copy, &seq)) continue;
-    const std::size_t n = copy.total() * copy.elemSize();
-    if (testkit::check_pattern(reinterpret_cast<const std::byte*>(copy.data), n, seq)) ++accepted;
+    if (!r.copy_latest(copy.data(), f.row_bytes(), &seq)) continue;
+    if (testkit::check_pattern(copy.data(), copy.size(), seq)) ++accepted;
     else ++torn;
   }
-  out.send("copy " + std::to_string(accepted) + " " + std::to_string(torn));
+  out.send(Record("copy").set("accepted", accepted).set("torn", torn));
   return 0;
 }
 
 void run_stress(const std::string& tag, FrameFormat format, std::uint64_t frames) {
   StreamGuard g(tag);
   LinePipe wp, out, go, ap;
-  WriterOptions o = mp::small_format(2);
+  WriterOptions o = children::options(2);
   o.format = format;
   // The producer waits for "go" so that every consumer is attached before frame 1.
   Child writer([&] {
-    mp::install_term();
+    children::install_term();
     Writer w(g.name(), o);
-    wp.send("ready");
+    wp.send(Record("ready"));
     if (!go.recv(30s)) return 40;
-    for (std::uint64_t n = 0; n < frames && !mp::g_term.load(); ++n) {
-      if (mp::put_pattern(w) == 0) return 41;
+    for (std::uint64_t n = 0; n < frames && !children::g_term.load(); ++n) {
+      if (children::put_pattern(w) == 0) return 41;
     }
     return 0;  // ~Writer closes: consumers see "closed"
   });
-  ASSERT_TRUE(wp.recv_prefix("ready", 10s));
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
   Child z1([&] { return zero_copy_checker(g.name(), out, ap); });
   Child z2([&] { return zero_copy_checker(g.name(), out, ap); });
   Child c1([&] { return copy_checker(g.name(), out, ap); });
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ap.recv_prefix("attached", 10s)) << "consumer " << i << " did not attach";
-  go.send("go");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(ap.recv_kind("attached", 10s)) << "consumer " << i << " did not attach";
+  go.send(Record("go"));
   EXPECT_EQ(writer.exit_code(600s), 0);
   EXPECT_EQ(z1.exit_code(60s), 0);
   EXPECT_EQ(z2.exit_code(60s), 0);
   EXPECT_EQ(c1.exit_code(60s), 0);
   std::uint64_t accepted = 0, torn = 0, overruns = 0;
   for (int i = 0; i < 3; ++i) {
-    auto l = out.recv(5s);
-    ASSERT_TRUE(l);
-    auto w = testkit::words(*l);
-    accepted += std::stoull(w[1]);
-    torn += std::stoull(w[2]);
-    if (w[0] == "zc") overruns += std::stoull(w[3]);
+    auto r = out.recv_record(5s);
+    ASSERT_TRUE(r);
+    accepted += r->get_u64("accepted");
+    torn += r->get_u64("torn");
+    if (r->kind() == "zc") overruns += r->get_u64("overruns");
   }
   EXPECT_EQ(torn, 0u) << "torn frames accepted";
   EXPECT_GT(accepted, 0u);
@@ -114,10 +112,10 @@ void run_stress(const std::string& tag, FrameFormat format, std::uint64_t frames
 
 }  // namespace
 
-TEST(Stress, NoTornFrameIsEverAcceptedSmallFrames) {
-  run_stress("torn-small", FrameFormat{64, 32, PixelFormat::gray8, 0}, env_or("SHMFRAME_STRESS_FRAMES", 100'000));
+TEST(TornReads, NoTornFrameIsEverAcceptedSmallFrames) {
+  run_stress("torn-small", FrameFormat{64, 32, PixelFormat::gray8, 0}, testkit::env_u64("SHMFRAME_STRESS_FRAMES", 100'000));
 }
 
-TEST(Stress, NoTornFrameIsEverAccepted1080p) {
-  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, env_or("SHMFRAME_STRESS_HD_FRAMES", 1'000));
+TEST(TornReads, NoTornFrameIsEverAccepted1080p) {
+  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, testkit::env_u64("SHMFRAME_STRESS_HD_FRAMES", 1'000));
 }

@@ -10,8 +10,9 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <shmframe/layout.hpp>
+#include <shmframe/shmframe.hpp>
 
-#include "mp_common.hpp"
+#include "testkit.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
@@ -271,3 +272,4 @@ TEST(Apps, StatsProcessorPrintsALiveLineEverySecond) {
   producer.proc->signal(SIGTERM);
   EXPECT_EQ(producer.proc->exit_code(10s), 0);
 }
+
