@@ -1,13 +1,22 @@
 // Torn-read stress: a producer commits frames whose every 8-byte word encodes their seq, flat
-// out, into 2 slots, so readers are lapped constantly; several consumers (zero-copy and copy-
-// out) check every frame they accept. A frame that validates (still_valid / copy_latest) but
-// whose pixels are not exactly frame `seq` is a torn frame accepted: the test fails on one.
-// SHMFRAME_STRESS_FRAMES and SHMFRAME_STRESS_HD_FRAMES scale it (hours by hand, short in CI).
+// out, into 2 slots; zero-copy and copy-out consumers check every frame they accept. A frame
+// that validates (still_valid / copy_latest) but whose pixels are not exactly frame `seq` is a
+// torn frame accepted: the test fails on one.
+//
+// A pass means something only if readers really were overtaken while reading, so the test
+// also asserts that contention happened: the producer had to overwrite held slots
+// (forced_overwrites), zero-copy readers found frames overwritten under them (still_valid()
+// false), some of those had visibly torn pixels that the validation rejected, and (1080p) the
+// copy-out reader had to discard and retry copies. The
+// zero-copy readers pause at a random point in the middle of each frame to widen that window.
+// Scale: stress_common.hpp.
 #include <gtest/gtest.h>
 
+#include <random>
+#include <thread>
 #include <vector>
 
-#include "children.hpp"
+#include "stress_common.hpp"
 
 using namespace shmframe;
 using namespace std::chrono_literals;
@@ -18,32 +27,60 @@ using testkit::StreamGuard;
 
 namespace {
 
-// Zero-copy consumer: verify in place, then validate. Reports
-//   kind=zc accepted=A torn=T overruns=O
+// A pause of random length in the middle of a read: mostly a short spin, sometimes a yield
+// (on a machine with few cores that hands the producer the CPU mid-frame).
+class MidReadPause {
+ public:
+  void operator()() {
+    const std::uint64_t r = rng_();
+    if (r % 8 == 0) {
+      std::this_thread::yield();
+      return;
+    }
+    for (std::uint64_t i = 0, n = r % 2048; i < n; ++i) sink_ = sink_ + i;
+  }
+
+ private:
+  std::mt19937_64 rng_{static_cast<std::uint64_t>(getpid())};
+  volatile std::uint64_t sink_ = 0;
+};
+
+// Zero-copy consumer: check the frame in place in two halves with a pause between, then
+// validate. Reports
+//   kind=zc accepted=A torn=T overruns=O caught=C
+// overruns: frames overwritten while being read (discarded); caught: those whose pixels were
+// visibly torn (the validation is what rejected them); torn: accepted with wrong pixels.
 int zero_copy_checker(const std::string& name, const LinePipe& out, const LinePipe& attached) {
   Reader r(name);
-  std::uint64_t accepted = 0, torn = 0, overruns = 0;
+  MidReadPause pause;
+  std::uint64_t accepted = 0, torn = 0, overruns = 0, caught = 0;
   for (;;) {
     Event e = r.wait(10s);
     if (e.kind == EventKind::closed) break;
     if (e.kind == EventKind::timeout || e.kind == EventKind::error) return 30;
     if (e.kind == EventKind::attached) attached.send(Record("attached"));
     if (e.kind != EventKind::frame) continue;
-    const bool ok = testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq());
+    const std::size_t n = e.frame.format().frame_bytes();
+    const std::size_t half = n / 2 / 8 * 8;
+    bool ok = testkit::check_pattern(e.frame.data(), half, e.frame.seq());
+    pause();
+    ok = testkit::check_pattern(e.frame.data() + half, n - half, e.frame.seq()) && ok;
     if (!e.frame.still_valid()) {
       ++overruns;  // discarded: the producer started overwriting it while we looked
+      if (!ok) ++caught;
     } else if (ok) {
       ++accepted;
     } else {
       ++torn;
     }
   }
-  out.send(Record("zc").set("accepted", accepted).set("torn", torn).set("overruns", overruns));
+  out.send(Record("zc").set("accepted", accepted).set("torn", torn).set("overruns", overruns).set("caught", caught));
   return 0;
 }
 
-// Copy-out consumer: Reader::copy_latest() validates after copying. Reports
-//   kind=copy accepted=A torn=T
+// Copy-out consumer: Reader::copy_latest() validates after copying and retries. Reports
+//   kind=copy accepted=A torn=T retries=R
+// retries: copies discarded because the frame was overwritten meanwhile (Reader overruns).
 int copy_checker(const std::string& name, const LinePipe& out, const LinePipe& attached) {
   Reader r(name);
   std::uint64_t accepted = 0, torn = 0;
@@ -62,60 +99,72 @@ int copy_checker(const std::string& name, const LinePipe& out, const LinePipe& a
     if (testkit::check_pattern(copy.data(), copy.size(), seq)) ++accepted;
     else ++torn;
   }
-  out.send(Record("copy").set("accepted", accepted).set("torn", torn));
+  out.send(Record("copy").set("accepted", accepted).set("torn", torn).set("retries", r.stats().overruns));
   return 0;
 }
 
-void run_stress(const std::string& tag, FrameFormat format, std::uint64_t frames) {
+void run_stress(const std::string& tag, FrameFormat format, stress::Budget b, bool copy_must_retry) {
   StreamGuard g(tag);
-  LinePipe wp, out, go, ap;
+  LinePipe events, out, go, ap;
   WriterOptions o = children::options(2);
   o.format = format;
-  // The producer waits for "go" so that every consumer is attached before frame 1.
-  Child writer([&] {
-    children::install_term();
-    Writer w(g.name(), o);
-    wp.send(Record("ready"));
-    if (!go.recv(30s)) return 40;
-    for (std::uint64_t n = 0; n < frames && !children::g_term.load(); ++n) {
-      if (children::put_pattern(w) == 0) return 41;
-    }
-    return 0;  // ~Writer closes: consumers see "closed"
-  });
-  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child writer([&] { return stress::produce_flat_out(g.name(), o, b, events, go); });
+  ASSERT_TRUE(events.recv_kind("ready", 10s));
   Child z1([&] { return zero_copy_checker(g.name(), out, ap); });
   Child z2([&] { return zero_copy_checker(g.name(), out, ap); });
   Child c1([&] { return copy_checker(g.name(), out, ap); });
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(ap.recv_kind("attached", 10s)) << "consumer " << i << " did not attach";
   go.send(Record("go"));
-  EXPECT_EQ(writer.exit_code(600s), 0);
+  auto producer = events.recv_kind("producer", b.deadline());
+  ASSERT_TRUE(producer) << "the producer did not finish";
+  EXPECT_EQ(writer.exit_code(60s), 0);
   EXPECT_EQ(z1.exit_code(60s), 0);
   EXPECT_EQ(z2.exit_code(60s), 0);
   EXPECT_EQ(c1.exit_code(60s), 0);
-  std::uint64_t accepted = 0, torn = 0, overruns = 0;
+  std::uint64_t accepted = 0, torn = 0, overruns = 0, caught = 0, retries = 0;
   for (int i = 0; i < 3; ++i) {
     auto r = out.recv_record(5s);
-    ASSERT_TRUE(r);
+    ASSERT_TRUE(r) << "a consumer did not report";
     accepted += r->get_u64("accepted");
     torn += r->get_u64("torn");
-    if (r->kind() == "zc") overruns += r->get_u64("overruns");
+    if (r->kind() == "zc") {
+      overruns += r->get_u64("overruns");
+      caught += r->get_u64("caught");
+    } else {
+      retries += r->get_u64("retries");
+    }
   }
+  const std::uint64_t frames = producer->get_u64("frames"), forced = producer->get_u64("forced_overwrites");
   EXPECT_EQ(torn, 0u) << "torn frames accepted";
   EXPECT_GT(accepted, 0u);
-  ::testing::Test::RecordProperty("frames", static_cast<int>(frames));
-  ::testing::Test::RecordProperty("accepted", static_cast<int>(accepted));
-  ::testing::Test::RecordProperty("overruns_discarded", static_cast<int>(overruns));
-  std::printf("%s: %llu frames written, %llu accepted by 3 consumers, %llu discarded as overwritten, %llu torn\n", tag.c_str(),
-              static_cast<unsigned long long>(frames), static_cast<unsigned long long>(accepted),
-              static_cast<unsigned long long>(overruns), static_cast<unsigned long long>(torn));
+  // The precondition: readers were lapped while reading, and torn pixels were there to catch.
+  EXPECT_GT(forced, 0u) << "the producer never had to overwrite a held slot: no contention";
+  EXPECT_GT(overruns, 0u) << "no zero-copy reader was ever overtaken while reading: the test proved nothing";
+  EXPECT_GT(caught, 0u) << "no reader ever saw torn pixels: the validation was never put to the test";
+  // A 2 KiB copy is over too quickly to be lapped reliably; a 6 MB one is not.
+  if (copy_must_retry) {
+    EXPECT_GT(retries, 0u) << "the copy-out reader never had to retry: its validation was never put to the test";
+  }
+  ::testing::Test::RecordProperty("frames", std::to_string(frames));
+  ::testing::Test::RecordProperty("accepted", std::to_string(accepted));
+  ::testing::Test::RecordProperty("overruns_discarded", std::to_string(overruns));
+  ::testing::Test::RecordProperty("torn_caught", std::to_string(caught));
+  ::testing::Test::RecordProperty("copy_retries", std::to_string(retries));
+  ::testing::Test::RecordProperty("forced_overwrites", std::to_string(forced));
+  std::printf(
+      "%s: %llu frames in %llu ms; 3 consumers accepted %llu; zero-copy readers overtaken %llu times (%llu with torn pixels "
+      "caught); copy retries %llu; forced overwrites %llu; torn accepted %llu\n",
+      tag.c_str(), static_cast<unsigned long long>(frames), static_cast<unsigned long long>(producer->get_u64("ms")),
+      static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(overruns), static_cast<unsigned long long>(caught),
+      static_cast<unsigned long long>(retries), static_cast<unsigned long long>(forced), static_cast<unsigned long long>(torn));
 }
 
 }  // namespace
 
 TEST(TornReads, NoTornFrameIsEverAcceptedSmallFrames) {
-  run_stress("torn-small", FrameFormat{64, 32, PixelFormat::gray8, 0}, testkit::env_u64("SHMFRAME_STRESS_FRAMES", 100'000));
+  run_stress("torn-small", FrameFormat{64, 32, PixelFormat::gray8, 0}, stress::budget("SHMFRAME_STRESS_FRAMES", 100'000, 0.5), false);
 }
 
 TEST(TornReads, NoTornFrameIsEverAccepted1080p) {
-  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, testkit::env_u64("SHMFRAME_STRESS_HD_FRAMES", 1'000));
+  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, stress::budget("SHMFRAME_STRESS_HD_FRAMES", 1'000), true);
 }
