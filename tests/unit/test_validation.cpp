@@ -63,26 +63,42 @@ WriterOptions tiny() {
 
 }  // namespace
 
-TEST(Validation, AbiVersionMismatchIsRejectedAndCounted) {
-  testkit::StreamGuard g("abi");
+// A segment from an older (ABI 1) or a newer (ABI 3) producer: refused, both versions named
+// (the segment's and ours), counted, and reported by the event API as an error, not a hang.
+class AbiMismatch : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(AbiMismatch, IsRejectedNamingBothVersionsAndCounted) {
+  const std::uint32_t theirs = GetParam();
+  testkit::StreamGuard g("abi" + std::to_string(theirs));
   Writer w(g.name(), tiny());
-  patch<std::uint32_t>(g.name(), offsetof(layout::SegmentHeader, abi_version), layout::kAbiVersion + 1);
+  patch<std::uint32_t>(g.name(), offsetof(layout::SegmentHeader, abi_version), theirs);
   Reader r(g.name());
   try {
     r.attach(200ms);
-    FAIL() << "attached to a segment of another ABI";
+    FAIL() << "attached to a segment of ABI version " << theirs;
   } catch (const Error& e) {
+    const std::string what = e.what();
     EXPECT_EQ(e.value(), errc::abi_mismatch);
-    EXPECT_NE(std::string(e.what()).find("ABI version 2"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find(g.name()), std::string::npos);
+    EXPECT_NE(what.find("ABI version " + std::to_string(theirs)), std::string::npos) << what;
+    EXPECT_NE(what.find("ABI version " + std::to_string(layout::kAbiVersion)), std::string::npos) << what;
+    EXPECT_NE(what.find(g.name()), std::string::npos) << what;
+    EXPECT_NE(what.find("rebuild"), std::string::npos) << what;
   }
   EXPECT_EQ(r.stats().version_mismatches, 1u);
-  // The event API reports it too, as an error (not a hang, not a timeout).
   Event e = r.wait(200ms);
   EXPECT_EQ(e.kind, EventKind::error);
   EXPECT_EQ(e.error, errc::abi_mismatch);
+  EXPECT_NE(e.message.find("ABI version " + std::to_string(theirs)), std::string::npos) << e.message;
   EXPECT_EQ(r.stats().version_mismatches, 2u);
+  EXPECT_EQ(r.stats().attaches, 0u);
 }
+
+static_assert(layout::kAbiVersion == 2, "AbiMismatch's cases are the versions either side of ours");
+INSTANTIATE_TEST_SUITE_P(Validation, AbiMismatch, ::testing::Values(layout::kAbiVersion - 1, layout::kAbiVersion + 1),
+                         [](const auto& p) {
+                           return p.param < layout::kAbiVersion ? "OlderProducerAbi" + std::to_string(p.param)
+                                                                : "NewerProducerAbi" + std::to_string(p.param);
+                         });
 
 TEST(Validation, HeaderSizeMismatchIsAnAbiMismatch) {
   testkit::StreamGuard g("hsize");
