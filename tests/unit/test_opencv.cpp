@@ -1,6 +1,6 @@
-// The OpenCV adapter (shmframe/opencv.hpp, target shmframe::opencv): frame.mat() is a header
-// over shared memory, copy_latest(reader, mat) gives a validated copy, publish(cv::Mat) copies
-// into the slot. Built only when OpenCV is available.
+// The OpenCV adapter (shmframe/opencv.hpp, target shmframe::opencv): frame.mat() and slot.mat()
+// are headers over shared memory at the stream's stride, copy_latest(reader, mat) gives a tight
+// validated copy, publish(cv::Mat) copies into the slot. Built only when OpenCV is available.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -8,6 +8,7 @@
 #include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
+#include "padded_cases.hpp"
 #include "stream_test.hpp"
 #include "testkit.hpp"
 
@@ -58,3 +59,76 @@ TEST_F(OpenCv, PublishCopiesAMatAndRejectsAMismatch) {
   ASSERT_TRUE(e.frame);
   EXPECT_EQ(cv::norm(e.frame.mat(), img, cv::NORM_INF), 0.0);
 }
+
+// ---- padded rows ---------------------------------------------------------------------------
+
+class PaddedStrideOpenCv : public testkit::StreamTest, public ::testing::WithParamInterface<testkit::PaddedCase> {
+ protected:
+  void start_padded() {
+    WriterOptions o = small_options({.slots = 3});
+    o.format = GetParam().format();
+    o.stride_align = GetParam().align;
+    start(o);
+  }
+  // A tight image whose rows carry the row pattern of `tag`.
+  cv::Mat image(std::uint64_t tag) const {
+    const auto& c = GetParam();
+    cv::Mat m(static_cast<int>(c.height), static_cast<int>(c.width), cv_type(c.pixel_format));
+    for (int y = 0; y < m.rows; ++y) {
+      testkit::fill_row(reinterpret_cast<std::byte*>(m.ptr(y)), m.cols * m.elemSize(), tag, static_cast<std::uint32_t>(y));
+    }
+    return m;
+  }
+};
+
+TEST_P(PaddedStrideOpenCv, SlotAndFrameMatsUseTheStride) {
+  const auto& c = GetParam();
+  start_padded();
+  {
+    WriteSlot s = w().acquire();
+    ASSERT_TRUE(s);
+    cv::Mat m = s.mat();
+    EXPECT_EQ(m.step[0], c.expected_stride);
+    image(4).copyTo(m);  // in place: the header's data does not move
+    EXPECT_EQ(static_cast<void*>(m.data), static_cast<void*>(s.data()));
+    std::memset(s.row(0) + s.format().row_bytes(), 0x5C, s.stride() - s.format().row_bytes());  // padding: junk
+    ASSERT_TRUE(w().commit(s, 4));
+  }
+  Event e = next_frame();
+  ASSERT_TRUE(e.frame);
+  const cv::Mat m = e.frame.mat();
+  EXPECT_EQ(m.step[0], c.expected_stride);
+  EXPECT_EQ(m.cols, static_cast<int>(c.width));
+  EXPECT_EQ(cv::norm(m, image(4), cv::NORM_INF), 0.0) << "padding must not show in the Mat";
+}
+
+TEST_P(PaddedStrideOpenCv, CopyLatestGivesATightContinuousMat) {
+  start_padded();
+  ASSERT_TRUE(w().publish(image(6), 1));
+  cv::Mat out;
+  std::uint64_t seq = 0;
+  ASSERT_TRUE(shmframe::copy_latest(r(), out, &seq));
+  EXPECT_EQ(seq, 1u);
+  EXPECT_TRUE(out.isContinuous());
+  EXPECT_EQ(out.step[0], out.cols * out.elemSize());
+  EXPECT_EQ(cv::norm(out, image(6), cv::NORM_INF), 0.0);
+}
+
+TEST_P(PaddedStrideOpenCv, PublishAMatIntoAPaddedStream) {
+  const auto& c = GetParam();
+  start_padded();
+  // A tight Mat and a ROI (its rows are not contiguous either).
+  cv::Mat big(static_cast<int>(c.height) + 2, static_cast<int>(c.width) + 5, cv_type(c.pixel_format), cv::Scalar::all(0));
+  cv::Mat roi = big(cv::Rect(3, 1, static_cast<int>(c.width), static_cast<int>(c.height)));
+  image(8).copyTo(roi);
+  for (const cv::Mat& src : {image(8), roi}) {
+    const CommitResult res = w().publish(src, 1);
+    ASSERT_TRUE(res) << to_string(res.status);
+    Event e = next_frame();
+    ASSERT_TRUE(e.frame);
+    EXPECT_EQ(cv::norm(e.frame.mat(), image(8), cv::NORM_INF), 0.0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stride, PaddedStrideOpenCv, ::testing::ValuesIn(testkit::kPaddedCases),
+                         [](const auto& p) { return p.param.label(); });
