@@ -1,5 +1,5 @@
-// Consumers misbehaving in real processes: stalled (SIGSTOP), killed holding a frame, and
-// many at once. The producer must never wait for any of them.
+// Consumers misbehaving in real processes: stalled (SIGSTOP), killed holding a frame, killed
+// with the table full, and many at once. The producer must never wait for any of them.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -42,6 +42,12 @@ std::uint64_t take_frames(Reader& r, int n, std::chrono::milliseconds budget) {
 std::optional<Record> reclaimed_log(LinePipe& producer_events, pid_t pid, std::chrono::milliseconds budget) {
   const std::string needle = "dead pid " + std::to_string(pid);
   return producer_events.recv_kind("log", budget, [&](const Record& l) { return l.get("text").find(needle) != std::string::npos; });
+}
+
+const ConsumerInfo* entry_of(const StreamStatus& st, pid_t pid) {
+  for (const auto& c : st.consumers)
+    if (c.pid == pid) return &c;
+  return nullptr;
 }
 
 }  // namespace
@@ -120,6 +126,105 @@ TEST(Consumers, AConsumerKilledHoldingAFrameIsReclaimedAndNeverWaitedFor) {
   const std::uint64_t a = take_frames(r, 1, 5s);
   const std::uint64_t b = take_frames(r, 20, 10s);
   EXPECT_GT(b, a + 10);
+  writer.kill_and_reap(SIGTERM);
+}
+
+// A full table (2 entries), one owner SIGKILLed: a third consumer is refused while the dead
+// owner's heartbeat is fresh, gets the entry once it is 3 beats old (taking it over through the
+// kReaping sentinel, or after the reaper freed it: both may win, and both are correct), and is
+// then never reaped while it is alive, although the entry it took carried a dead owner's start
+// time and stale heartbeat.
+TEST(Consumers, AFullTableIsTakenOverFromADeadOwnerAndTheNewOwnerIsNeverReaped) {
+  StreamGuard g("takeover");
+  LinePipe wp, vp, sp;
+  WriterOptions o = children::options(2);
+  o.max_consumers = 2;
+  const std::uint64_t interval_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(children::kHeartbeat).count());
+  Child writer([&] { return children::produce(g.name(), o, 0, 2000, &wp); });  // 500 fps
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child victim([&] { return children::report_events(g.name(), vp, {}, 60s); });
+  Child survivor([&] { return children::report_events(g.name(), sp, {}, 60s); });
+  ASSERT_TRUE(next_frame(vp, 10s));
+  ASSERT_TRUE(next_frame(sp, 10s));
+
+  Reader third(g.name());
+  try {
+    third.attach(1s);
+    FAIL() << "a third consumer attached to a full 2-entry table";
+  } catch (const Error& e) {
+    ASSERT_EQ(e.value(), errc::too_many_consumers) << e.what();
+  }
+
+  // The victim's last beat is no earlier than (now - its age): its entry cannot look dead
+  // before that plus 3 intervals.
+  const std::uint64_t t0 = shmframe::monotonic_ns();
+  const auto before = inspect(g.name());
+  const ConsumerInfo* v = entry_of(before, victim.pid());
+  ASSERT_NE(v, nullptr);
+  const std::uint32_t victim_entry = v->entry;
+  const std::uint64_t earliest_stale = t0 - v->heartbeat_age_ns + 3 * interval_ns;
+  victim.kill_and_reap(SIGKILL);
+
+  // Retry at once and then every millisecond (bounded): refused until the entry is stale.
+  int refusals = 0;
+  std::uint64_t t_attached = 0;
+  std::string unexpected;
+  const bool attached = testkit::wait_until([&] {
+    try {
+      third.attach(0ms);
+      t_attached = shmframe::monotonic_ns();
+      return true;
+    } catch (const Error& e) {
+      if (e.value() != errc::too_many_consumers) unexpected = e.what();
+      ++refusals;
+      return false;
+    }
+  }, 5s);
+  ASSERT_TRUE(attached) << "no entry became free after the owner was killed; last error: " << unexpected;
+  EXPECT_TRUE(unexpected.empty()) << unexpected;
+  EXPECT_GE(t_attached, earliest_stale) << "took an entry whose owner had beaten less than 3 intervals ago";
+
+  const auto after = inspect(g.name());
+  const ConsumerInfo* mine = entry_of(after, getpid());
+  ASSERT_NE(mine, nullptr);
+  EXPECT_EQ(mine->entry, victim_entry);
+  EXPECT_EQ(entry_of(after, victim.pid()), nullptr);
+  const bool taken_over = after.consumers_reaped == 0;  // else the reaper freed it first
+  RecordProperty("path", taken_over ? "take-over through the sentinel" : "reaped, then claimed");
+  RecordProperty("refusals", refusals);
+  std::printf("third consumer attached %.0f ms after the kill (%d refusals) by %s\n",
+              static_cast<double>(t_attached - t0) / 1e6, refusals, taken_over ? "take-over" : "claiming a reaped entry");
+
+  // ~10 heartbeats of reading: frames keep coming, the entry stays ours, nothing re-attaches.
+  const auto until = std::chrono::steady_clock::now() + 10 * children::kHeartbeat;
+  int frames = 0, torn = 0, other_events = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    Event e = third.wait(100ms);
+    if (e.kind == EventKind::frame) {
+      ++frames;
+      const bool ok = testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq());
+      if (!ok && e.frame.still_valid()) ++torn;
+    } else if (e.kind != EventKind::timeout) {
+      ++other_events;
+      ADD_FAILURE() << "unexpected " << to_string(e.kind) << " " << e.message;
+    }
+  }
+  EXPECT_GT(frames, 10);
+  EXPECT_EQ(torn, 0);
+  EXPECT_EQ(other_events, 0);
+  EXPECT_EQ(third.stats().attaches, 1u) << "the new owner was reaped and had to attach again";
+  const auto end = inspect(g.name());
+  const ConsumerInfo* still = entry_of(end, getpid());
+  ASSERT_NE(still, nullptr) << "the producer reaped a live consumer";
+  EXPECT_EQ(still->entry, victim_entry);
+  EXPECT_EQ(end.consumers_reaped, taken_over ? 0u : 1u) << "only the dead owner may ever be reaped";
+  EXPECT_NE(entry_of(end, survivor.pid()), nullptr);
+  // The producer's log names the victim at most, never us or the survivor.
+  while (auto l = wp.recv_kind("log", 100ms)) {
+    const std::string& text = l->get("text");
+    EXPECT_EQ(text.find("dead pid " + std::to_string(getpid())), std::string::npos) << text;
+    EXPECT_EQ(text.find("dead pid " + std::to_string(survivor.pid())), std::string::npos) << text;
+  }
   writer.kill_and_reap(SIGTERM);
 }
 
