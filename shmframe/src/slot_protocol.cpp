@@ -24,7 +24,8 @@ bool held_by_anyone(const WriteView& v, std::uint32_t slot) noexcept {
   const std::uint64_t bit = layout::held_bit(slot);
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     auto& e = v.consumer(i);
-    if ((at(e.held).load(std::memory_order_seq_cst) & bit) != 0 && at(e.owner_pid).load(std::memory_order_relaxed) != 0) {
+    if ((at(e.held).load(std::memory_order_seq_cst) & bit) != 0 &&
+        at(e.owner_pid).load(std::memory_order_relaxed) != 0) {
       return true;
     }
   }
@@ -35,8 +36,10 @@ bool held_by_anyone(const WriteView& v, std::uint32_t slot) noexcept {
 
 Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot) noexcept {
   // Candidates: every slot but the one holding the newest frame (late joiners can always read
-  // it), oldest first. Sort a private snapshot: consumers map the segment writable, so words read
-  // twice from shared memory could change under std::sort and break its invariants.
+  // it), oldest first; then, as a last resort before overwriting a held frame, the newest
+  // frame's slot (nobody holds it, so losing it costs only a late joiner's wait). Sort a private
+  // snapshot: consumers map the segment writable, so words read twice from shared memory could
+  // change under std::sort and break its invariants.
   std::pair<std::uint64_t, std::uint32_t> by_age[layout::kMaxSlots];
   std::uint32_t n = 0;
   for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
@@ -46,6 +49,8 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
     }
   }
   std::sort(by_age, by_age + n);  // n >= 1: slot_count >= 1 is validated
+  const std::uint32_t oldest = by_age[0].second;
+  if (n < v.geo.slot_count) by_age[n++] = {0, static_cast<std::uint32_t>(newest_slot)};
   for (std::uint32_t k = 0; k < n; ++k) {
     const std::uint32_t candidate = by_age[k].second;
     // Cheap pre-check: leave a held slot alone without even marking it, so a holder's
@@ -67,9 +72,9 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
     // restored value read a consistent frame.
     state.store(old, std::memory_order_seq_cst);
   }
-  // Every candidate is held by a slow consumer: take the oldest anyway. A consumer never stalls
-  // the producer; the holder learns of it through still_valid() and its overruns.
-  const std::uint32_t chosen = by_age[0].second;
+  // Every slot is held by a slow consumer: take the oldest anyway. A consumer never stalls the
+  // producer; the holder learns of it through still_valid() and its overruns.
+  const std::uint32_t chosen = oldest;
   at(v.slot(chosen).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
   // relaxed: a statistics counter.
   at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
