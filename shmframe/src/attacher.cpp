@@ -41,8 +41,9 @@ Attacher::Probe Attacher::not_ready(const struct stat& st) {
   if (monotonic_ns() >= start_ready_clock()) {
     not_ready_since_ = 0;
     skip(st.st_dev, st.st_ino);
-    fail(errc::creator_died, stream_, path_ + " stayed empty for " + std::to_string(ready_timeout_.count()) +
-                                          " ms: its creator died during initialization; the next producer replaces it");
+    fail(errc::creator_died, stream_,
+         path_ + " stayed empty for " + std::to_string(ready_timeout_.count()) +
+             " ms: its creator died during initialization; the next producer replaces it");
   }
   return Probe::not_ready;
 }
@@ -71,8 +72,9 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
       return Probe::stale;
     }
     if (state != 0 && state != static_cast<std::uint32_t>(layout::State::initializing)) {
-      fail(errc::corrupt, stream_, "corrupt segment header: state " + std::to_string(state) +
-                                       " is not a known state; restart its producer (it replaces the segment)");
+      fail(errc::corrupt, stream_,
+           "corrupt segment header: state " + std::to_string(state) +
+               " is not a known state; restart its producer (it replaces the segment)");
     }
     // INITIALIZING: the creator is still writing. Wait on the state word (the creator wakes it
     // after storing READY), bounded by the READY timeout.
@@ -83,11 +85,13 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
       not_ready_since_ = 0;
       skip(obj->st.st_dev, obj->st.st_ino);
       if (pid > 0 && !process_alive(pid, 0)) {
-        fail(errc::creator_died, stream_, "its creator (pid " + std::to_string(pid) +
-                                              ") died during initialization; the next producer for this name replaces it");
+        fail(errc::creator_died, stream_,
+             "its creator (pid " + std::to_string(pid) +
+                 ") died during initialization; the next producer for this name replaces it");
       }
-      fail(errc::init_timeout, stream_, "still initializing after " + std::to_string(ready_timeout_.count()) +
-                                            " ms (creator pid " + std::to_string(pid) + "); is the producer stuck?");
+      fail(errc::init_timeout, stream_,
+           "still initializing after " + std::to_string(ready_timeout_.count()) + " ms (creator pid " +
+               std::to_string(pid) + "); is the producer stuck?");
     }
     if (now >= deadline) return Probe::not_ready;
     if (notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now) == EINTR) return Probe::not_ready;

@@ -30,7 +30,8 @@ std::optional<PixelFormat> parse_pixel_format(std::string_view name) noexcept {
 }
 
 std::string to_string(const FrameFormat& f) {
-  std::string s = std::to_string(f.width) + "x" + std::to_string(f.height) + " " + std::string(to_string(f.pixel_format));
+  std::string s = std::to_string(f.width) + "x" + std::to_string(f.height) + " " +
+                  std::string(to_string(f.pixel_format));
   if (f.effective_stride() != f.row_bytes()) s += " stride " + std::to_string(f.effective_stride());
   return s;
 }

@@ -63,14 +63,14 @@ std::string lock_object(std::string_view stream) { return "/shmframe-lock." + st
 std::string object_path(std::string_view object) { return std::string(kShmDir) + std::string(object); }
 
 bool name_refers_to(std::string_view object, dev_t dev, ino_t ino) noexcept {
-  struct stat st{};
+  struct stat st = {};
   // lstat: a symlink someone put at the name is not our object.
   if (lstat(object_path(object).c_str(), &st) != 0) return false;
   return st.st_dev == dev && st.st_ino == ino;
 }
 
 bool name_moved_on(std::string_view object, dev_t dev, ino_t ino) noexcept {
-  struct stat st{};
+  struct stat st = {};
   if (lstat(object_path(object).c_str(), &st) != 0) return false;  // gone: wait for the next one
   return st.st_dev != dev || st.st_ino != ino;
 }

@@ -29,12 +29,13 @@ OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {
       if (errno != EWOULDBLOCK) fail_os(stream, "cannot lock " + path, errno);
       layout::LockRecord rec{};
       const std::string owner = read_record(fd.get(), rec) ? "pid " + std::to_string(rec.pid) : "another process";
-      fail(errc::already_owned, stream, "already produced by " + owner + " (a live producer holds " + path +
-                                            "): stop that producer first, or use another --name");
+      fail(errc::already_owned, stream,
+           "already produced by " + owner + " (a live producer holds " + path +
+               "): stop that producer first, or use another --name");
     }
     // The previous owner may have unlinked the lock between our open and our flock; then we hold
     // a lock on a dead inode and must start over.
-    struct stat held{};
+    struct stat held = {};
     if (fstat(fd.get(), &held) != 0) fail_os(stream, "fstat " + path, errno);
     if (!name_refers_to(object, held.st_dev, held.st_ino)) continue;
     if (held.st_uid == geteuid()) (void)fchmod(fd.get(), mode);  // umask must not widen or narrow --mode
@@ -60,7 +61,7 @@ void OwnerLock::unlock_and_remove() noexcept {
   if (!fd_) return;
   // Still holding the flock: nobody who opened this inode can proceed past their flock, and
   // they re-check the name afterwards, so removing it now cannot strand a successor.
-  struct stat held{};
+  struct stat held = {};
   const std::string object = lock_object(stream_);
   if (fstat(fd_.get(), &held) == 0 && name_refers_to(object, held.st_dev, held.st_ino)) shm_unlink(object.c_str());
   fd_.reset();

@@ -69,8 +69,9 @@ struct Attachment {
 class ReaderCore {
  public:
   ReaderCore(std::string_view name, ReaderOptions opt)
-      : name_(name), opt_(std::move(opt)),
-        attacher_(name_, opt_.ready_timeout, [this](const std::string& m) { log(LogLevel::warn, stream_tag(name_) + ": " + m); }) {}
+      : name_(name), opt_(std::move(opt)), attacher_(name_, opt_.ready_timeout, [this](const std::string& m) {
+          log(LogLevel::warn, stream_tag(name_) + ": " + m);
+        }) {}
   ~ReaderCore() { give_back(); }
   ReaderCore(const ReaderCore&) = delete;
   ReaderCore& operator=(const ReaderCore&) = delete;
@@ -162,8 +163,9 @@ void ReaderCore::attach(std::chrono::milliseconds timeout) {
   if (attacher_.waiting_for_ready()) {
     fail(errc::init_timeout, name_, "not READY within " + std::to_string(timeout.count()) + " ms");
   }
-  fail(errc::not_found, name_, "not found (no " + object_path(segment_object(name_)) + " after " +
-                                   std::to_string(timeout.count()) + " ms): start a producer with --name " + name_);
+  fail(errc::not_found, name_,
+       "not found (no " + object_path(segment_object(name_)) + " after " + std::to_string(timeout.count()) +
+           " ms): start a producer with --name " + name_);
 }
 
 Frame ReaderCore::take(std::uint64_t seq) noexcept {

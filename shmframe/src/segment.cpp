@@ -24,13 +24,18 @@ namespace {
 constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t a) noexcept { return (v + a - 1) / a * a; }
 
 // Overflow-checked arithmetic for values that come from shared memory.
-bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept { return !__builtin_add_overflow(a, b, &out); }
-bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept { return !__builtin_mul_overflow(a, b, &out); }
+bool add_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
+  return !__builtin_add_overflow(a, b, &out);
+}
+bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
+  return !__builtin_mul_overflow(a, b, &out);
+}
 
 [[noreturn]] void corrupt(std::string_view stream, const std::string& what) {
-  fail(errc::corrupt, stream, "corrupt segment header: " + what +
-                                  "; the segment is unusable: restart its producer (it replaces the segment) or remove " +
-                                  object_path(segment_object(stream)));
+  fail(errc::corrupt, stream,
+       "corrupt segment header: " + what +
+           "; the segment is unusable: restart its producer (it replaces the segment) or remove " +
+           object_path(segment_object(stream)));
 }
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
@@ -77,14 +82,17 @@ void write_header(layout::SegmentHeader& h, const Geometry& g) noexcept {
 Geometry plan_geometry(std::string_view stream, const FrameFormat& f, std::uint32_t slots, std::uint32_t max_consumers,
                        std::uint32_t metadata_capacity) {
   auto bad = [&](const std::string& what) { fail(errc::invalid_argument, stream, what); };
-  if (bytes_per_pixel(f.pixel_format) == 0) bad("unknown pixel format " + num(static_cast<std::uint32_t>(f.pixel_format)));
+  if (bytes_per_pixel(f.pixel_format) == 0)
+    bad("unknown pixel format " + num(static_cast<std::uint32_t>(f.pixel_format)));
   if (f.width == 0 || f.height == 0 || f.width > layout::kMaxDimension || f.height > layout::kMaxDimension) {
-    bad("frame size " + num(f.width) + "x" + num(f.height) + " is out of range (1.." + num(layout::kMaxDimension) + " each)");
+    bad("frame size " + num(f.width) + "x" + num(f.height) + " is out of range (1.." + num(layout::kMaxDimension) +
+        " each)");
   }
   if (f.stride != 0 && f.stride < f.row_bytes()) {
     bad("stride " + num(f.stride) + " is smaller than a row (" + num(f.row_bytes()) + " bytes)");
   }
-  if (slots < 1 || slots > layout::kMaxSlots) bad("slot count " + num(slots) + " is out of range (1.." + num(layout::kMaxSlots) + ")");
+  if (slots < 1 || slots > layout::kMaxSlots)
+    bad("slot count " + num(slots) + " is out of range (1.." + num(layout::kMaxSlots) + ")");
   if (max_consumers < 1 || max_consumers > layout::kMaxConsumers) {
     bad("max consumers " + num(max_consumers) + " is out of range (1.." + num(layout::kMaxConsumers) + ")");
   }
@@ -114,14 +122,16 @@ void validate_identity(const layout::SegmentHeader& h, std::string_view stream) 
   if (h.magic != layout::kMagic) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(h.magic));
-    fail(errc::bad_magic, stream, where + " is not a shmframe segment (magic " + buf +
-                                      "); another program uses this name: pick another stream name or remove the object");
+    fail(errc::bad_magic, stream,
+         where + " is not a shmframe segment (magic " + buf +
+             "); another program uses this name: pick another stream name or remove the object");
   }
   if (h.abi_version != layout::kAbiVersion || h.header_size != sizeof(layout::SegmentHeader)) {
-    fail(errc::abi_mismatch, stream, where + " uses ABI version " + num(h.abi_version) + " with a " +
-                                         num(h.header_size) + "-byte header; this library speaks ABI version " +
-                                         num(layout::kAbiVersion) + " with " + num(sizeof(layout::SegmentHeader)) +
-                                         " bytes: rebuild producer and consumers against the same shmframe version");
+    fail(errc::abi_mismatch, stream,
+         where + " uses ABI version " + num(h.abi_version) + " with a " + num(h.header_size) +
+             "-byte header; this library speaks ABI version " + num(layout::kAbiVersion) + " with " +
+             num(sizeof(layout::SegmentHeader)) +
+             " bytes: rebuild producer and consumers against the same shmframe version");
   }
 }
 
@@ -152,11 +162,13 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   if (!mul_ok(h.stride, h.height, frame) || frame != h.frame_bytes) {
     corrupt(stream, "frame_bytes " + num(h.frame_bytes) + " is not stride * height");
   }
-  if (h.slot_count < 1 || h.slot_count > layout::kMaxSlots) corrupt(stream, "slot_count " + num(h.slot_count) + " is out of range");
+  if (h.slot_count < 1 || h.slot_count > layout::kMaxSlots)
+    corrupt(stream, "slot_count " + num(h.slot_count) + " is out of range");
   if (h.max_consumers < 1 || h.max_consumers > layout::kMaxConsumers) {
     corrupt(stream, "max_consumers " + num(h.max_consumers) + " is out of range");
   }
-  if (h.metadata_capacity > layout::kMaxMetadata) corrupt(stream, "metadata_capacity " + num(h.metadata_capacity) + " is out of range");
+  if (h.metadata_capacity > layout::kMaxMetadata)
+    corrupt(stream, "metadata_capacity " + num(h.metadata_capacity) + " is out of range");
   if (h.consumer_stride != sizeof(layout::ConsumerEntry)) {
     corrupt(stream, "consumer_stride " + num(h.consumer_stride) + ", expected " + num(sizeof(layout::ConsumerEntry)));
   }
@@ -171,14 +183,16 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   // Slots: after the consumer table, page aligned, each large enough for header + metadata + pixels.
   std::uint64_t meta_end = sizeof(layout::SlotHeader) + h.metadata_capacity;
   std::uint64_t pix_end = 0;
-  if (h.pixel_offset < meta_end || h.pixel_offset % layout::kPage != 0 || !add_ok(h.pixel_offset, h.frame_bytes, pix_end) ||
-      h.slot_stride < pix_end || h.slot_stride % layout::kPage != 0) {
+  if (h.pixel_offset < meta_end || h.pixel_offset % layout::kPage != 0 ||
+      !add_ok(h.pixel_offset, h.frame_bytes, pix_end) || h.slot_stride < pix_end ||
+      h.slot_stride % layout::kPage != 0) {
     corrupt(stream, "slot layout (pixel_offset " + num(h.pixel_offset) + ", slot_stride " + num(h.slot_stride) +
                         ") cannot hold metadata + " + num(h.frame_bytes) + " frame bytes");
   }
   std::uint64_t slots = 0, slots_end = 0;
-  if (h.slots_offset < table_end || h.slots_offset % layout::kPage != 0 || !mul_ok(h.slot_stride, h.slot_count, slots) ||
-      !add_ok(h.slots_offset, slots, slots_end) || slots_end > object_size) {
+  if (h.slots_offset < table_end || h.slots_offset % layout::kPage != 0 ||
+      !mul_ok(h.slot_stride, h.slot_count, slots) || !add_ok(h.slots_offset, slots, slots_end) ||
+      slots_end > object_size) {
     corrupt(stream, "slots at " + num(h.slots_offset) + " (" + num(h.slot_count) + " x " + num(h.slot_stride) +
                         " bytes) do not fit in " + num(object_size) + " bytes");
   }
@@ -214,7 +228,7 @@ std::optional<Object> open_segment(std::string_view stream, bool writable) {
     const int e = errno;
     if (e == ENOENT) return std::nullopt;
     if (errc_from_errno(e) == errc::permission_denied) {
-      struct stat st{};
+      struct stat st = {};
       const std::string owner = lstat(path.c_str(), &st) == 0 ? " (" + describe_owner(st) + ")" : "";
       fail_os(stream, "cannot open " + path + owner, e,
               writable ? ": run as the producer's user, or start the producer with --mode 0660 and put both users in "
@@ -226,8 +240,9 @@ std::optional<Object> open_segment(std::string_view stream, bool writable) {
   }
   if (fstat(obj.fd.get(), &obj.st) != 0) fail_os(stream, "fstat " + path, errno);
   if (!S_ISREG(obj.st.st_mode)) {
-    fail(errc::bad_magic, stream, path + " is not a regular file (" + describe_owner(obj.st) +
-                                      "); another program uses this name: pick another stream name");
+    fail(errc::bad_magic, stream,
+         path + " is not a regular file (" + describe_owner(obj.st) +
+             "); another program uses this name: pick another stream name");
   }
   return obj;
 }
@@ -273,10 +288,12 @@ WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, boo
   if (!fd && errno == EEXIST) {
     // We hold the owner lock: whatever is at the name is debris of ours (a creator killed
     // before it could unlink) unless it belongs to someone else, which we never remove.
-    struct stat st{};
+    struct stat st = {};
     if (lstat(path.c_str(), &st) == 0 && (st.st_uid != geteuid() || !S_ISREG(st.st_mode))) {
-      fail(errc::permission_denied, stream, path + " exists and is not ours (" + describe_owner(st) +
-                                                "): its owner must remove it, or pick another stream name", EEXIST);
+      fail(errc::permission_denied, stream,
+           path + " exists and is not ours (" + describe_owner(st) +
+               "): its owner must remove it, or pick another stream name",
+           EEXIST);
     }
     shm_unlink(object.c_str());
     fd = UniqueFd(shm_open(object.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
@@ -320,15 +337,17 @@ void retire_segment(const WriteView& v, layout::State state, std::string_view st
 std::uint64_t supersede_existing(std::string_view stream, const std::function<void(const std::string&)>& log) {
   const std::string object = segment_object(stream);
   const std::string path = object_path(object);
-  struct stat st{};
+  struct stat st = {};
   if (lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return 0;
     fail_os(stream, "cannot inspect the old segment " + path, errno);
   }
   // Never remove what is not ours: another user's object, a FIFO, a link.
   if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
-    fail(errc::permission_denied, stream, path + " exists and is not ours (" + describe_owner(st) +
-                                              "): its owner must remove it, or pick another stream name", EEXIST);
+    fail(errc::permission_denied, stream,
+         path + " exists and is not ours (" + describe_owner(st) +
+             "): its owner must remove it, or pick another stream name",
+         EEXIST);
   }
   std::uint64_t generation = 0;
   try {
@@ -350,7 +369,8 @@ std::uint64_t supersede_existing(std::string_view stream, const std::function<vo
   } catch (const Error& e) {
     log(std::string("replacing an unusable segment: ") + e.what());
   }
-  if (shm_unlink(object.c_str()) != 0 && errno != ENOENT) fail_os(stream, "cannot remove the old segment " + path, errno);
+  if (shm_unlink(object.c_str()) != 0 && errno != ENOENT)
+    fail_os(stream, "cannot remove the old segment " + path, errno);
   return generation;
 }
 

@@ -26,16 +26,16 @@ namespace detail {
 struct WriterImpl {
   std::string name;
   WriterOptions opt;
-  FrameFormat format;        // the stream's format, stride resolved
+  FrameFormat format;  // the stream's format, stride resolved
   OwnerLock lock;
-  WriteView view;            // current generation; replaced only by the driving thread under mu
+  WriteView view;  // current generation; replaced only by the driving thread under mu
   std::uint64_t next_seq = 1;
   std::int64_t newest_slot = -1;
   std::uint64_t last_generation = 0;  // highest generation seen or created under this name
-  bool outstanding = false;  // a WriteSlot is out
+  bool outstanding = false;           // a WriteSlot is out
   bool closed = false;
 
-  mutable std::mutex mu;     // guards `view` replacement against the heartbeat thread
+  mutable std::mutex mu;  // guards `view` replacement against the heartbeat thread
   std::condition_variable cv;
   bool stop = false;
   std::thread heartbeat;
@@ -63,7 +63,8 @@ FrameFormat WriterImpl::resolve(FrameFormat f) const {
   if (f.stride == 0 && a > 1) {
     const std::uint64_t row = static_cast<std::uint64_t>(f.width) * bytes_per_pixel(f.pixel_format);
     const std::uint64_t padded = (row + a - 1) / a * a;
-    if (padded > UINT32_MAX) fail(errc::invalid_argument, name, "padded row of " + std::to_string(padded) + " bytes is too long");
+    if (padded > UINT32_MAX)
+      fail(errc::invalid_argument, name, "padded row of " + std::to_string(padded) + " bytes is too long");
     f.stride = static_cast<std::uint32_t>(padded);
   }
   f.stride = f.effective_stride();
@@ -84,7 +85,8 @@ void WriterImpl::create_generation(const FrameFormat& f) {
   last_generation = geo.generation;
   next_seq = 1;
   newest_slot = -1;
-  if (!lock.record(geo.generation)) log(LogLevel::warn, "cannot record the generation in the lock: " + errno_text(errno));
+  if (!lock.record(geo.generation))
+    log(LogLevel::warn, "cannot record the generation in the lock: " + errno_text(errno));
 }
 
 void WriterImpl::retire(layout::State state) noexcept {
@@ -146,7 +148,8 @@ void WriteSlot::abandon() noexcept {
   if (data_ == nullptr) return;
   // Only the slot the live writer still considers outstanding, in the generation it was taken
   // from: a retired generation's slot is nobody's business any more.
-  if (auto w = writer_.lock(); w && w->outstanding && w->view.region == region_ && w->view.geo.generation == generation_) {
+  if (auto w = writer_.lock();
+      w && w->outstanding && w->view.region == region_ && w->view.geo.generation == generation_) {
     detail::abort_slot(w->view, slot_);
     w->outstanding = false;
   }
@@ -173,9 +176,8 @@ Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_s
   // The lock stays owner-only whatever the stream's mode: nobody else may hold our name.
   d.lock = detail::OwnerLock(d.name, 0600);
   d.last_generation = d.lock.last_generation();
-  d.last_generation = std::max(d.last_generation, detail::supersede_existing(d.name, [&d](const std::string& m) {
-    d.log(LogLevel::info, m);
-  }));
+  d.last_generation = std::max(
+      d.last_generation, detail::supersede_existing(d.name, [&d](const std::string& m) { d.log(LogLevel::info, m); }));
   d.create_generation(f);
   d.heartbeat = std::thread([&d] {
     std::unique_lock lk(d.mu);
@@ -249,7 +251,8 @@ CommitResult Writer::commit(WriteSlot& ws, std::uint64_t capture_ns, std::span<c
   return {CommitStatus::ok, seq};
 }
 
-CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns, std::span<const std::byte> metadata) noexcept {
+CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
+                             std::span<const std::byte> metadata) noexcept {
   const FrameFormat& f = impl_->format;
   if (impl_->closed) return {CommitStatus::closed, 0};
   if (image.data == nullptr || image.width != f.width || image.height != f.height ||

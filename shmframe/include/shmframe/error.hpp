@@ -12,19 +12,19 @@
 namespace shmframe {
 
 enum class errc {
-  invalid_name = 1,     // stream name not [A-Za-z0-9_.-]{1,64}
-  invalid_argument,     // bad option (format, size, slots, mode...)
-  not_found,            // no segment with that name
-  permission_denied,    // the segment exists but this user may not map it
-  abi_mismatch,         // the segment speaks another ABI version or header size
-  bad_magic,            // the object is not a shmframe segment
-  corrupt,              // a header field is out of range
-  init_timeout,         // the creator did not finish initialization in time
-  creator_died,         // the creator died during initialization
-  already_owned,        // a live producer already owns the name
-  too_many_consumers,   // every consumer entry is taken by a live consumer
-  closed,               // the stream was closed by its producer
-  system_error,         // an OS call failed (message has errno text)
+  invalid_name = 1,    // stream name not [A-Za-z0-9_.-]{1,64}
+  invalid_argument,    // bad option (format, size, slots, mode...)
+  not_found,           // no segment with that name
+  permission_denied,   // the segment exists but this user may not map it
+  abi_mismatch,        // the segment speaks another ABI version or header size
+  bad_magic,           // the object is not a shmframe segment
+  corrupt,             // a header field is out of range
+  init_timeout,        // the creator did not finish initialization in time
+  creator_died,        // the creator died during initialization
+  already_owned,       // a live producer already owns the name
+  too_many_consumers,  // every consumer entry is taken by a live consumer
+  closed,              // the stream was closed by its producer
+  system_error,        // an OS call failed (message has errno text)
 };
 
 const std::error_category& category() noexcept;

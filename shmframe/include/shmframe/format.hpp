@@ -28,9 +28,7 @@ struct FrameFormat {
 
   std::uint32_t row_bytes() const noexcept { return width * bytes_per_pixel(pixel_format); }
   std::uint32_t effective_stride() const noexcept { return stride != 0 ? stride : row_bytes(); }
-  std::uint64_t frame_bytes() const noexcept {
-    return static_cast<std::uint64_t>(effective_stride()) * height;
-  }
+  std::uint64_t frame_bytes() const noexcept { return static_cast<std::uint64_t>(effective_stride()) * height; }
   friend bool operator==(const FrameFormat& a, const FrameFormat& b) noexcept {
     return a.width == b.width && a.height == b.height && a.pixel_format == b.pixel_format &&
            a.effective_stride() == b.effective_stride();

@@ -13,10 +13,10 @@ namespace shmframe {
 
 struct StreamInfo {
   std::uint64_t generation = 0;
-  FrameFormat format;          // stride is the real row pitch
+  FrameFormat format;  // stride is the real row pitch
   pid_t writer_pid = 0;
-  uid_t writer_uid = 0;        // as the producer wrote it in the header
-  uid_t owner_uid = 0;         // who owns the segment object (fstat): the one to trust
+  uid_t writer_uid = 0;  // as the producer wrote it in the header
+  uid_t owner_uid = 0;   // who owns the segment object (fstat): the one to trust
   std::uint32_t slots = 0;
   std::uint32_t max_consumers = 0;
   std::uint64_t last_seq = 0;
@@ -25,10 +25,10 @@ struct StreamInfo {
 };
 
 struct ConsumerInfo {
-  std::uint32_t entry = 0;     // index in the consumer table
+  std::uint32_t entry = 0;  // index in the consumer table
   pid_t pid = 0;
   std::uint64_t last_seq = 0;
-  std::uint64_t lag = 0;       // frames behind the last committed one
+  std::uint64_t lag = 0;  // frames behind the last committed one
   std::uint64_t frames = 0;
   std::uint64_t drops = 0;
   std::uint64_t overruns = 0;

@@ -48,26 +48,26 @@ constexpr std::uint64_t slot_writing(std::uint64_t seq) noexcept { return (seq <
 // Held-slot set (ConsumerEntry::held): bit i set = the consumer holds a frame in slot i and asks
 // the producer not to overwrite it while another slot is free.
 constexpr std::uint64_t held_bit(std::uint32_t slot) noexcept { return std::uint64_t{1} << slot; }
-constexpr std::uint32_t kMaxSlots = 64;          // one bit per slot in ConsumerEntry::held
+constexpr std::uint32_t kMaxSlots = 64;  // one bit per slot in ConsumerEntry::held
 constexpr std::uint32_t kMaxConsumers = 1024;
-constexpr std::uint32_t kMaxDimension = 32768;   // width and height
-constexpr std::uint32_t kMaxMetadata = 1u << 20; // bytes of user metadata per frame
+constexpr std::uint32_t kMaxDimension = 32768;    // width and height
+constexpr std::uint32_t kMaxMetadata = 1u << 20;  // bytes of user metadata per frame
 
 // ---------------------------------------------------------------------------------------
 // SegmentHeader: at offset 0, 512 bytes.
 struct SegmentHeader {
   // -- identity (written once by the creator, before READY) --
-  std::uint64_t magic;               // kMagic
-  std::uint32_t abi_version;         // kAbiVersion
-  std::uint32_t header_size;         // sizeof(SegmentHeader)
-  std::uint32_t state;               // State; atomic; futex word for READY waiters
-  std::uint32_t flags;               // reserved, 0
-  std::uint64_t total_size;          // bytes of the whole segment (== object size)
-  std::uint64_t generation;          // 1, 2, ...: +1 on every takeover or format change
-  std::int32_t writer_pid;           // producer process id
-  std::uint32_t writer_uid;          // producer effective uid
-  std::uint64_t writer_start_ticks;  // producer start time (/proc/PID/stat field 22), pid-reuse guard
-  std::uint64_t created_realtime_ns; // CLOCK_REALTIME at creation, for display only
+  std::uint64_t magic;                // kMagic
+  std::uint32_t abi_version;          // kAbiVersion
+  std::uint32_t header_size;          // sizeof(SegmentHeader)
+  std::uint32_t state;                // State; atomic; futex word for READY waiters
+  std::uint32_t flags;                // reserved, 0
+  std::uint64_t total_size;           // bytes of the whole segment (== object size)
+  std::uint64_t generation;           // 1, 2, ...: +1 on every takeover or format change
+  std::int32_t writer_pid;            // producer process id
+  std::uint32_t writer_uid;           // producer effective uid
+  std::uint64_t writer_start_ticks;   // producer start time (/proc/PID/stat field 22), pid-reuse guard
+  std::uint64_t created_realtime_ns;  // CLOCK_REALTIME at creation, for display only
 
   // -- producer-hot line: written on every commit / heartbeat (atomic) --
   std::uint64_t last_committed_seq;  // 0 = none yet; stored (seq_cst) after the slot is published
@@ -80,18 +80,18 @@ struct SegmentHeader {
   // -- format and geometry: immutable once READY --
   std::uint32_t width;
   std::uint32_t height;
-  std::uint32_t stride;              // bytes per row, >= width * bytes_per_pixel
-  std::uint32_t pixel_format;        // PixelFormatCode
+  std::uint32_t stride;        // bytes per row, >= width * bytes_per_pixel
+  std::uint32_t pixel_format;  // PixelFormatCode
   std::uint32_t bytes_per_pixel;
-  std::uint32_t slot_count;          // 1..kMaxSlots
-  std::uint32_t max_consumers;       // 1..kMaxConsumers
-  std::uint32_t metadata_capacity;   // bytes of user metadata area per slot
-  std::uint64_t frame_bytes;         // stride * height
-  std::uint64_t slots_offset;        // from segment base, page aligned
-  std::uint64_t slot_stride;         // bytes between slots, page aligned
-  std::uint64_t pixel_offset;        // pixels, from the start of a slot, page aligned
-  std::uint64_t consumers_offset;    // from segment base, cache-line aligned
-  std::uint64_t consumer_stride;     // sizeof(ConsumerEntry)
+  std::uint32_t slot_count;         // 1..kMaxSlots
+  std::uint32_t max_consumers;      // 1..kMaxConsumers
+  std::uint32_t metadata_capacity;  // bytes of user metadata area per slot
+  std::uint64_t frame_bytes;        // stride * height
+  std::uint64_t slots_offset;       // from segment base, page aligned
+  std::uint64_t slot_stride;        // bytes between slots, page aligned
+  std::uint64_t pixel_offset;       // pixels, from the start of a slot, page aligned
+  std::uint64_t consumers_offset;   // from segment base, cache-line aligned
+  std::uint64_t consumer_stride;    // sizeof(ConsumerEntry)
   std::uint64_t heartbeat_interval_ns;
   std::uint64_t reserved_tail[37];
 };
@@ -112,19 +112,19 @@ struct SlotHeader {
 // so that neither side's writes invalidate the other's hot line (false sharing).
 struct ConsumerEntry {
   // -- wake-up line: `wake` written by the producer, `waiting` by the consumer --
-  std::uint32_t wake;          // futex word: producer increments after every commit; atomic
-  std::uint32_t waiting;       // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
+  std::uint32_t wake;     // futex word: producer increments after every commit; atomic
+  std::uint32_t waiting;  // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
   std::uint32_t reserved_wake[14];
   // -- consumer line --
-  std::int32_t owner_pid;      // 0 = free; claimed by CAS 0 -> pid; -1 (kReaping) while being taken over; atomic
-  std::uint32_t active;        // 1 once the entry is fully initialized by its owner; atomic
+  std::int32_t owner_pid;           // 0 = free; claimed by CAS 0 -> pid; -1 (kReaping) while being taken over; atomic
+  std::uint32_t active;             // 1 once the entry is fully initialized by its owner; atomic
   std::uint64_t owner_start_ticks;  // owner's start time (/proc/PID/stat field 22); atomic
-  std::uint64_t heartbeat_ns;  // CLOCK_MONOTONIC of the consumer's last activity; atomic
-  std::uint64_t held;          // slots the consumer holds frames in, see held_bit; atomic
-  std::uint64_t last_seq;      // last sequence number the consumer took; atomic
-  std::uint64_t frames;        // frames taken; atomic
-  std::uint64_t drops;         // frames committed but never taken by this consumer; atomic
-  std::uint64_t overruns;      // frames overwritten while this consumer held them; atomic
+  std::uint64_t heartbeat_ns;       // CLOCK_MONOTONIC of the consumer's last activity; atomic
+  std::uint64_t held;               // slots the consumer holds frames in, see held_bit; atomic
+  std::uint64_t last_seq;           // last sequence number the consumer took; atomic
+  std::uint64_t frames;             // frames taken; atomic
+  std::uint64_t drops;              // frames committed but never taken by this consumer; atomic
+  std::uint64_t overruns;           // frames overwritten while this consumer held them; atomic
 };
 
 // ConsumerEntry::owner_pid while an entry changes hands (a producer reclaiming a dead
@@ -146,9 +146,9 @@ struct LockRecord {
 // ---------------------------------------------------------------------------------------
 // Compile-time checks: the contract must not drift by accident.
 template <class T>
-inline constexpr bool kPlainShared = std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T>;
-static_assert(kPlainShared<SegmentHeader> && kPlainShared<SlotHeader> && kPlainShared<ConsumerEntry> &&
-              kPlainShared<LockRecord>);
+concept PlainShared = std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T>;
+static_assert(PlainShared<SegmentHeader> && PlainShared<SlotHeader> && PlainShared<ConsumerEntry> &&
+              PlainShared<LockRecord>);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
               std::atomic<std::int32_t>::is_always_lock_free);
 

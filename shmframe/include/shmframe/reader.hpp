@@ -41,13 +41,13 @@ struct ReaderOptions {
 };
 
 enum class EventKind {
-  frame,           // Event::frame holds a new frame
-  attached,        // attached to a generation (first attach, or after a takeover / format change)
-  producer_lost,   // the producer died or stopped beating; frames already taken stay readable
-  closed,          // the producer closed the stream cleanly
-  timeout,         // nothing happened before the timeout
-  interrupted,     // a signal arrived
-  error,           // the stream exists but cannot be used (error / message say why)
+  frame,          // Event::frame holds a new frame
+  attached,       // attached to a generation (first attach, or after a takeover / format change)
+  producer_lost,  // the producer died or stopped beating; frames already taken stay readable
+  closed,         // the producer closed the stream cleanly
+  timeout,        // nothing happened before the timeout
+  interrupted,    // a signal arrived
+  error,          // the stream exists but cannot be used (error / message say why)
 };
 std::string_view to_string(EventKind k) noexcept;
 
@@ -61,11 +61,11 @@ struct Event {
 };
 
 struct ReaderStats {
-  std::uint64_t frames = 0;       // frames taken through wait()
-  std::uint64_t drops = 0;        // committed frames this reader never took
-  std::uint64_t overruns = 0;     // frames overwritten while held, or retried during a copy
-  std::uint64_t unheld = 0;       // frames handed out unheld (the reader held slots - 1 already)
-  std::uint64_t attaches = 0;     // generations attached
+  std::uint64_t frames = 0;    // frames taken through wait()
+  std::uint64_t drops = 0;     // committed frames this reader never took
+  std::uint64_t overruns = 0;  // frames overwritten while held, or retried during a copy
+  std::uint64_t unheld = 0;    // frames handed out unheld (the reader held slots - 1 already)
+  std::uint64_t attaches = 0;  // generations attached
   std::uint64_t producer_lost = 0;
   std::uint64_t version_mismatches = 0;
   std::uint64_t bad_magic = 0;

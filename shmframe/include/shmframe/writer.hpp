@@ -41,16 +41,16 @@ struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
 
 struct WriterOptions {
   FrameFormat format;
-  std::uint32_t slots = 2;               // 1..64; 3+ lets consumers hold frames without overrun
-  std::uint32_t max_consumers = 32;      // consumer table size
-  std::uint32_t metadata_capacity = 256; // bytes of user metadata per frame
+  std::uint32_t slots = 2;                // 1..64; 3+ lets consumers hold frames without overrun
+  std::uint32_t max_consumers = 32;       // consumer table size
+  std::uint32_t metadata_capacity = 256;  // bytes of user metadata per frame
   // Pad every row to a multiple of this many bytes (a power of two, 1..4096; 1 = tight). Used
   // when format.stride is 0; an explicit stride wins.
   std::uint32_t stride_align = 1;
-  mode_t mode = 0600;                    // permissions of the segment (the lock stays owner-only)
+  mode_t mode = 0600;  // permissions of the segment (the lock stays owner-only)
   std::chrono::milliseconds heartbeat{100};
-  bool prefault = true;                  // touch every page at creation so the first frames don't fault
-  LogCallback log;                       // optional; called from the driving thread or the heartbeat thread
+  bool prefault = true;  // touch every page at creation so the first frames don't fault
+  LogCallback log;       // optional; called from the driving thread or the heartbeat thread
 
   // Test hook, not for production: called with the segment in INITIALIZING state.
   std::function<void()> test_hook_initializing;
@@ -151,13 +151,13 @@ class Writer {
   CommitResult commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
   // Copying convenience: acquire + copy `image` (its size and pixel size must match the format)
   // + commit.
-  CommitResult publish(const ImageView& image, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
+  CommitResult publish(const ImageView& image, std::uint64_t capture_ns,
+                       std::span<const std::byte> metadata = {}) noexcept;
   // publish() for any image type an adapter knows (cv::Mat with <shmframe/opencv.hpp>).
   template <class Image>
-    requires(!std::is_same_v<std::remove_cvref_t<Image>, ImageView>)
-  CommitResult publish(const Image& image, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept {
-    return publish(detail::OpenCvAdapter<Image>::image(image), capture_ns, metadata);
-  }
+  requires(!std::is_same_v<std::remove_cvref_t<Image>, ImageView>) CommitResult
+      publish(const Image& image, std::uint64_t capture_ns, std::span<const std::byte> metadata = {})
+  noexcept { return publish(detail::OpenCvAdapter<Image>::image(image), capture_ns, metadata); }
 
   // Replaces the segment by a new generation with another format (consumers follow).
   void reconfigure(const FrameFormat& format);

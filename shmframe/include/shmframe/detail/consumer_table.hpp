@@ -46,9 +46,7 @@ std::uint32_t reap(const WriteView& v, std::uint64_t now,
 // Producer, on every commit: may this entry need a wake-up? SYNC(claim) load side: pairs with
 // the CAS in claim() and the seq_cst fence after it. A consumer skipped here as unclaimed is
 // guaranteed to see the commit just made when it loads last_committed_seq after claiming.
-inline bool claimed(layout::ConsumerEntry& e) noexcept {
-  return at(e.owner_pid).load(std::memory_order_seq_cst) != 0;
-}
+inline bool claimed(layout::ConsumerEntry& e) noexcept { return at(e.owner_pid).load(std::memory_order_seq_cst) != 0; }
 
 // Statistics of the live entries (relaxed reads: consistent per field only).
 std::vector<ConsumerInfo> snapshot(const ReadView& v);

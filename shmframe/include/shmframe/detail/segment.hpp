@@ -123,7 +123,9 @@ struct WriteView {
   std::byte* slot_base(std::uint32_t i) const noexcept {
     return region->base() + geo.slots_offset + static_cast<std::uint64_t>(i) * geo.slot_stride;
   }
-  layout::SlotHeader& slot(std::uint32_t i) const noexcept { return *reinterpret_cast<layout::SlotHeader*>(slot_base(i)); }
+  layout::SlotHeader& slot(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<layout::SlotHeader*>(slot_base(i));
+  }
   std::byte* metadata(std::uint32_t i) const noexcept { return slot_base(i) + sizeof(layout::SlotHeader); }
   std::byte* pixels(std::uint32_t i) const noexcept { return slot_base(i) + geo.pixel_offset; }
   layout::ConsumerEntry& consumer(std::uint32_t i) const noexcept {
@@ -135,7 +137,7 @@ struct WriteView {
 // An open shm object: the descriptor and what fstat said of it.
 struct Object {
   UniqueFd fd;
-  struct stat st {};
+  struct stat st = {};
   std::uint64_t size() const noexcept { return static_cast<std::uint64_t>(st.st_size); }
 };
 
