@@ -106,17 +106,27 @@ TEST_F(RoundTrip, MetadataTravelsAndTooMuchIsRefusedNotTruncated) {
   EXPECT_EQ(std::memcmp(e.frame.metadata().data(), text, 8), 0);
 }
 
+// Every slot held (two slots, two readers): the writer never waits, so the next frame
+// overwrites the oldest held one, and its holder finds out.
 TEST_F(RoundTrip, AHeldFrameOverwrittenIsDetectedAndCounted) {
   start(small_options({.slots = 2}));
+  Reader other(name());
+  other.attach(1s);
   put(1);
   Frame f = r().latest();
   ASSERT_TRUE(f);
   put(2);  // goes to the other slot
+  Frame g = other.latest();
+  ASSERT_TRUE(g);
+  ASSERT_EQ(g.seq(), 2u);
+  ASSERT_TRUE(g.held());
   EXPECT_TRUE(f.still_valid());
-  put(3);  // two slots: must take the held one
+  put(3);  // both slots held: takes the oldest anyway
   EXPECT_FALSE(f.still_valid());
+  EXPECT_TRUE(g.still_valid());
   f.release();
   EXPECT_EQ(r().stats().overruns, 1u);
+  EXPECT_EQ(other.stats().overruns, 0u);
   EXPECT_EQ(w().stats().forced_overwrites, 1u);
 }
 
