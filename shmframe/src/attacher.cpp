@@ -48,6 +48,19 @@ Attacher::Probe Attacher::not_ready(const struct stat& st) {
   return Probe::not_ready;
 }
 
+void Attacher::give_up_waiting(const struct stat& st, std::int32_t creator_pid) {
+  not_ready_since_ = 0;
+  skip(st.st_dev, st.st_ino);
+  if (creator_pid > 0 && !process_alive(creator_pid, 0)) {
+    fail(errc::creator_died, stream_,
+         "its creator (pid " + std::to_string(creator_pid) +
+             ") died during initialization; the next producer for this name replaces it");
+  }
+  fail(errc::init_timeout, stream_,
+       "still initializing after " + std::to_string(ready_timeout_.count()) + " ms (creator pid " +
+           std::to_string(creator_pid) + "); is the producer stuck?");
+}
+
 Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
   auto obj = open_segment(stream_, true);
   if (!obj) return Probe::absent;
@@ -80,19 +93,7 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
     // after storing READY), bounded by the READY timeout.
     const std::uint64_t ready_by = start_ready_clock();
     const std::uint64_t now = monotonic_ns();
-    if (now >= ready_by) {
-      const std::int32_t pid = state != 0 ? snap.writer_pid : 0;
-      not_ready_since_ = 0;
-      skip(obj->st.st_dev, obj->st.st_ino);
-      if (pid > 0 && !process_alive(pid, 0)) {
-        fail(errc::creator_died, stream_,
-             "its creator (pid " + std::to_string(pid) +
-                 ") died during initialization; the next producer for this name replaces it");
-      }
-      fail(errc::init_timeout, stream_,
-           "still initializing after " + std::to_string(ready_timeout_.count()) + " ms (creator pid " +
-               std::to_string(pid) + "); is the producer stuck?");
-    }
+    if (now >= ready_by) give_up_waiting(obj->st, state != 0 ? snap.writer_pid : 0);
     if (now >= deadline) return Probe::not_ready;
     if (notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now) == EINTR) return Probe::not_ready;
   }

@@ -14,7 +14,7 @@ namespace shmframe::detail {
 void stream_copy(void* dst, const void* src, std::size_t n) noexcept {
 #ifdef SHMFRAME_HAVE_SSE2
   auto* d = static_cast<unsigned char*>(dst);
-  auto* s = static_cast<const unsigned char*>(src);
+  const auto* s = static_cast<const unsigned char*>(src);
   // Head: bring the destination to a 16-byte boundary.
   const std::size_t head = std::min<std::size_t>(n, (16u - (reinterpret_cast<std::uintptr_t>(d) & 15u)) & 15u);
   std::memcpy(d, s, head);

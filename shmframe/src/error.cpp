@@ -35,8 +35,8 @@ class Category final : public std::error_category {
 }  // namespace
 
 const std::error_category& category() noexcept {
-  static const Category instance;
-  return instance;
+  static const Category kInstance;
+  return kInstance;
 }
 
 namespace detail {

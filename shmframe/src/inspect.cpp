@@ -76,11 +76,11 @@ std::vector<std::string> list_streams() {
   const std::string dir(detail::kShmDir);
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return out;
-  constexpr std::string_view prefix = "shmframe.";
+  constexpr std::string_view kPrefix = "shmframe.";
   while (dirent* e = readdir(d)) {
     const std::string_view n = e->d_name;
-    if (n.substr(0, prefix.size()) == prefix && !check_stream_name(n.substr(prefix.size()))) {
-      out.emplace_back(n.substr(prefix.size()));
+    if (n.substr(0, kPrefix.size()) == kPrefix && !check_stream_name(n.substr(kPrefix.size()))) {
+      out.emplace_back(n.substr(kPrefix.size()));
     }
   }
   closedir(d);

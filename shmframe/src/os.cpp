@@ -27,12 +27,12 @@ std::uint64_t realtime_ns() noexcept { return clock_ns(CLOCK_REALTIME); }
 
 std::uint64_t process_start_ticks(pid_t pid) noexcept {
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  (void)std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
   std::FILE* f = std::fopen(path, "re");
   if (f == nullptr) return 0;
   char buf[1024];
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
+  (void)std::fclose(f);  // read-only: nothing to lose on close
   buf[n] = '\0';
   // Field 2 (comm) may contain spaces and parentheses: parse from the last ')'.
   const char* p = std::strrchr(buf, ')');

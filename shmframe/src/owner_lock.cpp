@@ -28,10 +28,10 @@ OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {
     if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK) fail_os(stream, "cannot lock " + path, errno);
       layout::LockRecord rec{};
-      const std::string owner = read_record(fd.get(), rec) ? "pid " + std::to_string(rec.pid) : "another process";
-      fail(errc::already_owned, stream,
-           "already produced by " + owner + " (a live producer holds " + path +
-               "): stop that producer first, or use another --name");
+      std::string what = "already produced by ";
+      what += read_record(fd.get(), rec) ? "pid " + std::to_string(rec.pid) : "another process";
+      what += " (a live producer holds " + path + "): stop that producer first, or use another --name";
+      fail(errc::already_owned, stream, what);
     }
     // The previous owner may have unlinked the lock between our open and our flock; then we hold
     // a lock on a dead inode and must start over.

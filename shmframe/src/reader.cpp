@@ -97,8 +97,13 @@ class ReaderCore {
   }
   // One attach attempt: probe + claim. Throws Error (counted).
   bool try_attach(std::uint64_t deadline);
-  bool producer_lost(const ReadView& v) const noexcept;
   Event frame_event(Frame f, std::uint64_t missed);
+  // One turn of wait(): an event to return, or nullopt to go round again.
+  std::optional<Event> step_detached(std::uint64_t deadline) noexcept;
+  std::optional<Event> step_attached(std::uint64_t deadline) noexcept;
+  std::optional<Event> step_lost(std::uint64_t until) noexcept;
+  // The next frame to deliver: seq + 1 in every-frame mode while a slot holds it, else the newest.
+  Frame take_next() noexcept;
 
   std::string name_;
   ReaderOptions opt_;
@@ -110,9 +115,11 @@ class ReaderCore {
 };
 
 namespace {
-Event only(EventKind k) {
+Event event(EventKind k, std::uint64_t generation = 0, std::string message = {}) {
   Event e;
   e.kind = k;
+  e.generation = generation;
+  e.message = std::move(message);
   return e;
 }
 std::int32_t own_pid() noexcept { return static_cast<std::int32_t>(getpid()); }
@@ -223,7 +230,8 @@ bool ReaderCore::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64
   return false;
 }
 
-bool ReaderCore::producer_lost(const ReadView& v) const noexcept {
+namespace {
+bool producer_lost(const ReadView& v) noexcept {
   const std::uint64_t now = monotonic_ns();
   // relaxed: an age, compared with whole heartbeat intervals.
   const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
@@ -234,6 +242,7 @@ bool ReaderCore::producer_lost(const ReadView& v) const noexcept {
   // live producer look dead to kill()).
   return age > interval + interval / 2 && !process_alive(v.geo.writer_pid, v.geo.writer_start_ticks);
 }
+}  // namespace
 
 Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   auto& me = att_->me();
@@ -254,92 +263,95 @@ Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
 }
 
 Event ReaderCore::wait(std::chrono::nanoseconds timeout) noexcept {
-  const std::uint64_t start = monotonic_ns();
-  const std::uint64_t deadline = start + static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()));
+  const std::uint64_t deadline = monotonic_ns() +
+                                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()));
   for (;;) {
-    if (!att_) {
-      try {
-        if (try_attach(deadline)) {
-          Event ev;
-          ev.kind = EventKind::attached;
-          ev.generation = att_->view.geo.generation;
-          return ev;
-        }
-      } catch (const Error& e) {
-        Event ev;
-        ev.kind = EventKind::error;
-        ev.error = e.code();
-        ev.message = e.what();
-        return ev;
-      }
-      const int r = attacher_.wait_for_change(deadline);
-      if (r == EINTR) return only(EventKind::interrupted);
-      if (r == ETIMEDOUT && monotonic_ns() >= deadline) return only(EventKind::timeout);
-      continue;
-    }
-    const WriteView& v = att_->view;
-    auto& me = att_->me();
-    const std::uint64_t now = monotonic_ns();
-    if (!consumer_table::beat(me, att_->pid, now)) {
-      // The producer reclaimed our entry (we looked dead, e.g. stopped for long): re-attach.
-      log(LogLevel::warn, stream_tag(name_) + ": our consumer entry was reclaimed; re-attaching");
-      att_->holds.abandon();  // our bookkeeping only: the entry may be someone else's now
-      att_.reset();
-      continue;
-    }
-    const std::uint32_t ticket = notifier::ticket(me);
-    const std::uint32_t state = load_state(v.header());
-    if (state == static_cast<std::uint32_t>(layout::State::superseded)) {
-      give_back();
-      continue;
-    }
-    if (state == static_cast<std::uint32_t>(layout::State::closed)) {
-      Event ev;
-      ev.kind = EventKind::closed;
-      ev.generation = v.geo.generation;
-      attacher_.skip(v.region->dev(), v.region->ino());
-      give_back();
-      return ev;
-    }
-    const std::uint64_t latest = latest_seq(v);
-    if (latest > last_seq_) {
-      Frame f;
-      if (opt_.every_frame && last_seq_ != 0 && last_seq_ + 1 < latest) f = take(last_seq_ + 1);
-      if (!f) f = take_latest();
-      if (f && f.seq() > last_seq_) {
-        // A late joiner's first frame is not a drop: frames before the attach were never ours.
-        const std::uint64_t missed = last_seq_ != 0 ? f.seq() - last_seq_ - 1 : 0;
-        return frame_event(std::move(f), missed);
-      }
-      // Lapped while taking it, or the header names a frame no slot holds (corruption): wait
-      // below. The ticket was read first, so a commit since then ends the wait at once.
-    }
-    if (now >= deadline) return only(EventKind::timeout);
-    const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
-    if (lost_) {
-      // Keep the old mapping (frames taken stay readable) until a new generation shows up.
-      if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
-        give_back();
-        continue;
-      }
-      if (!producer_lost(v)) {
-        lost_ = false;  // beating again (e.g. SIGCONT)
-        continue;
-      }
-      if (attacher_.wait_for_change(now + slice) == EINTR) return only(EventKind::interrupted);
-      continue;
-    }
-    if (producer_lost(v)) {
-      lost_ = true;
-      ++counters_->producer_lost;
-      Event ev;
-      ev.kind = EventKind::producer_lost;
-      ev.generation = v.geo.generation;
-      ev.message = stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) + " stopped beating";
-      return ev;
-    }
-    if (notifier::wait_for_commit(me, ticket, slice) == EINTR) return only(EventKind::interrupted);
+    std::optional<Event> ev = att_ ? step_attached(deadline) : step_detached(deadline);
+    if (ev) return std::move(*ev);
   }
+}
+
+std::optional<Event> ReaderCore::step_detached(std::uint64_t deadline) noexcept {
+  try {
+    if (try_attach(deadline)) return event(EventKind::attached, att_->view.geo.generation);
+  } catch (const Error& e) {
+    Event ev = event(EventKind::error, 0, e.what());
+    ev.error = e.code();
+    return ev;
+  }
+  const int r = attacher_.wait_for_change(deadline);
+  if (r == EINTR) return event(EventKind::interrupted);
+  if (r == ETIMEDOUT && monotonic_ns() >= deadline) return event(EventKind::timeout);
+  return std::nullopt;
+}
+
+std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept {
+  const WriteView& v = att_->view;
+  auto& me = att_->me();
+  const std::uint64_t now = monotonic_ns();
+  if (!consumer_table::beat(me, att_->pid, now)) {
+    // The producer reclaimed our entry (we looked dead, e.g. stopped for long): re-attach.
+    log(LogLevel::warn, stream_tag(name_) + ": our consumer entry was reclaimed; re-attaching");
+    att_->holds.abandon();  // our bookkeeping only: the entry may be someone else's now
+    att_.reset();
+    return std::nullopt;
+  }
+  const std::uint32_t ticket = notifier::ticket(me);
+  const std::uint32_t state = load_state(v.header());
+  if (state == static_cast<std::uint32_t>(layout::State::superseded)) {
+    give_back();
+    return std::nullopt;
+  }
+  if (state == static_cast<std::uint32_t>(layout::State::closed)) {
+    Event ev = event(EventKind::closed, v.geo.generation);
+    attacher_.skip(v.region->dev(), v.region->ino());
+    give_back();
+    return ev;
+  }
+  if (latest_seq(v) > last_seq_) {
+    if (Frame f = take_next(); f) {
+      // A late joiner's first frame is not a drop: frames before the attach were never ours.
+      const std::uint64_t missed = last_seq_ != 0 ? f.seq() - last_seq_ - 1 : 0;
+      return frame_event(std::move(f), missed);
+    }
+    // Lapped while taking it, or the header names a frame no slot holds (corruption): wait
+    // below. The ticket was read first, so a commit since then ends the wait at once.
+  }
+  if (now >= deadline) return event(EventKind::timeout);
+  const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
+  if (lost_) return step_lost(now + slice);
+  if (producer_lost(v)) {
+    lost_ = true;
+    ++counters_->producer_lost;
+    return event(EventKind::producer_lost, v.geo.generation,
+                 stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) + " stopped beating");
+  }
+  if (notifier::wait_for_commit(me, ticket, slice) == EINTR) return event(EventKind::interrupted);
+  return std::nullopt;
+}
+
+std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
+  const WriteView& v = att_->view;
+  // Keep the old mapping (frames taken stay readable) until a new generation shows up.
+  if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
+    give_back();
+    return std::nullopt;
+  }
+  if (!producer_lost(v)) {
+    lost_ = false;  // beating again (e.g. SIGCONT)
+    return std::nullopt;
+  }
+  if (attacher_.wait_for_change(until) == EINTR) return event(EventKind::interrupted);
+  return std::nullopt;
+}
+
+Frame ReaderCore::take_next() noexcept {
+  Frame f;
+  const std::uint64_t latest = latest_seq(att_->view);
+  if (opt_.every_frame && last_seq_ != 0 && last_seq_ + 1 < latest) f = take(last_seq_ + 1);
+  if (!f) f = take_latest();
+  if (f && f.seq() <= last_seq_) f.release();  // nothing newer after all
+  return f;
 }
 
 }  // namespace detail
@@ -381,8 +393,8 @@ Frame::~Frame() { release(); }
 std::uint64_t Frame::generation() const noexcept { return att_ ? att_->view.geo.generation : 0; }
 
 const FrameFormat& Frame::format() const noexcept {
-  static const FrameFormat none{0, 0, PixelFormat::gray8, 0};
-  return att_ ? att_->view.geo.format : none;
+  static const FrameFormat kNone{0, 0, PixelFormat::gray8, 0};
+  return att_ ? att_->view.geo.format : kNone;
 }
 
 bool Frame::still_valid() const noexcept { return att_ && detail::still_valid(att_->view, slot_, seq_); }

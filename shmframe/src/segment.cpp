@@ -42,8 +42,8 @@ std::string num(std::uint64_t v) { return std::to_string(v); }
 
 std::string describe_owner(const struct stat& st) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "owner uid %u, group %u, mode %04o", static_cast<unsigned>(st.st_uid),
-                static_cast<unsigned>(st.st_gid), static_cast<unsigned>(st.st_mode & 07777u));
+  (void)std::snprintf(buf, sizeof buf, "owner uid %u, group %u, mode %04o", static_cast<unsigned>(st.st_uid),
+                      static_cast<unsigned>(st.st_gid), static_cast<unsigned>(st.st_mode & 07777u));
   return buf;
 }
 
@@ -121,7 +121,7 @@ void validate_identity(const layout::SegmentHeader& h, std::string_view stream) 
   const std::string where = object_path(segment_object(stream));
   if (h.magic != layout::kMagic) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(h.magic));
+    (void)std::snprintf(buf, sizeof buf, "0x%016llx", static_cast<unsigned long long>(h.magic));
     fail(errc::bad_magic, stream,
          where + " is not a shmframe segment (magic " + buf +
              "); another program uses this name: pick another stream name or remove the object");
@@ -173,7 +173,8 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
     corrupt(stream, "consumer_stride " + num(h.consumer_stride) + ", expected " + num(sizeof(layout::ConsumerEntry)));
   }
   // Consumer table: after the header, inside the object, cache-line aligned.
-  std::uint64_t table = 0, table_end = 0;
+  std::uint64_t table = 0;
+  std::uint64_t table_end = 0;
   if (h.consumers_offset < sizeof(layout::SegmentHeader) || h.consumers_offset % layout::kCacheLine != 0 ||
       !mul_ok(h.consumer_stride, h.max_consumers, table) || !add_ok(h.consumers_offset, table, table_end) ||
       table_end > object_size) {
@@ -189,7 +190,8 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
     corrupt(stream, "slot layout (pixel_offset " + num(h.pixel_offset) + ", slot_stride " + num(h.slot_stride) +
                         ") cannot hold metadata + " + num(h.frame_bytes) + " frame bytes");
   }
-  std::uint64_t slots = 0, slots_end = 0;
+  std::uint64_t slots = 0;
+  std::uint64_t slots_end = 0;
   if (h.slots_offset < table_end || h.slots_offset % layout::kPage != 0 ||
       !mul_ok(h.slot_stride, h.slot_count, slots) || !add_ok(h.slots_offset, slots, slots_end) ||
       slots_end > object_size) {

@@ -37,20 +37,23 @@ int Watcher::wait_for_change(std::uint64_t deadline) noexcept {
     pollfd p{fd_.get(), POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<std::uint64_t>(left_ms, 60'000)));
     if (r < 0) return errno == EINTR ? EINTR : 0;
-    if (r == 0) continue;
-    alignas(inotify_event) char buf[4096];
-    bool ours = false;
-    for (;;) {
-      const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
-      if (n <= 0) break;
-      for (ssize_t off = 0; off < n;) {
-        const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
-        if ((ev->mask & IN_Q_OVERFLOW) != 0) ours = true;
-        if (ev->len > 0 && object_.compare(1, std::string::npos, ev->name) == 0) ours = true;
-        off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-      }
+    if (r > 0 && drain_events()) return 0;
+  }
+}
+
+bool Watcher::drain_events() noexcept {
+  alignas(inotify_event) char buf[4096];
+  bool ours = false;
+  for (;;) {
+    const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+    if (n <= 0) return ours;
+    for (ssize_t off = 0; off < n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+      // A lost event (queue overflow) may have been ours.
+      if ((ev->mask & IN_Q_OVERFLOW) != 0) ours = true;
+      if (ev->len > 0 && object_.compare(1, std::string::npos, ev->name) == 0) ours = true;
+      off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
     }
-    if (ours) return 0;
   }
 }
 

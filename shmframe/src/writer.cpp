@@ -227,27 +227,27 @@ WriteSlot Writer::acquire() noexcept {
   return ws;
 }
 
-CommitResult Writer::commit(WriteSlot& ws, std::uint64_t capture_ns, std::span<const std::byte> metadata) noexcept {
+CommitResult Writer::commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata) noexcept {
   auto& d = *impl_;
   if (d.closed || !d.view) return {CommitStatus::closed, 0};
-  if (ws.data_ == nullptr) return {CommitStatus::empty_slot, 0};
-  if (ws.writer_.lock() != impl_) return {CommitStatus::foreign_slot, 0};
-  if (!d.outstanding || ws.region_ != d.view.region || ws.generation_ != d.view.geo.generation) {
+  if (slot.data_ == nullptr) return {CommitStatus::empty_slot, 0};
+  if (slot.writer_.lock() != impl_) return {CommitStatus::foreign_slot, 0};
+  if (!d.outstanding || slot.region_ != d.view.region || slot.generation_ != d.view.geo.generation) {
     return {CommitStatus::stale_generation, 0};
   }
   const auto& v = d.view;
   if (metadata.size() > v.geo.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
-  if (!metadata.empty()) std::memcpy(v.metadata(ws.slot_), metadata.data(), metadata.size());
-  detail::commit_slot(v, ws.slot_, ws.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
-  detail::notifier::wake_consumers(v, ws.seq_);
-  d.newest_slot = ws.slot_;
-  d.next_seq = ws.seq_ + 1;
+  if (!metadata.empty()) std::memcpy(v.metadata(slot.slot_), metadata.data(), metadata.size());
+  detail::commit_slot(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
+  detail::notifier::wake_consumers(v, slot.seq_);
+  d.newest_slot = slot.slot_;
+  d.next_seq = slot.seq_ + 1;
   d.outstanding = false;
-  const std::uint64_t seq = ws.seq_;
-  ws.writer_.reset();
-  ws.region_.reset();
-  ws.data_ = nullptr;
-  ws.status_ = CommitStatus::empty_slot;
+  const std::uint64_t seq = slot.seq_;
+  slot.writer_.reset();
+  slot.region_.reset();
+  slot.data_ = nullptr;
+  slot.status_ = CommitStatus::empty_slot;
   return {CommitStatus::ok, seq};
 }
 

@@ -40,6 +40,8 @@ class Attacher {
 
  private:
   Probe not_ready(const struct stat& st);
+  // The READY timeout ran out on this object: skip it, and throw creator_died or init_timeout.
+  [[noreturn]] void give_up_waiting(const struct stat& st, std::int32_t creator_pid);
   std::uint64_t start_ready_clock() noexcept;
   std::uint64_t ready_deadline() const noexcept;
 

@@ -24,6 +24,9 @@ class Watcher {
   int wait_for_change(std::uint64_t deadline) noexcept;
 
  private:
+  // Reads every pending event; true if one concerned our name (or events were lost).
+  bool drain_events() noexcept;
+
   std::string object_;
   UniqueFd fd_;
 };
