@@ -3,11 +3,11 @@
 //
 // Scale (environment):
 //   SHMFRAME_STRESS_SECONDS     every stress test runs at least this long (default: 0.5 s for
-//                               small torn reads, 1 s for held frames, 1080p by frame count only)
+//                               small torn reads, 1 s for 1080p torn reads and for held frames)
 //   SHMFRAME_STRESS_FRAMES      frames of the small-frame tests (at least; default per test)
 //   SHMFRAME_STRESS_HD_FRAMES   frames of the 1080p test (at least; default 1000)
 // Both limits apply: a run ends once it has done its frames *and* its seconds. CI runs the
-// defaults (about 4 s in all); hours by hand, e.g.
+// defaults (about 4-5 s in all); hours by hand, e.g.
 //   SHMFRAME_STRESS_SECONDS=3600 build/dev/tests/shmframe_stress_tests
 #pragma once
 

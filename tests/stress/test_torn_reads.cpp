@@ -166,5 +166,5 @@ TEST(TornReads, NoTornFrameIsEverAcceptedSmallFrames) {
 }
 
 TEST(TornReads, NoTornFrameIsEverAccepted1080p) {
-  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, stress::budget("SHMFRAME_STRESS_HD_FRAMES", 1'000), true);
+  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, stress::budget("SHMFRAME_STRESS_HD_FRAMES", 1'000, 1.0), true);
 }
