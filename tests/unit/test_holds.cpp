@@ -101,11 +101,11 @@ TEST_F(HeldFrames, TheSameFrameTwiceHoldsOneSlot) {
 }
 
 // Frames handed to another thread through a queue and released (or destroyed) there while the
-// main thread keeps committing and calling wait(). The reader holds up to hold_limit() frames;
-// the main thread commits only while at most slots - 2 are held, so that (the slot of the
-// newest frame being no candidate) the writer always finds a free slot: every frame stays
-// intact, and the pixel reads on the releasing thread never race with a write (TSan sees the
-// hold bit's release/acquire pairing).
+// main thread keeps committing and calling wait(). The main thread commits only while fewer
+// than hold_limit() frames are out, so the frame it then takes is held too and the reader holds
+// up to hold_limit() frames: the writer always finds a free slot, every frame stays intact, and
+// the pixel reads on the releasing thread never race with a write (TSan sees the hold bit's
+// release/acquire pairing).
 TEST_F(HeldFrames, ReleasedOnAnotherThreadWhileTheReaderWaits) {
   constexpr std::uint32_t kSlots = 4;
   constexpr int kFrames = 2000;
@@ -151,7 +151,7 @@ TEST_F(HeldFrames, ReleasedOnAnotherThreadWhileTheReaderWaits) {
   for (int i = 0; i < kFrames; ++i) {
     {
       std::unique_lock lk(mu);
-      if (!cv.wait_for(lk, 5s, [&] { return outstanding <= kSlots - 2; })) {
+      if (!cv.wait_for(lk, 5s, [&] { return outstanding < limit; })) {
         ++timeouts;
         break;
       }
