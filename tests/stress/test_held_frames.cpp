@@ -3,14 +3,15 @@
 // into 4 slots. Every held frame is checked when taken and again when released: pixels intact
 // and still_valid(). No torn frame may ever be accepted.
 //
-// How many holds the producer can honour (PROTOCOL.md, "Commit"): its candidates are every
-// slot but the one holding the newest frame, so with S slots and at most S - 2 slots held in
-// all, a free candidate always exists and no held frame is ever overwritten. Beyond that the
-// producer overwrites the oldest held slot (forced_overwrites) rather than wait, and only then
-// may a held frame go invalid. The two tests check both sides:
-//   - one reader holding 2 frames in 4 slots: nothing held is ever overwritten;
-//   - two readers holding up to hold_limit() (3) each: slots run out (asserted), and every
-//     held frame that went invalid is accounted for by a forced overwrite.
+// How many holds the producer can honour (PROTOCOL.md, "Commit" and "Holding frames"): it
+// writes any slot nobody holds (the newest frame's slot last), so with S slots and at most
+// S - 1 slots held in all, a free slot always exists and no held frame is ever overwritten.
+// With every slot held it overwrites the oldest (forced_overwrites) rather than wait, and only
+// then may a held frame go invalid. The two tests check both sides:
+//   - one reader holding up to hold_limit() (3) frames in 4 slots: nothing held is ever
+//     overwritten;
+//   - two readers holding up to hold_limit() each: slots run out (asserted), and every held
+//     frame that went invalid is accounted for by a forced overwrite.
 // Scale: stress_common.hpp (SHMFRAME_STRESS_FRAMES, SHMFRAME_STRESS_SECONDS).
 #include <gtest/gtest.h>
 
@@ -290,16 +291,16 @@ Outcome run(const std::string& tag, int readers, std::uint32_t hold, stress::Bud
 
 }  // namespace
 
-// One reader holding 2 frames (kSlots - 2): the producer always has a free candidate.
+// One reader holding up to hold_limit() (kSlots - 1) frames: the producer always has a free slot.
 TEST(HoldStress, WithASpareSlotNoHeldFrameIsEverOverwritten) {
-  const Outcome res = run("hold-spare", 1, kSlots - 2, stress::budget("SHMFRAME_STRESS_FRAMES", 50'000, 1.0));
+  const Outcome res = run("hold-spare", 1, 0, stress::budget("SHMFRAME_STRESS_FRAMES", 50'000, 1.0));
   ASSERT_EQ(res.readers.size(), 1u);
   EXPECT_EQ(res.sum("torn"), 0u) << "torn frames accepted";
   EXPECT_EQ(res.producer.get_u64("forced_overwrites"), 0u) << "the producer overwrote a held slot although one was free";
   EXPECT_EQ(res.sum("invalid_held"), 0u) << "a held frame was overwritten although a slot was free";
   EXPECT_EQ(res.sum("unheld"), 0u);
   // The precondition: frames really were held while the producer wrote around them.
-  EXPECT_EQ(res.producer.get_u64("max_held"), kSlots - 2) << "the reader never held 2 slots while the producer ran";
+  EXPECT_EQ(res.producer.get_u64("max_held"), kSlots - 1) << "the reader never held 3 slots while the producer ran";
   EXPECT_GT(res.sum("outlived"), 0u) << "no held frame outlived a full round of the slots: holds were never tested";
   EXPECT_GT(res.sum("by_thread"), 0u);
   EXPECT_GT(res.sum("accepted"), 0u);
