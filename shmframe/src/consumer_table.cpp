@@ -124,6 +124,8 @@ std::uint32_t reap(const WriteView& v, std::uint64_t now,
     at(e.waiting).store(0, std::memory_order_relaxed);
     // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
     at(e.owner_pid).store(0, std::memory_order_release);
+    // relaxed: a statistics counter, counted before anyone is told.
+    at(v.header().consumers_reaped).fetch_add(1, std::memory_order_relaxed);
     ++count;
     if (reaped) reaped(i, pid);
   }

@@ -17,19 +17,24 @@ namespace shmframe::detail {
 
 namespace {
 
-// Producer: does any consumer hold `slot`? SYNC(hold) producer load side: seq_cst loads after
-// the seq_cst writing mark, against the consumer's seq_cst hold then seq_cst re-load in take().
-// Either we see its bit here, or it sees our writing mark and lets the frame go.
-bool held_by_anyone(const WriteView& v, std::uint32_t slot) noexcept {
-  const std::uint64_t bit = layout::held_bit(slot);
+// Rounds of snapshot, mark, re-check before the producer overwrites a held slot.
+constexpr int kMarkRounds = 4;
+
+// Producer: the union of every live consumer's held set. SYNC(hold) producer load side: seq_cst
+// loads after the seq_cst writing mark, against the consumer's seq_cst hold then seq_cst re-load
+// in take(). Either we see its bit here, or it sees our writing mark and lets the frame go. One
+// load per entry: a consumer moving its holds between two of our loads (releasing an old frame,
+// taking the newest) is seen at a single instant, so a free slot is never missed for one reader.
+std::uint64_t held_slots(const WriteView& v) noexcept {
+  std::uint64_t held = 0;
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     auto& e = v.consumer(i);
-    if ((at(e.held).load(std::memory_order_seq_cst) & bit) != 0 &&
-        at(e.owner_pid).load(std::memory_order_relaxed) != 0) {
-      return true;
-    }
+    const std::uint64_t h = at(e.held).load(std::memory_order_seq_cst);
+    // relaxed: a freed entry's bits are cleared before its pid (SYNC(entry_free)); a stale
+    // non-zero pid only costs a slot we could have used.
+    if (h != 0 && at(e.owner_pid).load(std::memory_order_relaxed) != 0) held |= h;
   }
-  return false;
+  return held;
 }
 
 }  // namespace
@@ -51,28 +56,34 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   std::sort(by_age, by_age + n);  // n >= 1: slot_count >= 1 is validated
   const std::uint32_t oldest = by_age[0].second;
   if (n < v.geo.slot_count) by_age[n++] = {0, static_cast<std::uint32_t>(newest_slot)};
-  for (std::uint32_t k = 0; k < n; ++k) {
-    const std::uint32_t candidate = by_age[k].second;
-    // Cheap pre-check: leave a held slot alone without even marking it, so a holder's
-    // still_valid() does not see a transient writing mark on a frame we will not touch.
-    if (held_by_anyone(v, candidate)) continue;
-    auto state = at(v.slot(candidate).state);
+  // A few rounds: a consumer may take the slot we picked between our snapshot and our mark; the
+  // next round sees its new holds. Bounded: a consumer can never stall the producer.
+  for (int round = 0; round < kMarkRounds; ++round) {
+    const std::uint64_t held = held_slots(v);
+    const std::uint32_t* pick = nullptr;
+    for (std::uint32_t k = 0; k < n && pick == nullptr; ++k) {
+      // Leave a held slot alone without even marking it, so a holder's still_valid() does not
+      // see a transient writing mark on a frame we will not touch.
+      if ((held & layout::held_bit(by_age[k].second)) == 0) pick = &by_age[k].second;
+    }
+    if (pick == nullptr) break;  // every slot held
+    auto state = at(v.slot(*pick).state);
     const std::uint64_t old = state.load(std::memory_order_relaxed);
     // SYNC(hold) producer store side: the writing mark, seq_cst, before the hold scan. It must stay
     // seq_cst (not release + fence): on x86 the release fence below is compiler-only.
     state.store(layout::slot_writing(seq), std::memory_order_seq_cst);
-    if (!held_by_anyone(v, candidate)) {
+    if ((held_slots(v) & layout::held_bit(*pick)) == 0) {
       // SYNC(seqlock) release fence: the writing mark is ordered before every pixel store that
       // follows, so a reader that saw a new pixel and then fences sees the mark; pairs with the
       // acquire fence in still_valid().
       std::atomic_thread_fence(std::memory_order_release);
-      return Marked{candidate, false};
+      return Marked{*pick, false};
     }
-    // Held: restore the word. No pixel was touched, so a reader that validates against the
-    // restored value read a consistent frame.
+    // Taken meanwhile: restore the word. No pixel was touched, so a reader that validates
+    // against the restored value read a consistent frame.
     state.store(old, std::memory_order_seq_cst);
   }
-  // Every slot is held by a slow consumer: take the oldest anyway. A consumer never stalls the
+  // Every slot is held by slow consumers: take the oldest anyway. A consumer never stalls the
   // producer; the holder learns of it through still_valid() and its overruns.
   const std::uint32_t chosen = oldest;
   at(v.slot(chosen).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);

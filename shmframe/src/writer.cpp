@@ -101,11 +101,9 @@ void WriterImpl::beat_and_reap() noexcept {
   const std::uint64_t now = monotonic_ns();
   // relaxed: the heartbeat carries no data; readers only compare its age.
   at(v.header().heartbeat_ns).store(now, std::memory_order_relaxed);
-  const std::uint32_t n = consumer_table::reap(v, now, [this](std::uint32_t entry, std::int32_t pid) {
+  (void)consumer_table::reap(v, now, [this](std::uint32_t entry, std::int32_t pid) {
     log(LogLevel::info, "reclaimed consumer entry " + std::to_string(entry) + " of dead pid " + std::to_string(pid));
   });
-  // relaxed: a statistics counter.
-  if (n != 0) at(v.header().consumers_reaped).fetch_add(n, std::memory_order_relaxed);
 }
 
 }  // namespace detail

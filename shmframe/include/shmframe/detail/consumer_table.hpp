@@ -38,8 +38,8 @@ bool beat(layout::ConsumerEntry& me, std::int32_t pid, std::uint64_t now) noexce
 // silent for 3 heartbeat intervals (pid namespaces can make a live pid look gone).
 bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept;
 
-// Producer: reclaims the entries of dead consumers (their holds free their slots). Calls
-// `reaped(entry, pid)` for each. Returns how many it reclaimed.
+// Producer: reclaims the entries of dead consumers (their holds free their slots), counting
+// each in the header's consumers_reaped before calling `reaped(entry, pid)`. Returns how many.
 std::uint32_t reap(const WriteView& v, std::uint64_t now,
                    const std::function<void(std::uint32_t, std::int32_t)>& reaped) noexcept;
 
