@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, build the release apps, samples and benchmark
-# warning-free (-Werror), run the benchmark once in its quick form (it must complete), test
-# the installed package (find_package and pkg-config), run the in-process tests under
-# ThreadSanitizer, then build everything with AddressSanitizer + UBSan and run the unit,
-# multi-process, stress and app tests with ctest.
+# warning-free (-Werror), lint the library (scripts/lint.sh: clang-format, clang-tidy), run
+# the benchmark once in its quick form (it must complete), test the installed package
+# (find_package and pkg-config), run the in-process tests under ThreadSanitizer, then build
+# everything with AddressSanitizer + UBSan and run the unit, multi-process, stress and app
+# tests with ctest.
 # Builds and test runs are the presets in CMakePresets.json (build/<preset>).
 # Environment: SHMFRAME_STRESS_FRAMES / SHMFRAME_STRESS_HD_FRAMES scale the torn-read stress.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --bench
+scripts/install-deps.sh --bench --lint
 jobs=$(nproc)
 
 cmake --preset release -DSHMFRAME_WERROR=ON >/dev/null
 cmake --build --preset release -j "$jobs"
+scripts/lint.sh build/release
 
 # The benchmark must run end to end (every transport, every case): a smoke test, not a speed
 # test. Speed is judged only as ratios, by reading its report (docs/PERFORMANCE.md).
