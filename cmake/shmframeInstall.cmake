@@ -19,23 +19,23 @@ install(TARGETS shmframe EXPORT shmframeTargets
 install(EXPORT shmframeTargets NAMESPACE shmframe:: DESTINATION ${SHMFRAME_INSTALL_CMAKEDIR})
 
 if(TARGET shmframe_opencv)
-  install(DIRECTORY shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
   install(TARGETS shmframe_opencv EXPORT shmframeOpenCVTargets)
   install(EXPORT shmframeOpenCVTargets NAMESPACE shmframe:: DESTINATION ${SHMFRAME_INSTALL_CMAKEDIR})
 else()
-  install(DIRECTORY shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} PATTERN opencv.hpp EXCLUDE)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} PATTERN opencv.hpp EXCLUDE)
 endif()
 
 # The config file finds OpenCV unconditionally only while the library itself links it
 # (SHMFRAME_LIBRARY_NEEDS_OPENCV, set by shmframe/CMakeLists.txt from its link line).
-configure_package_config_file(cmake/shmframeConfig.cmake.in
-  ${CMAKE_CURRENT_BINARY_DIR}/shmframeConfig.cmake
+configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/shmframeConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/shmframeConfig.cmake
   INSTALL_DESTINATION ${SHMFRAME_INSTALL_CMAKEDIR})
-write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/shmframeConfigVersion.cmake
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/shmframeConfigVersion.cmake
   COMPATIBILITY SameMajorVersion)
 install(FILES
-  ${CMAKE_CURRENT_BINARY_DIR}/shmframeConfig.cmake
-  ${CMAKE_CURRENT_BINARY_DIR}/shmframeConfigVersion.cmake
+  ${PROJECT_BINARY_DIR}/shmframeConfig.cmake
+  ${PROJECT_BINARY_DIR}/shmframeConfigVersion.cmake
   DESTINATION ${SHMFRAME_INSTALL_CMAKEDIR})
 
 # pkg-config files locate the prefix from their own directory (${pcfiledir}), so an install
@@ -59,9 +59,9 @@ if(SHMFRAME_LIBRARY_NEEDS_OPENCV)
 else()
   set(SHMFRAME_PC_REQUIRES "")
 endif()
-configure_file(cmake/shmframe.pc.in ${CMAKE_CURRENT_BINARY_DIR}/shmframe.pc @ONLY)
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shmframe.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+configure_file(${CMAKE_CURRENT_LIST_DIR}/shmframe.pc.in ${PROJECT_BINARY_DIR}/shmframe.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/shmframe.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 if(TARGET shmframe_opencv)
-  configure_file(cmake/shmframe-opencv.pc.in ${CMAKE_CURRENT_BINARY_DIR}/shmframe-opencv.pc @ONLY)
-  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/shmframe-opencv.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/shmframe-opencv.pc.in ${PROJECT_BINARY_DIR}/shmframe-opencv.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/shmframe-opencv.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 endif()
