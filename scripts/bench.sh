@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --bench --plots
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHMFRAME_BUILD_TESTS=OFF >/dev/null
-cmake --build build/release
+cmake --preset release >/dev/null  # CMakePresets.json: build/release
+cmake --build --preset release
 mkdir -p bench/results docs/img
 build/release/bench/shmframe-bench "$@" --json bench/results/latest.json | tee bench/results/latest.txt
 /usr/bin/python3 bench/plot.py bench/results/latest.json docs/img

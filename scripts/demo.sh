@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHMFRAME_BUILD_TESTS=OFF >/dev/null
-cmake --build build/release
+cmake --preset release >/dev/null  # CMakePresets.json: build/release
+cmake --build --preset release
 stream="demo-$$"
 build/release/producer/shmframe-producer --name "$stream" "$@" &
 producer=$!

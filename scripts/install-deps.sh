@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages shmframe needs to build and test, if any is missing.
-# Usage: scripts/install-deps.sh [--bench] [--plots]   (as root, or with sudo available)
+# Usage: scripts/install-deps.sh [--bench] [--plots] [--lint]   (as root, or with sudo available)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
   libopencv-dev libspdlog-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev
 )
-# --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs.
+# --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
+# --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).
 for arg in "$@"; do
   case "$arg" in
     --bench) packages+=(libzmq3-dev iceoryx libiceoryx-posh-dev) ;;
     --plots) packages+=(python3-matplotlib) ;;
-    *) echo "usage: $0 [--bench] [--plots]" >&2; exit 2 ;;
+    --lint) packages+=(clang-format-14 clang-tidy-14 python3) ;;  # python3: scripts/check-sync.py
+    *) echo "usage: $0 [--bench] [--plots] [--lint]" >&2; exit 2 ;;
   esac
 done
 

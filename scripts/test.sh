@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, build the release apps, samples and benchmark
-# warning-free (-Werror), run the benchmark once in its quick form (it must complete), run
-# the in-process tests under ThreadSanitizer, then build everything with AddressSanitizer +
-# UBSan and run the unit, multi-process, stress and app tests with ctest.
-# Environment: SHMFRAME_STRESS_FRAMES / SHMFRAME_STRESS_HD_FRAMES scale the torn-read stress.
+# warning-free (-Werror), lint the library (scripts/lint.sh: clang-format, clang-tidy; and
+# scripts/check-sync.py: every ordering label has both sides, comments name what exists), run
+# the benchmark once in its quick form (it must complete), test the installed package
+# (find_package and pkg-config), run the in-process tests under ThreadSanitizer, then build
+# everything with AddressSanitizer + UBSan and run the unit, multi-process, stress and app
+# tests with ctest (labels unit, multiprocess, stress, apps).
+# Builds and test runs are the presets in CMakePresets.json (build/<preset>).
+# Environment: SHMFRAME_STRESS_SECONDS (minimum run time per stress test), SHMFRAME_STRESS_FRAMES /
+# SHMFRAME_STRESS_HD_FRAMES scale the stress tests (short by default; hours by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --bench
+scripts/install-deps.sh --bench --lint
 jobs=$(nproc)
 
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHMFRAME_BUILD_TESTS=OFF \
-  -DCMAKE_CXX_FLAGS="-Werror" >/dev/null
-cmake --build build/release -j "$jobs"
+cmake --preset release -DSHMFRAME_WERROR=ON >/dev/null
+cmake --build --preset release -j "$jobs"
+scripts/lint.sh build/release
+python3 scripts/check-sync.py
 
 # The benchmark must run end to end (every transport, every case): a smoke test, not a speed
 # test. Speed is judged only as ratios, by reading its report (docs/PERFORMANCE.md).
@@ -19,19 +25,19 @@ build/release/bench/shmframe-bench --quick --json build/release/bench-quick.json
   { cat build/release/bench-quick.txt; echo "shmframe-bench --quick failed" >&2; exit 1; }
 echo "shmframe-bench --quick: $(grep -c '"ok": true' build/release/bench-quick.json) cases ran"
 
+# The release preset's only test: install build/release into a scratch prefix and build a
+# fresh project against it with find_package(shmframe) and with pkg-config.
+ctest --preset release
+
 # ThreadSanitizer over the in-process tests (the writer's heartbeat thread against the caller).
 # Cross-process races are out of its sight: the multi-process and stress tests cover those.
-# -Wno-tsan: TSan cannot model the two seqlock fences (std::atomic_thread_fence) and says so.
-cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHMFRAME_BUILD_BENCH=OFF \
-  -DCMAKE_CXX_FLAGS="-O1 -g -fsanitize=thread -Wno-tsan -Werror" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" >/dev/null
-cmake --build build/tsan -j "$jobs" --target shmframe_unit_tests
-TSAN_OPTIONS="halt_on_error=1" build/tsan/tests/shmframe_unit_tests --gtest_brief=1
+# The tsan preset passes -Wno-tsan: TSan cannot model the two seqlock fences
+# (std::atomic_thread_fence) and says so.
+cmake --preset tsan -DSHMFRAME_WERROR=ON >/dev/null
+cmake --build --preset tsan -j "$jobs"
+ctest --preset tsan -j "$jobs"
 
-cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSHMFRAME_SANITIZE=ON -DSHMFRAME_BUILD_BENCH=OFF \
-  -DCMAKE_CXX_FLAGS="-O1 -Werror" >/dev/null
-cmake --build build/asan -j "$jobs"
-
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-cd build/asan
-ctest --output-on-failure -j "$jobs" --timeout 300
+cmake --preset asan -DSHMFRAME_WERROR=ON >/dev/null
+cmake --build --preset asan -j "$jobs"
+# The asan test preset sets ASAN_OPTIONS / UBSAN_OPTIONS and a 300 s default timeout.
+ctest --preset asan -j "$jobs"

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The package test: installs a shmframe build tree into a scratch prefix, then builds and runs
+# tests/package/main.cpp against it as a CMake project (find_package(shmframe)) and with plain
+# g++ and `pkg-config shmframe`; when the build has the OpenCV adapter, once more each way
+# through the `opencv` component and `shmframe-opencv.pc`.
+# Usage: tests/package/run.sh BUILD_DIR [CONFIG] [WORK_DIR]
+#   CONFIG: the build's configuration (what $<CONFIG> says; may be empty); WORK_DIR: scratch space, emptied
+#   first and left in place for inspection (default: a temporary directory, removed on exit).
+# Environment: CXX (default g++), CMAKE_GENERATOR (default: CMake's).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="$(cd "${1:?usage: $0 BUILD_DIR [CONFIG] [WORK_DIR]}" && pwd)"
+config="${2:-}"
+config_arg=()
+[[ -n "$config" ]] && config_arg=(--config "$config")
+if [[ -n "${3:-}" ]]; then
+  work="$3"
+  rm -rf "$work"
+  mkdir -p "$work"
+else
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+fi
+cxx="${CXX:-g++}"
+prefix="$work/prefix"
+
+step() { echo "== package test: $*"; }
+
+step "cmake --install $build --prefix $prefix"
+cmake --install "$build" "${config_arg[@]}" --prefix "$prefix" >"$work/install.log" ||
+  { cat "$work/install.log"; exit 1; }
+
+# $1: a name for the build dir; the rest: extra configure arguments.
+with_cmake() {
+  local dir="$work/cmake-$1"
+  shift
+  cmake -S "$here" -B "$dir" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE="${config:-Release}" \
+    -DCMAKE_CXX_COMPILER="$cxx" "$@"
+  cmake --build "$dir" --config "${config:-Release}"
+  local exe
+  exe="$(find "$dir" -name package_test -type f -perm -u+x | head -n 1)"
+  [[ -n "$exe" ]] || { echo "package test: package_test was not built in $dir" >&2; exit 1; }
+  "$exe"
+}
+
+# $1: the pkg-config module.
+with_pkg_config() {
+  local flags
+  flags="$(pkg-config --cflags --libs "$1")"
+  echo "pkg-config --cflags --libs $1: $flags"
+  # shellcheck disable=SC2086  # the flags are meant to split
+  "$cxx" -std=c++20 "$here/main.cpp" -o "$work/package_test_$1" $flags
+  "$work/package_test_$1"
+}
+
+step "find_package(shmframe REQUIRED) from a fresh CMake project"
+with_cmake plain
+
+pc="$(find "$prefix" -name shmframe.pc | head -n 1)"
+[[ -n "$pc" ]] || { echo "package test: no shmframe.pc under $prefix" >&2; exit 1; }
+PKG_CONFIG_PATH="$(dirname "$pc")"
+export PKG_CONFIG_PATH
+step "g++ \$(pkg-config --cflags --libs shmframe), PKG_CONFIG_PATH=$PKG_CONFIG_PATH"
+with_pkg_config shmframe
+
+if [[ -n "$(find "$prefix" -name shmframeOpenCVTargets.cmake)" ]]; then
+  step "find_package(shmframe REQUIRED COMPONENTS opencv), shmframe::opencv"
+  with_cmake opencv -DWITH_OPENCV=ON
+  step "g++ \$(pkg-config --cflags --libs shmframe-opencv)"
+  with_pkg_config shmframe-opencv
+else
+  step "this build has no OpenCV adapter: component opencv not tried"
+fi
+
+step "passed"
