@@ -21,7 +21,7 @@ PUBLISH = re.compile(r"\b(release|store|fence|cas|compare-and-swap|fetch|rmw)\b"
 OBSERVE = re.compile(r"\b(acquire|load|fence|re-load)\b", re.I)
 SYNC = re.compile(r"SYNC\(([a-z_]+)\)\s*([^.;:]*)")
 CALL = re.compile(r"\b((?:[A-Za-z_]\w*::)*[A-Za-z_]\w*)\(\)")
-FILE = re.compile(r"\b([\w./-]+\.(?:cpp|hpp|md))\b")
+FILE = re.compile(r"\b([\w./-]+\.(?:cpp|hpp|md|py|sh))\b")
 
 findings = []
 labels = {}

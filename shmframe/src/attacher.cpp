@@ -6,6 +6,7 @@
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
+#include "shmframe/detail/owner_lock.hpp"
 
 namespace shmframe::detail {
 
@@ -25,8 +26,13 @@ std::uint64_t Attacher::ready_deadline() const noexcept {
   return not_ready_since_ + static_cast<std::uint64_t>(std::chrono::nanoseconds(ready_timeout_).count());
 }
 
-std::uint64_t Attacher::start_ready_clock() noexcept {
-  if (not_ready_since_ == 0) not_ready_since_ = monotonic_ns();
+std::uint64_t Attacher::start_ready_clock(const struct stat& st) noexcept {
+  // The clock runs per object: a new object under the name starts it afresh.
+  if (not_ready_since_ == 0 || st.st_dev != pending_dev_ || st.st_ino != pending_ino_) {
+    not_ready_since_ = monotonic_ns();
+    pending_dev_ = st.st_dev;
+    pending_ino_ = st.st_ino;
+  }
   return ready_deadline();
 }
 
@@ -38,27 +44,26 @@ int Attacher::wait_for_change(std::uint64_t deadline) noexcept {
 Attacher::Probe Attacher::not_ready(const struct stat& st) {
   // The object exists but is not even sized yet: the creator is between shm_open and fallocate.
   // inotify reports the resize (IN_MODIFY); the READY timeout bounds it.
-  if (monotonic_ns() >= start_ready_clock()) {
-    not_ready_since_ = 0;
-    skip(st.st_dev, st.st_ino);
-    fail(errc::creator_died, stream_,
-         path_ + " stayed empty for " + std::to_string(ready_timeout_.count()) +
-             " ms: its creator died during initialization; the next producer replaces it");
-  }
+  if (monotonic_ns() >= start_ready_clock(st)) give_up_waiting(st, lock_owner_pid(stream_));
   return Probe::not_ready;
 }
 
 void Attacher::give_up_waiting(const struct stat& st, std::int32_t creator_pid) {
-  not_ready_since_ = 0;
-  skip(st.st_dev, st.st_ino);
   if (creator_pid > 0 && !process_alive(creator_pid, 0)) {
+    // Dead for sure: this object will never become READY. Skip it until the name changes.
+    not_ready_since_ = 0;
+    skip(st.st_dev, st.st_ino);
     fail(errc::creator_died, stream_,
          "its creator (pid " + std::to_string(creator_pid) +
              ") died during initialization; the next producer for this name replaces it");
   }
+  // Maybe only slow (a large segment being reserved and pre-faulted): report it, and keep
+  // watching the same object, with a fresh clock.
+  not_ready_since_ = monotonic_ns();
   fail(errc::init_timeout, stream_,
        "still initializing after " + std::to_string(ready_timeout_.count()) + " ms (creator pid " +
-           std::to_string(creator_pid) + "); is the producer stuck?");
+           (creator_pid > 0 ? std::to_string(creator_pid) : std::string("unknown")) +
+           "); is the producer stuck? (still watching; a producer restart replaces it)");
 }
 
 Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
@@ -91,9 +96,9 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
     }
     // INITIALIZING: the creator is still writing. Wait on the state word (the creator wakes it
     // after storing READY), bounded by the READY timeout.
-    const std::uint64_t ready_by = start_ready_clock();
+    const std::uint64_t ready_by = start_ready_clock(obj->st);
     const std::uint64_t now = monotonic_ns();
-    if (now >= ready_by) give_up_waiting(obj->st, state != 0 ? snap.writer_pid : 0);
+    if (now >= ready_by) give_up_waiting(obj->st, state != 0 ? snap.writer_pid : lock_owner_pid(stream_));
     if (now >= deadline) return Probe::not_ready;
     if (notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now) == EINTR) return Probe::not_ready;
   }

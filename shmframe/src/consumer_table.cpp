@@ -40,6 +40,24 @@ void mark_active(layout::ConsumerEntry& e) noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
+// Takes the entry from `owner` (CAS owner -> kReaping): while it reads kReaping, nobody else
+// touches it. False if the entry no longer belongs to `owner`.
+bool seize(layout::ConsumerEntry& e, std::int32_t owner) noexcept {
+  // acq_rel: we see the owner's last writes before changing its fields.
+  return at(e.owner_pid).compare_exchange_strong(owner, layout::kReaping, std::memory_order_acq_rel);
+}
+
+// Clears a seized entry and frees it.
+void free_entry(layout::ConsumerEntry& e) noexcept {
+  // seq_cst: the slots are free as soon as the entry is (the producer's hold scan is seq_cst),
+  // and our reads of them happened before.
+  at(e.held).store(0, std::memory_order_seq_cst);
+  at(e.active).store(0, std::memory_order_relaxed);
+  at(e.waiting).store(0, std::memory_order_relaxed);
+  // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
+  at(e.owner_pid).store(0, std::memory_order_release);
+}
+
 }  // namespace
 
 bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
@@ -74,7 +92,7 @@ std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view strea
     auto& e = v.consumer(i);
     std::int32_t owner = at(e.owner_pid).load(std::memory_order_acquire);
     if (owner <= 0 || !owner_dead(e, owner, now, v.geo.heartbeat_interval_ns)) continue;
-    if (!at(e.owner_pid).compare_exchange_strong(owner, layout::kReaping, std::memory_order_acq_rel)) continue;
+    if (!seize(e, owner)) continue;
     at(e.active).store(0, std::memory_order_relaxed);
     reset_fields(e, ticks, now);
     // SYNC(claim) store side; also publishes the reset fields (seq_cst includes release).
@@ -90,13 +108,9 @@ std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view strea
 
 void release(const WriteView& v, std::uint32_t entry, std::int32_t pid) noexcept {
   auto& e = v.consumer(entry);
-  // release: our reads of held slots happen before the producer may see them free.
-  at(e.held).store(0, std::memory_order_release);
-  at(e.active).store(0, std::memory_order_relaxed);
-  at(e.waiting).store(0, std::memory_order_relaxed);
-  std::int32_t expected = pid;
-  // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
-  at(e.owner_pid).compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed);
+  // Through the sentinel: if the producer reclaimed the entry meanwhile (we looked dead) and
+  // someone else owns it now, we must not clear their fields.
+  if (seize(e, pid)) free_entry(e);
 }
 
 bool beat(layout::ConsumerEntry& me, std::int32_t pid, std::uint64_t now) noexcept {
@@ -114,16 +128,10 @@ std::uint32_t reap(const WriteView& v, std::uint64_t now,
     const std::int32_t pid = at(e.owner_pid).load(std::memory_order_acquire);
     if (pid <= 0) continue;  // free, or changing hands right now
     if (!owner_dead(e, pid, now, v.geo.heartbeat_interval_ns)) continue;
-    // Claim the entry with the sentinel before touching it, so a consumer that takes it over
+    // Seize the entry with the sentinel before touching it, so a consumer that takes it over
     // meanwhile cannot have its fresh fields wiped.
-    std::int32_t expected = pid;
-    if (!at(e.owner_pid).compare_exchange_strong(expected, layout::kReaping, std::memory_order_acq_rel)) continue;
-    // seq_cst: the slots are free as soon as the entry is (the producer's hold scan is seq_cst).
-    at(e.held).store(0, std::memory_order_seq_cst);
-    at(e.active).store(0, std::memory_order_relaxed);
-    at(e.waiting).store(0, std::memory_order_relaxed);
-    // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
-    at(e.owner_pid).store(0, std::memory_order_release);
+    if (!seize(e, pid)) continue;
+    free_entry(e);
     // relaxed: a statistics counter, counted before anyone is told.
     at(v.header().consumers_reaped).fetch_add(1, std::memory_order_relaxed);
     ++count;

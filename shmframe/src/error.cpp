@@ -1,6 +1,9 @@
 #include "shmframe/error.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "shmframe/detail/errors.hpp"
@@ -56,6 +59,21 @@ errc errc_from_errno(int err) noexcept {
     case ENOENT: return errc::not_found;
     default: return errc::system_error;
   }
+}
+
+std::string describe_owner(const struct stat& st) {
+  char buf[96];
+  (void)std::snprintf(buf, sizeof buf, "owner uid %u, group %u, mode %04o", static_cast<unsigned>(st.st_uid),
+                      static_cast<unsigned>(st.st_gid), static_cast<unsigned>(st.st_mode & 07777u));
+  return buf;
+}
+
+void check_ours(std::string_view stream, const std::string& path, const struct stat& st) {
+  if (S_ISREG(st.st_mode) && st.st_uid == geteuid()) return;
+  fail(errc::permission_denied, stream,
+       path + " exists and is not ours (" + describe_owner(st) + (S_ISREG(st.st_mode) ? "" : ", not a regular file") +
+           "): its owner must remove it, or pick another stream name",
+       EEXIST);
 }
 
 void check_name(std::string_view stream) {

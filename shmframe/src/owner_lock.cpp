@@ -19,12 +19,25 @@ bool read_record(int fd, layout::LockRecord& rec) noexcept {
 }
 }  // namespace
 
+std::int32_t lock_owner_pid(std::string_view stream) noexcept {
+  const UniqueFd fd(shm_open(lock_object(stream).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0));
+  struct stat st = {};
+  layout::LockRecord rec{};
+  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !read_record(fd.get(), rec)) return 0;
+  return rec.pid;
+}
+
 OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {
   const std::string object = lock_object(stream);
   const std::string path = object_path(object);
   for (int attempt = 0; attempt < 16; ++attempt) {
     UniqueFd fd(shm_open(object.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK, mode));
-    if (!fd) fail_os(stream, "cannot open the producer lock " + path, errno);
+    if (!fd) {
+      const int e = errno;
+      struct stat st = {};
+      if (lstat(path.c_str(), &st) == 0) check_ours(stream, path, st);  // names the owner
+      fail_os(stream, "cannot open the producer lock " + path, e, ": run as its owner, or use another --name");
+    }
     if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK) fail_os(stream, "cannot lock " + path, errno);
       layout::LockRecord rec{};
@@ -37,6 +50,7 @@ OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {
     // a lock on a dead inode and must start over.
     struct stat held = {};
     if (fstat(fd.get(), &held) != 0) fail_os(stream, "fstat " + path, errno);
+    check_ours(stream, path, held);  // a lock another user prepared (say 0666) is not ours to use
     if (!name_refers_to(object, held.st_dev, held.st_ino)) continue;
     if (held.st_uid == geteuid()) (void)fchmod(fd.get(), mode);  // umask must not widen or narrow --mode
     fd_ = std::move(fd);

@@ -57,9 +57,11 @@ struct ReaderCounters {
 // One attached generation: the mapping, its validated geometry, our consumer entry and the
 // slots our frames hold. Frames share it, so it outlives the Reader's use of it.
 struct Attachment {
+  Attachment(WriteView v, std::uint32_t e, std::int32_t p, std::shared_ptr<ReaderCounters> c)
+      : view(std::move(v)), entry(e), pid(p), holds(p), counters(std::move(c)) {}
   WriteView view;
-  std::uint32_t entry = 0;
-  std::int32_t pid = 0;
+  std::uint32_t entry;
+  std::int32_t pid;
   Holds holds;
   std::shared_ptr<ReaderCounters> counters;
 
@@ -82,6 +84,10 @@ class ReaderCore {
   Frame take_latest() noexcept;
   bool copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq) noexcept;
   void give_back() noexcept;
+  // A sign of life outside wait() (a Reader driven by latest()/read() only).
+  void beat() noexcept {
+    if (att_) (void)consumer_table::beat(att_->me(), att_->pid, monotonic_ns());
+  }
   std::uint32_t hold_limit() const noexcept { return att_ ? std::max(1u, att_->view.geo.slot_count - 1) : 0; }
   bool attached() const noexcept { return att_ != nullptr; }
   const std::string& name() const noexcept { return name_; }
@@ -92,8 +98,12 @@ class ReaderCore {
   ReaderStats stats() const noexcept { return counters_->snapshot(); }
 
  private:
-  void log(LogLevel l, const std::string& m) const {
-    if (opt_.log) opt_.log(l, m);
+  void log(LogLevel l, const std::string& m) const noexcept {
+    if (!opt_.log) return;
+    try {
+      opt_.log(l, m);
+    } catch (...) {  // a throwing log callback must not take the stream down
+    }
   }
   // One attach attempt: probe + claim. Throws Error (counted).
   bool try_attach(std::uint64_t deadline);
@@ -129,19 +139,21 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
   try {
     WriteView v;
     if (attacher_.probe(deadline, v) != Attacher::Probe::ready) return false;
-    auto a = std::make_shared<Attachment>();
-    a->pid = own_pid();
-    a->counters = counters_;
-    a->entry = consumer_table::claim(v, a->pid, name_);
-    a->view = std::move(v);
-    if (a->view.region->owner_uid() != geteuid()) {
-      log(LogLevel::warn, stream_tag(name_) + ": produced by another user (segment owned by uid " +
-                              std::to_string(a->view.region->owner_uid()) + ")");
+    const std::int32_t pid = own_pid();
+    const std::uint32_t entry = consumer_table::claim(v, pid, name_);
+    try {
+      att_ = std::make_shared<Attachment>(v, entry, pid, counters_);
+    } catch (...) {
+      consumer_table::release(v, entry, pid);
+      throw;
     }
-    att_ = std::move(a);
     last_seq_ = 0;
     lost_ = false;
     ++counters_->attaches;
+    if (att_->view.region->owner_uid() != geteuid()) {
+      log(LogLevel::warn, stream_tag(name_) + ": produced by another user (segment owned by uid " +
+                              std::to_string(att_->view.region->owner_uid()) + ")");
+    }
     return true;
   } catch (const Error& e) {
     counters_->count(e.value());
@@ -202,10 +214,10 @@ Frame ReaderCore::take_latest() noexcept {
     // No frame yet, or the newest one is unreadable and nothing newer came (one slot being
     // rewritten, or a producer that died mid-write): nothing to take, and no overrun.
     if (seq == 0 || seq == tried) return {};
+    // A newer frame after a failed take: the producer lapped us on the one we tried.
+    if (tried != 0) ++counters_->overruns;
     Frame f = take(seq);
     if (f) return f;
-    // The producer lapped us between the two loads; count it and try the newer frame.
-    if (tried != 0) ++counters_->overruns;
     tried = seq;
   }
   return {};
@@ -229,20 +241,6 @@ bool ReaderCore::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64
   }
   return false;
 }
-
-namespace {
-bool producer_lost(const ReadView& v) noexcept {
-  const std::uint64_t now = monotonic_ns();
-  // relaxed: an age, compared with whole heartbeat intervals.
-  const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
-  const std::uint64_t age = now > beat ? now - beat : 0;
-  const std::uint64_t interval = v.geo.heartbeat_interval_ns;
-  if (age > 3 * interval) return true;
-  // A dead pid is believed once the heartbeat has also missed a beat (pid namespaces can make a
-  // live producer look dead to kill()).
-  return age > interval + interval / 2 && !process_alive(v.geo.writer_pid, v.geo.writer_start_ticks);
-}
-}  // namespace
 
 Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   auto& me = att_->me();
@@ -320,7 +318,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
   if (now >= deadline) return event(EventKind::timeout);
   const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
   if (lost_) return step_lost(now + slice);
-  if (producer_lost(v)) {
+  if (producer_lost(v, monotonic_ns())) {
     lost_ = true;
     ++counters_->producer_lost;
     return event(EventKind::producer_lost, v.geo.generation,
@@ -337,7 +335,7 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
     give_back();
     return std::nullopt;
   }
-  if (!producer_lost(v)) {
+  if (!producer_lost(v, monotonic_ns())) {
     lost_ = false;  // beating again (e.g. SIGCONT)
     return std::nullopt;
   }
@@ -401,12 +399,9 @@ bool Frame::still_valid() const noexcept { return att_ && detail::still_valid(at
 
 void Frame::release() noexcept {
   if (!att_) return;
-  if (!still_valid()) {
-    ++att_->counters->overruns;
-    // relaxed: a statistics counter. Only while the entry is still ours.
-    if (!att_->holds.detached()) detail::at(att_->me().overruns).fetch_add(1, std::memory_order_relaxed);
-  }
-  if (held_) att_->holds.release(att_->me(), slot_);
+  const bool overrun = !still_valid();
+  if (overrun) ++att_->counters->overruns;
+  att_->holds.release(att_->me(), slot_, held_, overrun);
   att_.reset();
   data_ = nullptr;
   metadata_ = nullptr;
@@ -433,9 +428,16 @@ void Reader::detach() noexcept {
   if (impl_) impl_->give_back();
 }
 Event Reader::wait(std::chrono::nanoseconds timeout) noexcept { return impl_->wait(timeout); }
-Frame Reader::latest() noexcept { return impl_->take_latest(); }
-Frame Reader::read(std::uint64_t seq) noexcept { return impl_->take(seq); }
+Frame Reader::latest() noexcept {
+  impl_->beat();
+  return impl_->take_latest();
+}
+Frame Reader::read(std::uint64_t seq) noexcept {
+  impl_->beat();
+  return impl_->take(seq);
+}
 bool Reader::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq) noexcept {
+  impl_->beat();
   return impl_->copy_latest(dst, dst_stride, seq);
 }
 std::uint32_t Reader::hold_limit() const noexcept { return impl_->hold_limit(); }

@@ -40,13 +40,6 @@ bool mul_ok(std::uint64_t a, std::uint64_t b, std::uint64_t& out) noexcept {
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
-std::string describe_owner(const struct stat& st) {
-  char buf[96];
-  (void)std::snprintf(buf, sizeof buf, "owner uid %u, group %u, mode %04o", static_cast<unsigned>(st.st_uid),
-                      static_cast<unsigned>(st.st_gid), static_cast<unsigned>(st.st_mode & 07777u));
-  return buf;
-}
-
 // Everything but the state word: identity, then the format block. The creator calls it before
 // storing READY; validate_header() below checks exactly what this writes.
 void write_header(layout::SegmentHeader& h, const Geometry& g) noexcept {
@@ -291,12 +284,7 @@ WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, boo
     // We hold the owner lock: whatever is at the name is debris of ours (a creator killed
     // before it could unlink) unless it belongs to someone else, which we never remove.
     struct stat st = {};
-    if (lstat(path.c_str(), &st) == 0 && (st.st_uid != geteuid() || !S_ISREG(st.st_mode))) {
-      fail(errc::permission_denied, stream,
-           path + " exists and is not ours (" + describe_owner(st) +
-               "): its owner must remove it, or pick another stream name",
-           EEXIST);
-    }
+    if (lstat(path.c_str(), &st) == 0) check_ours(stream, path, st);
     shm_unlink(object.c_str());
     fd = UniqueFd(shm_open(object.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
   }
@@ -328,6 +316,17 @@ WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, boo
   }
 }
 
+bool producer_lost(const ReadView& v, std::uint64_t now) noexcept {
+  // relaxed: an age, compared with whole heartbeat intervals.
+  const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
+  const std::uint64_t age = now > beat ? now - beat : 0;
+  const std::uint64_t interval = v.geo.heartbeat_interval_ns;
+  if (age > 3 * interval) return true;
+  // A dead pid is believed once the heartbeat has also missed a beat (pid namespaces can make a
+  // live producer look dead to kill()).
+  return age > interval + interval / 2 && !process_alive(v.geo.writer_pid, v.geo.writer_start_ticks);
+}
+
 void retire_segment(const WriteView& v, layout::State state, std::string_view stream) noexcept {
   if (!v) return;
   publish_state(v.header(), state);
@@ -345,12 +344,7 @@ std::uint64_t supersede_existing(std::string_view stream, const std::function<vo
     fail_os(stream, "cannot inspect the old segment " + path, errno);
   }
   // Never remove what is not ours: another user's object, a FIFO, a link.
-  if (st.st_uid != geteuid() || !S_ISREG(st.st_mode)) {
-    fail(errc::permission_denied, stream,
-         path + " exists and is not ours (" + describe_owner(st) +
-             "): its owner must remove it, or pick another stream name",
-         EEXIST);
-  }
+  check_ours(stream, path, st);
   std::uint64_t generation = 0;
   try {
     if (auto obj = open_segment(stream, true); obj && obj->size() >= sizeof(layout::SegmentHeader)) {

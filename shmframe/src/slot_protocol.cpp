@@ -1,5 +1,5 @@
 // The commit protocol, producer and consumer side by side, so that every ordering pair can be
-// read in one place. Labels SYNC(x) name a pair; scripts/check-sync.sh checks both sides exist.
+// read in one place. Labels SYNC(x) name a pair; scripts/check-sync.py checks both sides exist.
 // docs/PROTOCOL.md walks through the same steps.
 #include "shmframe/detail/slot_protocol.hpp"
 
@@ -83,15 +83,23 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
     // against the restored value read a consistent frame.
     state.store(old, std::memory_order_seq_cst);
   }
-  // Every slot is held by slow consumers: take the oldest anyway. A consumer never stalls the
-  // producer; the holder learns of it through still_valid() and its overruns.
-  const std::uint32_t chosen = oldest;
+  // Every slot is held by slow consumers (or they kept taking what we picked): take the oldest
+  // slot the latest snapshot shows free, else the oldest. A consumer never stalls the producer;
+  // a holder learns of an overwrite through still_valid() and its overruns.
+  const std::uint64_t held = held_slots(v);
+  std::uint32_t chosen = oldest;
+  for (std::uint32_t k = 0; k < n; ++k) {
+    if ((held & layout::held_bit(by_age[k].second)) == 0) {
+      chosen = by_age[k].second;
+      break;
+    }
+  }
   at(v.slot(chosen).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
-  // relaxed: a statistics counter.
-  at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
+  // relaxed: a statistics counter of held frames overwritten.
+  if ((held & layout::held_bit(chosen)) != 0) at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
   // SYNC(seqlock) release fence, as above.
   std::atomic_thread_fence(std::memory_order_release);
-  return Marked{chosen, true};
+  return Marked{chosen, (held & layout::held_bit(chosen)) != 0};
 }
 
 void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
@@ -126,9 +134,17 @@ void abort_slot(const WriteView& v, std::uint32_t slot) noexcept {
 
 // ---- consumer -------------------------------------------------------------------------
 
+bool Holds::still_ours(const layout::ConsumerEntry& me) noexcept {
+  // relaxed: the producer may have reclaimed the entry (we looked dead); from then on it may be
+  // someone else's and we must not write to it. Checked under mu_ before every write, this
+  // narrows the window to the write itself; owners beat often enough never to be reclaimed.
+  if (!detached_ && load(me.owner_pid, std::memory_order_relaxed) != owner_) forget_locked();
+  return !detached_;
+}
+
 bool Holds::acquire(layout::ConsumerEntry& me, std::uint32_t slot, std::uint32_t limit) noexcept {
   std::lock_guard lk(mu_);
-  if (detached_) return false;
+  if (!still_ours(me)) return false;
   if (count_[slot] == 0) {
     if (slots_held_ >= limit) return false;
     // SYNC(hold) consumer store side: seq_cst, before the re-load of the sequence word in take().
@@ -139,9 +155,12 @@ bool Holds::acquire(layout::ConsumerEntry& me, std::uint32_t slot, std::uint32_t
   return true;
 }
 
-void Holds::release(layout::ConsumerEntry& me, std::uint32_t slot) noexcept {
+void Holds::release(layout::ConsumerEntry& me, std::uint32_t slot, bool held, bool overrun) noexcept {
   std::lock_guard lk(mu_);
-  if (detached_ || count_[slot] == 0) return;
+  if (!still_ours(me)) return;
+  // relaxed: a statistics counter.
+  if (overrun) at(me.overruns).fetch_add(1, std::memory_order_relaxed);
+  if (!held || count_[slot] == 0) return;
   if (--count_[slot] == 0) {
     --slots_held_;
     // release: our reads of the slot happen before the producer may see it free.
@@ -164,7 +183,7 @@ void Holds::abandon() noexcept {
 
 void Holds::forget_locked() noexcept {
   detached_ = true;
-  std::fill(std::begin(count_), std::end(count_), std::uint16_t{0});
+  std::fill(std::begin(count_), std::end(count_), std::uint32_t{0});
   slots_held_ = 0;
 }
 
@@ -189,9 +208,9 @@ std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& 
     Taken t;
     t.slot = i;
     t.held = holds.acquire(me, i, hold_limit);
-    // SYNC(hold) consumer load side: seq_cst re-load after the seq_cst hold (see held_by_anyone()).
+    // SYNC(hold) consumer load side: seq_cst re-load after the seq_cst hold (see held_slots()).
     if (at(s.state).load(std::memory_order_seq_cst) != layout::slot_committed(seq)) {
-      if (t.held) holds.release(me, i);
+      holds.release(me, i, t.held, false);
       return std::nullopt;  // overwritten between the two loads
     }
     // Only now is the frame protected (or, unheld, at least was still committed): read what

@@ -40,8 +40,12 @@ struct WriterImpl {
   bool stop = false;
   std::thread heartbeat;
 
-  void log(LogLevel level, const std::string& msg) const {
-    if (opt.log) opt.log(level, stream_tag(name) + ": " + msg);
+  void log(LogLevel level, const std::string& msg) const noexcept {
+    if (!opt.log) return;
+    try {
+      opt.log(level, stream_tag(name) + ": " + msg);
+    } catch (...) {  // a throwing log callback must not take the stream down
+    }
   }
   // Generations only grow; 0 is never used (readers reject it), even after a wrap.
   std::uint64_t next_generation() const noexcept { return last_generation + 1 == 0 ? 1 : last_generation + 1; }
@@ -176,17 +180,25 @@ Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_s
   d.last_generation = d.lock.last_generation();
   d.last_generation = std::max(
       d.last_generation, detail::supersede_existing(d.name, [&d](const std::string& m) { d.log(LogLevel::info, m); }));
+  // Our pid in the lock before the segment exists: a consumer that finds the segment stuck
+  // before READY can tell whether its creator is alive (lock_owner_pid()).
+  (void)d.lock.record(d.last_generation);
   d.create_generation(f);
-  d.heartbeat = std::thread([&d] {
-    std::unique_lock lk(d.mu);
-    while (!d.stop) {
-      d.cv.wait_for(lk, d.opt.heartbeat, [&d] { return d.stop; });
-      if (d.stop) break;
-      lk.unlock();
-      d.beat_and_reap();
-      lk.lock();
-    }
-  });
+  try {
+    d.heartbeat = std::thread([&d] {
+      std::unique_lock lk(d.mu);
+      while (!d.stop) {
+        d.cv.wait_for(lk, d.opt.heartbeat, [&d] { return d.stop; });
+        if (d.stop) break;
+        lk.unlock();
+        d.beat_and_reap();
+        lk.lock();
+      }
+    });
+  } catch (...) {  // no thread: no heartbeat; leave nothing READY behind
+    d.retire(layout::State::closed);
+    throw;
+  }
 }
 
 Writer::Writer(Writer&&) noexcept = default;

@@ -31,7 +31,7 @@ inline constexpr std::uint64_t kPage = 4096;
 // 0 (not an enumerator) = the object exists but the creator has not stored INITIALIZING yet:
 // still initializing, whatever the other bytes say; magic and version are checked once it is not 0.
 enum class State : std::uint32_t {
-  initializing = 1,  // creator is still writing the layout; nothing but magic, pid and state is valid
+  initializing = 1,  // identity (magic, version, header size, pid) is valid; the format block is not yet
   ready = 2,         // layout valid and immutable; frames may be committed
   closed = 3,        // producer shut down cleanly; no more frames in this segment
   superseded = 4,    // a newer generation replaced this segment; re-open the name
@@ -72,7 +72,7 @@ struct SegmentHeader {
   // -- producer-hot line: written on every commit / heartbeat (atomic) --
   std::uint64_t last_committed_seq;  // 0 = none yet; stored (seq_cst) after the slot is published
   std::uint64_t heartbeat_ns;        // CLOCK_MONOTONIC of the producer's last beat
-  std::uint64_t forced_overwrites;   // commits that had to take a leased slot
+  std::uint64_t forced_overwrites;   // commits that had to overwrite a held slot
   std::uint64_t consumers_reaped;    // dead consumer entries reclaimed by the producer
   std::uint64_t commits_aborted;     // slots acquired and abandoned without commit
   std::uint64_t reserved_hot[3];

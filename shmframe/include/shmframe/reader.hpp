@@ -10,7 +10,7 @@
 // Thread contract: the Reader's own calls (wait, latest, read, copy_latest, attach, detach,
 // info, stats) are made from one thread at a time. The Frames it returns may be kept, moved,
 // released and destroyed on any thread, concurrently with those calls (see frame.hpp). Waits
-// return early with Event::interrupted when a signal handler runs (install handlers without
+// return early with EventKind::interrupted when a signal handler runs (install handlers without
 // SA_RESTART).
 #pragma once
 

@@ -41,7 +41,7 @@ struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
 
 struct WriterOptions {
   FrameFormat format;
-  std::uint32_t slots = 2;                // 1..64; 3+ lets consumers hold frames without overrun
+  std::uint32_t slots = 2;                // 1..64; a reader may hold slots - 1 frames without overrun (at least 1)
   std::uint32_t max_consumers = 32;       // consumer table size
   std::uint32_t metadata_capacity = 256;  // bytes of user metadata per frame
   // Pad every row to a multiple of this many bytes (a power of two, 1..4096; 1 = tight). Used

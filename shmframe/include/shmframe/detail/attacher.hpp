@@ -40,9 +40,11 @@ class Attacher {
 
  private:
   Probe not_ready(const struct stat& st);
-  // The READY timeout ran out on this object: skip it, and throw creator_died or init_timeout.
+  // The READY timeout ran out on this object: throw creator_died (and skip the object) when its
+  // creator is dead, init_timeout (and keep watching it) when it may only be slow.
   [[noreturn]] void give_up_waiting(const struct stat& st, std::int32_t creator_pid);
-  std::uint64_t start_ready_clock() noexcept;
+  // Starts (or continues) the READY clock of this object; returns its deadline.
+  std::uint64_t start_ready_clock(const struct stat& st) noexcept;
   std::uint64_t ready_deadline() const noexcept;
 
   std::string stream_;
@@ -52,6 +54,8 @@ class Attacher {
   dev_t skip_dev_ = 0;
   ino_t skip_ino_ = 0;
   std::uint64_t not_ready_since_ = 0;  // first sight of the current not-ready segment
+  dev_t pending_dev_ = 0;              // ... and which object that is
+  ino_t pending_ino_ = 0;
 };
 
 }  // namespace shmframe::detail

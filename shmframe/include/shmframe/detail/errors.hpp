@@ -5,6 +5,8 @@
 // Internal; thread-safe (no state).
 #pragma once
 
+#include <sys/stat.h>
+
 #include <string>
 #include <string_view>
 
@@ -19,6 +21,11 @@ std::string errno_text(int err);
 // EACCES, EPERM -> permission_denied; ENOENT -> not_found; anything else -> system_error.
 errc errc_from_errno(int err) noexcept;
 
+// "owner uid U, group G, mode 0MMM".
+std::string describe_owner(const struct stat& st);
+// Throws Error(permission_denied) naming the owner unless `st` is a regular file of our own uid:
+// we never use, replace or remove what another user (or a link, a FIFO) put at our name.
+void check_ours(std::string_view stream, const std::string& path, const struct stat& st);
 // Throws Error(invalid_name) explaining what is wrong with the name, if anything is.
 void check_name(std::string_view stream);
 // Throws Error(code, "stream 'NAME': what").

@@ -17,6 +17,10 @@
 
 namespace shmframe::detail {
 
+// The pid recorded in the name's lock object (the producer that holds it, or held it last);
+// 0 if there is none or it cannot be read (another user's lock is 0600).
+std::int32_t lock_owner_pid(std::string_view stream) noexcept;
+
 class OwnerLock {
  public:
   OwnerLock() = default;

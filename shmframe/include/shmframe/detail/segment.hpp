@@ -174,6 +174,10 @@ void retire_segment(const WriteView& v, layout::State state, std::string_view st
 // unreadable). `log` hears what was replaced.
 std::uint64_t supersede_existing(std::string_view stream, const std::function<void(const std::string&)>& log);
 
+// True when the producer of `v` is lost: its heartbeat is older than 3 intervals, or older than
+// 1.5 intervals while its pid is gone (or reused). One rule for readers and tools alike.
+bool producer_lost(const ReadView& v, std::uint64_t now) noexcept;
+
 // The stream's identity, format and producer health, from a validated view (relaxed reads).
 StreamInfo stream_info(const ReadView& v);
 

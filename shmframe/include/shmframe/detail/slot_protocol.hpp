@@ -41,10 +41,13 @@ void abort_slot(const WriteView& v, std::uint32_t slot) noexcept;
 // slot (the same frame taken twice) share one bit. Thread-safe.
 class Holds {
  public:
+  explicit Holds(std::int32_t owner) noexcept : owner_(owner) {}
+
   // Sets the slot's bit if this is its first holder; false if the holder limit is reached.
   bool acquire(layout::ConsumerEntry& me, std::uint32_t slot, std::uint32_t limit) noexcept;
-  // Clears the slot's bit when its last holder goes. No-op once detached.
-  void release(layout::ConsumerEntry& me, std::uint32_t slot) noexcept;
+  // A frame in `slot` goes: counts an overrun in the entry if it was overwritten, and clears the
+  // slot's bit when its last holder goes (if the frame was `held`). No-op once detached.
+  void release(layout::ConsumerEntry& me, std::uint32_t slot, bool held, bool overrun) noexcept;
   // The entry is being given back: clear every bit; later releases must not touch it.
   void detach(layout::ConsumerEntry& me) noexcept;
   // The entry was taken from us (reaped): forget every hold without touching it.
@@ -54,9 +57,11 @@ class Holds {
 
  private:
   void forget_locked() noexcept;
+  bool still_ours(const layout::ConsumerEntry& me) noexcept;  // under mu_
 
+  const std::int32_t owner_;
   mutable std::mutex mu_;
-  std::uint16_t count_[layout::kMaxSlots] = {};
+  std::uint32_t count_[layout::kMaxSlots] = {};
   std::uint32_t slots_held_ = 0;
   bool detached_ = false;
 };
