@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libopencv-dev libspdlog-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev
+  libopencv-dev libspdlog-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev relacy-dev
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

@@ -25,8 +25,9 @@ build/release/bench/shmframe-bench --quick --json build/release/bench-quick.json
   { cat build/release/bench-quick.txt; echo "shmframe-bench --quick failed" >&2; exit 1; }
 echo "shmframe-bench --quick: $(grep -c '"ok": true' build/release/bench-quick.json) cases ran"
 
-# The release preset's only test: install build/release into a scratch prefix and build a
-# fresh project against it with find_package(shmframe) and with pkg-config.
+# The release preset's tests: the package (install build/release into a scratch prefix and
+# build a fresh project against it with find_package(shmframe) and with pkg-config), and the
+# protocol model checks (tests/model: Relacy, every interleaving of the claim/wake and reap races).
 ctest --preset release
 
 # ThreadSanitizer over the in-process tests (the writer's heartbeat thread against the caller).

@@ -224,8 +224,11 @@ std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& 
 }
 
 std::uint64_t latest_seq(const ReadView& v) noexcept {
-  // SYNC(last_committed) acquire: pairs with the store in commit_slot().
-  return load(v.header().last_committed_seq, std::memory_order_acquire);
+  // SYNC(last_committed) load, seq_cst: acquire for the data (pairs with the store in
+  // commit_slot()), and the load side of SYNC(claim): after a claim, this load cannot be
+  // satisfied before the claim is visible to the producer (with acquire only it could on ARMv8.3+
+  // RCpc loads; tests/model/model_wake.cpp). Free on x86 (a plain mov), ldar on ARM.
+  return load(v.header().last_committed_seq, std::memory_order_seq_cst);
 }
 
 bool still_valid(const ReadView& v, std::uint32_t slot, std::uint64_t seq) noexcept {
