@@ -19,9 +19,10 @@ bool rl_simulate() {
 }
 
 namespace model {
-inline int expect(const char* name, bool fixed_passes, bool old_passes) {
-  std::printf("model %s: current protocol %s; protocol before the fix %s\n", name,
-              fixed_passes ? "passes" : "FAILS", old_passes ? "passes (the model cannot see the bug!)" : "fails, as it must");
+inline int expect(const char* name, bool fixed_passes, bool old_passes,
+                  const char* old_name = "protocol before the fix") {
+  std::printf("model %s: current protocol %s; %s %s\n", name, fixed_passes ? "passes" : "FAILS", old_name,
+              old_passes ? "passes (the model cannot see the bug!)" : "fails, as it must");
   return fixed_passes && !old_passes ? 0 : 1;
 }
 }  // namespace model
