@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages shmframe needs to build and test, if any is missing.
-# Usage: scripts/install-deps.sh [--bench] [--plots] [--lint]   (as root, or with sudo available)
+# Usage: scripts/install-deps.sh [--bench] [--plots] [--lint] [--arm64]   (as root, or with sudo available)
 set -euo pipefail
 
 packages=(
@@ -14,7 +14,9 @@ for arg in "$@"; do
     --bench) packages+=(libzmq3-dev iceoryx libiceoryx-posh-dev) ;;
     --plots) packages+=(python3-matplotlib) ;;
     --lint) packages+=(clang-format-14 clang-tidy-14 python3) ;;  # python3: scripts/check-sync.py
-    *) echo "usage: $0 [--bench] [--plots] [--lint]" >&2; exit 2 ;;
+    # --arm64: cross-build and run the tests for 64-bit ARM (CMakePresets.json: aarch64).
+    --arm64) packages+=(g++-aarch64-linux-gnu qemu-user-static libgtest-dev:arm64) ;;
+    *) echo "usage: $0 [--bench] [--plots] [--lint] [--arm64]" >&2; exit 2 ;;
   esac
 done
 
@@ -32,5 +34,11 @@ if [[ $(id -u) -ne 0 ]]; then
   SUDO=sudo
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Packages of another architecture (name:arch) need it enabled before the update.
+for p in "${missing[@]}"; do
+  if [[ $p == *:* ]] && ! dpkg --print-foreign-architectures | grep -qx "${p##*:}"; then
+    $SUDO dpkg --add-architecture "${p##*:}"
+  fi
+done
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

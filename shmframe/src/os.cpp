@@ -27,7 +27,10 @@ std::uint64_t realtime_ns() noexcept { return clock_ns(CLOCK_REALTIME); }
 
 std::uint64_t process_start_ticks(pid_t pid) noexcept {
   char path[64];
-  (void)std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  // The main thread's task entry, not /proc/PID/stat: the same start time, but user-mode
+  // emulators (qemu-user, used to test ARM64 builds) fake /proc/self/stat and /proc/<own pid>/stat
+  // for the emulated process, so a process would record a start time nobody else sees for it.
+  (void)std::snprintf(path, sizeof path, "/proc/%d/task/%d/stat", static_cast<int>(pid), static_cast<int>(pid));
   std::FILE* f = std::fopen(path, "re");
   if (f == nullptr) return 0;
   char buf[1024];
