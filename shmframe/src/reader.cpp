@@ -422,27 +422,46 @@ Reader& Reader::operator=(Reader&& o) noexcept {
 }
 Reader::~Reader() = default;
 
-void Reader::attach(std::chrono::milliseconds timeout) { impl_->attach(timeout); }
+// A moved-from Reader is inert: every call is safe and does nothing (attach() throws).
+void Reader::attach(std::chrono::milliseconds timeout) {
+  if (!impl_) throw Error(errc::invalid_argument, "attach() on a moved-from Reader");
+  impl_->attach(timeout);
+}
 bool Reader::attached() const noexcept { return impl_ && impl_->attached(); }
 void Reader::detach() noexcept {
   if (impl_) impl_->give_back();
 }
-Event Reader::wait(std::chrono::nanoseconds timeout) noexcept { return impl_->wait(timeout); }
+Event Reader::wait(std::chrono::nanoseconds timeout) noexcept {
+  if (!impl_) {
+    Event e;
+    e.kind = EventKind::error;
+    e.error = make_error_code(errc::invalid_argument);
+    e.message = "wait() on a moved-from Reader";
+    return e;
+  }
+  return impl_->wait(timeout);
+}
 Frame Reader::latest() noexcept {
+  if (!impl_) return {};
   impl_->beat();
   return impl_->take_latest();
 }
 Frame Reader::read(std::uint64_t seq) noexcept {
+  if (!impl_) return {};
   impl_->beat();
   return impl_->take(seq);
 }
 bool Reader::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq) noexcept {
+  if (!impl_) return false;
   impl_->beat();
   return impl_->copy_latest(dst, dst_stride, seq);
 }
-std::uint32_t Reader::hold_limit() const noexcept { return impl_->hold_limit(); }
-const std::string& Reader::name() const noexcept { return impl_->name(); }
-StreamInfo Reader::info() const noexcept { return impl_->info(); }
-ReaderStats Reader::stats() const noexcept { return impl_->stats(); }
+std::uint32_t Reader::hold_limit() const noexcept { return impl_ ? impl_->hold_limit() : 0; }
+const std::string& Reader::name() const noexcept {
+  static const std::string kNone;
+  return impl_ ? impl_->name() : kNone;
+}
+StreamInfo Reader::info() const noexcept { return impl_ ? impl_->info() : StreamInfo{}; }
+ReaderStats Reader::stats() const noexcept { return impl_ ? impl_->stats() : ReaderStats{}; }
 
 }  // namespace shmframe

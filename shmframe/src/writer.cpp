@@ -211,9 +211,14 @@ Writer& Writer::operator=(Writer&& o) noexcept {
 }
 Writer::~Writer() { close(); }
 
+// A moved-from Writer is inert: it behaves as a closed one.
 WriteSlot Writer::acquire() noexcept {
-  auto& d = *impl_;
   WriteSlot ws;
+  if (!impl_) {
+    ws.status_ = CommitStatus::closed;
+    return ws;
+  }
+  auto& d = *impl_;
   if (d.closed || !d.view) {
     ws.status_ = CommitStatus::closed;
     return ws;
@@ -238,6 +243,7 @@ WriteSlot Writer::acquire() noexcept {
 }
 
 CommitResult Writer::commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata) noexcept {
+  if (!impl_) return {CommitStatus::closed, 0};
   auto& d = *impl_;
   if (d.closed || !d.view) return {CommitStatus::closed, 0};
   if (slot.data_ == nullptr) return {CommitStatus::empty_slot, 0};
@@ -263,8 +269,8 @@ CommitResult Writer::commit(WriteSlot& slot, std::uint64_t capture_ns, std::span
 
 CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
                              std::span<const std::byte> metadata) noexcept {
+  if (!impl_ || impl_->closed) return {CommitStatus::closed, 0};
   const FrameFormat& f = impl_->format;
-  if (impl_->closed) return {CommitStatus::closed, 0};
   if (image.data == nullptr || image.width != f.width || image.height != f.height ||
       image.bytes_per_pixel != bytes_per_pixel(f.pixel_format) || image.stride < f.row_bytes()) {
     return {CommitStatus::format_mismatch, 0};
@@ -290,6 +296,7 @@ CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
 }
 
 void Writer::reconfigure(const FrameFormat& format) {
+  if (!impl_) throw Error(errc::closed, "reconfigure() on a moved-from Writer");
   auto& d = *impl_;
   if (d.closed) detail::fail(errc::closed, d.name, "reconfigure after close");
   const FrameFormat f = d.resolve(format);
@@ -314,14 +321,21 @@ void Writer::close() noexcept {
   d.closed = true;
 }
 
-const std::string& Writer::name() const noexcept { return impl_->name; }
-const FrameFormat& Writer::format() const noexcept { return impl_->format; }
-std::uint64_t Writer::generation() const noexcept { return impl_->view.geo.generation; }
-std::uint32_t Writer::metadata_capacity() const noexcept { return impl_->opt.metadata_capacity; }
+const std::string& Writer::name() const noexcept {
+  static const std::string kNone;
+  return impl_ ? impl_->name : kNone;
+}
+const FrameFormat& Writer::format() const noexcept {
+  static const FrameFormat kNone{0, 0, PixelFormat::gray8, 0};
+  return impl_ ? impl_->format : kNone;
+}
+std::uint64_t Writer::generation() const noexcept { return impl_ ? impl_->view.geo.generation : 0; }
+std::uint32_t Writer::metadata_capacity() const noexcept { return impl_ ? impl_->opt.metadata_capacity : 0; }
 
 WriterStats Writer::stats() const {
-  const detail::WriteView v = impl_->current();
   WriterStats s;
+  if (!impl_) return s;
+  const detail::WriteView v = impl_->current();
   if (!v) return s;
   const auto& h = v.header();
   // relaxed: a statistics snapshot.

@@ -288,3 +288,39 @@ TEST_F(RoundTrip, ASlotOutlivingItsGenerationOrItsWriterIsHarmless) {
   orphan = WriteSlot();
   EXPECT_FALSE(orphan);
 }
+
+// Moving a Reader or Writer leaves the source inert: every call is safe, none crashes.
+TEST(MovedFrom, ReaderAndWriterAreInertNotCrashes) {
+  testkit::StreamGuard g("moved");
+  Writer w(g.name(), testkit::small_options());
+  Writer w2(std::move(w));
+  EXPECT_EQ(w.acquire().status(), CommitStatus::closed);  // NOLINT(bugprone-use-after-move): the point
+  WriteSlot none;
+  EXPECT_EQ(w.commit(none, 1).status, CommitStatus::closed);
+  EXPECT_EQ(w.publish(ImageView{}, 1).status, CommitStatus::closed);
+  EXPECT_THROW(w.reconfigure(FrameFormat{8, 8, PixelFormat::gray8, 0}), Error);
+  EXPECT_TRUE(w.name().empty());
+  EXPECT_EQ(w.generation(), 0u);
+  EXPECT_EQ(w.stats().generation, 0u);
+  w.close();
+
+  Reader r(g.name());
+  Reader r2(std::move(r));
+  EXPECT_EQ(r.wait(std::chrono::milliseconds(10)).kind, EventKind::error);  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(r.latest());
+  EXPECT_FALSE(r.read(1));
+  EXPECT_FALSE(r.attached());
+  EXPECT_EQ(r.hold_limit(), 0u);
+  EXPECT_TRUE(r.name().empty());
+  EXPECT_THROW(r.attach(std::chrono::milliseconds(10)), Error);
+  r.detach();
+  // The moved-to objects carry on.
+  WriteSlot s = w2.acquire();
+  ASSERT_TRUE(s);
+  testkit::fill_pattern(s.data(), w2.format().frame_bytes(), 1);
+  ASSERT_TRUE(w2.commit(s, 1));
+  r2.attach(std::chrono::seconds(1));
+  Frame f = r2.latest();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f.seq(), 1u);
+}
