@@ -187,16 +187,6 @@ void Holds::forget_locked() noexcept {
   slots_held_ = 0;
 }
 
-bool Holds::detached() const noexcept {
-  std::lock_guard lk(mu_);
-  return detached_;
-}
-
-std::uint32_t Holds::held_slots() const noexcept {
-  std::lock_guard lk(mu_);
-  return slots_held_;
-}
-
 std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& holds, std::uint64_t seq,
                           std::uint32_t hold_limit) noexcept {
   if (seq == 0) return std::nullopt;

@@ -52,8 +52,6 @@ class Holds {
   void detach(layout::ConsumerEntry& me) noexcept;
   // The entry was taken from us (reaped): forget every hold without touching it.
   void abandon() noexcept;
-  bool detached() const noexcept;
-  std::uint32_t held_slots() const noexcept;
 
  private:
   void forget_locked() noexcept;
