@@ -12,7 +12,7 @@ set(SHMFRAME_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/shmframe" CACHE STR
   "Where shmframeConfig.cmake goes, relative to the prefix")
 mark_as_advanced(SHMFRAME_INSTALL_CMAKEDIR)
 
-install(TARGETS shmframe EXPORT shmframeTargets
+install(TARGETS shmframe shmframe_plugin EXPORT shmframeTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -3,15 +3,17 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <shmframe/plugin_host.hpp>
 #include <shmframe/shmframe.hpp>
 
 #include "app.hpp"
 #include "processors.hpp"
 
+#include <unistd.h>
+
 namespace {
 
 using shmframe::app::g_stop;
-using shmframe::monotonic_ns;
 
 int print_status(const std::vector<std::string>& names) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
@@ -22,7 +24,8 @@ int print_status(const std::vector<std::string>& names) {
       nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
       for (const auto& c : s.consumers) {
         consumers.push_back({{"entry", c.entry}, {"pid", c.pid}, {"last_seq", c.last_seq}, {"lag", c.lag}, {"frames", c.frames}, {"drops", c.drops},
-                             {"overruns", c.overruns}, {"heartbeat_age_ns", c.heartbeat_age_ns}, {"held_slots", c.held_slots}});
+                             {"overruns", c.overruns}, {"heartbeat_age_ns", c.heartbeat_age_ns}, {"held_slots", c.held_slots},
+                             {"delivery", c.delivery}, {"demotions", c.demotions}});
       }
       out.push_back({{"name", s.name}, {"state", s.state}, {"generation", s.info.generation},
                      {"width", s.info.format.width}, {"height", s.info.format.height},
@@ -40,35 +43,81 @@ int print_status(const std::vector<std::string>& names) {
   return rc;
 }
 
+// Directories searched for --plugin NAME after $SHMFRAME_PLUGIN_PATH: the installed plugin
+// directory, then the places a plugin sits next to this binary (installed tree, build tree).
+std::vector<std::string> plugin_dirs() {
+  std::vector<std::string> dirs;
+#ifdef SHMFRAME_PLUGIN_DIR
+  dirs.emplace_back(SHMFRAME_PLUGIN_DIR);
+#endif
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string exe(self, static_cast<std::size_t>(n));
+    const std::string bin = exe.substr(0, exe.rfind('/'));
+    dirs.push_back(bin + "/../lib/shmframe/plugins");
+    dirs.push_back(bin + "/../samples");  // build tree: build/<preset>/samples
+  }
+  return dirs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"shmframe-consumer: attach to a shared-memory video stream and process its frames without copying.\n"
                "Waits for the stream to appear, follows producer restarts and format changes.\n"
-               "Example: shmframe-consumer --name cam0 --processor probe --frames 100"};
+               "Examples: shmframe-consumer --name cam0 --processor probe --frames 100\n"
+               "          shmframe-consumer --name cam0 --plugin edge --output cam0-edges"};
   std::string name = "cam0";
   std::string processor = "stats";
+  std::string plugin, output;
+  std::vector<std::string> plugin_args;
   std::uint64_t frames = 0;
   std::uint64_t timeout_ms = 0;
-  bool every_frame = false, exit_on_close = false, verbose = false, status = false, list = false;
-  std::uint32_t ready_timeout_ms = 2000;
+  bool every_frame = false, lossless = false, exit_on_close = false, verbose = false, status = false, list = false;
+  std::uint32_t ready_timeout_ms = 2000, output_slots = 2;
+  std::string output_mode = "0600";
   cli.add_option("-n,--name", name, "Stream name")->check(shmframe::app::StreamNameValidator())->capture_default_str();
   cli.add_option("-p,--processor", processor,
-                 "probe: one JSON object per frame/event on stdout (seq, latency, crc32 of the pixels...)\n"
+                 "probe: one JSON object per frame/event on stdout (seq, latency, origin, crc32 of the pixels...)\n"
                  "stats: a live line per second (fps, latency, drops)")
       ->check(CLI::IsMember({"probe", "stats"}))
       ->capture_default_str();
+  auto* plugin_opt = cli.add_option("--plugin", plugin,
+                                    "Run a processing plugin instead of --processor: a path to a .so, or a name looked "
+                                    "for in $SHMFRAME_PLUGIN_PATH and the installed plugin directory");
+  cli.add_option("--plugin-arg", plugin_args, "KEY=VALUE given to the plugin (repeatable)")->needs(plugin_opt);
+  cli.add_option("--output", output,
+                 "Publish the processor's output frames as this stream (a pipeline stage); frames carry their origin")
+      ->check(shmframe::app::StreamNameValidator());
+  cli.add_option("--output-slots", output_slots, "Slots of the output stream")->check(CLI::Range(1u, 64u))->capture_default_str();
+  cli.add_option("--output-mode", output_mode, "Permissions of the output stream (octal, e.g. 0600 or 0660)")->capture_default_str();
   cli.add_option("--frames", frames, "Exit 0 after COUNT frames (0 = run until Ctrl-C)")->capture_default_str();
   cli.add_option("--timeout-ms", timeout_ms, "Give up (exit 3) when no frame arrives for T ms (0 = wait forever)")->capture_default_str();
   cli.add_option("--ready-timeout-ms", ready_timeout_ms, "How long a stream may stay initializing before it is reported")
       ->capture_default_str();
-  cli.add_flag("--every-frame", every_frame, "Take every frame still held by a slot instead of jumping to the newest");
+  auto* every_opt = cli.add_flag("--every-frame", every_frame,
+                                 "Take every frame still held by a slot instead of jumping to the newest (the producer "
+                                 "never waits: a slow consumer still loses frames, counted as drops)");
+  cli.add_flag("--lossless", lossless,
+               "Take every frame, in order: the producer does not overwrite a frame this consumer has not taken, "
+               "waiting at most its --max-block-ms, then demotes it to --every-frame until it catches up")
+      ->excludes(every_opt);
   cli.add_flag("--exit-on-close", exit_on_close, "Exit 0 when the producer closes the stream instead of waiting for a new one");
   cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
   cli.add_flag("--list", list, "Print the state of every stream on this host as JSON and exit");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
+  std::vector<std::pair<std::string, std::string>> args;
+  mode_t mode = 0600;
   try {
     cli.parse(argc, argv);
+    for (const auto& a : plugin_args) {
+      const auto eq = a.find('=');
+      if (eq == std::string::npos || eq == 0) throw CLI::ValidationError("--plugin-arg", "'" + a + "' is not KEY=VALUE");
+      args.emplace_back(a.substr(0, eq), a.substr(eq + 1));
+    }
+    mode = shmframe::app::parse_mode(output_mode);
+    if (!output.empty() && output == name) throw CLI::ValidationError("--output", "must differ from --name");
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -80,74 +129,55 @@ int main(int argc, char** argv) {
   if (status) return print_status({name});
   shmframe::app::install_signal_handlers();
 
-  auto proc = processor == "probe" ? shmframe::consumer::make_probe() : shmframe::consumer::make_stats(name);
+  std::unique_ptr<shmframe::Processor> proc;
+  if (!plugin.empty()) {
+    try {
+      shmframe::PluginInfo info;
+      proc = shmframe::load_plugin(plugin, args, shmframe::plugin_search_path(plugin_dirs()),
+                                   shmframe::app::library_logger(), &info);
+      spdlog::info("plugin '{}' from {}: {}", info.name, info.path, info.description);
+    } catch (const shmframe::Error& e) {
+      spdlog::error("{}", e.what());
+      return 2;
+    }
+  } else {
+    proc = processor == "probe" ? shmframe::consumer::make_probe() : shmframe::consumer::make_stats(name);
+  }
   shmframe::ReaderOptions ro;
-  ro.every_frame = every_frame;
+  ro.delivery = lossless ? shmframe::Delivery::lossless
+                         : every_frame ? shmframe::Delivery::every_frame : shmframe::Delivery::latest;
   ro.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
   ro.log = shmframe::app::library_logger();
+  shmframe::RunOptions opt;
+  opt.max_frames = frames;
+  opt.idle_timeout = std::chrono::milliseconds(timeout_ms);
+  opt.exit_on_close = exit_on_close;
+  opt.handle_signals = false;  // ours (app.hpp) set g_stop
+  opt.stop = &g_stop;
+  opt.output = output;
+  opt.output_options.slots = output_slots;
+  opt.output_options.mode = mode;
+  opt.output_options.log = shmframe::app::library_logger();
+  opt.log = shmframe::app::library_logger();
   try {
     shmframe::Reader reader(name, ro);
-    std::uint64_t taken = 0, dropped = 0;
-    std::uint64_t last_activity = monotonic_ns();
-    std::uint64_t next_tick = last_activity + 1'000'000'000ull;
-    bool announced_wait = false;
-    while (!g_stop.load(std::memory_order_relaxed)) {
-      std::uint64_t now = monotonic_ns();
-      std::uint64_t wait_until = next_tick;
-      if (timeout_ms != 0) wait_until = std::min<std::uint64_t>(wait_until, last_activity + timeout_ms * 1'000'000ull);
-      shmframe::Event ev = reader.wait(std::chrono::nanoseconds(wait_until > now ? wait_until - now : 0));
-      now = monotonic_ns();
-      switch (ev.kind) {
-        case shmframe::EventKind::frame:
-          dropped += ev.dropped;
-          if (proc->on_frame(ev.frame, now, dropped)) {
-            ++taken;
-          } else {
-            ++dropped;
-            proc->on_overrun(ev.frame.seq(), ev.generation);
-          }
-          last_activity = now;
-          break;
-        case shmframe::EventKind::attached:
-          proc->on_attached(reader.info());
-          break;
-        case shmframe::EventKind::producer_lost:
-          spdlog::warn("{}", ev.message);
-          proc->on_producer_lost(reader.info(), ev.message);
-          break;
-        case shmframe::EventKind::closed:
-          proc->on_closed(ev.generation);
-          if (exit_on_close) return 0;
-          break;
-        case shmframe::EventKind::error:
-          if (ev.error == shmframe::errc::init_timeout || ev.error == shmframe::errc::creator_died) {
-            spdlog::warn("{}", ev.message);  // a new producer will replace it: keep waiting
-            break;
-          }
-          spdlog::error("{}", ev.message);
-          return 1;
-        case shmframe::EventKind::timeout:
-        case shmframe::EventKind::interrupted:
-          if (!announced_wait && !reader.attached() && now - last_activity > 1'000'000'000ull) {
-            spdlog::info("waiting for stream '{}' (start a producer with --name {})", name, name);
-            announced_wait = true;
-          }
-          break;
-      }
-      ev.frame.release();
-      if (frames != 0 && taken >= frames) break;
-      if (now >= next_tick) {
-        proc->tick(now, reader);
-        next_tick = now + 1'000'000'000ull;
-      }
-      if (timeout_ms != 0 && now - last_activity >= timeout_ms * 1'000'000ull) {
-        std::string why = !reader.attached() ? "the stream does not exist or is not ready"
-                                             : "the producer is attached but sent nothing (lost or paused)";
-        spdlog::error("no frame from stream '{}' for {} ms: {}", name, timeout_ms, why);
-        return 3;
-      }
+    if (!reader.attached()) spdlog::debug("waiting for stream '{}'", name);
+    const shmframe::RunResult r = shmframe::run(reader, *proc, opt);
+    const auto& st = r.status;
+    if (st.errors != 0 || st.discarded != 0) {
+      spdlog::info("processed {} frames, {} discarded (overwritten while in use), {} processor errors", st.processed,
+                   st.discarded, st.errors);
     }
-    return 0;
+    switch (r.end) {
+      case shmframe::RunEnd::error:
+        spdlog::error("{}", r.message);
+        return 1;
+      case shmframe::RunEnd::timed_out:
+        spdlog::error("no frame from stream '{}' for {} ms: {}", name, timeout_ms, r.message);
+        return 3;
+      default:
+        return 0;
+    }
   } catch (const shmframe::Error& e) {
     spdlog::error("{}", e.what());
     return 1;

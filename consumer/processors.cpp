@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <string>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -31,17 +32,22 @@ nlohmann::ordered_json stream_json(const char* event, const shmframe::StreamInfo
 // One JSON object per line for every frame and event: the machine-readable view of a stream.
 class Probe final : public Processor {
  public:
-  bool on_frame(const shmframe::Frame& f, std::uint64_t now, std::uint64_t dropped) override {
+  bool on_frame(const Input& f, Output&) override {
     const auto& fmt = f.format();
     const std::size_t row = fmt.row_bytes();
     uLong crc = crc32(0L, Z_NULL, 0);
     for (std::uint32_t y = 0; y < fmt.height; ++y) {
-      crc = crc32(crc, reinterpret_cast<const Bytef*>(f.data() + static_cast<std::size_t>(y) * fmt.effective_stride()),
-                  static_cast<uInt>(row));
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(f.row(y)), static_cast<uInt>(row));
     }
-    if (!f.still_valid()) return false;  // overwritten while hashing: never report a torn frame
+    if (!f.still_valid()) {  // overwritten while hashing: never report a torn frame
+      emit({{"event", "overrun"}, {"seq", f.seq()}, {"generation", f.generation()}});
+      return false;
+    }
     char hex[9];
     std::snprintf(hex, sizeof hex, "%08lx", static_cast<unsigned long>(crc));
+    const std::uint64_t now = f.now_ns();
+    const auto since = [now](std::uint64_t t) { return now > t ? now - t : 0; };
+    const Origin& o = f.origin();
     emit({{"event", "frame"},
           {"seq", f.seq()},
           {"generation", f.generation()},
@@ -50,33 +56,36 @@ class Probe final : public Processor {
           {"format", std::string(shmframe::to_string(fmt.pixel_format))},
           {"capture_ns", f.capture_ns()},
           {"commit_ns", f.commit_ns()},
-          {"latency_ns", now > f.capture_ns() ? now - f.capture_ns() : 0},
+          {"latency_ns", since(f.capture_ns())},
+          {"handoff_ns", since(f.commit_ns())},
+          {"origin_stream", o.stream},
+          {"origin_seq", o.seq},
+          {"origin_generation", o.generation},
+          {"hops", o.hops},
+          {"e2e_latency_ns", since(o.capture_ns)},
           {"crc32", hex},
-          {"dropped", dropped}});
+          {"dropped", f.dropped()}});
     return true;
   }
   void on_attached(const shmframe::StreamInfo& i) override { emit(stream_json("generation", i)); }
-  void on_producer_lost(const shmframe::StreamInfo& i, const std::string& why) override {
+  void on_producer_lost(const shmframe::StreamInfo& i, std::string_view why) override {
     emit({{"event", "producer_lost"},
           {"generation", i.generation},
           {"producer_pid", i.writer_pid},
           {"heartbeat_age_ns", i.heartbeat_age_ns},
           {"last_seq", i.last_seq},
-          {"reason", why}});
+          {"reason", std::string(why)}});
   }
   void on_closed(std::uint64_t generation) override { emit({{"event", "closed"}, {"generation", generation}}); }
-  void on_overrun(std::uint64_t seq, std::uint64_t generation) override {
-    emit({{"event", "overrun"}, {"seq", seq}, {"generation", generation}});
-  }
-  void tick(std::uint64_t, const shmframe::Reader&) override {}
 };
 
-// A live line once a second: rate, latency percentiles, drops, producer health.
+// A live line per idle period: rate, latency percentiles, drops, producer health.
 class Stats final : public Processor {
  public:
   explicit Stats(std::string stream) : stream_(std::move(stream)) {}
-  bool on_frame(const shmframe::Frame& f, std::uint64_t now, std::uint64_t) override {
-    latencies_.push_back(now > f.capture_ns() ? now - f.capture_ns() : 0);
+  bool on_frame(const Input& f, Output&) override {
+    const std::uint64_t now = f.now_ns();
+    latencies_.push_back(now > f.origin().capture_ns ? now - f.origin().capture_ns : 0);
     last_format_ = shmframe::to_string(f.format());
     return true;
   }
@@ -85,9 +94,9 @@ class Stats final : public Processor {
                 static_cast<unsigned long long>(i.generation), shmframe::to_string(i.format).c_str(), i.slots, i.writer_pid);
     std::fflush(stdout);
   }
-  void on_producer_lost(const shmframe::StreamInfo& i, const std::string& why) override {
-    std::printf("producer of '%s' lost (%s); waiting for a new one\n", stream_.c_str(), why.c_str());
-    (void)i;
+  void on_producer_lost(const shmframe::StreamInfo&, std::string_view why) override {
+    std::printf("producer of '%s' lost (%.*s); waiting for a new one\n", stream_.c_str(), static_cast<int>(why.size()),
+                why.data());
     std::fflush(stdout);
   }
   void on_closed(std::uint64_t generation) override {
@@ -95,16 +104,14 @@ class Stats final : public Processor {
                 static_cast<unsigned long long>(generation));
     std::fflush(stdout);
   }
-  void on_overrun(std::uint64_t, std::uint64_t) override {}
-  void tick(std::uint64_t now, const shmframe::Reader& reader) override {
+  void on_idle(const RunStatus& st) override {
+    const std::uint64_t now = st.now_ns;
     if (t0_ == 0) {  // first tick: start the first full window now
       t0_ = now;
       latencies_.clear();
       return;
     }
     const double secs = static_cast<double>(now - t0_) / 1e9;
-    const auto s = reader.stats();
-    const auto info = reader.info();
     double p50 = 0, p99 = 0, mx = 0;
     if (!latencies_.empty()) {
       std::sort(latencies_.begin(), latencies_.end());
@@ -112,11 +119,14 @@ class Stats final : public Processor {
       p99 = static_cast<double>(latencies_[std::min(latencies_.size() - 1, latencies_.size() * 99 / 100)]) / 1e6;
       mx = static_cast<double>(latencies_.back()) / 1e6;
     }
-    std::printf("%s gen %llu | %s | %6.1f fps | latency p50 %.3f ms p99 %.3f ms max %.3f ms | frames %llu drops %llu overruns %llu | heartbeat age %.0f ms\n",
-                stream_.c_str(), static_cast<unsigned long long>(info.generation), last_format_.c_str(),
+    const auto& s = st.reader;
+    std::printf("%s gen %llu | %s | %6.1f fps | latency p50 %.3f ms p99 %.3f ms max %.3f ms | frames %llu drops %llu "
+                "overruns %llu%s | heartbeat age %.0f ms\n",
+                stream_.c_str(), static_cast<unsigned long long>(st.stream.generation), last_format_.c_str(),
                 static_cast<double>(latencies_.size()) / secs, p50, p99, mx, static_cast<unsigned long long>(s.frames),
                 static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.overruns),
-                static_cast<double>(info.heartbeat_age_ns) / 1e6);
+                s.demotions != 0 ? (" demotions " + std::to_string(s.demotions)).c_str() : "",
+                static_cast<double>(st.stream.heartbeat_age_ns) / 1e6);
     std::fflush(stdout);
     latencies_.clear();
     t0_ = now;

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   std::string mode_text = "0600";
   double fps = -1;
   std::uint64_t frames = 0;
-  std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100, stride_align = 1;
+  std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100, stride_align = 1, max_block_ms = 100;
   bool verbose = false;
   cli.add_option("-n,--name", name, "Stream name ([A-Za-z0-9_.-], 1-64 chars); lives in /dev/shm/shmframe.NAME")
       ->check(shmframe::app::StreamNameValidator())
@@ -57,6 +57,11 @@ int main(int argc, char** argv) {
   cli.add_option("--max-consumers", max_consumers, "Consumer table size")->check(CLI::Range(1u, 1024u))->capture_default_str();
   cli.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat period; consumers declare the producer lost after ~3 missed beats")
       ->check(CLI::Range(1u, 60000u))
+      ->capture_default_str();
+  cli.add_option("--max-block-ms", max_block_ms,
+                 "Wait at most this long for a --lossless consumer to take a frame before overwriting it; then it is "
+                 "demoted to lossy until it catches up (0 = never wait)")
+      ->check(CLI::Range(0u, 60000u))
       ->capture_default_str();
   cli.add_flag("--loop", src.loop, "Restart a file source at its end instead of stopping");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
@@ -88,6 +93,7 @@ int main(int argc, char** argv) {
     wo.max_consumers = max_consumers;
     wo.mode = mode;
     wo.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+    wo.max_block = std::chrono::milliseconds(max_block_ms);
     wo.log = shmframe::app::library_logger();
     shmframe::Writer writer(name, wo);
     spdlog::info("stream '{}' generation {}: {} ({}) at {} fps, {} slots, /dev/shm/shmframe.{} mode {:04o}", name,
@@ -133,9 +139,11 @@ int main(int argc, char** argv) {
           max_lag = std::max(max_lag, c.lag);
           drops += c.drops;
         }
-        spdlog::info("seq {} | {:.1f} fps | {} consumer(s), max lag {}, drops {} | forced overwrites {}", st.last_seq,
-                     static_cast<double>(count - stat_n0) * 1e9 / static_cast<double>(now - stat_t0), st.consumers.size(),
-                     max_lag, drops, st.forced_overwrites);
+        spdlog::info("seq {} | {:.1f} fps | {} consumer(s), max lag {}, drops {} | forced overwrites {} | lossless: "
+                     "waited {:.1f} ms in {} waits, demotions {}",
+                     st.last_seq, static_cast<double>(count - stat_n0) * 1e9 / static_cast<double>(now - stat_t0),
+                     st.consumers.size(), max_lag, drops, st.forced_overwrites,
+                     static_cast<double>(st.lossless_blocked_ns) / 1e6, st.lossless_waits, st.lossless_demotions);
         stat_t0 = now;
         stat_n0 = count;
       }

@@ -26,6 +26,8 @@ void reset_fields(layout::ConsumerEntry& e, std::uint64_t ticks, std::uint64_t n
   at(e.drops).store(0, std::memory_order_relaxed);
   at(e.overruns).store(0, std::memory_order_relaxed);
   at(e.waiting).store(0, std::memory_order_relaxed);
+  at(e.delivery).store(0, std::memory_order_relaxed);  // lossy until the owner's first frame
+  at(e.demotions).store(0, std::memory_order_relaxed);
   // `wake` is kept: it only ever counts up, and a consumer compares it with its own ticket.
 }
 
@@ -54,6 +56,8 @@ void free_entry(layout::ConsumerEntry& e) noexcept {
   at(e.held).store(0, std::memory_order_seq_cst);
   at(e.active).store(0, std::memory_order_relaxed);
   at(e.waiting).store(0, std::memory_order_relaxed);
+  // seq_cst: a producer waiting for this (lossless) consumer stops counting it at once.
+  at(e.delivery).store(0, std::memory_order_seq_cst);
   // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
   at(e.owner_pid).store(0, std::memory_order_release);
 }
@@ -162,6 +166,12 @@ std::vector<ConsumerInfo> snapshot(const ReadView& v) {
     const std::uint64_t held = load(e.held, std::memory_order_relaxed);
     const std::uint64_t valid = v.geo.slot_count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << v.geo.slot_count) - 1;
     c.held_slots = static_cast<std::uint32_t>(std::popcount(held & valid));
+    switch (load(e.delivery, std::memory_order_relaxed)) {
+      case static_cast<std::uint32_t>(layout::Delivery::lossless): c.delivery = "lossless"; break;
+      case static_cast<std::uint32_t>(layout::Delivery::demoted): c.delivery = "demoted"; break;
+      default: c.delivery = "lossy"; break;
+    }
+    c.demotions = load(e.demotions, std::memory_order_relaxed);
     out.push_back(c);
   }
   return out;

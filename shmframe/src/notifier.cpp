@@ -71,4 +71,32 @@ int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64
   return r;
 }
 
+std::uint32_t producer_wait_begin(const WriteView& v) noexcept {
+  auto& h = v.header();
+  // acquire: read before the producer checks for progress, like ticket().
+  const std::uint32_t t = at(h.producer_wake).load(std::memory_order_acquire);
+  // SYNC(lossless) producer store side: seq_cst, before the seq_cst loads in owed_slots() and
+  // the hold scan; pairs with wake_producer().
+  at(h.producer_waiting).store(1, std::memory_order_seq_cst);
+  return t;
+}
+
+int producer_wait(const WriteView& v, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept {
+  return wait_word(&v.header().producer_wake, ticket, timeout_ns);
+}
+
+void producer_wait_end(const WriteView& v) noexcept {
+  // relaxed: a stale 1 costs a consumer one spurious FUTEX_WAKE.
+  at(v.header().producer_waiting).store(0, std::memory_order_relaxed);
+}
+
+void wake_producer(const WriteView& v) noexcept {
+  auto& h = v.header();
+  // SYNC(lossless) consumer side: our progress (last_seq, or a cleared hold) was stored seq_cst
+  // before this seq_cst load; either the producer sees it, or we see it waiting and wake it.
+  if (at(h.producer_waiting).load(std::memory_order_seq_cst) == 0) return;
+  at(h.producer_wake).fetch_add(1, std::memory_order_seq_cst);
+  wake_word(&h.producer_wake);
+}
+
 }  // namespace shmframe::detail::notifier

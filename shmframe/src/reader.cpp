@@ -23,7 +23,7 @@ namespace detail {
 
 // Counters of one Reader, shared with its Frames (released on any thread).
 struct ReaderCounters {
-  std::atomic<std::uint64_t> frames{0}, drops{0}, overruns{0}, unheld{0}, attaches{0}, producer_lost{0},
+  std::atomic<std::uint64_t> frames{0}, drops{0}, overruns{0}, unheld{0}, demotions{0}, attaches{0}, producer_lost{0},
       version_mismatches{0}, bad_magic{0}, corrupt{0}, permission_denied{0}, init_failures{0};
 
   void count(errc code) noexcept {
@@ -43,6 +43,7 @@ struct ReaderCounters {
     s.drops = drops.load(std::memory_order_relaxed);
     s.overruns = overruns.load(std::memory_order_relaxed);
     s.unheld = unheld.load(std::memory_order_relaxed);
+    s.demotions = demotions.load(std::memory_order_relaxed);
     s.attaches = attaches.load(std::memory_order_relaxed);
     s.producer_lost = producer_lost.load(std::memory_order_relaxed);
     s.version_mismatches = version_mismatches.load(std::memory_order_relaxed);
@@ -57,11 +58,12 @@ struct ReaderCounters {
 // One attached generation: the mapping, its validated geometry, our consumer entry and the
 // slots our frames hold. Frames share it, so it outlives the Reader's use of it.
 struct Attachment {
-  Attachment(WriteView v, std::uint32_t e, std::int32_t p, std::shared_ptr<ReaderCounters> c)
-      : view(std::move(v)), entry(e), pid(p), holds(p), counters(std::move(c)) {}
+  Attachment(WriteView v, std::uint32_t e, std::int32_t p, bool l, std::shared_ptr<ReaderCounters> c)
+      : view(std::move(v)), entry(e), pid(p), lossless(l), holds(p), counters(std::move(c)) {}
   WriteView view;
   std::uint32_t entry;
   std::int32_t pid;
+  bool lossless;  // the producer may wait for our progress: tell it (notifier::wake_producer)
   Holds holds;
   std::shared_ptr<ReaderCounters> counters;
 
@@ -120,8 +122,12 @@ class ReaderCore {
   Attacher attacher_;
   std::shared_ptr<Attachment> att_;
   std::shared_ptr<ReaderCounters> counters_ = std::make_shared<ReaderCounters>();
+  // Lossless: arms the entry once caught up (first frame, or after a demotion); counts demotions.
+  void keep_lossless(std::uint64_t latest) noexcept;
+
   std::uint64_t last_seq_ = 0;
   bool lost_ = false;
+  bool demotion_seen_ = false;
 };
 
 namespace {
@@ -142,7 +148,7 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
     const std::int32_t pid = own_pid();
     const std::uint32_t entry = consumer_table::claim(v, pid, name_);
     try {
-      att_ = std::make_shared<Attachment>(v, entry, pid, counters_);
+      att_ = std::make_shared<Attachment>(v, entry, pid, opt_.delivery == Delivery::lossless, counters_);
     } catch (...) {
       consumer_table::release(v, entry, pid);
       throw;
@@ -247,8 +253,16 @@ Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   last_seq_ = f.seq();
   ++counters_->frames;
   counters_->drops += missed;
+  if (att_->lossless) {
+    // SYNC(lossless) consumer store side: seq_cst, then wake_producer() loads producer_waiting.
+    at(me.last_seq).store(last_seq_, std::memory_order_seq_cst);
+    notifier::wake_producer(att_->view);
+    keep_lossless(latest_seq(att_->view));
+  } else {
+    // relaxed: statistics for observers; no data depends on them.
+    at(me.last_seq).store(last_seq_, std::memory_order_relaxed);
+  }
   // relaxed: statistics for observers; no data depends on them.
-  at(me.last_seq).store(last_seq_, std::memory_order_relaxed);
   at(me.frames).fetch_add(1, std::memory_order_relaxed);
   if (missed != 0) at(me.drops).fetch_add(missed, std::memory_order_relaxed);
   lost_ = false;  // the producer came back (e.g. SIGCONT)
@@ -258,6 +272,25 @@ Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   ev.dropped = missed;
   ev.frame = std::move(f);
   return ev;
+}
+
+void ReaderCore::keep_lossless(std::uint64_t latest) noexcept {
+  auto& me = att_->me();
+  // relaxed: only the producer changes it from lossless (to demoted, by CAS), and we act on it
+  // no sooner than the next frame anyway.
+  const std::uint32_t d = at(me.delivery).load(std::memory_order_relaxed);
+  if (d == static_cast<std::uint32_t>(layout::Delivery::lossless)) return;
+  if (d == static_cast<std::uint32_t>(layout::Delivery::demoted) && !demotion_seen_) {
+    demotion_seen_ = true;
+    ++counters_->demotions;
+    log(LogLevel::warn, stream_tag(name_) + ": demoted to lossy by the producer (we blocked it for its max block); "
+                                            "lossless again once caught up");
+  }
+  if (last_seq_ < latest) return;
+  // Caught up with the newest frame: nothing is owed yet, so arming cannot block the producer
+  // on a frame we skipped. seq_cst: ordered before the producer's next owed_slots() scan.
+  at(me.delivery).store(static_cast<std::uint32_t>(layout::Delivery::lossless), std::memory_order_seq_cst);
+  demotion_seen_ = false;
 }
 
 Event ReaderCore::wait(std::chrono::nanoseconds timeout) noexcept {
@@ -346,7 +379,7 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
 Frame ReaderCore::take_next() noexcept {
   Frame f;
   const std::uint64_t latest = latest_seq(att_->view);
-  if (opt_.every_frame && last_seq_ != 0 && last_seq_ + 1 < latest) f = take(last_seq_ + 1);
+  if (opt_.delivery != Delivery::latest && last_seq_ != 0 && last_seq_ + 1 < latest) f = take(last_seq_ + 1);
   if (!f) f = take_latest();
   if (f && f.seq() <= last_seq_) f.release();  // nothing newer after all
   return f;
@@ -363,6 +396,15 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::timeout: return "timeout";
     case EventKind::interrupted: return "interrupted";
     case EventKind::error: return "error";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(Delivery d) noexcept {
+  switch (d) {
+    case Delivery::latest: return "latest";
+    case Delivery::every_frame: return "every_frame";
+    case Delivery::lossless: return "lossless";
   }
   return "unknown";
 }
@@ -402,6 +444,8 @@ void Frame::release() noexcept {
   const bool overrun = !still_valid();
   if (overrun) ++att_->counters->overruns;
   att_->holds.release(att_->me(), slot_, held_, overrun);
+  // A freed slot may be what a producer waits for (SYNC(lossless): the hold was cleared seq_cst).
+  if (att_->lossless && held_) detail::notifier::wake_producer(att_->view);
   att_.reset();
   data_ = nullptr;
   metadata_ = nullptr;

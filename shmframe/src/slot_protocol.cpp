@@ -39,7 +39,7 @@ std::uint64_t held_slots(const WriteView& v) noexcept {
 
 }  // namespace
 
-Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot) noexcept {
+Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot, std::uint64_t owed) noexcept {
   // Candidates: every slot but the one holding the newest frame (late joiners can always read
   // it), oldest first; then, as a last resort before overwriting a held frame, the newest
   // frame's slot (nobody holds it, so losing it costs only a late joiner's wait). Sort a private
@@ -61,11 +61,16 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   for (int round = 0; round < kMarkRounds; ++round) {
     const std::uint64_t held = held_slots(v);
     const std::uint32_t* pick = nullptr;
+    bool owed_free = false;  // a free candidate exists, but it is owed to a lossless consumer
     for (std::uint32_t k = 0; k < n && pick == nullptr; ++k) {
       // Leave a held slot alone without even marking it, so a holder's still_valid() does not
       // see a transient writing mark on a frame we will not touch.
-      if ((held & layout::held_bit(by_age[k].second)) == 0) pick = &by_age[k].second;
+      const std::uint64_t bit = layout::held_bit(by_age[k].second);
+      if ((held & bit) != 0) continue;
+      if ((owed & bit) != 0) owed_free = true;
+      else pick = &by_age[k].second;
     }
+    if (pick == nullptr && owed_free) return Marked{0, false, true};  // wait for the lossless consumer
     if (pick == nullptr) break;  // every slot held
     auto state = at(v.slot(*pick).state);
     const std::uint64_t old = state.load(std::memory_order_relaxed);
@@ -85,21 +90,83 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   }
   // Every slot is held by slow consumers (or they kept taking what we picked): take the oldest
   // slot the latest snapshot shows free, else the oldest. A consumer never stalls the producer;
-  // a holder learns of an overwrite through still_valid() and its overruns.
+  // a holder learns of an overwrite through still_valid() and its overruns. An owed slot is never
+  // taken here: its lossless consumer is waited for (blocked) instead.
   const std::uint64_t held = held_slots(v);
-  std::uint32_t chosen = oldest;
-  for (std::uint32_t k = 0; k < n; ++k) {
-    if ((held & layout::held_bit(by_age[k].second)) == 0) {
-      chosen = by_age[k].second;
-      break;
-    }
+  std::int64_t chosen = -1, chosen_held = -1;
+  for (std::uint32_t k = 0; k < n && chosen < 0; ++k) {
+    const std::uint64_t bit = layout::held_bit(by_age[k].second);
+    if ((owed & bit) != 0) continue;
+    if ((held & bit) == 0) chosen = by_age[k].second;
+    else if (chosen_held < 0) chosen_held = by_age[k].second;
   }
-  at(v.slot(chosen).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
+  if (chosen < 0 && owed != 0 && chosen_held < 0) return Marked{0, false, true};
+  if (chosen < 0) chosen = chosen_held >= 0 ? chosen_held : oldest;
+  const auto slot = static_cast<std::uint32_t>(chosen);
+  at(v.slot(slot).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
+  const bool forced = (held & layout::held_bit(slot)) != 0;
   // relaxed: a statistics counter of held frames overwritten.
-  if ((held & layout::held_bit(chosen)) != 0) at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
+  if (forced) at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
   // SYNC(seqlock) release fence, as above.
   std::atomic_thread_fence(std::memory_order_release);
-  return Marked{chosen, (held & layout::held_bit(chosen)) != 0};
+  return Marked{slot, forced, false};
+}
+
+namespace {
+// Lossless consumers, with the last frame each took. SYNC(lossless) producer load side: seq_cst
+// loads after the seq_cst store of producer_waiting (notifier::producer_wait_begin); the consumer
+// stores last_seq (or releases a hold) seq_cst, then loads producer_waiting. Either we see its
+// progress here, or it sees us waiting and wakes us.
+template <class F>
+void for_each_lossless(const WriteView& v, F&& f) {
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    auto& e = v.consumer(i);
+    if (at(e.delivery).load(std::memory_order_seq_cst) != static_cast<std::uint32_t>(layout::Delivery::lossless)) continue;
+    const std::int32_t pid = at(e.owner_pid).load(std::memory_order_relaxed);
+    if (pid <= 0) continue;
+    f(i, e, pid, at(e.last_seq).load(std::memory_order_seq_cst));
+  }
+}
+}  // namespace
+
+std::uint64_t owed_slots(const WriteView& v) noexcept {
+  std::uint64_t floor = UINT64_MAX;
+  for_each_lossless(v, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
+    floor = std::min(floor, last);
+  });
+  if (floor == UINT64_MAX) return 0;
+  std::uint64_t owed = 0;
+  for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
+    // relaxed: only we write committed words.
+    const std::uint64_t word = at(v.slot(i).state).load(std::memory_order_relaxed);
+    if (word != 0 && (word & 1u) == 0 && (word >> 1) > floor) owed |= layout::held_bit(i);
+  }
+  return owed;
+}
+
+std::uint32_t demote_slowest(const WriteView& v,
+                             const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept {
+  std::uint64_t floor = UINT64_MAX;
+  for_each_lossless(v, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
+    floor = std::min(floor, last);
+  });
+  std::uint32_t count = 0;
+  for_each_lossless(v, [&](std::uint32_t i, layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t last) {
+    if (last != floor) return;
+    auto expected = static_cast<std::uint32_t>(layout::Delivery::lossless);
+    // seq_cst: the consumer re-arms with a plain store only when it sees `demoted`; a CAS keeps us
+    // from overwriting a re-arm or a release (0) that happened meanwhile.
+    if (!at(e.delivery).compare_exchange_strong(expected, static_cast<std::uint32_t>(layout::Delivery::demoted),
+                                                std::memory_order_seq_cst)) {
+      return;
+    }
+    // relaxed: statistics counters.
+    at(e.demotions).fetch_add(1, std::memory_order_relaxed);
+    at(v.header().lossless_demotions).fetch_add(1, std::memory_order_relaxed);
+    ++count;
+    if (demoted) demoted(i, pid);
+  });
+  return count;
 }
 
 void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
@@ -163,8 +230,9 @@ void Holds::release(layout::ConsumerEntry& me, std::uint32_t slot, bool held, bo
   if (!held || count_[slot] == 0) return;
   if (--count_[slot] == 0) {
     --slots_held_;
-    // release: our reads of the slot happen before the producer may see it free.
-    at(me.held).fetch_and(~layout::held_bit(slot), std::memory_order_release);
+    // release: our reads of the slot happen before the producer may see it free. seq_cst: also
+    // the store side of SYNC(lossless) (a producer waiting for a free slot, see Frame::release).
+    at(me.held).fetch_and(~layout::held_bit(slot), std::memory_order_seq_cst);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -34,6 +35,7 @@ struct WriterImpl {
   std::uint64_t last_generation = 0;  // highest generation seen or created under this name
   bool outstanding = false;           // a WriteSlot is out
   bool closed = false;
+  std::atomic<std::uint64_t> lossless_waits{0}, lossless_blocked_ns{0};
 
   mutable std::mutex mu;  // guards `view` replacement against the heartbeat thread
   std::condition_variable cv;
@@ -53,6 +55,8 @@ struct WriterImpl {
   void create_generation(const FrameFormat& f);
   void retire(layout::State state) noexcept;
   void beat_and_reap() noexcept;
+  // mark_for_write() honouring lossless consumers: waits up to max_block, then demotes.
+  Marked mark(std::uint64_t seq) noexcept;
   WriteView current() const {
     std::lock_guard lk(mu);
     return view;
@@ -110,6 +114,36 @@ void WriterImpl::beat_and_reap() noexcept {
   });
 }
 
+Marked WriterImpl::mark(std::uint64_t seq) noexcept {
+  const WriteView& v = view;
+  if (opt.max_block.count() == 0) return mark_for_write(v, seq, newest_slot);  // lossless off
+  Marked m = mark_for_write(v, seq, newest_slot, owed_slots(v));
+  if (!m.blocked) return m;
+  const std::uint64_t start = monotonic_ns();
+  const std::uint64_t deadline = start + static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.max_block).count());
+  lossless_waits.fetch_add(1, std::memory_order_relaxed);
+  for (;;) {
+    const std::uint32_t ticket = notifier::producer_wait_begin(v);
+    m = mark_for_write(v, seq, newest_slot, owed_slots(v));  // after raising the flag: SYNC(lossless)
+    const std::uint64_t now = monotonic_ns();
+    if (!m.blocked || now >= deadline) break;
+    (void)notifier::producer_wait(v, ticket, deadline - now);  // woken, timed out or EINTR: look again
+  }
+  notifier::producer_wait_end(v);
+  // Still blocked after max_block: demote the slowest lossless consumers until a slot frees up
+  // (bounded: each round demotes at least one, or nobody is lossless any more).
+  while (m.blocked) {
+    const auto n = demote_slowest(v, [this](std::uint32_t entry, std::int32_t pid) {
+      log(LogLevel::warn, "lossless consumer pid " + std::to_string(pid) + " (entry " + std::to_string(entry) +
+                              ") took no frame for " + std::to_string(opt.max_block.count()) +
+                              " ms: demoted to lossy until it catches up");
+    });
+    m = mark_for_write(v, seq, newest_slot, n == 0 ? 0 : owed_slots(v));
+  }
+  lossless_blocked_ns.fetch_add(monotonic_ns() - start, std::memory_order_relaxed);
+  return m;
+}
+
 }  // namespace detail
 
 std::string_view to_string(CommitStatus s) noexcept {
@@ -165,6 +199,9 @@ Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_s
   detail::check_name(name);
   if (options.heartbeat < std::chrono::milliseconds(1) || options.heartbeat > std::chrono::seconds(60)) {
     detail::fail(errc::invalid_argument, name, "heartbeat must be 1 ms .. 60 s");
+  }
+  if (options.max_block < std::chrono::milliseconds(0) || options.max_block > std::chrono::seconds(60)) {
+    detail::fail(errc::invalid_argument, name, "max_block must be 0 .. 60 s");
   }
   if ((options.mode & ~static_cast<mode_t>(0777)) != 0 || (options.mode & 0600) != 0600) {
     detail::fail(errc::invalid_argument, name,
@@ -229,7 +266,7 @@ WriteSlot Writer::acquire() noexcept {
   }
   const auto& v = d.view;
   const std::uint64_t seq = d.next_seq;
-  const detail::Marked m = detail::mark_for_write(v, seq, d.newest_slot);
+  const detail::Marked m = d.mark(seq);
   d.outstanding = true;
   ws.writer_ = impl_;
   ws.region_ = v.region;
@@ -344,6 +381,9 @@ WriterStats Writer::stats() const {
   s.forced_overwrites = detail::load(h.forced_overwrites, std::memory_order_relaxed);
   s.consumers_reaped = detail::load(h.consumers_reaped, std::memory_order_relaxed);
   s.commits_aborted = detail::load(h.commits_aborted, std::memory_order_relaxed);
+  s.lossless_demotions = detail::load(h.lossless_demotions, std::memory_order_relaxed);
+  s.lossless_waits = impl_->lossless_waits.load(std::memory_order_relaxed);
+  s.lossless_blocked_ns = impl_->lossless_blocked_ns.load(std::memory_order_relaxed);
   s.consumers = detail::consumer_table::snapshot(v);
   return s;
 }

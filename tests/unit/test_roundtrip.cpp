@@ -78,7 +78,7 @@ TEST_F(RoundTrip, ReadBySeqWhileASlotHoldsIt) {
 
 TEST_F(RoundTrip, EveryFrameModeTakesHeldFramesInOrder) {
   ReaderOptions ro;
-  ro.every_frame = true;
+  ro.delivery = shmframe::Delivery::every_frame;
   start(small_options({.slots = 4}), true, ro);
   put(1);
   ASSERT_EQ(next_frame().frame.seq(), 1u);

@@ -34,6 +34,10 @@ struct ConsumerInfo {
   std::uint64_t overruns = 0;
   std::uint64_t heartbeat_age_ns = 0;
   std::uint32_t held_slots = 0;  // slots it holds frames in right now
+  // "lossy" (latest or every frame), "lossless", or "demoted" (lossless that blocked the
+  // producer for longer than its max block; lossless again once it catches up).
+  const char* delivery = "lossy";
+  std::uint32_t demotions = 0;  // times the producer demoted it
 };
 
 }  // namespace shmframe

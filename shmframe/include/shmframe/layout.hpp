@@ -23,7 +23,9 @@ namespace shmframe::layout {
 inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRAME" in memory order
 // 1: first release. 2: ConsumerEntry::lease (one frame) became ConsumerEntry::held (a set of
 // slots, one bit each), owner_start_ticks became atomic, the lock object's layout is fixed.
-inline constexpr std::uint32_t kAbiVersion = 2;
+// 3: lossless delivery: ConsumerEntry::delivery / demotions, the header's producer wake word
+// (producer_wake, producer_waiting) and lossless_demotions.
+inline constexpr std::uint32_t kAbiVersion = 3;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
 
@@ -44,6 +46,13 @@ enum class PixelFormatCode : std::uint32_t { gray8 = 1, bgr8 = 2, rgb8 = 3, bgra
 // 2*seq + 1 = frame seq being written (pixels undefined).
 constexpr std::uint64_t slot_committed(std::uint64_t seq) noexcept { return seq << 1; }
 constexpr std::uint64_t slot_writing(std::uint64_t seq) noexcept { return (seq << 1) | 1u; }
+
+// Delivery mode of a consumer (ConsumerEntry::delivery). Values are part of the ABI.
+enum class Delivery : std::uint32_t {
+  lossy = 0,     // latest or every-frame: the producer never waits for this consumer
+  lossless = 1,  // the producer does not overwrite a frame this consumer has not taken yet, for a bounded time
+  demoted = 2,   // was lossless, blocked the producer too long: lossy until it catches up
+};
 
 // Held-slot set (ConsumerEntry::held): bit i set = the consumer holds a frame in slot i and asks
 // the producer not to overwrite it while another slot is free.
@@ -75,7 +84,10 @@ struct SegmentHeader {
   std::uint64_t forced_overwrites;   // commits that had to overwrite a held slot
   std::uint64_t consumers_reaped;    // dead consumer entries reclaimed by the producer
   std::uint64_t commits_aborted;     // slots acquired and abandoned without commit
-  std::uint64_t reserved_hot[3];
+  std::uint32_t producer_wake;       // futex word: a lossless consumer bumps it after taking a frame; atomic
+  std::uint32_t producer_waiting;    // the producer sets 1 while it waits for a lossless consumer; atomic
+  std::uint64_t lossless_demotions;  // lossless consumers demoted to lossy for blocking too long; atomic
+  std::uint64_t reserved_hot[1];
 
   // -- format and geometry: immutable once READY --
   std::uint32_t width;
@@ -114,7 +126,9 @@ struct ConsumerEntry {
   // -- wake-up line: `wake` written by the producer, `waiting` by the consumer --
   std::uint32_t wake;     // futex word: producer increments after every commit; atomic
   std::uint32_t waiting;  // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
-  std::uint32_t reserved_wake[14];
+  std::uint32_t delivery;   // Delivery: set by the consumer; lossless -> demoted only by the producer; atomic
+  std::uint32_t demotions;  // times the producer demoted this consumer; atomic
+  std::uint32_t reserved_wake[12];
   // -- consumer line --
   std::int32_t owner_pid;           // 0 = free; claimed by CAS 0 -> pid; -1 (kReaping) while being taken over; atomic
   std::uint32_t active;             // 1 once the entry is fully initialized by its owner; atomic
@@ -144,6 +158,23 @@ struct LockRecord {
 };
 
 // ---------------------------------------------------------------------------------------
+// OriginRecord: where a frame of a processing stage's output came from. A stage puts it at the
+// start of the frame's metadata (the user's metadata follows it); the next stage copies origin
+// fields forward and adds 1 to hops, so the end of a chain knows the camera frame behind each
+// frame. Absent (metadata shorter than the record, or another magic) = the frame is an origin.
+inline constexpr std::uint32_t kOriginMagic = 0x4E47524Fu;  // bytes "ORGN" in memory order
+struct OriginRecord {
+  std::uint32_t magic;              // kOriginMagic
+  std::uint32_t size;               // sizeof(OriginRecord); user metadata starts here
+  std::uint64_t seq;                // the origin frame's seq
+  std::uint64_t generation;         // the origin frame's generation
+  std::uint64_t capture_ns;         // the origin frame's capture time (CLOCK_MONOTONIC)
+  std::uint32_t hops;               // stages between the origin and this frame (1 = direct output)
+  std::uint32_t stream_length;      // bytes of stream used, 1..64
+  char stream[64];                  // the origin stream's name, not NUL-terminated
+};
+
+// ---------------------------------------------------------------------------------------
 // Compile-time checks: the contract must not drift by accident.
 template <class T>
 concept PlainShared = std::is_standard_layout_v<T> && std::is_trivially_copyable_v<T>;
@@ -169,7 +200,10 @@ static_assert(offsetof(SegmentHeader, heartbeat_ns) == 72);
 static_assert(offsetof(SegmentHeader, forced_overwrites) == 80);
 static_assert(offsetof(SegmentHeader, consumers_reaped) == 88);
 static_assert(offsetof(SegmentHeader, commits_aborted) == 96);
-static_assert(offsetof(SegmentHeader, reserved_hot) == 104);
+static_assert(offsetof(SegmentHeader, producer_wake) == 104);
+static_assert(offsetof(SegmentHeader, producer_waiting) == 108);
+static_assert(offsetof(SegmentHeader, lossless_demotions) == 112);
+static_assert(offsetof(SegmentHeader, reserved_hot) == 120);
 static_assert(offsetof(SegmentHeader, width) == 128);
 static_assert(offsetof(SegmentHeader, height) == 132);
 static_assert(offsetof(SegmentHeader, stride) == 136);
@@ -198,7 +232,9 @@ static_assert(offsetof(SlotHeader, reserved) == 32);
 static_assert(sizeof(ConsumerEntry) == 128 && alignof(ConsumerEntry) == 8);
 static_assert(offsetof(ConsumerEntry, wake) == 0);
 static_assert(offsetof(ConsumerEntry, waiting) == 4);
-static_assert(offsetof(ConsumerEntry, reserved_wake) == 8);
+static_assert(offsetof(ConsumerEntry, delivery) == 8);
+static_assert(offsetof(ConsumerEntry, demotions) == 12);
+static_assert(offsetof(ConsumerEntry, reserved_wake) == 16);
 static_assert(offsetof(ConsumerEntry, owner_pid) == 64);
 static_assert(offsetof(ConsumerEntry, active) == 68);
 static_assert(offsetof(ConsumerEntry, owner_start_ticks) == 72);
@@ -208,6 +244,16 @@ static_assert(offsetof(ConsumerEntry, last_seq) == 96);
 static_assert(offsetof(ConsumerEntry, frames) == 104);
 static_assert(offsetof(ConsumerEntry, drops) == 112);
 static_assert(offsetof(ConsumerEntry, overruns) == 120);
+
+static_assert(sizeof(OriginRecord) == 104 && alignof(OriginRecord) == 8 && PlainShared<OriginRecord>);
+static_assert(offsetof(OriginRecord, magic) == 0);
+static_assert(offsetof(OriginRecord, size) == 4);
+static_assert(offsetof(OriginRecord, seq) == 8);
+static_assert(offsetof(OriginRecord, generation) == 16);
+static_assert(offsetof(OriginRecord, capture_ns) == 24);
+static_assert(offsetof(OriginRecord, hops) == 32);
+static_assert(offsetof(OriginRecord, stream_length) == 36);
+static_assert(offsetof(OriginRecord, stream) == 40);
 
 static_assert(sizeof(LockRecord) == 24 && alignof(LockRecord) == 8);
 static_assert(offsetof(LockRecord, magic) == 0);

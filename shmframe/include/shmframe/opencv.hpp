@@ -1,14 +1,15 @@
 // shmframe/opencv.hpp: OpenCV access to frames and slots, header-only.
 //
 // The library itself needs no OpenCV; this adapter (link shmframe::opencv) makes
-// frame.mat(), slot.mat() and writer.publish(cv::Mat, ...) work, and adds copy_latest() into a
-// cv::Mat. Mats returned here are headers over shared memory: no copy, and no ownership (they
+// frame.mat(), slot.mat(), input.mat(), buffer.mat() and writer.publish(cv::Mat, ...) work, and
+// adds copy_latest() into a cv::Mat. Mats returned here are headers over shared memory: no copy, and no ownership (they
 // must not outlive the Frame or WriteSlot they came from). Thread-safety as for Frame/WriteSlot.
 #pragma once
 
 #include <opencv2/core/mat.hpp>
 
 #include "shmframe/frame.hpp"
+#include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
 #include "shmframe/writer.hpp"
 
@@ -35,6 +36,17 @@ struct OpenCvAdapter {
     // const_cast: cv::Mat has no read-only header type; the Frame's contract (read only) holds.
     return cv::Mat(static_cast<int>(fmt.height), static_cast<int>(fmt.width), cv_type(fmt.pixel_format),
                    const_cast<std::byte*>(f.data()), f.stride());
+  }
+  static cv::Mat view(const Input& in) {
+    if (in.data() == nullptr) return {};
+    const FrameFormat& fmt = in.format();
+    return cv::Mat(static_cast<int>(fmt.height), static_cast<int>(fmt.width), cv_type(fmt.pixel_format),
+                   const_cast<std::byte*>(in.data()), in.stride());
+  }
+  static cv::Mat view(const OutputBuffer& b) {
+    if (!b) return {};
+    return cv::Mat(static_cast<int>(b.format.height), static_cast<int>(b.format.width), cv_type(b.format.pixel_format),
+                   b.data, b.stride());
   }
   static cv::Mat view(WriteSlot& s) {
     if (!s) return {};

@@ -34,9 +34,20 @@ namespace detail {
 class ReaderCore;
 }
 
+// What a Reader takes, and what the producer does for it (docs/PROTOCOL.md, "Delivery modes").
+enum class Delivery {
+  latest,       // the newest frame at each wait: a slow reader skips frames (counted as drops)
+  every_frame,  // seq + 1 while a slot still holds it, else the newest; the producer never waits
+  lossless,     // every frame, in order: the producer does not overwrite a frame this reader has
+                // not taken, for up to its max block (WriterOptions::max_block, default 100 ms);
+                // a reader that blocks it longer is demoted to every_frame (ReaderStats::demotions)
+                // until it has caught up with the newest frame
+};
+std::string_view to_string(Delivery d) noexcept;
+
 struct ReaderOptions {
   std::chrono::milliseconds ready_timeout{2000};  // how long a segment may stay INITIALIZING
-  bool every_frame = false;  // take seq+1 while a slot still holds it, instead of jumping to the newest
+  Delivery delivery = Delivery::latest;
   LogCallback log;
 };
 
@@ -65,6 +76,7 @@ struct ReaderStats {
   std::uint64_t drops = 0;     // committed frames this reader never took
   std::uint64_t overruns = 0;  // frames overwritten while held, or retried during a copy
   std::uint64_t unheld = 0;    // frames handed out unheld (the reader held slots - 1 already)
+  std::uint64_t demotions = 0;  // lossless: times the producer demoted this reader for blocking it
   std::uint64_t attaches = 0;  // generations attached
   std::uint64_t producer_lost = 0;
   std::uint64_t version_mismatches = 0;

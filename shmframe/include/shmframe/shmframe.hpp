@@ -9,5 +9,6 @@
 #include "shmframe/info.hpp"
 #include "shmframe/inspect.hpp"
 #include "shmframe/log.hpp"
+#include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
 #include "shmframe/writer.hpp"

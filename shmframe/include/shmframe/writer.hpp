@@ -7,7 +7,8 @@
 //
 // Thread contract: one thread drives acquire/commit/publish/reconfigure/close; stats() may be
 // called from any thread. The Writer runs one internal thread for the heartbeat and for
-// reclaiming the entries of dead consumers; it never blocks on a consumer.
+// reclaiming the entries of dead consumers. It never blocks on a consumer, except on a lossless
+// one, and then for at most WriterOptions::max_block per frame.
 //
 // OpenCV: include <shmframe/opencv.hpp> for slot.mat() and writer.publish(cv::Mat, ...).
 #pragma once
@@ -49,6 +50,9 @@ struct WriterOptions {
   std::uint32_t stride_align = 1;
   mode_t mode = 0600;  // permissions of the segment (the lock stays owner-only)
   std::chrono::milliseconds heartbeat{100};
+  // Lossless consumers: acquire() waits at most this long for one to take the frame it would
+  // overwrite, then demotes it to lossy (counted). 0 = never wait (lossless consumers are lossy).
+  std::chrono::milliseconds max_block{100};
   bool prefault = true;  // touch every page at creation so the first frames don't fault
   LogCallback log;       // optional; called from the driving thread or the heartbeat thread
 
@@ -132,6 +136,9 @@ struct WriterStats {
   std::uint64_t forced_overwrites = 0;
   std::uint64_t consumers_reaped = 0;
   std::uint64_t commits_aborted = 0;
+  std::uint64_t lossless_demotions = 0;   // lossless consumers demoted after max_block
+  std::uint64_t lossless_waits = 0;       // acquire() calls that waited for a lossless consumer
+  std::uint64_t lossless_blocked_ns = 0;  // total time they waited
   std::vector<ConsumerInfo> consumers;
 };
 
@@ -144,8 +151,9 @@ class Writer {
   Writer& operator=(Writer&&) noexcept;
   ~Writer();  // close()
 
-  // Zero-copy: a slot to fill in place. Never blocks and never waits for a consumer. Empty
-  // (status() says why) when the Writer is closed or another slot is outstanding.
+  // Zero-copy: a slot to fill in place. Never waits for a consumer, except for a lossless one
+  // that has not taken the frame this slot holds, and then at most max_block. Empty (status()
+  // says why) when the Writer is closed or another slot is outstanding.
   [[nodiscard]] WriteSlot acquire() noexcept;
   // Publishes a filled slot as the next frame. capture_ns: CLOCK_MONOTONIC time of capture.
   CommitResult commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;

@@ -34,4 +34,15 @@ std::uint32_t ticket(layout::ConsumerEntry& me) noexcept;
 // Returns 0, ETIMEDOUT, EAGAIN or EINTR like wait_word().
 int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
 
+// Lossless back-pressure, the producer's side: the header's producer_wake word, bumped by
+// lossless consumers when they take a frame or free a slot while the producer waits.
+// producer_wait_begin() returns the ticket and raises producer_waiting (check for progress
+// after it); producer_wait() sleeps until a bump or the timeout; producer_wait_end() lowers the flag.
+std::uint32_t producer_wait_begin(const WriteView& v) noexcept;
+int producer_wait(const WriteView& v, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
+void producer_wait_end(const WriteView& v) noexcept;
+// Consumer, after it took a frame or released a slot (stores that are seq_cst): wakes the
+// producer if it waits.
+void wake_producer(const WriteView& v) noexcept;
+
 }  // namespace shmframe::detail::notifier

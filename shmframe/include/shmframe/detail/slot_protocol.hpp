@@ -7,12 +7,17 @@
 // honours that while a free slot exists and never waits: with every candidate held it overwrites
 // the oldest, and the holder learns it from the sequence word.
 //
+// Lossless consumers add one rule: a slot holding a frame newer than the last one some lossless
+// consumer took is owed to it; the producer does not overwrite it but waits (bounded by its max
+// block), then demotes the consumers that block it to lossy (see Writer::acquire).
+//
 // Threads: the producer side runs on the producer's driving thread. On the consumer side, a
 // Holds object may be used from any number of threads at once (frames are released wherever
 // they die); everything else is a pure function of shared memory.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -24,11 +29,21 @@ namespace shmframe::detail {
 // ---- producer -------------------------------------------------------------------------
 struct Marked {
   std::uint32_t slot = 0;
-  bool forced = false;  // every candidate was held: a holder's frame is being overwritten
+  bool forced = false;   // every candidate was held: a holder's frame is being overwritten
+  bool blocked = false;  // nothing marked: every free candidate is owed to a lossless consumer
 };
 // Picks the slot for frame `seq` (the oldest slot no consumer holds, never the one holding the
-// newest frame `newest_slot` unless there is only one slot) and marks it being written.
-Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot) noexcept;
+// newest frame `newest_slot` unless there is only one slot) and marks it being written. Slots in
+// `owed` (see owed_slots()) are never picked: if only owed slots are free, nothing is marked
+// and the result is `blocked`.
+Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot, std::uint64_t owed = 0) noexcept;
+
+// Lossless back-pressure: the slots holding a frame newer than the last frame taken by some
+// lossless consumer (one bit per slot, like held sets). 0 when no lossless consumer is attached.
+std::uint64_t owed_slots(const WriteView& v) noexcept;
+// After the producer waited its max block: demotes to lossy the lossless consumers furthest
+// behind (those whose last taken frame is the oldest). Returns how many, calling `demoted` for each.
+std::uint32_t demote_slowest(const WriteView& v, const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept;
 // Publishes the slot as frame `seq`: timestamps and metadata size, then the sequence word, then
 // last_committed_seq. Pixels and metadata must be written before.
 void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,

@@ -1,0 +1,250 @@
+// shmframe/plugin.hpp: export a C++ shmframe::Processor as a plugin, in one line.
+//
+//   class Edges : public shmframe::Processor {
+//    public:
+//     explicit Edges(shmframe::PluginArgs& args) : low_(args.number("low", 60)) {}
+//     bool on_frame(const shmframe::Input& in, shmframe::Output& out) override { ... }
+//   };
+//   SHMFRAME_PLUGIN(Edges, "edge", "Canny edges of the input, published as gray8")
+//
+// Build it as a shared library linked to shmframe::plugin (CMake: add_library(x MODULE ...),
+// target_link_libraries(x PRIVATE shmframe::plugin)), then run it with
+// `shmframe-consumer --plugin path/to/x.so --plugin-arg low=40`. Only the C ABI of plugin.h
+// crosses into the host: exceptions are caught here and reported as failures, arguments the
+// class did not read are refused as unknown. Header-only.
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shmframe/plugin.h"
+#include "shmframe/processor.hpp"
+
+namespace shmframe {
+
+// The --plugin-arg KEY=VALUE pairs given to the plugin. Every accessor records its key as
+// known; after the constructor, arguments nobody asked for are refused by name.
+class PluginArgs {
+ public:
+  PluginArgs(const shmframe_arg* args, std::uint32_t count, const shmframe_host* host) : host_(host) {
+    for (std::uint32_t i = 0; i < count; ++i) all_.emplace_back(args[i].key, args[i].value);
+  }
+
+  std::string get(std::string_view key, std::string_view fallback) {
+    known_.insert(std::string(key));
+    for (const auto& [k, v] : all_)
+      if (k == key) return v;
+    return std::string(fallback);
+  }
+  double number(std::string_view key, double fallback) {
+    const std::string v = get(key, "");
+    if (v.empty()) return fallback;
+    std::size_t used = 0;
+    double d = 0;
+    try {
+      d = std::stod(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != v.size()) throw std::invalid_argument(std::string(key) + "=" + v + " is not a number");
+    return d;
+  }
+  bool flag(std::string_view key, bool fallback) {
+    const std::string v = get(key, "");
+    if (v.empty()) return fallback;
+    if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+    if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+    throw std::invalid_argument(std::string(key) + "=" + v + " is not a boolean (true/false)");
+  }
+  // Throws std::invalid_argument naming the first argument no accessor asked for.
+  void check_all_used() const {
+    for (const auto& [k, v] : all_) {
+      if (known_.count(k) != 0) continue;
+      std::string takes;
+      for (const auto& n : known_) takes += (takes.empty() ? "" : ", ") + n;
+      throw std::invalid_argument("unknown argument '" + k + "' (this plugin takes: " +
+                                  (takes.empty() ? std::string("none") : takes) + ")");
+    }
+  }
+  // Logs through the host (the consumer's log).
+  void log(LogLevel level, const std::string& message) const {
+    if (host_ != nullptr && host_->log != nullptr) host_->log(host_->ctx, static_cast<int>(level), message.c_str());
+  }
+  LogCallback logger() const {
+    return [host = host_](LogLevel level, const std::string& m) {
+      if (host != nullptr && host->log != nullptr) host->log(host->ctx, static_cast<int>(level), m.c_str());
+    };
+  }
+
+ private:
+  const shmframe_host* host_;
+  std::vector<std::pair<std::string, std::string>> all_;
+  std::set<std::string, std::less<>> known_;
+};
+
+namespace plugin_detail {
+
+inline FrameFormat to_format(const shmframe_format& f) noexcept {
+  return FrameFormat{f.width, f.height, static_cast<PixelFormat>(f.pixel_format), f.stride};
+}
+inline StreamInfo to_info(const shmframe_stream_info* i) noexcept {
+  StreamInfo s;
+  if (i == nullptr) return s;
+  s.generation = i->generation;
+  s.format = to_format(i->format);
+  s.writer_pid = i->producer_pid;
+  s.slots = i->slots;
+  return s;
+}
+
+// Output through the host's callbacks.
+class HostOutput final : public Output {
+ public:
+  explicit HostOutput(const shmframe_host* h) noexcept : h_(h) {}
+  bool enabled() const noexcept override { return h_->output_enabled != nullptr && h_->output_enabled(h_->ctx) != 0; }
+  OutputBuffer acquire(const FrameFormat& format) noexcept override {
+    if (h_->output_acquire == nullptr) return {};
+    const shmframe_format req{format.width, format.height, static_cast<std::uint32_t>(format.pixel_format), 0};
+    shmframe_out_buffer b{};
+    if (h_->output_acquire(h_->ctx, &req, &b) != 0 || b.data == nullptr) return {};
+    return OutputBuffer{reinterpret_cast<std::byte*>(b.data), to_format(b.format)};
+  }
+  bool commit(std::span<const std::byte> metadata) noexcept override {
+    if (h_->output_commit == nullptr) return false;
+    return h_->output_commit(h_->ctx, reinterpret_cast<const std::uint8_t*>(metadata.data()), metadata.size()) == 0;
+  }
+
+ private:
+  const shmframe_host* h_;
+};
+
+template <class P>
+struct Glue {
+  struct Instance {
+    Instance(const shmframe_host* h, PluginArgs& a) : host(h), output(h), processor(a) {}
+    const shmframe_host* host;
+    HostOutput output;
+    Origin origin;
+    P processor;
+  };
+
+  static void report(const shmframe_host* host, const char* what, const char* why) noexcept {
+    if (host == nullptr || host->log == nullptr) return;
+    char line[512];
+    std::snprintf(line, sizeof line, "plugin %s failed: %s", what, why);
+    host->log(host->ctx, SHMFRAME_LOG_ERROR, line);
+  }
+  // Runs a callback of the class; nothing unwinds into the host.
+  template <class F>
+  static bool guarded(Instance* in, const char* what, F&& f) noexcept {
+    try {
+      f();
+      return true;
+    } catch (const std::exception& e) {
+      report(in->host, what, e.what());
+    } catch (...) {
+      report(in->host, what, "unknown exception");
+    }
+    return false;
+  }
+
+  static void* create(const shmframe_host* host, const shmframe_arg* args, std::uint32_t count, char* error,
+                      std::uint32_t error_size) noexcept {
+    try {
+      PluginArgs a(args, count, host);
+      auto* in = new Instance(host, a);
+      try {
+        a.check_all_used();
+      } catch (...) {
+        delete in;
+        throw;
+      }
+      return in;
+    } catch (const std::exception& e) {
+      if (error != nullptr && error_size != 0) std::snprintf(error, error_size, "%s", e.what());
+    } catch (...) {
+      if (error != nullptr && error_size != 0) std::snprintf(error, error_size, "unknown exception");
+    }
+    return nullptr;
+  }
+  static void destroy(void* self) noexcept {
+    auto* in = static_cast<Instance*>(self);
+    try {
+      delete in;
+    } catch (...) {  // a throwing destructor must not unwind into the host
+    }
+  }
+  static void on_attached(void* self, const shmframe_stream_info* info) noexcept {
+    auto* in = static_cast<Instance*>(self);
+    guarded(in, "on_attached", [&] { in->processor.on_attached(to_info(info)); });
+  }
+  static int on_frame(void* self, const shmframe_frame* f) noexcept {
+    auto* in = static_cast<Instance*>(self);
+    int result = SHMFRAME_FRAME_FAILED;
+    guarded(in, "on_frame", [&] {
+      in->origin.stream = f->origin_stream != nullptr ? f->origin_stream : "";
+      in->origin.seq = f->origin_seq;
+      in->origin.generation = f->origin_generation;
+      in->origin.capture_ns = f->origin_capture_ns;
+      in->origin.hops = f->origin_hops;
+      const Input input(reinterpret_cast<const std::byte*>(f->data), to_format(f->format), f->seq, f->generation,
+                        f->capture_ns, f->commit_ns,
+                        {reinterpret_cast<const std::byte*>(f->metadata), static_cast<std::size_t>(f->metadata_size)},
+                        &in->origin, f->now_ns, f->dropped,
+                        [](const void* c) noexcept {
+                          const auto* h = static_cast<const shmframe_host*>(c);
+                          return h->still_valid != nullptr && h->still_valid(h->ctx) != 0;
+                        },
+                        in->host);
+      result = in->processor.on_frame(input, in->output) ? SHMFRAME_FRAME_OK : SHMFRAME_FRAME_DISCARD;
+    });
+    return result;
+  }
+  static void on_producer_lost(void* self, const shmframe_stream_info* info, const char* why) noexcept {
+    auto* in = static_cast<Instance*>(self);
+    guarded(in, "on_producer_lost", [&] { in->processor.on_producer_lost(to_info(info), why != nullptr ? why : ""); });
+  }
+  static void on_closed(void* self, std::uint64_t generation) noexcept {
+    auto* in = static_cast<Instance*>(self);
+    guarded(in, "on_closed", [&] { in->processor.on_closed(generation); });
+  }
+  static void on_idle(void* self, const shmframe_run_status* s) noexcept {
+    auto* in = static_cast<Instance*>(self);
+    guarded(in, "on_idle", [&] {
+      RunStatus st;
+      st.now_ns = s->now_ns;
+      st.reader.frames = s->frames;
+      st.reader.drops = s->drops;
+      st.reader.overruns = s->overruns;
+      st.processed = s->processed;
+      st.discarded = s->discarded;
+      st.errors = s->errors;
+      st.published = s->published;
+      st.stream.heartbeat_age_ns = s->heartbeat_age_ns;
+      in->processor.on_idle(st);
+    });
+  }
+
+  static const shmframe_plugin* table(const char* name, const char* description) noexcept {
+    static const shmframe_plugin t{SHMFRAME_PLUGIN_ABI, sizeof(shmframe_plugin), name,     description, &create,
+                                   &destroy,            &on_attached,             &on_frame, &on_producer_lost,
+                                   &on_closed,          &on_idle};
+    return &t;
+  }
+};
+
+}  // namespace plugin_detail
+}  // namespace shmframe
+
+// Exports `Class` (a shmframe::Processor constructible from shmframe::PluginArgs&) as this
+// shared library's plugin.
+#define SHMFRAME_PLUGIN(Class, name, description)                                                       \
+  extern "C" __attribute__((visibility("default"))) const shmframe_plugin* shmframe_plugin_entry(void) { \
+    return ::shmframe::plugin_detail::Glue<Class>::table(name, description);                            \
+  }

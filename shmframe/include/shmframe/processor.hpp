@@ -1,0 +1,224 @@
+// shmframe/processor.hpp: processing stages.
+//
+// A Processor is the user's code in a consumer: it sees every frame of a stream (zero-copy) and
+// every life-cycle event, and may publish an output frame per input frame, which makes it a
+// pipeline stage (camera -> stage -> stage -> viewer). shmframe::run() drives one: it waits,
+// re-attaches across producer restarts, handles Ctrl-C, creates the output stream and carries
+// each frame's origin (the camera frame behind it) through any number of stages. The same class
+// can be compiled into a program or exported as a plugin (shmframe/plugin.hpp).
+//
+// Input, Output and Processor are header-only, with no library state, so that a plugin built
+// with another compiler or standard library sees them only through the C ABI of plugin.h.
+//
+// Thread contract: run() calls the processor from the calling thread only, one call at a time.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "shmframe/format.hpp"
+#include "shmframe/info.hpp"
+#include "shmframe/log.hpp"
+#include "shmframe/reader.hpp"
+#include "shmframe/writer.hpp"
+
+namespace shmframe {
+
+namespace detail {
+template <class Dummy>
+struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
+}
+
+// Where a frame came from: the first stream of the chain (a camera), its seq, generation and
+// capture time. For a frame of a producer, the frame itself (hops 0).
+struct Origin {
+  std::string stream;
+  std::uint64_t seq = 0;
+  std::uint64_t generation = 0;
+  std::uint64_t capture_ns = 0;  // CLOCK_MONOTONIC
+  std::uint32_t hops = 0;        // processing stages between the origin and this frame
+};
+
+// Splits a frame's metadata into its origin record (docs/ABI.md, "Origin record") and the user's
+// metadata after it. Without a record, origin is empty and all of it is the user's.
+struct ParsedMetadata {
+  std::optional<Origin> origin;
+  std::span<const std::byte> user;
+};
+ParsedMetadata parse_metadata(std::span<const std::byte> metadata);
+// Bytes of an origin record (written before the user's metadata by stages).
+inline constexpr std::size_t kOriginRecordSize = 104;
+// Writes the record for a frame whose origin is `o` into `out` (kOriginRecordSize bytes). False
+// if the stream name is not valid.
+bool write_origin_record(const Origin& o, std::span<std::byte> out) noexcept;
+
+// A frame as a processor sees it: the pixels in their slot (zero-copy, read only), what travels
+// with them, and where the frame came from. Valid during on_frame() only.
+class Input {
+ public:
+  using ValidFn = bool (*)(const void* ctx) noexcept;
+  Input() = default;
+  Input(const std::byte* data, const FrameFormat& format, std::uint64_t seq, std::uint64_t generation,
+        std::uint64_t capture_ns, std::uint64_t commit_ns, std::span<const std::byte> metadata, const Origin* origin,
+        std::uint64_t now_ns, std::uint64_t dropped, ValidFn valid, const void* valid_ctx) noexcept
+      : data_(data), format_(format), seq_(seq), generation_(generation), capture_ns_(capture_ns),
+        commit_ns_(commit_ns), metadata_(metadata), origin_(origin), now_ns_(now_ns), dropped_(dropped), valid_(valid),
+        valid_ctx_(valid_ctx) {}
+
+  const std::byte* data() const noexcept { return data_; }
+  const FrameFormat& format() const noexcept { return format_; }
+  std::uint32_t width() const noexcept { return format_.width; }
+  std::uint32_t height() const noexcept { return format_.height; }
+  PixelFormat pixel_format() const noexcept { return format_.pixel_format; }
+  std::size_t stride() const noexcept { return format_.effective_stride(); }
+  const std::byte* row(std::uint32_t y) const noexcept { return data_ + static_cast<std::size_t>(y) * stride(); }
+  std::uint64_t seq() const noexcept { return seq_; }
+  std::uint64_t generation() const noexcept { return generation_; }
+  std::uint64_t capture_ns() const noexcept { return capture_ns_; }
+  std::uint64_t commit_ns() const noexcept { return commit_ns_; }
+  // The user's metadata (an origin record in front of it is removed: see origin()).
+  std::span<const std::byte> metadata() const noexcept { return metadata_; }
+  // The camera frame behind this one (this frame itself when it comes from a producer).
+  const Origin& origin() const noexcept { return *origin_; }
+  std::uint64_t now_ns() const noexcept { return now_ns_; }  // when run() handed it over
+  std::uint64_t dropped() const noexcept { return dropped_; }  // frames missed so far
+  // The seqlock check: true if the producer has not started overwriting the frame. Call it
+  // after using the pixels; false means the result must be thrown away.
+  bool still_valid() const noexcept { return valid_ != nullptr && valid_(valid_ctx_); }
+
+  // cv::Mat header over the pixels (needs <shmframe/opencv.hpp>). Read only.
+  template <class Dummy = void>
+  auto mat() const {
+    return detail::OpenCvAdapter<Dummy>::view(*this);
+  }
+
+ private:
+  const std::byte* data_ = nullptr;
+  FrameFormat format_;
+  std::uint64_t seq_ = 0, generation_ = 0, capture_ns_ = 0, commit_ns_ = 0;
+  std::span<const std::byte> metadata_;
+  const Origin* origin_ = nullptr;
+  std::uint64_t now_ns_ = 0, dropped_ = 0;
+  ValidFn valid_ = nullptr;
+  const void* valid_ctx_ = nullptr;
+};
+
+// A slot of the output stream, being written (see Output::acquire()).
+struct OutputBuffer {
+  std::byte* data = nullptr;
+  FrameFormat format;  // stride is the real row pitch
+  explicit operator bool() const noexcept { return data != nullptr; }
+  std::size_t stride() const noexcept { return format.effective_stride(); }
+  std::byte* row(std::uint32_t y) const noexcept { return data + static_cast<std::size_t>(y) * stride(); }
+  // cv::Mat header over the buffer (needs <shmframe/opencv.hpp>): draw into it in place.
+  template <class Dummy = void>
+  auto mat() const {
+    return detail::OpenCvAdapter<Dummy>::view(*this);
+  }
+};
+
+// Where a processor publishes its result: the stage's output stream (run()'s RunOptions::output).
+// One frame per input frame at most; the input's origin travels with it.
+class Output {
+ public:
+  virtual ~Output() = default;
+  // False when the stage has no output stream (acquire() then returns an empty buffer).
+  virtual bool enabled() const noexcept = 0;
+  // A slot of the output stream in `format` (its stride is ignored: the stream pads as
+  // configured). A format other than the current one starts a new generation. Empty if there is
+  // no output, or on error (logged).
+  virtual OutputBuffer acquire(const FrameFormat& format) noexcept = 0;
+  // Publishes the acquired buffer with the input frame's capture time and origin, plus the
+  // user's `metadata`. False if nothing was acquired or the metadata is too large.
+  virtual bool commit(std::span<const std::byte> metadata = {}) noexcept = 0;
+
+  // Copying convenience: acquire + copy `image` (tight or strided rows) + commit.
+  bool publish(const ImageView& image, PixelFormat pixel_format, std::span<const std::byte> metadata = {}) noexcept {
+    if (image.data == nullptr || image.bytes_per_pixel != bytes_per_pixel(pixel_format)) return false;
+    const OutputBuffer b = acquire(FrameFormat{image.width, image.height, pixel_format, 0});
+    if (!b) return false;
+    const std::size_t row = b.format.row_bytes();
+    for (std::uint32_t y = 0; y < image.height; ++y) {
+      std::memcpy(b.row(y), static_cast<const std::byte*>(image.data) + static_cast<std::size_t>(y) * image.stride, row);
+    }
+    return commit(metadata);
+  }
+};
+
+// What run() tells a processor on idle ticks: the reader's counters and the stream's state.
+struct RunStatus {
+  std::uint64_t now_ns = 0;
+  ReaderStats reader;
+  StreamInfo stream;                  // zeros while not attached
+  std::uint64_t processed = 0;        // frames on_frame() accepted
+  std::uint64_t discarded = 0;        // frames on_frame() found overwritten (returned false)
+  std::uint64_t errors = 0;           // on_frame() calls that threw
+  std::uint64_t published = 0;        // output frames committed
+};
+
+// The user's code. Only on_frame() is required.
+class Processor {
+ public:
+  virtual ~Processor() = default;
+  // Attached to a generation of the input (first attach, producer restart, format change).
+  virtual void on_attached(const StreamInfo& info) { (void)info; }
+  // A frame. Return false when the frame was overwritten while in use (input.still_valid() false
+  // after reading): its result is thrown away, and an acquired output buffer is abandoned. A
+  // throw is logged and counted; the stage goes on.
+  virtual bool on_frame(const Input& input, Output& output) = 0;
+  // The producer stopped beating (crashed or hung); a new one may take over.
+  virtual void on_producer_lost(const StreamInfo& info, std::string_view why) {
+    (void)info;
+    (void)why;
+  }
+  // The producer closed the stream cleanly.
+  virtual void on_closed(std::uint64_t generation) { (void)generation; }
+  // About once per RunOptions::idle_period, frames or not.
+  virtual void on_idle(const RunStatus& status) { (void)status; }
+};
+
+enum class RunEnd {
+  frames_done,  // RunOptions::max_frames processed
+  stopped,      // the stop flag, or SIGINT / SIGTERM
+  closed,       // the producer closed the stream and exit_on_close was set
+  timed_out,    // no frame for RunOptions::idle_timeout
+  error,        // the stream cannot be used (message says why), or the output failed
+};
+std::string_view to_string(RunEnd e) noexcept;
+
+struct RunOptions {
+  std::uint64_t max_frames = 0;            // return after this many processed frames (0 = no limit)
+  std::chrono::milliseconds idle_timeout{0};  // return timed_out when no frame came this long (0 = never)
+  bool exit_on_close = false;              // return when the producer closes the stream
+  // Stop on SIGINT / SIGTERM: run() installs handlers (no SA_RESTART) for its duration and
+  // restores the previous ones. Off when the program handles signals itself (then use `stop`).
+  bool handle_signals = true;
+  const std::atomic<bool>* stop = nullptr;  // checked between events; set it from anywhere
+  std::chrono::milliseconds idle_period{1000};
+  // Publish the processor's output as this stream ("" = no output). Its format is whatever the
+  // processor acquires; output_options sets the rest (slots, mode, max_block, ...). The output's
+  // metadata capacity is the record plus output_options.metadata_capacity.
+  std::string output;
+  WriterOptions output_options;
+  LogCallback log;
+};
+
+struct RunResult {
+  RunEnd end = RunEnd::stopped;
+  std::string message;  // why, for error and timed_out
+  RunStatus status;     // the final counters
+};
+
+// Runs `processor` on `reader`'s frames until an end condition (RunEnd). Never throws: a stream
+// that cannot be used, or an output stream that cannot be created (e.g. its name is owned by
+// another producer), ends the run with RunEnd::error and a message naming the cause.
+RunResult run(Reader& reader, Processor& processor, const RunOptions& options = {});
+
+}  // namespace shmframe

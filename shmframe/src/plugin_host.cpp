@@ -1,0 +1,248 @@
+// The host side of the plugin ABI (plugin.h): dlopen, checks, and a Processor over the C table.
+#include "shmframe/plugin_host.hpp"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "shmframe/error.hpp"
+#include "shmframe/plugin.h"
+
+namespace shmframe {
+
+namespace {
+
+struct DlClose {
+  void operator()(void* h) const noexcept {
+    if (h != nullptr) dlclose(h);
+  }
+};
+using Library = std::unique_ptr<void, DlClose>;
+
+bool is_file(const std::string& p) {
+  struct stat st{};
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+shmframe_format c_format(const FrameFormat& f) noexcept {
+  return {f.width, f.height, static_cast<std::uint32_t>(f.pixel_format), f.effective_stride()};
+}
+
+// A plugin instance as a Processor. The C callbacks reach back through `ctx` (this object) to
+// the frame and output of the call in progress.
+class PluginProcessor final : public Processor {
+ public:
+  PluginProcessor(Library lib, const shmframe_plugin* p, std::string path, LogCallback log)
+      : lib_(std::move(lib)), p_(p), path_(std::move(path)), log_(std::move(log)) {
+    host_.abi = SHMFRAME_PLUGIN_ABI;
+    host_.size = sizeof host_;
+    host_.ctx = this;
+    host_.log = [](void* ctx, int level, const char* m) {
+      auto* self = static_cast<PluginProcessor*>(ctx);
+      if (!self->log_ || m == nullptr) return;
+      const int l = level < 0 ? 0 : level > 3 ? 3 : level;
+      try {
+        self->log_(static_cast<LogLevel>(l), self->p_->name + std::string(": ") + m);
+      } catch (...) {  // the log callback's failure is not the plugin's
+      }
+    };
+    host_.still_valid = [](void* ctx) {
+      auto* self = static_cast<PluginProcessor*>(ctx);
+      return self->input_ != nullptr && self->input_->still_valid() ? 1 : 0;
+    };
+    host_.output_enabled = [](void* ctx) {
+      auto* self = static_cast<PluginProcessor*>(ctx);
+      return self->output_ != nullptr && self->output_->enabled() ? 1 : 0;
+    };
+    host_.output_acquire = [](void* ctx, const shmframe_format* f, shmframe_out_buffer* out) {
+      auto* self = static_cast<PluginProcessor*>(ctx);
+      if (self->output_ == nullptr || f == nullptr || out == nullptr) return -1;
+      if (f->pixel_format < SHMFRAME_GRAY8 || f->pixel_format > SHMFRAME_BGRA8) return -1;
+      const OutputBuffer b =
+          self->output_->acquire(FrameFormat{f->width, f->height, static_cast<PixelFormat>(f->pixel_format), 0});
+      if (!b) return -1;
+      out->data = reinterpret_cast<std::uint8_t*>(b.data);
+      out->format = c_format(b.format);
+      return 0;
+    };
+    host_.output_commit = [](void* ctx, const std::uint8_t* md, std::uint64_t n) {
+      auto* self = static_cast<PluginProcessor*>(ctx);
+      if (self->output_ == nullptr || (md == nullptr && n != 0)) return -1;
+      return self->output_->commit({reinterpret_cast<const std::byte*>(md), static_cast<std::size_t>(n)}) ? 0 : -1;
+    };
+  }
+  ~PluginProcessor() override {
+    if (self_ != nullptr) p_->destroy(self_);
+  }
+  PluginProcessor(const PluginProcessor&) = delete;
+  PluginProcessor& operator=(const PluginProcessor&) = delete;
+
+  void create(const std::vector<std::pair<std::string, std::string>>& args) {
+    std::vector<shmframe_arg> c;
+    c.reserve(args.size());
+    for (const auto& [k, v] : args) c.push_back({k.c_str(), v.c_str()});
+    char error[512] = {};
+    self_ = p_->create(&host_, c.data(), static_cast<std::uint32_t>(c.size()), error, sizeof error);
+    if (self_ == nullptr) {
+      error[sizeof error - 1] = '\0';
+      throw Error(errc::invalid_argument, "plugin " + path_ + " (" + p_->name + "): cannot create it: " +
+                                              (error[0] != '\0' ? error : "no reason given"));
+    }
+  }
+
+  void on_attached(const StreamInfo& info) override {
+    if (p_->on_attached == nullptr) return;
+    const shmframe_stream_info i = c_info(info);
+    p_->on_attached(self_, &i);
+  }
+  bool on_frame(const Input& in, Output& out) override {
+    shmframe_frame f{};
+    f.size = sizeof f;
+    f.data = reinterpret_cast<const std::uint8_t*>(in.data());
+    f.format = c_format(in.format());
+    f.seq = in.seq();
+    f.generation = in.generation();
+    f.capture_ns = in.capture_ns();
+    f.commit_ns = in.commit_ns();
+    f.now_ns = in.now_ns();
+    f.dropped = in.dropped();
+    f.metadata = reinterpret_cast<const std::uint8_t*>(in.metadata().data());
+    f.metadata_size = in.metadata().size();
+    f.origin_stream = in.origin().stream.c_str();
+    f.origin_seq = in.origin().seq;
+    f.origin_generation = in.origin().generation;
+    f.origin_capture_ns = in.origin().capture_ns;
+    f.origin_hops = in.origin().hops;
+    input_ = &in;
+    output_ = &out;
+    const int r = p_->on_frame(self_, &f);
+    input_ = nullptr;
+    output_ = nullptr;
+    if (r == SHMFRAME_FRAME_OK) return true;
+    if (r == SHMFRAME_FRAME_DISCARD) return false;
+    throw std::runtime_error("on_frame returned " + std::to_string(r));  // run() logs and counts it
+  }
+  void on_producer_lost(const StreamInfo& info, std::string_view why) override {
+    if (p_->on_producer_lost == nullptr) return;
+    const shmframe_stream_info i = c_info(info);
+    const std::string w(why);
+    p_->on_producer_lost(self_, &i, w.c_str());
+  }
+  void on_closed(std::uint64_t generation) override {
+    if (p_->on_closed != nullptr) p_->on_closed(self_, generation);
+  }
+  void on_idle(const RunStatus& s) override {
+    if (p_->on_idle == nullptr) return;
+    shmframe_run_status c{};
+    c.size = sizeof c;
+    c.now_ns = s.now_ns;
+    c.frames = s.reader.frames;
+    c.drops = s.reader.drops;
+    c.overruns = s.reader.overruns;
+    c.processed = s.processed;
+    c.discarded = s.discarded;
+    c.errors = s.errors;
+    c.published = s.published;
+    c.heartbeat_age_ns = s.stream.heartbeat_age_ns;
+    p_->on_idle(self_, &c);
+  }
+
+ private:
+  shmframe_stream_info c_info(const StreamInfo& info) const noexcept {
+    shmframe_stream_info i{};
+    i.size = sizeof i;
+    i.producer_pid = info.writer_pid;
+    i.stream = "";
+    i.generation = info.generation;
+    i.format = c_format(info.format);
+    i.slots = info.slots;
+    return i;
+  }
+
+  Library lib_;  // declared first: destroyed last, after the instance
+  const shmframe_plugin* p_;
+  std::string path_;
+  LogCallback log_;
+  shmframe_host host_{};
+  void* self_ = nullptr;
+  const Input* input_ = nullptr;
+  Output* output_ = nullptr;
+};
+
+std::string resolve(std::string_view plugin, const std::vector<std::string>& search_path) {
+  const std::string p(plugin);
+  if (p.find('/') != std::string::npos) {
+    if (!is_file(p)) throw Error(errc::not_found, "plugin " + p + ": no such file");
+    return p;
+  }
+  if (p.empty()) throw Error(errc::invalid_argument, "plugin: empty name");
+  std::string looked;
+  for (const auto& dir : search_path) {
+    for (const std::string& file : {p, p + ".so", "shmframe-" + p + ".so", "libshmframe-" + p + ".so"}) {
+      const std::string candidate = dir + "/" + file;
+      if (is_file(candidate)) return candidate;
+    }
+    looked += (looked.empty() ? "" : ", ") + dir;
+  }
+  throw Error(errc::not_found, "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p + ".so in: " +
+                                   (looked.empty() ? std::string("no directory") : looked) +
+                                   "); give its path, or add its directory to SHMFRAME_PLUGIN_PATH");
+}
+
+}  // namespace
+
+std::vector<std::string> plugin_search_path(const std::vector<std::string>& extra) {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("SHMFRAME_PLUGIN_PATH"); env != nullptr) {
+    std::string_view rest(env);
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');
+      const std::string_view d = rest.substr(0, colon);
+      if (!d.empty()) dirs.emplace_back(d);
+      if (colon == std::string_view::npos) break;
+      rest.remove_prefix(colon + 1);
+    }
+  }
+  dirs.insert(dirs.end(), extra.begin(), extra.end());
+  return dirs;
+}
+
+std::unique_ptr<Processor> load_plugin(std::string_view plugin, const std::vector<std::pair<std::string, std::string>>& args,
+                                       const std::vector<std::string>& search_path, LogCallback log, PluginInfo* info) {
+  const std::string path = resolve(plugin, search_path);
+  Library lib(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
+  if (!lib) {
+    const char* why = dlerror();
+    throw Error(errc::invalid_argument,
+                "plugin " + path + ": cannot load it (" + (why != nullptr ? why : "unknown reason") + ")");
+  }
+  dlerror();
+  void* sym = dlsym(lib.get(), SHMFRAME_PLUGIN_ENTRY_SYMBOL);
+  if (sym == nullptr) {
+    throw Error(errc::invalid_argument, "plugin " + path + ": not a shmframe plugin (it exports no " +
+                                            SHMFRAME_PLUGIN_ENTRY_SYMBOL + "; see shmframe/plugin.hpp, SHMFRAME_PLUGIN)");
+  }
+  shmframe_plugin_entry_fn entry = nullptr;
+  static_assert(sizeof entry == sizeof sym);
+  std::memcpy(&entry, &sym, sizeof entry);  // object pointer -> function pointer, as POSIX allows
+  const shmframe_plugin* p = entry();
+  if (p == nullptr) throw Error(errc::invalid_argument, "plugin " + path + ": its entry point returned nothing");
+  if (p->abi != SHMFRAME_PLUGIN_ABI) {
+    throw Error(errc::invalid_argument, "plugin " + path + ": built for plugin ABI " + std::to_string(p->abi) +
+                                            ", this consumer speaks " + std::to_string(SHMFRAME_PLUGIN_ABI) +
+                                            ": rebuild it against this shmframe");
+  }
+  if (p->size < sizeof(shmframe_plugin) || p->name == nullptr || p->create == nullptr || p->destroy == nullptr ||
+      p->on_frame == nullptr) {
+    throw Error(errc::invalid_argument, "plugin " + path + ": its table is incomplete (size " + std::to_string(p->size) +
+                                            ", name, create, destroy and on_frame are required)");
+  }
+  if (info != nullptr) *info = PluginInfo{path, p->name, p->description != nullptr ? p->description : ""};
+  auto proc = std::make_unique<PluginProcessor>(std::move(lib), p, path, std::move(log));
+  proc->create(args);
+  return proc;
+}
+
+}  // namespace shmframe
