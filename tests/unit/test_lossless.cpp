@@ -1,0 +1,156 @@
+// Lossless delivery in one process: a writer thread against lossless readers (docs/PROTOCOL.md,
+// "Delivery modes"). The cross-process version (a SIGSTOPped consumer) is in tests/apps.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <shmframe/shmframe.hpp>
+#include <thread>
+#include <vector>
+
+#include "testkit.hpp"
+
+using namespace std::chrono_literals;
+using namespace shmframe;
+
+namespace {
+
+ReaderOptions lossless() {
+  ReaderOptions o;
+  o.delivery = Delivery::lossless;
+  return o;
+}
+
+// Takes frames until `count` arrived or the budget ran out; returns their seqs.
+std::vector<std::uint64_t> take(Reader& r, std::size_t count, std::chrono::seconds budget,
+                                const std::function<void()>& work = {}) {
+  std::vector<std::uint64_t> seqs;
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  while (seqs.size() < count && std::chrono::steady_clock::now() < deadline) {
+    Event e = r.wait(200ms);
+    if (e.kind != EventKind::frame) continue;
+    EXPECT_TRUE(testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq()));
+    seqs.push_back(e.frame.seq());
+    if (work) work();  // the consumer's processing time, with the frame held
+    EXPECT_TRUE(e.frame.still_valid()) << "seq " << e.frame.seq() << " overwritten while held";
+  }
+  return seqs;
+}
+
+void publish(Writer& w, std::uint64_t seq) {
+  WriteSlot s = w.acquire();
+  ASSERT_TRUE(s) << to_string(s.status());
+  testkit::fill_pattern(s.data(), s.format().frame_bytes(), seq);
+  ASSERT_TRUE(w.commit(s, monotonic_ns()));
+}
+
+}  // namespace
+
+// A lossless reader whose processing time varies (some frames take longer than the producer's
+// period) but keeps up on average loses nothing: every seq arrives, in order, none overwritten.
+TEST(Lossless, AReaderThatKeepsUpOnAverageGetsEveryFrame) {
+  testkit::StreamGuard g("lossless-all");
+  auto o = testkit::small_options({.slots = 4});
+  o.max_block = 5s;  // generous: this test is about losing nothing, not about the bound
+  Writer w(g.name(), o);
+  Reader r(g.name(), lossless());
+  r.attach(2s);
+  publish(w, 1);
+  // The first frame arms the entry; from then on nothing may be skipped.
+  const auto first = take(r, 1, 5s);
+  ASSERT_EQ(first, std::vector<std::uint64_t>{1});
+  constexpr std::uint64_t kFrames = 300;
+  std::thread producer([&] {
+    for (std::uint64_t s = 2; s <= kFrames; ++s) publish(w, s);
+  });
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> stall(0, 9);
+  const auto seqs = take(r, kFrames - 1, 60s, [&] {
+    // Now and then a stall long enough for the producer to fill every slot and wait.
+    if (stall(rng) == 0) std::this_thread::sleep_for(2ms);
+  });
+  producer.join();
+  ASSERT_EQ(seqs.size(), kFrames - 1);
+  for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 2);
+  EXPECT_EQ(r.stats().drops, 0u);
+  EXPECT_EQ(r.stats().demotions, 0u);
+  EXPECT_EQ(r.stats().overruns, 0u);
+  const auto st = w.stats();
+  EXPECT_GT(st.lossless_waits, 0u) << "the producer never had to wait: the test did not test back-pressure";
+  EXPECT_EQ(st.lossless_demotions, 0u);
+}
+
+// A lossless reader that stops taking frames holds the producer for one max block, is demoted
+// (then the producer runs free), and is lossless again once it has caught up.
+TEST(Lossless, AStalledReaderIsDemotedAfterMaxBlockAndRearmsWhenCaughtUp) {
+  testkit::StreamGuard g("lossless-stall");
+  auto o = testkit::small_options({.slots = 3});
+  o.max_block = 50ms;
+  Writer w(g.name(), o);
+  Reader r(g.name(), lossless());
+  r.attach(2s);
+  publish(w, 1);
+  ASSERT_EQ(take(r, 1, 5s).size(), 1u);
+  auto delivery = [&] {
+    const auto c = w.stats().consumers;
+    return c.empty() ? std::string("none") : std::string(c[0].delivery);
+  };
+  EXPECT_EQ(delivery(), "lossless");
+  // The reader takes nothing now: seq 2 and 3 fill the free slots, seq 4 must wait, then demote.
+  for (std::uint64_t s = 2; s <= 20; ++s) publish(w, s);
+  auto st = w.stats();
+  EXPECT_EQ(st.lossless_waits, 1u) << "only the first blocked frame may wait; the demoted reader costs nothing";
+  EXPECT_EQ(st.lossless_demotions, 1u);
+  EXPECT_GE(st.lossless_blocked_ns, 50'000'000u) << "gave up before max_block";
+  EXPECT_EQ(delivery(), "demoted");
+  // The reader resumes: it lost frames (counted) and re-arms once it has the newest.
+  const auto seqs = take(r, 1, 5s);
+  ASSERT_EQ(seqs.size(), 1u);
+  EXPECT_GT(r.stats().drops, 0u);
+  EXPECT_EQ(r.stats().demotions, 1u);
+  EXPECT_EQ(seqs.back(), 20u) << "a demoted reader jumps to the newest frame";
+  EXPECT_EQ(delivery(), "lossless");
+  // Lossless again: 21..23 fill the slots, 24 finds every candidate owed and waits for the
+  // reader (or not, if the reader was quicker); either way nothing is lost.
+  for (std::uint64_t s = 21; s <= 23; ++s) publish(w, s);
+  std::thread producer([&] { publish(w, 24); });
+  const auto after = take(r, 4, 5s);
+  producer.join();
+  EXPECT_EQ(after, (std::vector<std::uint64_t>{21, 22, 23, 24}));
+  EXPECT_EQ(w.stats().lossless_demotions, 1u);
+}
+
+// Latest-mode readers are not lossless: the producer never waits for them.
+TEST(Lossless, ALatestReaderNeverMakesTheProducerWait) {
+  testkit::StreamGuard g("lossless-latest");
+  auto o = testkit::small_options({.slots = 2});
+  o.max_block = 5s;
+  Writer w(g.name(), o);
+  Reader r(g.name());
+  r.attach(2s);
+  publish(w, 1);
+  ASSERT_EQ(take(r, 1, 5s).size(), 1u);
+  for (std::uint64_t s = 2; s <= 50; ++s) publish(w, s);
+  EXPECT_EQ(w.stats().lossless_waits, 0u);
+}
+
+// max_block 0 turns lossless off: the producer ignores the reader's delivery mode.
+TEST(Lossless, MaxBlockZeroNeverWaits) {
+  testkit::StreamGuard g("lossless-off");
+  auto o = testkit::small_options({.slots = 2});
+  o.max_block = 0ms;
+  Writer w(g.name(), o);
+  Reader r(g.name(), lossless());
+  r.attach(2s);
+  publish(w, 1);
+  ASSERT_EQ(take(r, 1, 5s).size(), 1u);
+  for (std::uint64_t s = 2; s <= 50; ++s) publish(w, s);
+  EXPECT_EQ(w.stats().lossless_waits, 0u);
+  EXPECT_EQ(w.stats().lossless_demotions, 0u);
+}
+
+TEST(Lossless, MaxBlockOutOfRangeIsRefused) {
+  testkit::StreamGuard g("lossless-range");
+  auto o = testkit::small_options();
+  o.max_block = std::chrono::milliseconds(-1);
+  EXPECT_THROW(Writer(g.name(), o), Error);
+}
