@@ -6,6 +6,9 @@
 #   <prefix>/<libdir>/cmake/shmframe/                shmframeConfig.cmake, ...ConfigVersion.cmake,
 #                                                    shmframeTargets.cmake, shmframeOpenCVTargets.cmake
 #   <prefix>/<libdir>/pkgconfig/shmframe.pc, shmframe-opencv.pc
+#   <prefix>/<libdir>/shmframe/plugins/              created empty for the consumer's plugins
+#                                                    (SHMFRAME_PLUGIN_INSTALL_DIR, shmframeDirs.cmake)
+# The programs (apps, samples, viewer) install themselves through shmframe_install_programs().
 include(CMakePackageConfigHelpers)
 
 set(SHMFRAME_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/shmframe" CACHE STRING
@@ -57,4 +60,10 @@ install(FILES ${PROJECT_BINARY_DIR}/shmframe.pc DESTINATION ${CMAKE_INSTALL_LIBD
 if(TARGET shmframe_opencv)
   configure_file(${CMAKE_CURRENT_LIST_DIR}/shmframe-opencv.pc.in ${PROJECT_BINARY_DIR}/shmframe-opencv.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/shmframe-opencv.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()
+
+# The consumer searches this directory for plugins; it exists even before a plugin is installed
+# into it, so a package owns it and removes it.
+if(SHMFRAME_BUILD_APPS)
+  install(DIRECTORY DESTINATION ${SHMFRAME_PLUGIN_INSTALL_DIR})
 endif()

@@ -3,9 +3,12 @@
 # Usage: scripts/install-deps.sh [--bench] [--plots] [--lint] [--arm64]   (as root, or with sudo available)
 set -euo pipefail
 
+# dpkg-dev (dpkg-shlibdeps) and file: what `cpack -G DEB` needs to compute the package's
+# Depends, and so the package test (tests/package/deb.sh) too.
 packages=(
   build-essential cmake ninja-build pkg-config git
   libopencv-dev libspdlog-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev relacy-dev
+  dpkg-dev file
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

@@ -2,11 +2,14 @@
 # The package test: installs a shmframe build tree into a scratch prefix, then builds and runs
 # tests/package/main.cpp against it as a CMake project (find_package(shmframe)) and with plain
 # g++ and `pkg-config shmframe`; when the build has the OpenCV adapter, once more each way
-# through the `opencv` component and `shmframe-opencv.pc`.
+# through the `opencv` component and `shmframe-opencv.pc`. Then it builds samples/out-of-tree
+# (the user's starting point) against the same install and, given a producer, runs it: it must
+# print the frames it was asked for.
 # Usage: tests/package/run.sh BUILD_DIR [CONFIG] [WORK_DIR]
 #   CONFIG: the build's configuration (what $<CONFIG> says; may be empty); WORK_DIR: scratch space, emptied
 #   first and left in place for inspection (default: a temporary directory, removed on exit).
-# Environment: CXX (default g++), CMAKE_GENERATOR (default: CMake's).
+# Environment: CXX (default g++), CMAKE_GENERATOR (default: CMake's), SHMFRAME_PRODUCER (the build
+# tree's shmframe-producer; without it the out-of-tree sample is built but not run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$(cd "${1:?usage: $0 BUILD_DIR [CONFIG] [WORK_DIR]}" && pwd)"
@@ -19,8 +22,11 @@ if [[ -n "${3:-}" ]]; then
   mkdir -p "$work"
 else
   work="$(mktemp -d)"
-  trap 'rm -rf "$work"' EXIT
+  stream_cleanup_extra() { rm -rf "$work"; }
 fi
+# shellcheck source=streams.sh
+source "$here/streams.sh"
+stream_init
 cxx="${CXX:-g++}"
 prefix="$work/prefix"
 
@@ -70,6 +76,29 @@ if [[ -n "$(find "$prefix" -name shmframeOpenCVTargets.cmake)" ]]; then
   with_pkg_config shmframe-opencv
 else
   step "this build has no OpenCV adapter: component opencv not tried"
+fi
+
+if [[ -n "$(find "$prefix" -name shmframeOpenCVTargets.cmake)" ]]; then
+  oot="$work/out-of-tree"
+  step "samples/out-of-tree: cmake -S samples/out-of-tree -B $oot -DCMAKE_PREFIX_PATH=$prefix"
+  cmake -S "$here/../../samples/out-of-tree" -B "$oot" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_BUILD_TYPE="${config:-Release}" -DCMAKE_CXX_COMPILER="$cxx"
+  cmake --build "$oot" --config "${config:-Release}"
+  reader="$(find "$oot" -name frame-reader -type f -perm -u+x | head -n 1)"
+  [[ -n "$reader" ]] || { echo "package test: frame-reader was not built in $oot" >&2; exit 1; }
+  if [[ -n "${SHMFRAME_PRODUCER:-}" ]]; then
+    step "frame-reader $SHMFRAME_TEST_STREAM 5 against $SHMFRAME_PRODUCER"
+    run_reader_against_producer "$SHMFRAME_PRODUCER" "$work/frame-reader.out" -- \
+      "$reader" "$SHMFRAME_TEST_STREAM" 5
+    cat "$work/frame-reader.out"
+    lines="$(grep -Ec '^seq [0-9]+ 320x240 mean [0-9.]+$' "$work/frame-reader.out" || true)"
+    [[ "$lines" == 5 ]] ||
+      { echo "package test: frame-reader printed $lines frame lines, not 5 (output above)" >&2; exit 1; }
+  else
+    step "no SHMFRAME_PRODUCER (apps not built): frame-reader built, not run"
+  fi
+else
+  step "this build has no OpenCV adapter: samples/out-of-tree (COMPONENTS opencv) not built"
 fi
 
 step "passed"
