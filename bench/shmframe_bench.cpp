@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "bench_common.hpp"
+#include "stages.hpp"
 #include "transports.hpp"
 
 using json = nlohmann::ordered_json;
@@ -334,11 +335,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> only;
   cli.add_flag("--quick", quick, "Short run (under a minute on 2 cores): fewer frames per case, baselines at 1080p only");
   cli.add_option("--json", json_path, "Also write the results as JSON to PATH");
-  cli.add_option("--only", only, "Run only these transports (shmframe, unix_socket, zeromq, iceoryx)");
+  cli.add_option("--only", only, "Run only these transports (shmframe, unix_socket, zeromq, iceoryx) and parts (stages)");
+  std::string noop_plugin = SHMFRAME_BENCH_NOOP_PLUGIN;
+  cli.add_option("--noop-plugin", noop_plugin, "The plugin of the dispatch benchmark (shmframe-bench-noop.so)")->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
   const std::uint64_t run_start = now_ns();
+  int failed_parts = 0;
   const std::uint64_t frames30 = quick ? 20 : 150;
   const std::uint64_t flat_ns = quick ? 300'000'000ull : 2'000'000'000ull;
   const std::vector<std::pair<int, int>> sizes = {{640, 480}, {1920, 1080}, {3840, 2160}};
@@ -491,6 +495,35 @@ int main(int argc, char** argv) {
       target(std::string(mode) + " 30fps worst consumer p50: 8 consumers / 1 consumer", eight->worst_consumer_p50 / one->handoff.p50, 2.0, true);
     }
   }
+  // Processing stages (issue #7): plugin dispatch, and a three-stage chain against one hop.
+  json stages;
+  if (wanted("stages")) {
+    std::fprintf(stderr, "stages: plugin dispatch, 3-stage chain vs single hop (1080p, 30 fps)\n");
+    const StagesResult st = run_stages(quick, noop_plugin);
+    stages = {{"ok", st.ok},
+              {"error", st.error},
+              {"builtin_call_ns", st.builtin_call_ns},
+              {"plugin_call_ns", st.plugin_call_ns},
+              {"single_hop_p50_ns", st.single_hop_p50_ns},
+              {"chain_e2e_p50_ns", st.chain_e2e_p50_ns},
+              {"stage_work_p50_ns", st.stage_work_p50_ns}};
+    if (!st.ok) {
+      std::fprintf(stderr, "stages failed: %s\n", st.error.c_str());
+      failed_parts = 1;
+    } else {
+      std::printf("\nstages (1920x1080 bgr8, 30 fps, zero-copy): on_frame() compiled in %.1f ns, as a plugin %.1f ns; single hop "
+                  "p50 %s; producer -> pass-through stage -> probe p50 %s end to end, of which the stage's own work (a "
+                  "frame copy into its output) %s\n",
+                  st.builtin_call_ns, st.plugin_call_ns, fmt_us(st.single_hop_p50_ns).c_str(), fmt_us(st.chain_e2e_p50_ns).c_str(),
+                  fmt_us(st.stage_work_p50_ns).c_str());
+      target("plugin dispatch: on_frame() through the plugin ABI minus compiled in (ns per frame)",
+             st.plugin_call_ns - st.builtin_call_ns, 1000.0, true);
+      target("3-stage chain e2e p50 minus the stage's work / single-hop p50",
+             (st.chain_e2e_p50_ns - st.stage_work_p50_ns) / st.single_hop_p50_ns, 2.2, true);
+      target("  (the stage's work included) 3-stage chain e2e p50 / single-hop p50", st.chain_e2e_p50_ns / st.single_hop_p50_ns, 2.2, true);
+    }
+  }
+
   const double mc = limits["memcpy_ns"]["1920x1080"].get<double>();
   if (s_zcmax) target("zero-copy read CPU/frame (flat out: no sleeping) / one 1080p memcpy", s_zcmax->cpu_consumer / mc, 0.02, true);
   if (s_zc30) {
@@ -523,10 +556,11 @@ int main(int argc, char** argv) {
     out["cases"] = json::array();
     for (const auto& r : results) out["cases"].push_back(result_json(r));
     out["targets"] = targets;
+    out["stages"] = stages;
     std::ofstream(json_path) << out.dump(2) << "\n";
     std::printf("\nwrote %s\n", json_path.c_str());
   }
-  int failed = 0;
+  int failed = failed_parts;
   for (const auto& r : results) failed += r.ok ? 0 : 1;
   if (failed) std::fprintf(stderr, "%d case(s) failed\n", failed);
   return failed ? 1 : 0;

@@ -43,21 +43,25 @@ int print_status(const std::vector<std::string>& names) {
   return rc;
 }
 
-// Directories searched for --plugin NAME after $SHMFRAME_PLUGIN_PATH: the installed plugin
-// directory, then the places a plugin sits next to this binary (installed tree, build tree).
+// Directories searched for --plugin NAME after $SHMFRAME_PLUGIN_PATH: the plugin directory of
+// the tree this binary is installed in (right after `cmake --install --prefix P` or
+// `dpkg-deb -x`), then the configured one, then the build tree's samples.
 std::vector<std::string> plugin_dirs() {
   std::vector<std::string> dirs;
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string bin;
+  if (n > 0) {
+    const std::string exe(self, static_cast<std::size_t>(n));
+    bin = exe.substr(0, exe.rfind('/'));
+  }
+#ifdef SHMFRAME_PLUGIN_DIR_FROM_BINDIR
+  if (!bin.empty()) dirs.push_back(bin + "/" SHMFRAME_PLUGIN_DIR_FROM_BINDIR);
+#endif
 #ifdef SHMFRAME_PLUGIN_DIR
   dirs.emplace_back(SHMFRAME_PLUGIN_DIR);
 #endif
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n > 0) {
-    std::string exe(self, static_cast<std::size_t>(n));
-    const std::string bin = exe.substr(0, exe.rfind('/'));
-    dirs.push_back(bin + "/../lib/shmframe/plugins");
-    dirs.push_back(bin + "/../samples");  // build tree: build/<preset>/samples
-  }
+  if (!bin.empty()) dirs.push_back(bin + "/../samples");  // build tree: build/<preset>/samples
   return dirs;
 }
 
