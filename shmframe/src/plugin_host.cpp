@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -22,7 +23,7 @@ struct DlClose {
 using Library = std::unique_ptr<void, DlClose>;
 
 bool is_file(const std::string& p) {
-  struct stat st{};
+  struct stat st {};
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
@@ -39,39 +40,11 @@ class PluginProcessor final : public Processor {
     host_.abi = SHMFRAME_PLUGIN_ABI;
     host_.size = sizeof host_;
     host_.ctx = this;
-    host_.log = [](void* ctx, int level, const char* m) {
-      auto* self = static_cast<PluginProcessor*>(ctx);
-      if (!self->log_ || m == nullptr) return;
-      const int l = level < 0 ? 0 : level > 3 ? 3 : level;
-      try {
-        self->log_(static_cast<LogLevel>(l), self->p_->name + std::string(": ") + m);
-      } catch (...) {  // the log callback's failure is not the plugin's
-      }
-    };
-    host_.still_valid = [](void* ctx) {
-      auto* self = static_cast<PluginProcessor*>(ctx);
-      return self->input_ != nullptr && self->input_->still_valid() ? 1 : 0;
-    };
-    host_.output_enabled = [](void* ctx) {
-      auto* self = static_cast<PluginProcessor*>(ctx);
-      return self->output_ != nullptr && self->output_->enabled() ? 1 : 0;
-    };
-    host_.output_acquire = [](void* ctx, const shmframe_format* f, shmframe_out_buffer* out) {
-      auto* self = static_cast<PluginProcessor*>(ctx);
-      if (self->output_ == nullptr || f == nullptr || out == nullptr) return -1;
-      if (f->pixel_format < SHMFRAME_GRAY8 || f->pixel_format > SHMFRAME_BGRA8) return -1;
-      const OutputBuffer b =
-          self->output_->acquire(FrameFormat{f->width, f->height, static_cast<PixelFormat>(f->pixel_format), 0});
-      if (!b) return -1;
-      out->data = reinterpret_cast<std::uint8_t*>(b.data);
-      out->format = c_format(b.format);
-      return 0;
-    };
-    host_.output_commit = [](void* ctx, const std::uint8_t* md, std::uint64_t n) {
-      auto* self = static_cast<PluginProcessor*>(ctx);
-      if (self->output_ == nullptr || (md == nullptr && n != 0)) return -1;
-      return self->output_->commit({reinterpret_cast<const std::byte*>(md), static_cast<std::size_t>(n)}) ? 0 : -1;
-    };
+    host_.log = &host_log;
+    host_.still_valid = &host_still_valid;
+    host_.output_enabled = &host_output_enabled;
+    host_.output_acquire = &host_output_acquire;
+    host_.output_commit = &host_output_commit;
   }
   ~PluginProcessor() override {
     if (self_ != nullptr) p_->destroy(self_);
@@ -87,8 +60,8 @@ class PluginProcessor final : public Processor {
     self_ = p_->create(&host_, c.data(), static_cast<std::uint32_t>(c.size()), error, sizeof error);
     if (self_ == nullptr) {
       error[sizeof error - 1] = '\0';
-      throw Error(errc::invalid_argument, "plugin " + path_ + " (" + p_->name + "): cannot create it: " +
-                                              (error[0] != '\0' ? error : "no reason given"));
+      throw Error(errc::invalid_argument, "plugin " + path_ + " (" + p_->name +
+                                              "): cannot create it: " + (error[0] != '\0' ? error : "no reason given"));
     }
   }
 
@@ -150,7 +123,42 @@ class PluginProcessor final : public Processor {
   }
 
  private:
-  shmframe_stream_info c_info(const StreamInfo& info) const noexcept {
+  // The host's callbacks (plugin.h): `ctx` is this object.
+  static void host_log(void* ctx, int level, const char* m) {
+    auto* self = static_cast<PluginProcessor*>(ctx);
+    if (!self->log_ || m == nullptr) return;
+    const int l = std::clamp(level, 0, 3);
+    try {
+      self->log_(static_cast<LogLevel>(l), self->p_->name + std::string(": ") + m);
+    } catch (...) {  // the log callback's failure is not the plugin's
+    }
+  }
+  static int host_still_valid(void* ctx) {
+    auto* self = static_cast<PluginProcessor*>(ctx);
+    return self->input_ != nullptr && self->input_->still_valid() ? 1 : 0;
+  }
+  static int host_output_enabled(void* ctx) {
+    auto* self = static_cast<PluginProcessor*>(ctx);
+    return self->output_ != nullptr && self->output_->enabled() ? 1 : 0;
+  }
+  static int host_output_acquire(void* ctx, const shmframe_format* f, shmframe_out_buffer* out) {
+    auto* self = static_cast<PluginProcessor*>(ctx);
+    if (self->output_ == nullptr || f == nullptr || out == nullptr) return -1;
+    if (f->pixel_format < SHMFRAME_GRAY8 || f->pixel_format > SHMFRAME_BGRA8) return -1;
+    const OutputBuffer b = self->output_->acquire(
+        FrameFormat{f->width, f->height, static_cast<PixelFormat>(f->pixel_format), 0});
+    if (!b) return -1;
+    out->data = reinterpret_cast<std::uint8_t*>(b.data);
+    out->format = c_format(b.format);
+    return 0;
+  }
+  static int host_output_commit(void* ctx, const std::uint8_t* md, std::uint64_t n) {
+    auto* self = static_cast<PluginProcessor*>(ctx);
+    if (self->output_ == nullptr || (md == nullptr && n != 0)) return -1;
+    return self->output_->commit({reinterpret_cast<const std::byte*>(md), static_cast<std::size_t>(n)}) ? 0 : -1;
+  }
+
+  static shmframe_stream_info c_info(const StreamInfo& info) noexcept {
     shmframe_stream_info i{};
     i.size = sizeof i;
     i.producer_pid = info.writer_pid;
@@ -172,7 +180,7 @@ class PluginProcessor final : public Processor {
 };
 
 std::string resolve(std::string_view plugin, const std::vector<std::string>& search_path) {
-  const std::string p(plugin);
+  std::string p(plugin);
   if (p.find('/') != std::string::npos) {
     if (!is_file(p)) throw Error(errc::not_found, "plugin " + p + ": no such file");
     return p;
@@ -180,14 +188,18 @@ std::string resolve(std::string_view plugin, const std::vector<std::string>& sea
   if (p.empty()) throw Error(errc::invalid_argument, "plugin: empty name");
   std::string looked;
   for (const auto& dir : search_path) {
-    for (const std::string& file : {p, p + ".so", "shmframe-" + p + ".so", "libshmframe-" + p + ".so"}) {
-      const std::string candidate = dir + "/" + file;
-      if (is_file(candidate)) return candidate;
+    for (const char* prefix : {"", "shmframe-", "libshmframe-"}) {
+      for (const char* suffix : {"", ".so"}) {
+        if (*prefix != '\0' && *suffix == '\0') continue;  // "shmframe-NAME" without .so: no
+        std::string candidate = dir;
+        candidate.append("/").append(prefix).append(p).append(suffix);
+        if (is_file(candidate)) return candidate;
+      }
     }
     looked += (looked.empty() ? "" : ", ") + dir;
   }
-  throw Error(errc::not_found, "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p + ".so in: " +
-                                   (looked.empty() ? std::string("no directory") : looked) +
+  throw Error(errc::not_found, "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p +
+                                   ".so in: " + (looked.empty() ? std::string("no directory") : looked) +
                                    "); give its path, or add its directory to SHMFRAME_PLUGIN_PATH");
 }
 
@@ -209,7 +221,8 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& extr
   return dirs;
 }
 
-std::unique_ptr<Processor> load_plugin(std::string_view plugin, const std::vector<std::pair<std::string, std::string>>& args,
+std::unique_ptr<Processor> load_plugin(std::string_view plugin,
+                                       const std::vector<std::pair<std::string, std::string>>& args,
                                        const std::vector<std::string>& search_path, LogCallback log, PluginInfo* info) {
   const std::string path = resolve(plugin, search_path);
   Library lib(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
@@ -222,7 +235,8 @@ std::unique_ptr<Processor> load_plugin(std::string_view plugin, const std::vecto
   void* sym = dlsym(lib.get(), SHMFRAME_PLUGIN_ENTRY_SYMBOL);
   if (sym == nullptr) {
     throw Error(errc::invalid_argument, "plugin " + path + ": not a shmframe plugin (it exports no " +
-                                            SHMFRAME_PLUGIN_ENTRY_SYMBOL + "; see shmframe/plugin.hpp, SHMFRAME_PLUGIN)");
+                                            SHMFRAME_PLUGIN_ENTRY_SYMBOL +
+                                            "; see shmframe/plugin.hpp, SHMFRAME_PLUGIN)");
   }
   shmframe_plugin_entry_fn entry = nullptr;
   static_assert(sizeof entry == sizeof sym);
@@ -236,7 +250,8 @@ std::unique_ptr<Processor> load_plugin(std::string_view plugin, const std::vecto
   }
   if (p->size < sizeof(shmframe_plugin) || p->name == nullptr || p->create == nullptr || p->destroy == nullptr ||
       p->on_frame == nullptr) {
-    throw Error(errc::invalid_argument, "plugin " + path + ": its table is incomplete (size " + std::to_string(p->size) +
+    throw Error(errc::invalid_argument, "plugin " + path + ": its table is incomplete (size " +
+                                            std::to_string(p->size) +
                                             ", name, create, destroy and on_frame are required)");
   }
   if (info != nullptr) *info = PluginInfo{path, p->name, p->description != nullptr ? p->description : ""};

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "shmframe/clock.hpp"
@@ -74,7 +75,7 @@ class SignalScope {
   explicit SignalScope(bool on) : on_(on) {
     if (!on_) return;
     g_run_signal.store(0, std::memory_order_relaxed);
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_run_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;  // no SA_RESTART: the reader's futex wait returns EINTR at once
@@ -92,7 +93,8 @@ class SignalScope {
 
  private:
   bool on_;
-  struct sigaction old_int_{}, old_term_{};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 // The stage's output stream: created at the first acquire, reconfigured on a format change.
@@ -122,7 +124,8 @@ class StageOutput final : public Output {
         wo.metadata_capacity += static_cast<std::uint32_t>(kOriginRecordSize);
         if (!wo.log) wo.log = opt_.log;
         writer_ = std::make_unique<Writer>(opt_.output, wo);
-      } else if (!(FrameFormat{writer_->format().width, writer_->format().height, writer_->format().pixel_format, 0} == f)) {
+      } else if (!(FrameFormat{writer_->format().width, writer_->format().height, writer_->format().pixel_format, 0} ==
+                   f)) {
         writer_->reconfigure(f);
       }
     } catch (const Error& e) {
@@ -159,124 +162,152 @@ class StageOutput final : public Output {
   std::string failure_;
 };
 
-void log_to(const LogCallback& log, LogLevel level, const std::string& msg) noexcept {
-  if (!log) return;
-  try {
-    log(level, msg);
-  } catch (...) {  // a throwing log callback must not end the run
+// One run(): the loop's state, and one method per kind of event.
+class Runner {
+ public:
+  Runner(Reader& r, Processor& p, const RunOptions& o)
+      : reader_(r), processor_(p), opt_(o), signals_(o.handle_signals), output_(o, result_.status),
+        idle_ns_(static_cast<std::uint64_t>(std::chrono::nanoseconds(o.idle_period).count())),
+        timeout_ns_(static_cast<std::uint64_t>(std::chrono::nanoseconds(o.idle_timeout).count())),
+        last_frame_(monotonic_ns()), next_idle_(last_frame_ + idle_ns_) {}
+
+  RunResult loop() {
+    for (;;) {
+      if (signals_.fired() || (opt_.stop != nullptr && opt_.stop->load(std::memory_order_relaxed))) {
+        return finish(RunEnd::stopped);
+      }
+      std::uint64_t now = monotonic_ns();
+      std::uint64_t until = next_idle_;
+      if (timeout_ns_ != 0) until = std::min(until, last_frame_ + timeout_ns_);
+      Event ev = reader_.wait(std::chrono::nanoseconds(until > now ? until - now : 0));
+      now = monotonic_ns();
+      if (std::optional<RunEnd> end = dispatch(ev, now)) return finish(*end, std::move(message_));
+      if (now >= next_idle_) idle(now);
+      if (timeout_ns_ != 0 && now - last_frame_ >= timeout_ns_) {
+        return finish(RunEnd::timed_out, !reader_.attached()
+                                             ? "the stream does not exist or is not ready"
+                                             : "the producer is attached but sent nothing (lost or paused)");
+      }
+    }
   }
-}
 
-}  // namespace
+ private:
+  std::optional<RunEnd> dispatch(Event& ev, std::uint64_t now) {
+    switch (ev.kind) {
+      case EventKind::frame: return frame(ev, now);
+      case EventKind::attached: guarded("on_attached", [&] { processor_.on_attached(reader_.info()); }); break;
+      case EventKind::producer_lost:
+        log(LogLevel::warn, ev.message);
+        guarded("on_producer_lost", [&] { processor_.on_producer_lost(reader_.info(), ev.message); });
+        break;
+      case EventKind::closed:
+        guarded("on_closed", [&] { processor_.on_closed(ev.generation); });
+        if (opt_.exit_on_close) return RunEnd::closed;
+        break;
+      case EventKind::error:
+        if (ev.error == errc::init_timeout || ev.error == errc::creator_died) {
+          log(LogLevel::warn, ev.message);  // a new producer will replace it: keep waiting
+          break;
+        }
+        message_ = ev.message;
+        return RunEnd::error;
+      case EventKind::timeout:
+      case EventKind::interrupted: break;
+    }
+    return std::nullopt;
+  }
 
-RunResult run(Reader& reader, Processor& processor, const RunOptions& opt) {
-  RunResult result;
-  RunStatus& st = result.status;
-  SignalScope signals(opt.handle_signals);
-  StageOutput output(opt, st);
-  const std::uint64_t idle_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.idle_period).count());
-  const std::uint64_t timeout_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.idle_timeout).count());
-  std::uint64_t last_frame = monotonic_ns();
-  std::uint64_t next_idle = last_frame + idle_ns;
-  std::uint64_t dropped = 0;
-  bool announced_wait = false;
-  Origin origin;
-  auto finish = [&](RunEnd end, std::string message = {}) {
-    result.end = end;
-    result.message = std::move(message);
-    st.reader = reader.stats();
-    st.stream = reader.info();
-    st.now_ns = monotonic_ns();
-    return result;
-  };
+  std::optional<RunEnd> frame(Event& ev, std::uint64_t now) {
+    RunStatus& st = result_.status;
+    dropped_ += ev.dropped;
+    last_frame_ = now;
+    const Frame& f = ev.frame;
+    const ParsedMetadata md = parse_metadata(f.metadata());
+    origin_ = md.origin ? *md.origin : Origin{reader_.name(), f.seq(), f.generation(), f.capture_ns(), 0};
+    const Input in(
+        f.data(), f.format(), f.seq(), f.generation(), f.capture_ns(), f.commit_ns(), md.user, &origin_, now, dropped_,
+        [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); }, &f);
+    output_.set_input(&origin_, origin_.capture_ns);
+    bool accepted = false;
+    if (guarded("on_frame", [&] { accepted = processor_.on_frame(in, output_); })) {
+      ++(accepted ? st.processed : st.discarded);
+    }
+    output_.abandon();  // an acquired, uncommitted buffer is dropped
+    ev.frame.release();
+    if (!output_.failure().empty()) {
+      message_ = "output stream '" + opt_.output + "': " + output_.failure();
+      return RunEnd::error;
+    }
+    if (opt_.max_frames != 0 && st.processed >= opt_.max_frames) return RunEnd::frames_done;
+    return std::nullopt;
+  }
+
+  void idle(std::uint64_t now) {
+    if (!reader_.attached() && !announced_wait_) {
+      announced_wait_ = true;
+      log(LogLevel::info,
+          "waiting for stream '" + reader_.name() + "' (start a producer with --name " + reader_.name() + ")");
+    }
+    RunStatus& st = result_.status;
+    st.now_ns = now;
+    st.reader = reader_.stats();
+    st.stream = reader_.info();
+    guarded("on_idle", [&] { processor_.on_idle(st); });
+    next_idle_ = now + idle_ns_;
+  }
+
   // Calls into the user's code; a throw is logged and counted, never propagated.
-  auto guarded = [&](const char* what, auto&& call) {
+  template <class F>
+  bool guarded(const char* what, F&& call) {
     try {
       call();
       return true;
     } catch (const std::exception& e) {
-      ++st.errors;
-      log_to(opt.log, LogLevel::error, std::string("processor ") + what + " failed: " + e.what());
+      ++result_.status.errors;
+      log(LogLevel::error, std::string("processor ") + what + " failed: " + e.what());
     } catch (...) {
-      ++st.errors;
-      log_to(opt.log, LogLevel::error, std::string("processor ") + what + " failed (unknown exception)");
+      ++result_.status.errors;
+      log(LogLevel::error, std::string("processor ") + what + " failed (unknown exception)");
     }
     return false;
-  };
+  }
 
-  for (;;) {
-    if (signals.fired() || (opt.stop != nullptr && opt.stop->load(std::memory_order_relaxed))) {
-      return finish(RunEnd::stopped);
-    }
-    std::uint64_t now = monotonic_ns();
-    std::uint64_t until = next_idle;
-    if (timeout_ns != 0) until = std::min(until, last_frame + timeout_ns);
-    Event ev = reader.wait(std::chrono::nanoseconds(until > now ? until - now : 0));
-    now = monotonic_ns();
-    switch (ev.kind) {
-      case EventKind::frame: {
-        dropped += ev.dropped;
-        last_frame = now;
-        const Frame& f = ev.frame;
-        const ParsedMetadata md = parse_metadata(f.metadata());
-        if (md.origin) {
-          origin = *md.origin;
-        } else {
-          origin = Origin{reader.name(), f.seq(), f.generation(), f.capture_ns(), 0};
-        }
-        const Input in(f.data(), f.format(), f.seq(), f.generation(), f.capture_ns(), f.commit_ns(), md.user, &origin,
-                       now, dropped, [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); },
-                       &f);
-        output.set_input(&origin, origin.capture_ns);
-        bool accepted = false;
-        if (guarded("on_frame", [&] { accepted = processor.on_frame(in, output); })) {
-          if (accepted) ++st.processed;
-          else ++st.discarded;
-        }
-        output.abandon();  // an acquired, uncommitted buffer is dropped
-        ev.frame.release();
-        if (!output.failure().empty()) return finish(RunEnd::error, "output stream '" + opt.output + "': " + output.failure());
-        if (opt.max_frames != 0 && st.processed >= opt.max_frames) return finish(RunEnd::frames_done);
-        break;
-      }
-      case EventKind::attached:
-        guarded("on_attached", [&] { processor.on_attached(reader.info()); });
-        break;
-      case EventKind::producer_lost:
-        log_to(opt.log, LogLevel::warn, ev.message);
-        guarded("on_producer_lost", [&] { processor.on_producer_lost(reader.info(), ev.message); });
-        break;
-      case EventKind::closed:
-        guarded("on_closed", [&] { processor.on_closed(ev.generation); });
-        if (opt.exit_on_close) return finish(RunEnd::closed);
-        break;
-      case EventKind::error:
-        if (ev.error == errc::init_timeout || ev.error == errc::creator_died) {
-          log_to(opt.log, LogLevel::warn, ev.message);  // a new producer will replace it: keep waiting
-          break;
-        }
-        return finish(RunEnd::error, ev.message);
-      case EventKind::timeout:
-      case EventKind::interrupted:
-        break;
-    }
-    if (now >= next_idle) {
-      if (!reader.attached() && !announced_wait) {
-        announced_wait = true;
-        log_to(opt.log, LogLevel::info,
-               "waiting for stream '" + reader.name() + "' (start a producer with --name " + reader.name() + ")");
-      }
-      st.now_ns = now;
-      st.reader = reader.stats();
-      st.stream = reader.info();
-      guarded("on_idle", [&] { processor.on_idle(st); });
-      next_idle = now + idle_ns;
-    }
-    if (timeout_ns != 0 && now - last_frame >= timeout_ns) {
-      return finish(RunEnd::timed_out, !reader.attached() ? "the stream does not exist or is not ready"
-                                                          : "the producer is attached but sent nothing (lost or paused)");
+  void log(LogLevel level, const std::string& msg) const noexcept {
+    if (!opt_.log) return;
+    try {
+      opt_.log(level, msg);
+    } catch (...) {  // a throwing log callback must not end the run
     }
   }
+
+  RunResult finish(RunEnd end, std::string message = {}) {
+    result_.end = end;
+    result_.message = std::move(message);
+    result_.status.reader = reader_.stats();
+    result_.status.stream = reader_.info();
+    result_.status.now_ns = monotonic_ns();
+    return result_;
+  }
+
+  Reader& reader_;
+  Processor& processor_;
+  const RunOptions& opt_;
+  RunResult result_;
+  SignalScope signals_;
+  StageOutput output_;
+  const std::uint64_t idle_ns_, timeout_ns_;
+  std::uint64_t last_frame_, next_idle_;
+  std::uint64_t dropped_ = 0;
+  bool announced_wait_ = false;
+  Origin origin_;
+  std::string message_;
+};
+
+}  // namespace
+
+RunResult run(Reader& reader, Processor& processor, const RunOptions& options) {
+  Runner runner(reader, processor, options);
+  return runner.loop();
 }
 
 }  // namespace shmframe

@@ -283,8 +283,9 @@ void ReaderCore::keep_lossless(std::uint64_t latest) noexcept {
   if (d == static_cast<std::uint32_t>(layout::Delivery::demoted) && !demotion_seen_) {
     demotion_seen_ = true;
     ++counters_->demotions;
-    log(LogLevel::warn, stream_tag(name_) + ": demoted to lossy by the producer (we blocked it for its max block); "
-                                            "lossless again once caught up");
+    log(LogLevel::warn, stream_tag(name_) +
+                            ": demoted to lossy by the producer (we blocked it for its max block); "
+                            "lossless again once caught up");
   }
   if (last_seq_ < latest) return;
   // Caught up with the newest frame: nothing is owed yet, so arming cannot block the producer

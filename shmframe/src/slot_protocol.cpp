@@ -37,6 +37,28 @@ std::uint64_t held_slots(const WriteView& v) noexcept {
   return held;
 }
 
+using Candidates = std::pair<std::uint64_t, std::uint32_t>;  // (sequence word, slot), oldest first
+
+// The first candidate neither held nor owed (-1: none); the first one only held (a forced
+// overwrite's victim); and whether a free candidate was passed over only because it is owed.
+struct Pick {
+  std::int64_t free = -1;
+  std::int64_t held_only = -1;
+  bool owed_free = false;
+};
+Pick first_free(const Candidates* by_age, std::uint32_t n, std::uint64_t held, std::uint64_t owed) noexcept {
+  Pick p;
+  for (std::uint32_t k = 0; k < n && p.free < 0; ++k) {
+    const std::uint64_t bit = layout::held_bit(by_age[k].second);
+    const bool is_held = (held & bit) != 0;
+    const bool is_owed = (owed & bit) != 0;
+    if (!is_held && !is_owed) p.free = by_age[k].second;
+    if (!is_held && is_owed) p.owed_free = true;
+    if (is_held && !is_owed && p.held_only < 0) p.held_only = by_age[k].second;
+  }
+  return p;
+}
+
 }  // namespace
 
 Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot, std::uint64_t owed) noexcept {
@@ -45,7 +67,7 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   // frame's slot (nobody holds it, so losing it costs only a late joiner's wait). Sort a private
   // snapshot: consumers map the segment writable, so words read twice from shared memory could
   // change under std::sort and break its invariants.
-  std::pair<std::uint64_t, std::uint32_t> by_age[layout::kMaxSlots];
+  Candidates by_age[layout::kMaxSlots];
   std::uint32_t n = 0;
   for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
     if (static_cast<std::int64_t>(i) != newest_slot || v.geo.slot_count == 1) {
@@ -59,30 +81,23 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   // A few rounds: a consumer may take the slot we picked between our snapshot and our mark; the
   // next round sees its new holds. Bounded: a consumer can never stall the producer.
   for (int round = 0; round < kMarkRounds; ++round) {
-    const std::uint64_t held = held_slots(v);
-    const std::uint32_t* pick = nullptr;
-    bool owed_free = false;  // a free candidate exists, but it is owed to a lossless consumer
-    for (std::uint32_t k = 0; k < n && pick == nullptr; ++k) {
-      // Leave a held slot alone without even marking it, so a holder's still_valid() does not
-      // see a transient writing mark on a frame we will not touch.
-      const std::uint64_t bit = layout::held_bit(by_age[k].second);
-      if ((held & bit) != 0) continue;
-      if ((owed & bit) != 0) owed_free = true;
-      else pick = &by_age[k].second;
-    }
-    if (pick == nullptr && owed_free) return Marked{0, false, true};  // wait for the lossless consumer
-    if (pick == nullptr) break;  // every slot held
-    auto state = at(v.slot(*pick).state);
+    // Leave a held slot alone without even marking it, so a holder's still_valid() does not see
+    // a transient writing mark on a frame we will not touch.
+    const Pick p = first_free(by_age, n, held_slots(v), owed);
+    if (p.free < 0 && p.owed_free) return Marked{0, false, true};  // wait for the lossless consumer
+    if (p.free < 0) break;                                         // every slot held
+    const auto pick = static_cast<std::uint32_t>(p.free);
+    auto state = at(v.slot(pick).state);
     const std::uint64_t old = state.load(std::memory_order_relaxed);
     // SYNC(hold) producer store side: the writing mark, seq_cst, before the hold scan. It must stay
     // seq_cst (not release + fence): on x86 the release fence below is compiler-only.
     state.store(layout::slot_writing(seq), std::memory_order_seq_cst);
-    if ((held_slots(v) & layout::held_bit(*pick)) == 0) {
+    if ((held_slots(v) & layout::held_bit(pick)) == 0) {
       // SYNC(seqlock) release fence: the writing mark is ordered before every pixel store that
       // follows, so a reader that saw a new pixel and then fences sees the mark; pairs with the
       // acquire fence in still_valid().
       std::atomic_thread_fence(std::memory_order_release);
-      return Marked{*pick, false};
+      return Marked{pick, false, false};
     }
     // Taken meanwhile: restore the word. No pixel was touched, so a reader that validates
     // against the restored value read a consistent frame.
@@ -93,16 +108,11 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   // a holder learns of an overwrite through still_valid() and its overruns. An owed slot is never
   // taken here: its lossless consumer is waited for (blocked) instead.
   const std::uint64_t held = held_slots(v);
-  std::int64_t chosen = -1, chosen_held = -1;
-  for (std::uint32_t k = 0; k < n && chosen < 0; ++k) {
-    const std::uint64_t bit = layout::held_bit(by_age[k].second);
-    if ((owed & bit) != 0) continue;
-    if ((held & bit) == 0) chosen = by_age[k].second;
-    else if (chosen_held < 0) chosen_held = by_age[k].second;
-  }
-  if (chosen < 0 && owed != 0 && chosen_held < 0) return Marked{0, false, true};
-  if (chosen < 0) chosen = chosen_held >= 0 ? chosen_held : oldest;
-  const auto slot = static_cast<std::uint32_t>(chosen);
+  const Pick p = first_free(by_age, n, held, owed);
+  if (p.free < 0 && p.held_only < 0 && owed != 0) return Marked{0, false, true};
+  std::uint32_t slot = oldest;
+  if (p.free >= 0) slot = static_cast<std::uint32_t>(p.free);
+  else if (p.held_only >= 0) slot = static_cast<std::uint32_t>(p.held_only);
   at(v.slot(slot).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
   const bool forced = (held & layout::held_bit(slot)) != 0;
   // relaxed: a statistics counter of held frames overwritten.
@@ -121,7 +131,8 @@ template <class F>
 void for_each_lossless(const WriteView& v, F&& f) {
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     auto& e = v.consumer(i);
-    if (at(e.delivery).load(std::memory_order_seq_cst) != static_cast<std::uint32_t>(layout::Delivery::lossless)) continue;
+    if (at(e.delivery).load(std::memory_order_seq_cst) != static_cast<std::uint32_t>(layout::Delivery::lossless))
+      continue;
     const std::int32_t pid = at(e.owner_pid).load(std::memory_order_relaxed);
     if (pid <= 0) continue;
     f(i, e, pid, at(e.last_seq).load(std::memory_order_seq_cst));
@@ -156,8 +167,9 @@ std::uint32_t demote_slowest(const WriteView& v,
     auto expected = static_cast<std::uint32_t>(layout::Delivery::lossless);
     // seq_cst: the consumer re-arms with a plain store only when it sees `demoted`; a CAS keeps us
     // from overwriting a re-arm or a release (0) that happened meanwhile.
-    if (!at(e.delivery).compare_exchange_strong(expected, static_cast<std::uint32_t>(layout::Delivery::demoted),
-                                                std::memory_order_seq_cst)) {
+    if (!at(e.delivery)
+             .compare_exchange_strong(expected, static_cast<std::uint32_t>(layout::Delivery::demoted),
+                                      std::memory_order_seq_cst)) {
       return;
     }
     // relaxed: statistics counters.

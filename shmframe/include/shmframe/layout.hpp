@@ -124,8 +124,8 @@ struct SlotHeader {
 // so that neither side's writes invalidate the other's hot line (false sharing).
 struct ConsumerEntry {
   // -- wake-up line: `wake` written by the producer, `waiting` by the consumer --
-  std::uint32_t wake;     // futex word: producer increments after every commit; atomic
-  std::uint32_t waiting;  // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
+  std::uint32_t wake;       // futex word: producer increments after every commit; atomic
+  std::uint32_t waiting;    // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
   std::uint32_t delivery;   // Delivery: set by the consumer; lossless -> demoted only by the producer; atomic
   std::uint32_t demotions;  // times the producer demoted this consumer; atomic
   std::uint32_t reserved_wake[12];
@@ -164,14 +164,14 @@ struct LockRecord {
 // frame. Absent (metadata shorter than the record, or another magic) = the frame is an origin.
 inline constexpr std::uint32_t kOriginMagic = 0x4E47524Fu;  // bytes "ORGN" in memory order
 struct OriginRecord {
-  std::uint32_t magic;              // kOriginMagic
-  std::uint32_t size;               // sizeof(OriginRecord); user metadata starts here
-  std::uint64_t seq;                // the origin frame's seq
-  std::uint64_t generation;         // the origin frame's generation
-  std::uint64_t capture_ns;         // the origin frame's capture time (CLOCK_MONOTONIC)
-  std::uint32_t hops;               // stages between the origin and this frame (1 = direct output)
-  std::uint32_t stream_length;      // bytes of stream used, 1..64
-  char stream[64];                  // the origin stream's name, not NUL-terminated
+  std::uint32_t magic;          // kOriginMagic
+  std::uint32_t size;           // sizeof(OriginRecord); user metadata starts here
+  std::uint64_t seq;            // the origin frame's seq
+  std::uint64_t generation;     // the origin frame's generation
+  std::uint64_t capture_ns;     // the origin frame's capture time (CLOCK_MONOTONIC)
+  std::uint32_t hops;           // stages between the origin and this frame (1 = direct output)
+  std::uint32_t stream_length;  // bytes of stream used, 1..64
+  char stream[64];              // the origin stream's name, not NUL-terminated
 };
 
 // ---------------------------------------------------------------------------------------

@@ -68,8 +68,8 @@ class PluginArgs {
       if (known_.count(k) != 0) continue;
       std::string takes;
       for (const auto& n : known_) takes += (takes.empty() ? "" : ", ") + n;
-      throw std::invalid_argument("unknown argument '" + k + "' (this plugin takes: " +
-                                  (takes.empty() ? std::string("none") : takes) + ")");
+      throw std::invalid_argument("unknown argument '" + k +
+                                  "' (this plugin takes: " + (takes.empty() ? std::string("none") : takes) + ")");
     }
   }
   // Logs through the host (the consumer's log).
@@ -193,15 +193,15 @@ struct Glue {
       in->origin.generation = f->origin_generation;
       in->origin.capture_ns = f->origin_capture_ns;
       in->origin.hops = f->origin_hops;
-      const Input input(reinterpret_cast<const std::byte*>(f->data), to_format(f->format), f->seq, f->generation,
-                        f->capture_ns, f->commit_ns,
-                        {reinterpret_cast<const std::byte*>(f->metadata), static_cast<std::size_t>(f->metadata_size)},
-                        &in->origin, f->now_ns, f->dropped,
-                        [](const void* c) noexcept {
-                          const auto* h = static_cast<const shmframe_host*>(c);
-                          return h->still_valid != nullptr && h->still_valid(h->ctx) != 0;
-                        },
-                        in->host);
+      const Input input(
+          reinterpret_cast<const std::byte*>(f->data), to_format(f->format), f->seq, f->generation, f->capture_ns,
+          f->commit_ns, {reinterpret_cast<const std::byte*>(f->metadata), static_cast<std::size_t>(f->metadata_size)},
+          &in->origin, f->now_ns, f->dropped,
+          [](const void* c) noexcept {
+            const auto* h = static_cast<const shmframe_host*>(c);
+            return h->still_valid != nullptr && h->still_valid(h->ctx) != 0;
+          },
+          in->host);
       result = in->processor.on_frame(input, in->output) ? SHMFRAME_FRAME_OK : SHMFRAME_FRAME_DISCARD;
     });
     return result;
@@ -232,9 +232,9 @@ struct Glue {
   }
 
   static const shmframe_plugin* table(const char* name, const char* description) noexcept {
-    static const shmframe_plugin t{SHMFRAME_PLUGIN_ABI, sizeof(shmframe_plugin), name,     description, &create,
-                                   &destroy,            &on_attached,             &on_frame, &on_producer_lost,
-                                   &on_closed,          &on_idle};
+    static const shmframe_plugin t{
+        SHMFRAME_PLUGIN_ABI, sizeof(shmframe_plugin), name,       description, &create, &destroy, &on_attached,
+        &on_frame,           &on_producer_lost,       &on_closed, &on_idle};
     return &t;
   }
 };
@@ -244,7 +244,7 @@ struct Glue {
 
 // Exports `Class` (a shmframe::Processor constructible from shmframe::PluginArgs&) as this
 // shared library's plugin.
-#define SHMFRAME_PLUGIN(Class, name, description)                                                       \
+#define SHMFRAME_PLUGIN(Class, name, description)                                                        \
   extern "C" __attribute__((visibility("default"))) const shmframe_plugin* shmframe_plugin_entry(void) { \
-    return ::shmframe::plugin_detail::Glue<Class>::table(name, description);                            \
+    return ::shmframe::plugin_detail::Glue<Class>::table(name, description);                             \
   }

@@ -30,7 +30,8 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& extr
 // Loads `plugin` (a path if it contains '/', else a name looked for in `search_path`) and creates
 // an instance with `args`. Throws Error: not_found (no such file; names where it looked),
 // invalid_argument (not a plugin, wrong ABI, creation refused, e.g. an unknown argument).
-std::unique_ptr<Processor> load_plugin(std::string_view plugin, const std::vector<std::pair<std::string, std::string>>& args,
+std::unique_ptr<Processor> load_plugin(std::string_view plugin,
+                                       const std::vector<std::pair<std::string, std::string>>& args,
                                        const std::vector<std::string>& search_path, LogCallback log,
                                        PluginInfo* info = nullptr);
 

@@ -87,7 +87,7 @@ class Input {
   std::span<const std::byte> metadata() const noexcept { return metadata_; }
   // The camera frame behind this one (this frame itself when it comes from a producer).
   const Origin& origin() const noexcept { return *origin_; }
-  std::uint64_t now_ns() const noexcept { return now_ns_; }  // when run() handed it over
+  std::uint64_t now_ns() const noexcept { return now_ns_; }    // when run() handed it over
   std::uint64_t dropped() const noexcept { return dropped_; }  // frames missed so far
   // The seqlock check: true if the producer has not started overwriting the frame. Call it
   // after using the pixels; false means the result must be thrown away.
@@ -146,7 +146,8 @@ class Output {
     if (!b) return false;
     const std::size_t row = b.format.row_bytes();
     for (std::uint32_t y = 0; y < image.height; ++y) {
-      std::memcpy(b.row(y), static_cast<const std::byte*>(image.data) + static_cast<std::size_t>(y) * image.stride, row);
+      std::memcpy(b.row(y), static_cast<const std::byte*>(image.data) + static_cast<std::size_t>(y) * image.stride,
+                  row);
     }
     return commit(metadata);
   }
@@ -156,11 +157,11 @@ class Output {
 struct RunStatus {
   std::uint64_t now_ns = 0;
   ReaderStats reader;
-  StreamInfo stream;                  // zeros while not attached
-  std::uint64_t processed = 0;        // frames on_frame() accepted
-  std::uint64_t discarded = 0;        // frames on_frame() found overwritten (returned false)
-  std::uint64_t errors = 0;           // on_frame() calls that threw
-  std::uint64_t published = 0;        // output frames committed
+  StreamInfo stream;            // zeros while not attached
+  std::uint64_t processed = 0;  // frames on_frame() accepted
+  std::uint64_t discarded = 0;  // frames on_frame() found overwritten (returned false)
+  std::uint64_t errors = 0;     // on_frame() calls that threw
+  std::uint64_t published = 0;  // output frames committed
 };
 
 // The user's code. Only on_frame() is required.
@@ -194,9 +195,9 @@ enum class RunEnd {
 std::string_view to_string(RunEnd e) noexcept;
 
 struct RunOptions {
-  std::uint64_t max_frames = 0;            // return after this many processed frames (0 = no limit)
+  std::uint64_t max_frames = 0;               // return after this many processed frames (0 = no limit)
   std::chrono::milliseconds idle_timeout{0};  // return timed_out when no frame came this long (0 = never)
-  bool exit_on_close = false;              // return when the producer closes the stream
+  bool exit_on_close = false;                 // return when the producer closes the stream
   // Stop on SIGINT / SIGTERM: run() installs handlers (no SA_RESTART) for its duration and
   // restores the previous ones. Off when the program handles signals itself (then use `stop`).
   bool handle_signals = true;

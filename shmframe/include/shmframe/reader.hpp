@@ -72,12 +72,12 @@ struct Event {
 };
 
 struct ReaderStats {
-  std::uint64_t frames = 0;    // frames taken through wait()
-  std::uint64_t drops = 0;     // committed frames this reader never took
-  std::uint64_t overruns = 0;  // frames overwritten while held, or retried during a copy
-  std::uint64_t unheld = 0;    // frames handed out unheld (the reader held slots - 1 already)
+  std::uint64_t frames = 0;     // frames taken through wait()
+  std::uint64_t drops = 0;      // committed frames this reader never took
+  std::uint64_t overruns = 0;   // frames overwritten while held, or retried during a copy
+  std::uint64_t unheld = 0;     // frames handed out unheld (the reader held slots - 1 already)
   std::uint64_t demotions = 0;  // lossless: times the producer demoted this reader for blocking it
-  std::uint64_t attaches = 0;  // generations attached
+  std::uint64_t attaches = 0;   // generations attached
   std::uint64_t producer_lost = 0;
   std::uint64_t version_mismatches = 0;
   std::uint64_t bad_magic = 0;

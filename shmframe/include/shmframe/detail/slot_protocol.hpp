@@ -43,7 +43,8 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
 std::uint64_t owed_slots(const WriteView& v) noexcept;
 // After the producer waited its max block: demotes to lossy the lossless consumers furthest
 // behind (those whose last taken frame is the oldest). Returns how many, calling `demoted` for each.
-std::uint32_t demote_slowest(const WriteView& v, const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept;
+std::uint32_t demote_slowest(const WriteView& v,
+                             const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept;
 // Publishes the slot as frame `seq`: timestamps and metadata size, then the sequence word, then
 // last_committed_seq. Pixels and metadata must be written before.
 void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
