@@ -357,6 +357,12 @@ int main(int argc, char** argv) {
                "          shmframe-viewer --name cam0 --snapshot frame.png --frames 10"};
   Options opt;
   std::string max_size = "1280x720";
+  // CLI11 alone would read "-1" into an unsigned as 2^64-1 (wait forever).
+  const CLI::Validator count(
+      [](const std::string& v) -> std::string {
+        return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos ? "" : "'" + v + "' is not a whole number >= 0";
+      },
+      "COUNT");
   cli.add_option("-n,--name", opt.names, "Stream name; repeat for several streams tiled in one window (default cam0)")
       ->check(shmframe::app::StreamNameValidator())
       ->type_size(1)
@@ -371,8 +377,10 @@ int main(int argc, char** argv) {
         if (!std::filesystem::is_directory(dir)) return "directory '" + dir.string() + "' does not exist: create it first";
         return {};
       });
-  cli.add_option("--frames", opt.frames, "Exit 0 after the first stream's N-th frame (with --snapshot: default 1)");
-  cli.add_option("--timeout-ms", opt.timeout_ms, "Exit 3 when no frame arrives for T ms (0 = wait forever)")->capture_default_str();
+  cli.add_option("--frames", opt.frames, "Exit 0 after the first stream's N-th frame (with --snapshot: default 1)")->check(count);
+  cli.add_option("--timeout-ms", opt.timeout_ms, "Exit 3 when no frame arrives for T ms (0 = wait forever)")
+      ->check(count)
+      ->capture_default_str();
   cli.add_flag("--exit-on-close", opt.exit_on_close, "Exit 0 when every stream is closed by its producer");
   cli.add_option("--stats-json", opt.stats_json, "At exit, write frames, fps, drops, latency p50/p99 and the CPU split as JSON to PATH");
   cli.add_option("--save-dir", opt.save_dir, "Where the s key saves pictures")->check(CLI::ExistingDirectory)->capture_default_str();
