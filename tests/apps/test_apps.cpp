@@ -14,55 +14,17 @@
 #include <shmframe/layout.hpp>
 #include <shmframe/shmframe.hpp>
 
+#include "app_process.hpp"
 #include "testkit.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
+using testkit::App;
 using testkit::Child;
 using testkit::LinePipe;
 using testkit::StreamGuard;
 
 namespace {
-
-// A running app with its stdout and stderr as line pipes.
-struct App {
-  std::unique_ptr<LinePipe> out = std::make_unique<LinePipe>();
-  std::unique_ptr<LinePipe> err = std::make_unique<LinePipe>();
-  std::unique_ptr<Child> proc;
-
-  explicit App(std::vector<std::string> args) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int o = out->write_fd(), e = err->write_fd();
-    // Only async-signal-safe calls between fork and exec.
-    proc = std::make_unique<Child>([&argv, o, e] {
-      dup2(o, 1);
-      dup2(e, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-      return 127;
-    });
-  }
-  // Next stdout line parsed as JSON with the given event (others skipped), bounded.
-  std::optional<json> event(const std::string& kind, std::chrono::milliseconds budget) {
-    const auto deadline = std::chrono::steady_clock::now() + budget;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto l = out->recv(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
-      if (!l) return std::nullopt;
-      json j = json::parse(*l, nullptr, false);
-      EXPECT_FALSE(j.is_discarded()) << "not JSON: " << *l;
-      if (!j.is_discarded() && j.value("event", "") == kind) return j;
-    }
-    return std::nullopt;
-  }
-  // All of stderr so far (bounded).
-  std::string errors(std::chrono::milliseconds budget = 200ms) {
-    std::string all;
-    while (auto l = err->recv(budget)) all += *l + "\n";
-    return all;
-  }
-};
 
 const std::string kProducer = SHMFRAME_PRODUCER_BIN;
 const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
