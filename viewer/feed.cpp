@@ -80,6 +80,12 @@ void Feed::loop() {
   while (!stop_.load(std::memory_order_relaxed)) {
     const std::uint64_t cpu0 = thread_cpu_ns();
     Event ev = reader.wait(kWaitSlice);
+    if (ev.kind == EventKind::timeout || ev.kind == EventKind::interrupted) {
+      const std::uint64_t cpu = thread_cpu_ns() - cpu0;
+      std::lock_guard lock(mu_);  // nothing to announce: no notify
+      status_.shmframe_cpu_ns += cpu;
+      continue;
+    }
     if (ev.kind != EventKind::frame) {
       const std::uint64_t cpu = thread_cpu_ns() - cpu0;
       const StreamInfo info = reader.info();

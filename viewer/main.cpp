@@ -406,11 +406,16 @@ int main(int argc, char** argv) {
   shmframe::app::setup_logging("viewer", opt.verbose);
   shmframe::app::install_signal_handlers();
 
-  const bool want_window = !opt.headless;
   Viewer viewer(opt);
   const std::string title = viewer.title();
-  const int rc = want_window && open_window(title) ? viewer.run_window(title) : viewer.run_headless();
+  const bool window = !opt.headless && open_window(title);
+  int rc = kFailed;
+  try {
+    rc = window ? viewer.run_window(title) : viewer.run_headless();
+  } catch (const std::exception& e) {  // OpenCV (highgui, imgproc) reports trouble by throwing
+    spdlog::error("{}", e.what());
+  }
   viewer.stop();
-  if (want_window) cv::destroyAllWindows();
+  if (window) cv::destroyAllWindows();
   return rc;
 }

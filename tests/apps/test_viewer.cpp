@@ -9,7 +9,6 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <regex>
 #include <shmframe/opencv.hpp>
 #include <thread>
 
@@ -57,11 +56,21 @@ cv::Mat expected_bgr(int width, int height, shmframe::PixelFormat f, std::uint64
   return bgr;
 }
 
+// The number after `key` in `line` ("... seq 12 of ..." -> 12), -1 if there is none. (No
+// std::regex: GCC 12 warns inside <regex> under ASan, and the asan build uses -Werror.)
+long long number_after(const std::string& line, const std::string& key) {
+  const auto at = line.find(key);
+  if (at == std::string::npos) return -1;
+  const char* p = line.c_str() + at + key.size();
+  char* end = nullptr;
+  const long long v = std::strtoll(p, &end, 10);
+  return end != p ? v : -1;
+}
+
 // "snapshot: PATH (WxH, seq S of 'NAME')" -> S
 std::uint64_t snapshot_seq(const std::string& line) {
-  std::smatch m;
-  if (!std::regex_search(line, m, std::regex(R"(seq (\d+) of)"))) return 0;
-  return std::stoull(m[1]);
+  const long long seq = number_after(line, "seq ");
+  return seq > 0 ? static_cast<std::uint64_t>(seq) : 0;
 }
 
 // Next stdout line containing `text` (others skipped), bounded; "" on timeout.
@@ -326,11 +335,9 @@ cv::Rect window_rect(const std::string& display, const std::string& title) {
   App info({"/usr/bin/xwininfo", "-name", title}, {"DISPLAY=" + display});
   cv::Rect r;
   while (auto l = info.out->recv(5s)) {
-    std::smatch m;
-    if (std::regex_search(*l, m, std::regex(R"(Absolute upper-left X:\s+(-?\d+))"))) r.x = std::stoi(m[1]);
-    if (std::regex_search(*l, m, std::regex(R"(Absolute upper-left Y:\s+(-?\d+))"))) r.y = std::stoi(m[1]);
-    if (std::regex_search(*l, m, std::regex(R"(Width:\s+(\d+))"))) r.width = std::stoi(m[1]);
-    if (std::regex_search(*l, m, std::regex(R"(Height:\s+(\d+))"))) r.height = std::stoi(m[1]);
+    for (auto [key, field] : {std::pair{"Absolute upper-left X:", &r.x}, {"Absolute upper-left Y:", &r.y}, {"Width:", &r.width}, {"Height:", &r.height}}) {
+      if (const long long v = number_after(*l, key); v >= 0) *field = static_cast<int>(v);
+    }
   }
   return info.proc->exit_code(5s) == 0 ? r : cv::Rect();
 }
