@@ -32,10 +32,13 @@ cat >"$work/run.sh" <<RUN
   >"$work/viewer.out" 2>"$work/viewer.err" &
 pid=\$!
 tick=\$(getconf CLK_TCK)
-# Until it has exited: a zombie's /proc/PID/stat keeps its final utime (field 14) and stime
-# (15) until it is reaped. A bench script's sampling loop, not synchronization.
-while [[ \$(awk '{print \$3}' /proc/\$pid/stat) != Z ]]; do sleep 0.2; done
-last=\$(awk '{print \$14 + \$15}' /proc/\$pid/stat)
+last=0
+# Sampled every 0.1 s until it exits (bash reaps it at once, so its final numbers are gone):
+# the total misses at most the last 0.1 s. A bench script's sampling loop, not synchronization.
+while s=\$(awk '{print \$14 + \$15}' /proc/\$pid/stat 2>/dev/null) && [[ -n \$s ]]; do
+  last=\$s
+  sleep 0.1
+done
 wait \$pid || true
 echo "\$last \$tick" >"$work/proc_cpu"
 RUN
