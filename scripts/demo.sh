@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build (release), then run a producer on the built-in
-# test pattern and a consumer printing live stats, until Ctrl-C.
+# test pattern and shmframe-viewer on it (a window if $DISPLAY is set, else its statistics
+# once a second), until Ctrl-C or the viewer's q.
 # Usage: scripts/demo.sh [extra producer options, e.g. --width 1920 --height 1080 --fps 60]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake --preset release >/dev/null  # CMakePresets.json: build/release
-cmake --build --preset release
+# Configure only a fresh tree: re-running the preset would reset options scripts/test.sh set
+# on the same build/release (SHMFRAME_WERROR=ON) and so rebuild everything.
+[[ -f build/release/CMakeCache.txt ]] || cmake --preset release >/dev/null  # CMakePresets.json: build/release
+cmake --build build/release
 stream="demo-$$"
 build/release/producer/shmframe-producer --name "$stream" "$@" &
 producer=$!
 cleanup() { kill -INT "$producer" 2>/dev/null || true; wait "$producer" 2>/dev/null || true; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
-echo "shmframe: producer pid $producer on stream '$stream'; consumer stats below. Ctrl-C stops both." >&2
-build/release/consumer/shmframe-consumer --name "$stream" --processor stats
+viewer=(build/release/viewer/shmframe-viewer --name "$stream")
+if [[ -z ${DISPLAY:-} ]]; then
+  viewer+=(--headless)
+  echo "shmframe: producer pid $producer on stream '$stream'; no \$DISPLAY, so the viewer prints its statistics. Ctrl-C stops both." >&2
+else
+  echo "shmframe: producer pid $producer on stream '$stream'; viewer window on $DISPLAY (q quits, space pauses, s saves, o overlay). Ctrl-C stops both." >&2
+fi
+"${viewer[@]}"

@@ -9,6 +9,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libopencv-dev libspdlog-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev relacy-dev
   dpkg-dev file
+  # shmframe-viewer's window test: an X server of its own (Xvfb), xwd to read the screen back,
+  # xwininfo for the window's geometry.
+  xvfb x11-apps x11-utils
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

@@ -18,16 +18,16 @@
 #include "testkit.hpp"
 
 using namespace std::chrono_literals;
-using apptest::App;
-using apptest::json;
-using apptest::kConsumer;
-using apptest::kProducer;
+using json = nlohmann::ordered_json;
+using testkit::App;
 using testkit::Child;
 using testkit::LinePipe;
 using testkit::StreamGuard;
 
 namespace {
 
+const std::string kProducer = SHMFRAME_PRODUCER_BIN;
+const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 
 std::string crc_of(const cv::Mat& m) {
   uLong crc = crc32(0L, Z_NULL, 0);

@@ -1,0 +1,414 @@
+// shmframe-viewer as a user runs it: --snapshot pixels against the producer's test pattern,
+// the headless banners through a producer's life (start, SIGKILL, restart at another size,
+// clean close), bad input, and a real X window under Xvfb read back with xwd.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <shmframe/opencv.hpp>
+#include <thread>
+
+#include "app_process.hpp"
+#include "sources.hpp"  // producer/sources.hpp: the test pattern, to know what each frame must look like
+#include "testkit.hpp"
+
+using namespace std::chrono_literals;
+using testkit::App;
+using testkit::StreamGuard;
+
+namespace {
+
+const std::string kProducer = SHMFRAME_PRODUCER_BIN;
+const std::string kViewer = SHMFRAME_VIEWER_BIN;
+// Under ASan the viewer's window mode loads Qt, fontconfig and X libraries that keep caches
+// they never free; LeakSanitizer reports them at exit. Suppressed for those libraries only
+// (the viewer's own code stays checked), and only for viewer processes that open a window.
+const std::string kViewerLsan = "LSAN_OPTIONS=suppressions=" SHMFRAME_VIEWER_LSAN_SUPP;
+
+// A file removed when the test ends, however it ends.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& tag) : path("/tmp/shmframe-viewer-test-" + std::to_string(getpid()) + "-" + tag) { ::unlink(path.c_str()); }
+  ~TempFile() { ::unlink(path.c_str()); }
+};
+
+// The producer's test pattern frame `seq` as the viewer must show it: rendered by the same
+// code (producer/sources.cpp) in the stream's format, then converted to BGR.
+cv::Mat expected_bgr(int width, int height, shmframe::PixelFormat f, std::uint64_t seq) {
+  shmframe::producer::SourceOptions o;
+  o.width = static_cast<std::uint32_t>(width);
+  o.height = static_cast<std::uint32_t>(height);
+  o.pixel_format = f;
+  auto src = shmframe::producer::make_source(o);
+  src->grab(seq);
+  cv::Mat frame(height, width, shmframe::cv_type(f)), bgr;
+  src->render(frame);
+  switch (f) {
+    case shmframe::PixelFormat::gray8: cv::cvtColor(frame, bgr, cv::COLOR_GRAY2BGR); break;
+    case shmframe::PixelFormat::rgb8: cv::cvtColor(frame, bgr, cv::COLOR_RGB2BGR); break;
+    case shmframe::PixelFormat::bgra8: cv::cvtColor(frame, bgr, cv::COLOR_BGRA2BGR); break;
+    case shmframe::PixelFormat::bgr8: bgr = frame; break;
+  }
+  return bgr;
+}
+
+// The number after `key` in `line` ("... seq 12 of ..." -> 12), -1 if there is none. (No
+// std::regex: GCC 12 warns inside <regex> under ASan, and the asan build uses -Werror.)
+long long number_after(const std::string& line, const std::string& key) {
+  const auto at = line.find(key);
+  if (at == std::string::npos) return -1;
+  const char* p = line.c_str() + at + key.size();
+  char* end = nullptr;
+  const long long v = std::strtoll(p, &end, 10);
+  return end != p ? v : -1;
+}
+
+// "snapshot: PATH (WxH, seq S of 'NAME')" -> S
+std::uint64_t snapshot_seq(const std::string& line) {
+  const long long seq = number_after(line, "seq ");
+  return seq > 0 ? static_cast<std::uint64_t>(seq) : 0;
+}
+
+// Next stdout line containing `text` (others skipped), bounded; "" on timeout.
+std::string line_with(App& app, const std::string& text, std::chrono::milliseconds budget) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  while (auto l = app.out->recv(testkit::left_until(deadline))) {
+    if (l->find(text) != std::string::npos) return *l;
+  }
+  return {};
+}
+
+}  // namespace
+
+class ViewerSnapshot : public ::testing::TestWithParam<std::string> {};
+
+// The snapshot is the stream's frame itself, converted to BGR: every pixel equals the test
+// pattern of the seq it names, whatever the stream's pixel format (colour order included).
+TEST_P(ViewerSnapshot, EqualsTheProducersFrameInBgr) {
+  const std::string format = GetParam();
+  StreamGuard g("viewer-snap-" + format);
+  TempFile png("snap-" + format + ".png");
+  App viewer({kViewer, "--name", g.name(), "--headless", "--snapshot", png.path, "--frames", "3", "--timeout-ms", "20000"});
+  App producer({kProducer, "--name", g.name(), "--fps", "50", "--width", "160", "--height", "120", "--format", format});
+  const std::string said = line_with(viewer, "snapshot: ", 20s);
+  ASSERT_FALSE(said.empty()) << viewer.errors();
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0) << viewer.errors();
+  const std::uint64_t seq = snapshot_seq(said);
+  ASSERT_GE(seq, 3u) << said;  // the 3rd frame received: seq 3 at the earliest
+  const cv::Mat shot = cv::imread(png.path, cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(shot.empty()) << "no PNG at " << png.path;
+  ASSERT_EQ(shot.cols, 160);
+  ASSERT_EQ(shot.rows, 120);
+  ASSERT_EQ(shot.type(), CV_8UC3);
+  const cv::Mat want = expected_bgr(160, 120, *shmframe::parse_pixel_format(format), seq);
+  EXPECT_EQ(cv::norm(shot, want, cv::NORM_INF), 0) << format << ": the snapshot differs from the test pattern of seq " << seq;
+  // Not a blank or uniform picture, and the colour order is right: the pattern's red channel is
+  // 128 everywhere but under the bar and text; blue grows left to right (bgr8, rgb8).
+  cv::Scalar mean, dev;
+  cv::meanStdDev(shot, mean, dev);
+  EXPECT_GT(dev[0], 20) << "the picture is flat";
+  if (format != "gray8") {
+    const cv::Vec3b left = shot.at<cv::Vec3b>(110, 20), right = shot.at<cv::Vec3b>(110, 150);
+    EXPECT_LT(left[0], right[0]) << "blue must grow to the right";
+    EXPECT_EQ(right[2], 128) << "red is 128 in the pattern";
+  } else {
+    const cv::Vec3b p = shot.at<cv::Vec3b>(110, 150);
+    EXPECT_TRUE(p[0] == p[1] && p[1] == p[2]) << "gray8 shows gray";
+  }
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, ViewerSnapshot, ::testing::Values("bgr8", "rgb8", "gray8", "bgra8"));
+
+// Two streams: the snapshot tiles them side by side, each at full size.
+TEST(Viewer, SnapshotOfTwoStreamsTilesThemSideBySide) {
+  StreamGuard a("viewer-tile-a"), b("viewer-tile-b");
+  TempFile png("tile.png");
+  App pa({kProducer, "--name", a.name(), "--fps", "50", "--width", "160", "--height", "120"});
+  App pb({kProducer, "--name", b.name(), "--fps", "50", "--width", "160", "--height", "120", "--format", "gray8"});
+  // Wait for the second stream first, so that the tile of b has a frame when a's 5th arrives.
+  App probe({kViewer, "--name", b.name(), "--headless", "--frames", "1", "--timeout-ms", "20000"});
+  ASSERT_EQ(probe.proc->exit_code(20s), 0) << probe.errors();
+  App viewer({kViewer, "--name", a.name(), "--name", b.name(), "--headless", "--snapshot", png.path, "--frames", "5", "--timeout-ms", "20000"});
+  const std::string said = line_with(viewer, "snapshot: ", 20s);
+  ASSERT_FALSE(said.empty()) << viewer.errors();
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0);
+  const cv::Mat shot = cv::imread(png.path, cv::IMREAD_COLOR);
+  ASSERT_EQ(shot.cols, 320);
+  ASSERT_EQ(shot.rows, 120);
+  const cv::Mat want = expected_bgr(160, 120, shmframe::PixelFormat::bgr8, snapshot_seq(said));
+  EXPECT_EQ(cv::norm(shot(cv::Rect(0, 0, 160, 120)), want, cv::NORM_INF), 0) << "left tile: stream a";
+  const cv::Mat right = shot(cv::Rect(160, 0, 160, 120));
+  std::vector<cv::Mat> ch;
+  cv::split(right, ch);
+  EXPECT_EQ(cv::norm(ch[0], ch[2], cv::NORM_INF), 0) << "right tile: stream b is gray";
+  cv::Scalar mean, dev;
+  cv::meanStdDev(right, mean, dev);
+  EXPECT_GT(dev[0], 20) << "right tile is blank";
+}
+
+// The banner states of one stream through a producer's life, headless.
+TEST(Viewer, HeadlessBannersFollowTheProducerLifecycle) {
+  StreamGuard g("viewer-life");
+  App viewer({kViewer, "--name", g.name(), "--headless", "--timeout-ms", "30000"});
+  EXPECT_FALSE(line_with(viewer, g.name() + ": waiting for producer", 10s).empty()) << viewer.errors();
+  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "50", "--width", "320", "--height", "240",
+                                                              "--heartbeat-ms", "50"});
+  const pid_t pid1 = first->proc->pid();
+  EXPECT_FALSE(line_with(viewer, g.name() + ": live: generation 1, 320x240 bgr8, producer pid " + std::to_string(pid1), 10s).empty());
+  const std::string stats = line_with(viewer, g.name() + " gen 1 ", 10s);
+  EXPECT_NE(stats.find("320x240 bgr8"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("fps"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("cpu shmframe"), std::string::npos) << stats;
+  first->proc->kill_and_reap(SIGKILL);
+  EXPECT_FALSE(line_with(viewer, g.name() + ": producer lost (pid " + std::to_string(pid1) + ", ", 10s).empty()) << viewer.errors();
+  App second({kProducer, "--name", g.name(), "--fps", "50", "--width", "200", "--height", "100", "--format", "gray8"});
+  EXPECT_FALSE(line_with(viewer, g.name() + ": live: generation 2, 200x100 gray8", 10s).empty()) << viewer.errors();
+  const std::string stats2 = line_with(viewer, g.name() + " gen 2 ", 10s);
+  EXPECT_NE(stats2.find("200x100 gray8"), std::string::npos) << stats2;
+  second.proc->signal(SIGINT);
+  EXPECT_EQ(second.proc->exit_code(10s), 0);
+  EXPECT_FALSE(line_with(viewer, g.name() + ": closed", 10s).empty()) << viewer.errors();
+  viewer.proc->signal(SIGINT);
+  EXPECT_FALSE(line_with(viewer, "summary: " + g.name() + " frames", 10s).empty());
+  EXPECT_FALSE(line_with(viewer, "shmframe share of viewer CPU", 10s).empty());
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0) << "Ctrl-C ends the viewer cleanly";
+}
+
+TEST(Viewer, ExitOnCloseStatsJsonAndFramesCount) {
+  StreamGuard g("viewer-close");
+  TempFile json("stats.json");
+  App viewer({kViewer, "--name", g.name(), "--headless", "--exit-on-close", "--stats-json", json.path, "--timeout-ms", "20000"});
+  App producer({kProducer, "--name", g.name(), "--fps", "100", "--frames", "30", "--slots", "4"});
+  EXPECT_EQ(producer.proc->exit_code(20s), 0);
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0) << viewer.errors();
+  std::ifstream in(json.path);
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << "no JSON in " << json.path;
+  EXPECT_GT(j["streams"][0]["frames"].get<int>(), 0);
+  EXPECT_EQ(j["streams"][0]["name"], g.name());
+  EXPECT_TRUE(j["streams"][0]["e2e_ms"].contains("p99"));
+  EXPECT_GE(j["cpu"]["shmframe_share"].get<double>(), 0.0);
+  EXPECT_LE(j["cpu"]["shmframe_share"].get<double>(), 1.0);
+}
+
+TEST(Viewer, BadInputIsRefusedWithAReasonAndAMissingStreamIsWaitedFor) {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    const char* says;
+  };
+  const Case cases[] = {
+      {{kViewer, "--name", "a/b"}, 2, "letters"},
+      {{kViewer, "--name", ""}, 2, "1 to 64"},
+      {{kViewer, "--name", "x", "--name", "x"}, 2, "given twice"},
+      {{kViewer, "--snapshot", "/tmp/x.jpg"}, 2, "must end in .png"},
+      {{kViewer, "--snapshot", "/nonexistent-dir/x.png"}, 2, "does not exist"},
+      {{kViewer, "--max-size", "big"}, 2, "WIDTHxHEIGHT"},
+      {{kViewer, "--save-dir", "/nonexistent-dir"}, 2, "--save-dir"},
+      {{kViewer, "--frames", "-1"}, 2, "--frames"},
+      {{kViewer, "--bogus"}, 2, "--bogus"},
+      {{kViewer, "--name", "viewer-never-there", "--headless", "--timeout-ms", "300"}, 3, "no frame for 300 ms from stream 'viewer-never-there'"},
+  };
+  for (const auto& c : cases) {
+    App app(c.args);
+    EXPECT_EQ(app.proc->exit_code(10s), c.code) << c.args.back();
+    std::string all = app.errors();
+    while (auto l = app.out->recv(50ms)) all += *l + "\n";
+    EXPECT_NE(all.find(c.says), std::string::npos) << c.args.back() << ": " << all;
+  }
+  App help({kViewer, "--help"});
+  EXPECT_EQ(help.proc->exit_code(10s), 0);
+  std::string text;
+  while (auto l = help.out->recv(200ms)) text += *l + "\n";
+  for (const char* opt : {"--name", "--headless", "--snapshot", "--frames", "--timeout-ms", "--exit-on-close", "--stats-json", "space", "Esc"}) {
+    EXPECT_NE(text.find(opt), std::string::npos) << "--help does not mention " << opt;
+  }
+}
+
+// No display: it says so on stderr and runs headless (statistics on stdout), whether $DISPLAY
+// is unset or names a display nobody serves.
+TEST(Viewer, WithoutADisplayItRunsHeadlessAndSaysSo) {
+  StreamGuard g("viewer-nodisplay");
+  for (const std::string& display : std::vector<std::string>{"DISPLAY=", "DISPLAY=:" + std::to_string(900 + getpid() % 90)}) {
+    App viewer({kViewer, "--name", g.name(), "--timeout-ms", "300"}, {display});
+    EXPECT_EQ(viewer.proc->exit_code(10s), 3) << display;
+    const std::string err = viewer.errors();
+    EXPECT_NE(err.find("running headless"), std::string::npos) << display << ": " << err;
+    EXPECT_NE(err.find(display == "DISPLAY=" ? "$DISPLAY is not set" : "cannot connect to the X server"), std::string::npos) << err;
+    EXPECT_FALSE(line_with(viewer, g.name() + ": waiting for producer", 2s).empty());
+  }
+}
+
+// ---- a real window, under Xvfb -------------------------------------------------------------
+
+namespace {
+
+std::string file_of(int display) { return "/tmp/.X11-unix/X" + std::to_string(display); }
+
+// Retries `done` every 100 ms until it holds or `timeout` passes. Only for what external
+// programs do in their own time (an X server starting, a window being painted): nothing of
+// theirs can be waited on directly.
+bool retry_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+// An X server of the test's own: Xvfb on a free display number; killed and reaped at the end
+// (App's Child). error() says why there is none.
+class Xvfb {
+ public:
+  Xvfb() {
+    if (access(kBinary, X_OK) != 0) {
+      error_ = std::string(kBinary) + " is missing: install the Debian packages xvfb and x11-apps (scripts/install-deps.sh does)";
+      return;
+    }
+    for (int n = 100 + getpid() % 500, tries = 0; tries < 20; ++n, ++tries) {
+      if (access(file_of(n).c_str(), F_OK) == 0 || access(("/tmp/.X" + std::to_string(n) + "-lock").c_str(), F_OK) == 0) continue;
+      server_ = std::make_unique<App>(std::vector<std::string>{kBinary, ":" + std::to_string(n), "-screen", "0", "1280x800x24", "-nolisten", "tcp"});
+      // Ready once its socket exists; an early exit means another server took the number.
+      if (retry_until([&] { return access(file_of(n).c_str(), F_OK) == 0 || !server_->proc->running() || server_->proc->wait_exit(0ms); }, 10s) &&
+          server_->proc->running()) {
+        display_ = ":" + std::to_string(n);
+        return;
+      }
+      server_.reset();
+    }
+    error_ = "Xvfb did not start on any free display number";
+  }
+  const std::string& display() const { return display_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  static constexpr const char* kBinary = "/usr/bin/Xvfb";
+  std::unique_ptr<App> server_;
+  std::string display_, error_;
+};
+
+// An XWD file (xwd -root): a big-endian header of 25 32-bit fields, the window name, a colour
+// map of 12-byte entries, then ZPixmap rows of bytes_per_line bytes. Returns BGR (empty if the
+// file is not a ZPixmap with 24- or 32-bit pixels).
+cv::Mat read_xwd(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<unsigned char> d((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (d.size() < 100) return {};
+  auto field = [&](int i) {
+    const unsigned char* p = &d[static_cast<std::size_t>(i) * 4];
+    return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 | static_cast<std::uint32_t>(p[2]) << 8 | p[3];
+  };
+  const std::uint32_t header = field(0), format = field(2), width = field(4), height = field(5), byte_order = field(7), bpp = field(11),
+                      bpl = field(12), masks[3] = {field(16), field(15), field(14)}, ncolors = field(19);
+  const std::size_t offset = header + std::size_t{ncolors} * 12;
+  if (format != 2 || (bpp != 24 && bpp != 32) || d.size() < offset + std::size_t{bpl} * height) return {};
+  cv::Mat out(static_cast<int>(height), static_cast<int>(width), CV_8UC3);
+  const std::size_t bytes = bpp / 8;
+  for (std::uint32_t y = 0; y < height; ++y) {
+    for (std::uint32_t x = 0; x < width; ++x) {
+      const unsigned char* p = &d[offset + std::size_t{y} * bpl + x * bytes];
+      std::uint32_t v = 0;
+      for (std::size_t b = 0; b < bytes; ++b) v |= static_cast<std::uint32_t>(p[byte_order == 0 ? b : bytes - 1 - b]) << (8 * b);
+      auto& px = out.at<cv::Vec3b>(static_cast<int>(y), static_cast<int>(x));
+      for (int c = 0; c < 3; ++c) px[c] = static_cast<uchar>((v & masks[c]) >> __builtin_ctz(masks[c]));
+    }
+  }
+  return out;
+}
+
+cv::Mat screenshot(const std::string& display) {
+  TempFile file("screen.xwd");
+  App xwd({"/usr/bin/xwd", "-root", "-silent", "-out", file.path}, {"DISPLAY=" + display});
+  if (xwd.proc->exit_code(10s) != 0) return {};
+  return read_xwd(file.path);
+}
+
+// The window's position and size on the screen (xwininfo), empty if there is none.
+cv::Rect window_rect(const std::string& display, const std::string& title) {
+  App info({"/usr/bin/xwininfo", "-name", title}, {"DISPLAY=" + display});
+  cv::Rect r;
+  while (auto l = info.out->recv(5s)) {
+    for (auto [key, field] : {std::pair{"Absolute upper-left X:", &r.x}, {"Absolute upper-left Y:", &r.y}, {"Width:", &r.width}, {"Height:", &r.height}}) {
+      if (const long long v = number_after(*l, key); v >= 0) *field = static_cast<int>(v);
+    }
+  }
+  return info.proc->exit_code(5s) == 0 ? r : cv::Rect();
+}
+
+// Share of the picture's lower half (below the overlay) that is the test pattern's gradient in
+// the right colours: blue grows with x, green with y, red is 128 (the bar and text excepted).
+double pattern_share(const cv::Mat& win) {
+  int good = 0, all = 0;
+  for (int y = win.rows / 2; y < win.rows; y += 3) {
+    for (int x = 0; x < win.cols; x += 3) {
+      const cv::Vec3b p = win.at<cv::Vec3b>(y, x);
+      const int b = x * 255 / (win.cols - 1), g = y * 255 / (win.rows - 1);
+      good += std::abs(p[0] - b) <= 4 && std::abs(p[1] - g) <= 4 && std::abs(p[2] - 128) <= 4;
+      ++all;
+    }
+  }
+  return all != 0 ? static_cast<double>(good) / all : 0;
+}
+
+int count_color(const cv::Mat& m, cv::Vec3b c) {
+  cv::Mat mask;
+  cv::inRange(m, cv::Scalar(c[0], c[1], c[2]), cv::Scalar(c[0], c[1], c[2]), mask);
+  return cv::countNonZero(mask);
+}
+
+}  // namespace
+
+// What a person sees: the window (titled with the stream) shows the frames at their size in
+// the right colours (an rgb8 stream), with the overlay panel; a magenta banner once the
+// producer is killed; and the window takes the size of the next producer's frames.
+TEST(ViewerWindow, ShowsTheStreamWithOverlayThenTheLostBannerThenFollowsANewSize) {
+  Xvfb x;
+  ASSERT_TRUE(x.error().empty()) << x.error();
+  StreamGuard g("viewer-x");
+  const std::string title = "shmframe-viewer: " + g.name();
+  App viewer({kViewer, "--name", g.name(), "--timeout-ms", "60000"}, {"DISPLAY=" + x.display(), kViewerLsan});
+  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "30", "--width", "320", "--height", "240",
+                                                              "--format", "rgb8", "--heartbeat-ms", "50"});
+  ASSERT_FALSE(line_with(viewer, g.name() + ": live: generation 1, 320x240 rgb8", 20s).empty()) << viewer.errors();
+
+  cv::Rect r;
+  cv::Mat win;
+  const cv::Vec3b magenta(255, 0, 255), panel(40, 40, 40);
+  auto look = [&] {
+    r = window_rect(x.display(), title);
+    const cv::Mat screen = screenshot(x.display());
+    win = r.area() > 0 && !screen.empty() ? screen(r & cv::Rect(0, 0, screen.cols, screen.rows)).clone() : cv::Mat();
+    return !win.empty();
+  };
+  EXPECT_TRUE(retry_until([&] { return look() && r.size() == cv::Size(320, 240) && pattern_share(win) > 0.8; }, 20s))
+      << "window " << r << ", pattern share " << (win.empty() ? 0 : pattern_share(win)) << "\n" << viewer.errors();
+  ASSERT_FALSE(win.empty());
+  EXPECT_EQ(win.at<cv::Vec3b>(2, 2), panel) << "overlay panel at the top left";
+  cv::Mat text;
+  cv::inRange(win(cv::Rect(0, 0, 120, 50)), cv::Scalar(200, 200, 200), cv::Scalar(255, 255, 255), text);
+  EXPECT_GT(cv::countNonZero(text), 30) << "overlay text";
+  EXPECT_EQ(count_color(win, magenta), 0) << "no banner while live";
+
+  const pid_t pid1 = first->proc->pid();
+  first->proc->kill_and_reap(SIGKILL);
+  EXPECT_FALSE(line_with(viewer, g.name() + ": producer lost (pid " + std::to_string(pid1), 10s).empty()) << viewer.errors();
+  EXPECT_TRUE(retry_until([&] { return look() && count_color(win, magenta) > 320 * 10; }, 10s)) << "no magenta banner bar in the window";
+  EXPECT_GT(pattern_share(win), 0.3) << "the last frame stays shown under the banner";
+
+  App second({kProducer, "--name", g.name(), "--fps", "30", "--width", "480", "--height", "160"});
+  ASSERT_FALSE(line_with(viewer, g.name() + ": live: generation 2, 480x160 bgr8", 10s).empty()) << viewer.errors();
+  EXPECT_TRUE(retry_until([&] { return look() && r.size() == cv::Size(480, 160) && count_color(win, magenta) == 0 && pattern_share(win) > 0.8; }, 10s))
+      << "window " << r << " after the new generation";
+
+  viewer.proc->signal(SIGTERM);
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0) << viewer.errors();
+  second.proc->signal(SIGINT);
+  EXPECT_EQ(second.proc->exit_code(10s), 0);
+}

@@ -1,0 +1,170 @@
+#include "feed.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include <shmframe/clock.hpp>
+#include <shmframe/opencv.hpp>
+#include <shmframe/reader.hpp>
+
+#include "app.hpp"
+#include "render.hpp"
+
+namespace shmframe::viewer {
+
+Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier)
+    : name_(std::move(name)), frame_limit_(frame_limit), notifier_(notifier) {}
+
+Feed::~Feed() { stop(); }
+
+void Feed::start() { thread_ = std::thread([this] { run(); }); }
+
+void Feed::stop() {
+  stop_.store(true, std::memory_order_relaxed);  // relaxed: only ends a loop; join() orders the rest
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Feed::take_latest() {
+  std::lock_guard lock(mu_);
+  if (!fresh_) return false;
+  std::swap(front_, middle_);
+  fresh_ = false;
+  return true;
+}
+
+std::vector<std::string> Feed::take_changes() {
+  std::lock_guard lock(mu_);
+  return std::exchange(changes_, {});
+}
+
+FeedStatus Feed::status() const {
+  std::lock_guard lock(mu_);
+  return status_;
+}
+
+template <class F>
+void Feed::update(F&& f) {
+  {
+    std::lock_guard lock(mu_);
+    f(status_);
+  }
+  notifier_.notify();
+}
+
+void Feed::run() {
+  try {
+    loop();
+  } catch (const std::exception& e) {  // Reader construction (names are checked before) or OpenCV allocation
+    update([&](FeedStatus& s) { s.fatal = e.what(); });
+  }
+}
+
+void Feed::loop() {
+  ReaderOptions ro;
+  ro.log = app::library_logger();
+  Reader reader(name_, ro);
+  // Called under mu_. "live" is announced with the generation it is about (a new size or
+  // format comes as a new generation, possibly without any banner in between).
+  auto set_banner = [&](Banner b, FeedStatus& s, std::uint64_t now) {
+    if (s.banner == b && b != Banner::live) return;
+    s.banner = b;
+    if (b == Banner::live) {
+      changes_.push_back(fmt::format("live: generation {}, {}, producer pid {}", s.generation, to_string(s.format), s.producer_pid));
+    } else {
+      changes_.push_back(banner_text(s, now));
+    }
+  };
+  update([&](FeedStatus& s) { changes_.push_back(banner_text(s, 0)); });  // "waiting for producer"
+  std::uint64_t kept = 0;
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const std::uint64_t cpu0 = thread_cpu_ns();
+    Event ev = reader.wait(kWaitSlice);
+    if (ev.kind == EventKind::timeout || ev.kind == EventKind::interrupted) {
+      const std::uint64_t cpu = thread_cpu_ns() - cpu0;
+      std::lock_guard lock(mu_);  // nothing to announce: no notify
+      status_.shmframe_cpu_ns += cpu;
+      continue;
+    }
+    if (ev.kind != EventKind::frame) {
+      const std::uint64_t cpu = thread_cpu_ns() - cpu0;
+      const StreamInfo info = reader.info();
+      const std::uint64_t now = monotonic_ns();
+      update([&](FeedStatus& s) {
+        s.shmframe_cpu_ns += cpu;
+        switch (ev.kind) {
+          case EventKind::attached:
+            s.generation = info.generation;
+            s.format = info.format;
+            s.producer_pid = info.writer_pid;
+            set_banner(Banner::live, s, now);
+            break;
+          case EventKind::producer_lost:
+            if (info.writer_pid != 0) s.producer_pid = info.writer_pid;
+            s.lost_at_ns = now - std::min(now, info.heartbeat_age_ns);
+            set_banner(Banner::lost, s, now);
+            break;
+          case EventKind::closed: set_banner(Banner::closed, s, now); break;
+          case EventKind::error:
+            // A producer that died while creating the stream, or one too slow to finish: the
+            // next producer replaces it. Anything else (permissions, ABI, corruption) is final.
+            if (ev.error == errc::init_timeout || ev.error == errc::creator_died) {
+              spdlog::warn("{}", ev.message);
+            } else {
+              s.fatal = ev.message;
+            }
+            break;
+          default: break;
+        }
+      });
+      if (ev.kind == EventKind::error && ev.error != errc::init_timeout && ev.error != errc::creator_died) return;
+      continue;
+    }
+    if (frame_limit_ != 0 && kept >= frame_limit_) continue;  // ~Event releases the frame at once
+
+    Shot& shot = shots_[back_];
+    shot.taken_ns = monotonic_ns();
+    ev.frame.mat().copyTo(shot.pixels);
+    const bool valid = ev.frame.still_valid();
+    shot.pixel_format = ev.frame.pixel_format();
+    shot.seq = ev.frame.seq();
+    shot.generation = ev.frame.generation();
+    shot.capture_ns = ev.frame.capture_ns();
+    shot.commit_ns = ev.frame.commit_ns();
+    ev.frame.release();
+    const std::uint64_t cpu = thread_cpu_ns() - cpu0;
+    shot.ready_ns = monotonic_ns();
+
+    if (fps_window_start_ == 0) fps_window_start_ = shot.ready_ns;
+    if (valid) ++fps_window_frames_, ++kept;
+    const std::uint64_t window = shot.ready_ns - fps_window_start_;
+    const bool window_done = window >= 1'000'000'000ull;
+    const double fps = window_done ? static_cast<double>(fps_window_frames_) * 1e9 / static_cast<double>(window) : 0;
+    if (window_done) fps_window_start_ = shot.ready_ns, fps_window_frames_ = 0;
+
+    const std::uint64_t handoff = shot.taken_ns - std::min(shot.taken_ns, shot.commit_ns);
+    const std::uint64_t e2e = shot.ready_ns - std::min(shot.ready_ns, shot.capture_ns);
+    update([&](FeedStatus& s) {
+      s.shmframe_cpu_ns += cpu;
+      s.drops += ev.dropped;
+      if (window_done) s.fps = fps;
+      if (!valid) {
+        ++s.overruns;
+        return;
+      }
+      // Frames again after a loss without a new generation: the producer was only stopped.
+      if (s.banner != Banner::live) set_banner(Banner::live, s, shot.ready_ns);
+      ++s.frames;
+      s.last_seq = shot.seq;
+      s.last_frame_ns = shot.ready_ns;
+      s.handoff_ms = static_cast<double>(handoff) / 1e6;
+      s.e2e_ms = static_cast<double>(e2e) / 1e6;
+      s.handoff.add(handoff);
+      s.e2e.add(e2e);
+      std::swap(back_, middle_);
+      fresh_ = true;
+    });
+  }
+}
+
+}  // namespace shmframe::viewer

@@ -1,0 +1,141 @@
+// viewer/feed.hpp: one stream as the viewer sees it.
+//
+// A Feed runs one thread that blocks in Reader::wait (bounded, so it notices stop()), copies
+// each new frame into a buffer of its own and keeps the copy only if the frame was still
+// valid after the copy (else it counts an overrun and drops it): nothing the viewer shows can
+// be torn, and the viewer never holds a slot longer than one copy, so display never slows the
+// stream. Validated copies go through a triple buffer: the feed thread fills the back buffer,
+// swaps it with the middle one under the lock; the display thread swaps the middle one to the
+// front when it wants the newest (take_latest) and renders the front without a lock.
+//
+// Thread contract: start/stop, take_latest, front and status from one display thread; the
+// feed thread is internal. Every change (frame, life-cycle event) bumps the Notifier.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+#include <shmframe/format.hpp>
+
+#include "measure.hpp"
+
+namespace shmframe::viewer {
+
+// A change counter the display thread can block on (headless mode).
+class Notifier {
+ public:
+  void notify() {
+    {
+      std::lock_guard lock(mu_);
+      ++version_;
+    }
+    cv_.notify_all();
+  }
+  std::uint64_t version() {
+    std::lock_guard lock(mu_);
+    return version_;
+  }
+  // Returns when the version differs from `seen` or at `deadline`; the current version.
+  std::uint64_t wait_past(std::uint64_t seen, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, deadline, [&] { return version_ != seen; });
+    return version_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t version_ = 0;
+};
+
+// What the banner over a stream's last frame says.
+enum class Banner { waiting, live, lost, closed };
+
+// One validated copy of a frame, in the stream's own pixel format (tight rows).
+struct Shot {
+  cv::Mat pixels;
+  PixelFormat pixel_format = PixelFormat::bgr8;
+  std::uint64_t seq = 0;
+  std::uint64_t generation = 0;
+  std::uint64_t capture_ns = 0;
+  std::uint64_t commit_ns = 0;
+  std::uint64_t taken_ns = 0;  // when wait() returned it
+  std::uint64_t ready_ns = 0;  // when the copy was validated
+};
+
+struct FeedStatus {
+  Banner banner = Banner::waiting;
+  std::uint64_t generation = 0;
+  FrameFormat format{0, 0, PixelFormat::bgr8, 0};
+  pid_t producer_pid = 0;
+  std::uint64_t lost_at_ns = 0;  // the producer's last sign of life (heartbeat) before it was lost
+  std::uint64_t frames = 0;      // validated copies kept
+  std::uint64_t drops = 0;       // committed frames this viewer never took (it was busy or late)
+  std::uint64_t overruns = 0;    // copies dropped because the producer overwrote the slot meanwhile
+  std::uint64_t last_seq = 0;
+  std::uint64_t last_frame_ns = 0;
+  double fps = 0;                // over the last full second
+  double handoff_ms = 0;         // of the newest frame: commit -> taken by the viewer
+  double e2e_ms = 0;             // of the newest frame: capture -> validated copy ready to show
+  std::uint64_t shmframe_cpu_ns = 0;  // feed thread CPU inside shmframe calls (wait, copy, validate)
+  LatencyHistogram handoff, e2e;      // since start
+  std::string fatal;                  // non-empty: the stream cannot be used (the message names the fix)
+};
+
+class Feed {
+ public:
+  // `frame_limit` != 0: keep only the first `frame_limit` frames (then the last one stays shown).
+  Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier);
+  ~Feed();  // stop()
+  Feed(const Feed&) = delete;
+  Feed& operator=(const Feed&) = delete;
+
+  void start();
+  void stop();  // returns within one wait slice (kWaitSlice)
+  const std::string& name() const { return name_; }
+
+  // Display thread: makes the newest validated copy the front one; true if it changed.
+  bool take_latest();
+  // The front copy (empty pixels before the first frame). Valid until the next take_latest.
+  const Shot& front() const { return shots_[front_]; }
+  FeedStatus status() const;
+  // The state changes since the last call, oldest first, as lines for people ("live:
+  // generation 2, 640x480 bgr8, producer pid 42", "producer lost (pid 42, 0.2 s ago)", ...).
+  std::vector<std::string> take_changes();
+
+  static constexpr std::chrono::milliseconds kWaitSlice{100};
+
+ private:
+  void run();
+  void loop();
+  template <class F>
+  void update(F&& f);
+
+  std::string name_;
+  std::uint64_t frame_limit_;
+  Notifier& notifier_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  mutable std::mutex mu_;
+  FeedStatus status_;                 // guarded by mu_
+  std::vector<std::string> changes_;  // guarded by mu_
+  // Triple buffer: back_ is the feed thread's, front_ the display thread's, middle_ changes
+  // hands under mu_ (fresh_ says it holds a copy the display has not taken yet).
+  std::array<Shot, 3> shots_;
+  int back_ = 0, middle_ = 1, front_ = 2;
+  bool fresh_ = false;
+  std::uint64_t fps_window_start_ = 0, fps_window_frames_ = 0;  // feed thread only
+};
+
+}  // namespace shmframe::viewer
