@@ -335,6 +335,15 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     return std::nullopt;
   }
   if (state == static_cast<std::uint32_t>(layout::State::closed)) {
+    // Frames committed before the close come first (every_frame / lossless: each one still
+    // held by a slot; latest: the newest), then the close. A closed producer writes no more, so
+    // the slots stay as they were.
+    if (latest_seq(v) > last_seq_) {
+      if (Frame f = take_next(); f) {
+        const std::uint64_t missed = last_seq_ != 0 ? f.seq() - last_seq_ - 1 : 0;
+        return frame_event(std::move(f), missed);
+      }
+    }
     Event ev = event(EventKind::closed, v.geo.generation);
     attacher_.skip(v.region->dev(), v.region->ino());
     give_back();

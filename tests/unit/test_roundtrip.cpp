@@ -201,6 +201,31 @@ TEST_F(RoundTrip, CloseIsReportedAndRemovesTheSegment) {
   EXPECT_EQ(r().wait(20ms).kind, EventKind::timeout);
 }
 
+// A producer that commits its last frames and closes at once (shmframe-producer --frames N):
+// those frames still reach the reader, then the close.
+TEST_F(RoundTrip, FramesCommittedJustBeforeTheCloseAreDeliveredBeforeIt) {
+  for (Delivery d : {Delivery::every_frame, Delivery::lossless, Delivery::latest}) {
+    SCOPED_TRACE(std::string(to_string(d)));
+    ReaderOptions ro;
+    ro.delivery = d;
+    start(small_options(testkit::Small{4}), true, ro);
+    put(1);
+    ASSERT_EQ(next_frame().frame.seq(), 1u);
+    put(2);
+    put(3);
+    stop_writer();
+    std::vector<std::uint64_t> seqs;
+    Event e = r().wait(1s);
+    for (; e.kind == EventKind::frame; e = r().wait(1s)) {
+      EXPECT_TRUE(testkit::check_pattern(e.frame.data(), kSmallBytes, e.frame.seq()));
+      seqs.push_back(e.frame.seq());
+    }
+    EXPECT_EQ(e.kind, EventKind::closed);
+    if (d == Delivery::latest) EXPECT_EQ(seqs, (std::vector<std::uint64_t>{3}));
+    else EXPECT_EQ(seqs, (std::vector<std::uint64_t>{2, 3}));
+  }
+}
+
 TEST_F(RoundTrip, ReconfigureMakesANewGenerationReadersFollow) {
   start(small_options(), false);
   ASSERT_EQ(r().wait(1s).kind, EventKind::attached);

@@ -1,0 +1,261 @@
+// samples/recorder/recorder.cpp: shmframe-record, a lossless consumer that records a stream to a
+// video file with cv::VideoWriter (MJPG in .avi by default: OpenCV's built-in AVI writer, no
+// codec packages needed).
+//   shmframe-record --name cam0 --output cam0.avi [--fps 30] [--frames N] [--fourcc MJPG] [--follow]
+//
+// - Every frame, in order (Delivery::lossless): the producer waits for us up to its max block
+//   (--max-block-ms, default 100 ms) and demotes us if we are slower; demotions and the frames
+//   lost to them are printed at exit.
+// - Ends cleanly (the file is finalized and playable) on Ctrl-C / SIGTERM, after --frames N, or
+//   when the producer closes the stream (unless --follow).
+// - Generation changes: the same frame size records on into the same file (a producer restart
+//   is a cut in the video); a new size closes the file and starts NAME-2.avi, NAME-3.avi, ...
+//   because a video file has one frame size.
+// - Frames are written at a constant --fps (the stream's own timing is not kept).
+// Exit codes: 0 done, 1 the stream failed, 2 bad arguments or the output cannot be written.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <opencv2/videoio.hpp>
+#include <shmframe/opencv.hpp>
+#include <shmframe/shmframe.hpp>
+
+#include "pixels.hpp"
+
+namespace {
+
+struct Options {
+  std::string name, output, fourcc = "MJPG";
+  double fps = 30;
+  std::uint64_t frames = 0;
+  bool follow = false;
+};
+
+void log_line(const std::string& msg) { std::fprintf(stderr, "shmframe-record: %s\n", msg.c_str()); }
+
+// "out.avi" -> "out-2.avi": the file for the n-th frame size of a recording.
+std::string part_path(const std::string& base, int part) {
+  if (part == 1) return base;
+  const std::size_t slash = base.rfind('/');
+  const std::size_t dot = base.rfind('.');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash + 1);
+  const std::string suffix = "-" + std::to_string(part);
+  return has_ext ? base.substr(0, dot) + suffix + base.substr(dot) : base + suffix;
+}
+
+// Fails early, before waiting for a stream, if `path` cannot be created or written.
+bool check_writable(const std::string& path, std::string& why) {
+  struct stat st{};
+  const bool existed = ::stat(path.c_str(), &st) == 0;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    why = "cannot write '" + path + "': " + std::strerror(err) +
+          (err == ENOENT    ? " (create its directory first, or give --output a path in an existing one)"
+           : err == EACCES  ? " (no permission: choose a directory you can write, e.g. --output /tmp/out.avi)"
+           : err == EISDIR  ? " (that is a directory: give a file name, e.g. --output " + path + "/out.avi)"
+                            : " (give --output a writable file path)");
+    return false;
+  }
+  ::close(fd);
+  if (!existed) ::unlink(path.c_str());  // created only to check: the writer creates it on the first frame
+  return true;
+}
+
+class Recorder final : public shmframe::Processor {
+ public:
+  Recorder(const Options& o, std::atomic<bool>& stop) : opt_(o), stop_(stop) {}
+
+  void on_attached(const shmframe::StreamInfo& info) override {
+    const cv::Size size(static_cast<int>(info.format.width), static_cast<int>(info.format.height));
+    if (writer_.isOpened() && size == size_) {
+      log_line("generation " + std::to_string(info.generation) + " (" + shmframe::to_string(info.format) +
+               "): same size, recording on into " + path_);
+      return;
+    }
+    if (writer_.isOpened()) {
+      finish_file();
+      ++part_;
+      log_line("generation " + std::to_string(info.generation) + " has a new frame size (" +
+               shmframe::to_string(info.format) + "): starting a new file");
+    }
+    open(size);
+    if (writer_.isOpened()) {
+      log_line("recording '" + opt_.name + "' generation " + std::to_string(info.generation) + " (" +
+               shmframe::to_string(info.format) + ") to " + path_);
+    }
+  }
+
+  bool on_frame(const shmframe::Input& input, shmframe::Output&) override {
+    if (!writer_.isOpened()) return true;  // the open failed: run() stops at once (stop_ is set)
+    samples::to_bgr(input.mat(), input.pixel_format(), bgr_);
+    if (!input.still_valid()) {  // only after a demotion: a lossless frame is never overwritten
+      ++overwritten_;
+      return false;
+    }
+    if (bgr_.size() != size_) return true;  // cannot happen: a new size is a new generation (on_attached)
+    writer_.write(bgr_);
+    if (written_ == 0) first_seq_ = input.seq();
+    last_seq_ = input.seq();
+    ++written_;
+    ++file_frames_;
+    return true;
+  }
+
+  void on_producer_lost(const shmframe::StreamInfo&, std::string_view why) override {
+    log_line(std::string(why) + "; the file stays open for a new producer (Ctrl-C to finish it)");
+  }
+
+  void on_idle(const shmframe::RunStatus&) override {
+    if (writer_.isOpened() && written_ != last_progress_) {
+      last_progress_ = written_;
+      log_line("progress: " + std::to_string(written_) + " frames");
+    }
+  }
+
+  // Finalizes the open file (writes the AVI index); the destructor does it too.
+  void finish_file() {
+    if (!writer_.isOpened()) return;
+    writer_.release();
+    files_.push_back(path_ + " (" + std::to_string(file_frames_) + " frames)");
+    file_frames_ = 0;
+  }
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+  std::uint64_t written() const { return written_; }
+  std::uint64_t overwritten() const { return overwritten_; }
+  std::uint64_t first_seq() const { return first_seq_; }
+  std::uint64_t last_seq() const { return last_seq_; }
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  void open(cv::Size size) {
+    path_ = part_path(opt_.output, part_);
+    const auto& f = opt_.fourcc;
+    const int code = cv::VideoWriter::fourcc(f[0], f[1], f[2], f[3]);
+    if (!writer_.open(path_, code, opt_.fps, size, true)) {
+      error_ = "cannot open '" + path_ + "' for writing as " + f + " video at " + std::to_string(size.width) + "x" +
+               std::to_string(size.height) + ": OpenCV has no writer for this codec and file type (use a .avi file "
+               "with --fourcc MJPG, which OpenCV writes without extra packages)";
+      stop_.store(true);
+      return;
+    }
+    size_ = size;
+  }
+
+  Options opt_;
+  std::atomic<bool>& stop_;
+  cv::VideoWriter writer_;
+  cv::Size size_;
+  std::string path_, error_;
+  int part_ = 1;
+  cv::Mat bgr_;
+  std::uint64_t written_ = 0, file_frames_ = 0, overwritten_ = 0, first_seq_ = 0, last_seq_ = 0, last_progress_ = 0;
+  std::vector<std::string> files_;
+};
+
+int usage(const char* why) {
+  std::fprintf(stderr,
+               "shmframe-record: %s\n"
+               "usage: shmframe-record --name STREAM --output FILE.avi [--fps 30] [--frames N] [--fourcc MJPG] [--follow]\n"
+               "  --fps F      frame rate written into the file (default 30)\n"
+               "  --frames N   stop after N frames (default: until Ctrl-C or the stream closes)\n"
+               "  --fourcc C   four-character codec (default MJPG)\n"
+               "  --follow     keep recording when the producer closes the stream (wait for a new one)\n",
+               why);
+  return 2;
+}
+
+// Parses the command line into `o`; returns the error, empty if none.
+std::string parse(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--follow") {
+      o.follow = true;
+      continue;
+    }
+    if (a != "--name" && a != "--output" && a != "--fps" && a != "--frames" && a != "--fourcc") return "unknown option " + a;
+    if (i + 1 >= argc) return a + " needs a value";
+    const std::string v = argv[++i];
+    char* end = nullptr;
+    if (a == "--name") o.name = v;
+    else if (a == "--output") o.output = v;
+    else if (a == "--fourcc") o.fourcc = v;
+    else if (a == "--fps") {
+      o.fps = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(o.fps > 0 && o.fps <= 1000)) return "--fps must be a number in (0, 1000]";
+    } else {
+      o.frames = std::strtoull(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || v[0] == '-') return "--frames must be a count (0 = no limit)";
+    }
+  }
+  if (o.name.empty()) return "--name is required";
+  if (o.output.empty()) return "--output is required";
+  if (o.fourcc.size() != 4) return "--fourcc must be four characters, e.g. MJPG";
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  if (const std::string err = parse(argc, argv, opt); !err.empty()) return usage(err.c_str());
+  if (std::string why; !check_writable(opt.output, why)) {
+    log_line(why);
+    return 2;
+  }
+
+  std::atomic<bool> stop{false};
+  Recorder rec(opt, stop);
+  shmframe::RunOptions ro;
+  ro.max_frames = opt.frames;
+  ro.exit_on_close = !opt.follow;
+  ro.stop = &stop;  // set by the recorder when the file cannot be opened; run() handles SIGINT/SIGTERM itself
+  ro.log = [](shmframe::LogLevel, const std::string& m) { log_line(m); };
+  shmframe::RunResult r;
+  try {
+    shmframe::ReaderOptions rdo;
+    rdo.delivery = shmframe::Delivery::lossless;
+    rdo.log = ro.log;
+    shmframe::Reader reader(opt.name, rdo);
+    log_line("waiting for stream '" + opt.name + "' (Ctrl-C to stop)");
+    r = shmframe::run(reader, rec, ro);
+  } catch (const shmframe::Error& e) {  // an invalid stream name
+    log_line(e.what());
+    return 2;
+  }
+  // A second Ctrl-C while the AVI index is written would cut the file: finish first.
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
+  rec.finish_file();
+
+  std::string files;
+  for (const auto& f : rec.files()) files += (files.empty() ? "" : ", ") + f;
+  const auto& s = r.status.reader;
+  std::printf("wrote %llu frames (seq %llu..%llu) to %s; %llu dropped, %llu demotions, %llu overwritten; ended: %s\n",
+              static_cast<unsigned long long>(rec.written()), static_cast<unsigned long long>(rec.first_seq()),
+              static_cast<unsigned long long>(rec.last_seq()), files.empty() ? "no file" : files.c_str(),
+              static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.demotions),
+              static_cast<unsigned long long>(rec.overwritten()), std::string(shmframe::to_string(r.end)).c_str());
+  std::fflush(stdout);
+  if (rec.failed()) {
+    log_line(rec.error());
+    return 2;
+  }
+  if (r.end == shmframe::RunEnd::error) {
+    log_line(r.message);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,323 @@
+// The samples as a user runs them (samples/README.md): the edge and motion plugins inside the
+// real shmframe-consumer, and shmframe-record, each fed by the real shmframe-producer.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/videoio.hpp>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "testkit.hpp"
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testkit::Child;
+using testkit::LinePipe;
+using testkit::StreamGuard;
+
+namespace {
+
+const std::string kProducer = SHMFRAME_PRODUCER_BIN;
+const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
+const std::string kRecord = SHMFRAME_RECORD_BIN;
+const std::string kEdgePlugin = SHMFRAME_EDGE_PLUGIN;
+
+// A running program with its stdout and stderr as line pipes; killed and reaped by ~Child.
+// (The same as App in test_apps.cpp; to be shared once tests/apps has a common header.)
+struct Proc {
+  std::unique_ptr<LinePipe> out = std::make_unique<LinePipe>();
+  std::unique_ptr<LinePipe> err = std::make_unique<LinePipe>();
+  std::unique_ptr<Child> proc;
+
+  explicit Proc(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int o = out->write_fd(), e = err->write_fd();
+    proc = std::make_unique<Child>([&argv, o, e] {  // only async-signal-safe calls before exec
+      dup2(o, 1);
+      dup2(e, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+      return 127;
+    });
+  }
+  int exit_code(std::chrono::milliseconds t) { return proc->exit_code(t); }
+  std::string errors(std::chrono::milliseconds budget = 200ms) {
+    std::string all;
+    while (auto l = err->recv(budget)) all += *l + "\n";
+    return all;
+  }
+  // Every stdout line that parses as a JSON object, until `until` holds for one (included) or
+  // stdout stays quiet for `quiet`. Other lines are skipped.
+  std::vector<json> objects(const std::function<bool(const json&)>& until, std::chrono::milliseconds quiet = 10s) {
+    std::vector<json> all;
+    while (auto l = out->recv(quiet)) {
+      json j = json::parse(*l, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) continue;
+      all.push_back(j);
+      if (until(j)) break;
+    }
+    return all;
+  }
+};
+
+bool is_closed(const json& j) { return j.value("event", "") == "closed"; }
+
+// A file removed when the test ends, however it ends.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& tag) : path("/tmp/shmframe-test-" + std::to_string(getpid()) + "-" + tag) {
+    ::unlink(path.c_str());
+  }
+  ~TempFile() { ::unlink(path.c_str()); }
+};
+
+struct Video {
+  int frames = 0;            // decoded by reading them all
+  double header_frames = 0;  // CAP_PROP_FRAME_COUNT
+  cv::Size size;
+  int distinct_first_last = 0;  // 1 if the first and last frames differ
+};
+std::optional<Video> decode(const std::string& path) {
+  cv::VideoCapture cap(path);
+  if (!cap.isOpened()) return std::nullopt;
+  Video v;
+  v.header_frames = cap.get(cv::CAP_PROP_FRAME_COUNT);
+  cv::Mat m, first, last;
+  while (cap.read(m)) {
+    if (v.frames++ == 0) first = m.clone();
+    last = m;  // read() empties m at the end
+    v.size = m.size();
+  }
+  if (!first.empty() && !last.empty()) v.distinct_first_last = cv::norm(first, last, cv::NORM_L1) > 0 ? 1 : 0;
+  return v;
+}
+
+// "wrote 45 frames (seq 1..45) ..." -> 45, 1.
+struct Summary {
+  std::uint64_t frames = 0, first_seq = 0;
+  std::string line;
+};
+std::optional<Summary> summary(Proc& rec, std::chrono::milliseconds t) {
+  auto l = rec.out->recv_prefix("wrote ", t);
+  if (!l) return std::nullopt;
+  std::smatch m;
+  static const std::regex re(R"(wrote (\d+) frames \(seq (\d+)\.\.)");
+  if (!std::regex_search(*l, m, re)) return std::nullopt;
+  return Summary{std::stoull(m[1]), std::stoull(m[2]), *l};
+}
+
+}  // namespace
+
+// producer -> edge (by name) -> edge (by path) -> probes: gray8 frames whose origin is the
+// producer's frame, one hop per stage, and a chain that shuts down stage by stage on close.
+TEST(Samples, EdgePluginChainCarriesTheOriginThroughTwoStages) {
+  StreamGuard cam("smp-cam"), e1("smp-edge1"), e2("smp-edge2");
+  const std::uint64_t kFrames = 40;
+  // Downstream first: every consumer waits for its stream to appear.
+  Proc probe0({kConsumer, "--name", cam.name(), "--processor", "probe", "--lossless", "--exit-on-close", "--timeout-ms", "20000"});
+  Proc probe1({kConsumer, "--name", e1.name(), "--processor", "probe", "--exit-on-close", "--timeout-ms", "20000"});
+  Proc probe2({kConsumer, "--name", e2.name(), "--processor", "probe", "--exit-on-close", "--timeout-ms", "20000"});
+  Proc stage2({kConsumer, "--name", e1.name(), "--plugin", kEdgePlugin, "--plugin-arg", "low=30", "--output", e2.name(),
+               "--exit-on-close", "--timeout-ms", "20000"});
+  Proc stage1({kConsumer, "--name", cam.name(), "--plugin", "edge", "--output", e1.name(), "--exit-on-close", "--timeout-ms", "20000"});
+  Proc producer({kProducer, "--name", cam.name(), "--frames", std::to_string(kFrames), "--fps", "30", "--width", "320",
+                 "--height", "240", "--format", "rgb8"});
+  ASSERT_EQ(producer.exit_code(20s), 0) << producer.errors();
+
+  std::map<std::uint64_t, std::uint64_t> capture_of;  // producer seq -> capture_ns
+  for (const json& j : probe0.objects(is_closed)) {
+    if (j["event"] == "frame") capture_of[j["seq"].get<std::uint64_t>()] = j["capture_ns"].get<std::uint64_t>();
+  }
+  ASSERT_FALSE(capture_of.empty()) << probe0.errors();
+
+  const auto check_stage = [&](Proc& probe, std::uint32_t hops) {
+    std::size_t frames = 0, matched = 0;
+    bool closed = false;
+    for (const json& j : probe.objects(is_closed)) {
+      if (is_closed(j)) closed = true;
+      if (j["event"] != "frame") continue;
+      ++frames;
+      EXPECT_EQ(j["format"], "gray8");
+      EXPECT_EQ(j["width"], 320);
+      EXPECT_EQ(j["hops"], hops);
+      EXPECT_EQ(j["origin_stream"], cam.name());
+      const std::uint64_t origin_seq = j["origin_seq"];
+      EXPECT_GE(origin_seq, 1u);
+      EXPECT_LE(origin_seq, kFrames);
+      EXPECT_GE(j["e2e_latency_ns"].get<std::uint64_t>(), j["handoff_ns"].get<std::uint64_t>());
+      // A stage commits with the origin's capture time: the producer frame behind it.
+      if (auto c = capture_of.find(origin_seq); c != capture_of.end()) {
+        ++matched;
+        EXPECT_EQ(j["capture_ns"].get<std::uint64_t>(), c->second) << "origin_seq " << origin_seq;
+      }
+    }
+    EXPECT_TRUE(closed) << "the stage did not close its output when its input closed";
+    EXPECT_GT(frames, 0u) << probe.errors();
+    EXPECT_GT(matched, 0u) << "no stage frame's origin_seq was a frame the producer probe saw";
+  };
+  check_stage(probe1, 1);
+  check_stage(probe2, 2);
+  for (Proc* p : {&stage1, &stage2, &probe0, &probe1, &probe2}) EXPECT_EQ(p->exit_code(10s), 0) << p->errors();
+}
+
+// The moving bar of the test pattern is motion: JSON lines with seq, origin_seq and boxes inside
+// the frame, and the annotated output (bgr8) published as a stage.
+TEST(Samples, MotionPluginReportsBoxesForTheMovingTestPattern) {
+  StreamGuard cam("smp-mcam"), out("smp-motion");
+  Proc probe({kConsumer, "--name", out.name(), "--processor", "probe", "--frames", "3", "--timeout-ms", "20000"});
+  Proc motion({kConsumer, "--name", cam.name(), "--plugin", "motion", "--plugin-arg", "min_area=50", "--output", out.name(),
+               "--frames", "20", "--timeout-ms", "20000"});
+  Proc producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", "bgra8"});
+  std::size_t with_boxes = 0;
+  std::uint64_t last_seq = 0;
+  std::size_t n = 0;
+  const std::vector<json> lines = motion.objects([&n](const json&) { return ++n == 20; });
+  for (const json& j : lines) {
+    ASSERT_TRUE(j.contains("seq") && j.contains("origin_seq") && j.contains("boxes")) << j.dump();
+    const std::uint64_t seq = j["seq"];
+    EXPECT_GT(seq, last_seq);
+    EXPECT_EQ(j["origin_seq"], seq) << "a producer's frame is its own origin";
+    last_seq = seq;
+    for (const json& b : j["boxes"]) {
+      ASSERT_EQ(b.size(), 4u) << j.dump();
+      const int x = b[0], y = b[1], w = b[2], h = b[3];
+      EXPECT_TRUE(x >= 0 && y >= 0 && w > 0 && h > 0 && x + w <= 320 && y + h <= 240) << j.dump();
+    }
+    if (!j["boxes"].empty()) ++with_boxes;
+  }
+  EXPECT_EQ(lines.size(), 20u) << motion.errors();
+  EXPECT_GT(with_boxes, 0u) << "the moving bar was never detected";
+  EXPECT_EQ(motion.exit_code(10s), 0) << motion.errors();
+
+  std::size_t annotated = 0, seen = 0;
+  for (const json& j : probe.objects([&seen](const json& f) { return f["event"] == "frame" && ++seen == 3; })) {
+    if (j["event"] != "frame") continue;
+    ++annotated;
+    EXPECT_EQ(j["format"], "bgr8");
+    EXPECT_EQ(j["hops"], 1);
+    EXPECT_EQ(j["origin_stream"], cam.name());
+  }
+  EXPECT_EQ(annotated, 3u) << probe.errors();
+  EXPECT_EQ(probe.exit_code(10s), 0);
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.exit_code(10s), 0);
+}
+
+TEST(Samples, PluginsRefuseBadArgumentsByName) {
+  StreamGuard cam("smp-args");
+  struct Case {
+    std::vector<std::string> args;
+    const char* says;
+  };
+  const Case cases[] = {
+      {{"--plugin", "motion", "--plugin-arg", "nope=1"}, "unknown argument 'nope'"},
+      {{"--plugin", "edge", "--plugin-arg", "low=200", "--plugin-arg", "high=100"}, "low <= high"},
+      {{"--plugin", "motion", "--plugin-arg", "threshold=x"}, "not a number"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args{kConsumer, "--name", cam.name()};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Proc p(args);
+    EXPECT_EQ(p.exit_code(10s), 2) << c.args.back();
+    const std::string err = p.errors();
+    EXPECT_NE(err.find(c.says), std::string::npos) << err;
+  }
+}
+
+// Started before the producer, the recorder takes every frame (lossless) and finishes the file
+// when the producer closes the stream: exactly the producer's frames, decodable.
+TEST(Samples, RecorderWritesEveryFrameAndFinishesTheFileOnClose) {
+  StreamGuard cam("smp-rec");
+  TempFile file("rec.avi");
+  const int kFrames = 45;
+  Proc rec({kRecord, "--name", cam.name(), "--output", file.path, "--fps", "30"});
+  // Started first means waiting: a lossless reader that attaches late starts at the newest frame.
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  Proc producer({kProducer, "--name", cam.name(), "--frames", std::to_string(kFrames), "--fps", "30", "--width", "320",
+                 "--height", "240", "--format", "gray8", "--slots", "4"});
+  EXPECT_EQ(producer.exit_code(20s), 0) << producer.errors();
+  auto s = summary(rec, 10s);
+  ASSERT_TRUE(s) << rec.errors();
+  EXPECT_EQ(rec.exit_code(10s), 0) << rec.errors();
+  EXPECT_EQ(s->first_seq, 1u) << "the recorder attached after the producer's second frame: " << s->line;
+  EXPECT_EQ(s->frames, static_cast<std::uint64_t>(kFrames)) << s->line;
+  EXPECT_NE(s->line.find("0 dropped, 0 demotions"), std::string::npos) << s->line;
+  auto v = decode(file.path);
+  ASSERT_TRUE(v) << "OpenCV cannot open " << file.path;
+  EXPECT_EQ(v->frames, kFrames);
+  EXPECT_EQ(v->header_frames, kFrames);
+  EXPECT_EQ(v->size, cv::Size(320, 240));
+  EXPECT_EQ(v->distinct_first_last, 1) << "first and last frames are the same: the pattern did not move";
+}
+
+// Ctrl-C while recording a live stream: exit 0 and a finished file holding what was written.
+TEST(Samples, RecorderCtrlCLeavesADecodableFile) {
+  StreamGuard cam("smp-recint");
+  TempFile file("recint.avi");
+  Proc producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240"});
+  Proc rec({kRecord, "--name", cam.name(), "--output", file.path});
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: progress: ", 10s)) << "no progress line";
+  rec.proc->signal(SIGINT);
+  auto s = summary(rec, 10s);
+  ASSERT_TRUE(s) << rec.errors();
+  EXPECT_EQ(rec.exit_code(10s), 0) << rec.errors();
+  EXPECT_NE(s->line.find("ended: stopped"), std::string::npos) << s->line;
+  EXPECT_GT(s->frames, 0u);
+  auto v = decode(file.path);
+  ASSERT_TRUE(v) << "OpenCV cannot open " << file.path << " after Ctrl-C";
+  EXPECT_EQ(static_cast<std::uint64_t>(v->frames), s->frames);
+  EXPECT_EQ(v->header_frames, static_cast<double>(s->frames));
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.exit_code(10s), 0);
+}
+
+// A new frame size is a new file (NAME-2.avi); the first one is finished, not truncated.
+TEST(Samples, RecorderStartsANewFileWhenTheFrameSizeChanges) {
+  StreamGuard cam("smp-recsize");
+  TempFile file("recsize.avi"), second("recsize-2.avi");
+  Proc rec({kRecord, "--name", cam.name(), "--output", file.path, "--follow"});
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  {
+    Proc p1({kProducer, "--name", cam.name(), "--frames", "10", "--fps", "30", "--width", "320", "--height", "240"});
+    ASSERT_EQ(p1.exit_code(20s), 0) << p1.errors();
+  }
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: recording", 10s));
+  {
+    Proc p2({kProducer, "--name", cam.name(), "--frames", "10", "--fps", "30", "--width", "160", "--height", "120"});
+    ASSERT_EQ(p2.exit_code(20s), 0) << p2.errors();
+  }
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: recording", 10s)) << "no second file";
+  rec.proc->signal(SIGINT);
+  auto s = summary(rec, 10s);
+  ASSERT_TRUE(s) << rec.errors();
+  EXPECT_EQ(rec.exit_code(10s), 0);
+  EXPECT_NE(s->line.find(file.path + " ("), std::string::npos) << s->line;
+  EXPECT_NE(s->line.find(second.path + " ("), std::string::npos) << s->line;
+  auto v1 = decode(file.path), v2 = decode(second.path);
+  ASSERT_TRUE(v1 && v2);
+  EXPECT_EQ(v1->size, cv::Size(320, 240));
+  EXPECT_EQ(v2->size, cv::Size(160, 120));
+  EXPECT_GT(v1->frames, 0);
+  EXPECT_GT(v2->frames, 0);
+  EXPECT_EQ(static_cast<std::uint64_t>(v1->frames + v2->frames), s->frames);
+}
+
+TEST(Samples, RecorderRefusesAnOutputItCannotWrite) {
+  StreamGuard cam("smp-recbad");
+  Proc rec({kRecord, "--name", cam.name(), "--output", "/nonexistent-dir/x.avi"});
+  EXPECT_EQ(rec.exit_code(10s), 2);
+  const std::string err = rec.errors();
+  EXPECT_NE(err.find("'/nonexistent-dir/x.avi'"), std::string::npos) << err;
+  EXPECT_NE(err.find("create its directory"), std::string::npos) << err;
+  Proc usage({kRecord, "--name", cam.name()});
+  EXPECT_EQ(usage.exit_code(10s), 2);
+  EXPECT_NE(usage.errors().find("--output is required"), std::string::npos);
+}
