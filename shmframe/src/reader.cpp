@@ -334,21 +334,9 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     give_back();
     return std::nullopt;
   }
-  if (state == static_cast<std::uint32_t>(layout::State::closed)) {
-    // Frames committed before the close come first (every_frame / lossless: each one still
-    // held by a slot; latest: the newest), then the close. A closed producer writes no more, so
-    // the slots stay as they were.
-    if (latest_seq(v) > last_seq_) {
-      if (Frame f = take_next(); f) {
-        const std::uint64_t missed = last_seq_ != 0 ? f.seq() - last_seq_ - 1 : 0;
-        return frame_event(std::move(f), missed);
-      }
-    }
-    Event ev = event(EventKind::closed, v.geo.generation);
-    attacher_.skip(v.region->dev(), v.region->ino());
-    give_back();
-    return ev;
-  }
+  // A new frame first, also after a close: frames committed before it are delivered (every
+  // frame / lossless: each one a slot still holds; latest: the newest), then the close. A closed
+  // producer writes no more, so the slots stay as they were.
   if (latest_seq(v) > last_seq_) {
     if (Frame f = take_next(); f) {
       // A late joiner's first frame is not a drop: frames before the attach were never ours.
@@ -357,6 +345,12 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     }
     // Lapped while taking it, or the header names a frame no slot holds (corruption): wait
     // below. The ticket was read first, so a commit since then ends the wait at once.
+  }
+  if (state == static_cast<std::uint32_t>(layout::State::closed)) {
+    Event ev = event(EventKind::closed, v.geo.generation);
+    attacher_.skip(v.region->dev(), v.region->ino());
+    give_back();
+    return ev;
   }
   if (now >= deadline) return event(EventKind::timeout);
   const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);

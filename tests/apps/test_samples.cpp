@@ -9,16 +9,15 @@
 #include <opencv2/core.hpp>
 #include <opencv2/videoio.hpp>
 #include <optional>
-#include <regex>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "app_process.hpp"
 #include "testkit.hpp"
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
-using testkit::Child;
-using testkit::LinePipe;
 using testkit::StreamGuard;
 
 namespace {
@@ -28,32 +27,10 @@ const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 const std::string kRecord = SHMFRAME_RECORD_BIN;
 const std::string kEdgePlugin = SHMFRAME_EDGE_PLUGIN;
 
-// A running program with its stdout and stderr as line pipes; killed and reaped by ~Child.
-// (The same as App in test_apps.cpp; to be shared once tests/apps has a common header.)
-struct Proc {
-  std::unique_ptr<LinePipe> out = std::make_unique<LinePipe>();
-  std::unique_ptr<LinePipe> err = std::make_unique<LinePipe>();
-  std::unique_ptr<Child> proc;
-
-  explicit Proc(std::vector<std::string> args) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int o = out->write_fd(), e = err->write_fd();
-    proc = std::make_unique<Child>([&argv, o, e] {  // only async-signal-safe calls before exec
-      dup2(o, 1);
-      dup2(e, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-      return 127;
-    });
-  }
+// A running program (app_process.hpp), plus what these tests read from it.
+struct Proc : testkit::App {
+  using testkit::App::App;
   int exit_code(std::chrono::milliseconds t) { return proc->exit_code(t); }
-  std::string errors(std::chrono::milliseconds budget = 200ms) {
-    std::string all;
-    while (auto l = err->recv(budget)) all += *l + "\n";
-    return all;
-  }
   // Every stdout line that parses as a JSON object, until `until` holds for one (included) or
   // stdout stays quiet for `quiet`. Other lines are skipped.
   std::vector<json> objects(const std::function<bool(const json&)>& until, std::chrono::milliseconds quiet = 10s) {
@@ -108,10 +85,9 @@ struct Summary {
 std::optional<Summary> summary(Proc& rec, std::chrono::milliseconds t) {
   auto l = rec.out->recv_prefix("wrote ", t);
   if (!l) return std::nullopt;
-  std::smatch m;
-  static const std::regex re(R"(wrote (\d+) frames \(seq (\d+)\.\.)");
-  if (!std::regex_search(*l, m, re)) return std::nullopt;
-  return Summary{std::stoull(m[1]), std::stoull(m[2]), *l};
+  unsigned long long frames = 0, first = 0;
+  if (std::sscanf(l->c_str() + l->find("wrote "), "wrote %llu frames (seq %llu..", &frames, &first) != 2) return std::nullopt;
+  return Summary{frames, first, *l};
 }
 
 }  // namespace
