@@ -38,7 +38,7 @@ class Edges final : public shmframe::Processor {
       // so the plugin can be timed alone.
       if (!warned_ && !output.enabled()) {
         warned_ = true;
-        log_(shmframe::LogLevel::warn, "edge: no --output stream, the edges are computed and dropped");
+        log_(shmframe::LogLevel::warn, "no --output stream, the edges are computed and dropped");
       }
       cv::Canny(gray_, scratch_, low_, high_);
       return true;
@@ -47,7 +47,7 @@ class Edges final : public shmframe::Processor {
     cv::Canny(gray_, dst, low_, high_);  // written straight into the output slot (same size and type: no reallocation)
     if (!output.commit() && !commit_failed_) {  // cannot happen without user metadata; say so once if it does
       commit_failed_ = true;
-      log_(shmframe::LogLevel::error, "edge: committing an output frame failed");
+      log_(shmframe::LogLevel::error, "committing an output frame failed");
     }
     return true;
   }

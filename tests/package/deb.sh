@@ -70,6 +70,10 @@ expect_path() {  # $1: an extended regex over the listed paths; $2: what it is
 }
 expect_path '^\./usr/bin/shmframe-producer$' "producer"
 expect_path '^\./usr/bin/shmframe-consumer$' "consumer"
+expect_path '^\./usr/bin/shmframe-viewer$' "viewer"
+expect_path '^\./usr/bin/shmframe-record$' "recorder sample"
+expect_path '^\./usr/lib/([^/]+/)?shmframe/plugins/shmframe-edge\.so$' "edge plugin"
+expect_path '^\./usr/lib/([^/]+/)?shmframe/plugins/shmframe-motion\.so$' "motion plugin"
 expect_path '^\./usr/include/shmframe/shmframe\.hpp$' "public header"
 expect_path '^\./usr/lib/([^/]+/)?libshmframe\.a$' "static library"
 expect_path '^\./usr/lib/([^/]+/)?cmake/shmframe/shmframeConfig\.cmake$' "CMake package config"
@@ -175,5 +179,11 @@ if [[ "$frames" != 3 ]]; then
   fail "the consumer printed $frames JSON frame lines, not 3"
 fi
 cat "$out"
+
+step "the packaged consumer loads the packaged edge plugin by name and runs it on 3 frames"
+run_reader_against_producer "$root/usr/bin/shmframe-producer" "$out" -- \
+  "$root/usr/bin/shmframe-consumer" --name "$SHMFRAME_TEST_STREAM" --plugin edge --frames 3 --timeout-ms 10000
+grep -q "plugin 'edge' from $root/usr/.*shmframe/plugins/shmframe-edge.so" "$out.err" ||
+  { cat "$out.err" >&2; fail "the consumer did not load the edge plugin from the package's plugin directory"; }
 
 step "passed: $(basename "$deb"), Depends: $depends"
