@@ -113,7 +113,7 @@ static_assert(sizeof(FrameHeader) == 64);
 // The shape of a run.
 struct Case {
   std::string transport;  // shmframe, unix_socket, zeromq, iceoryx
-  std::string mode;       // copy | zerocopy
+  std::string mode;       // copy | zerocopy; shmframe also zerocopy/predictive, zerocopy/spin (the reader's wait policy)
   int width = 1920, height = 1080;
   int consumers = 1;
   double rate = 30;       // frames per second; 0 = as fast as possible

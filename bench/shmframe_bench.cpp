@@ -380,6 +380,9 @@ int main(int argc, char** argv) {
       for (const char* mode : {"copy", "zerocopy"})
         for (int n : {1, 2, 4, 8})
           for (double rate : {30.0, 0.0}) add("shmframe", mode, sz, n, rate);
+    // Wait policies (issue #11), camera rate only: polling flat out is just spinning.
+    for (int n : {1, 8}) add("shmframe", "zerocopy/predictive", {1920, 1080}, n, 30.0);
+    add("shmframe", "zerocopy/spin", {1920, 1080}, 1, 30.0);
   }
 
   // Limits of this machine, measured first, in this same run.
@@ -495,6 +498,26 @@ int main(int argc, char** argv) {
       target(std::string(mode) + " 30fps worst consumer p50: 8 consumers / 1 consumer", eight->worst_consumer_p50 / one->handoff.p50, 2.0, true);
     }
   }
+  // Wait policies (issue #11): 1080p, 30 fps, zero-copy.
+  const Result* pred1 = find(results, "shmframe", "zerocopy/predictive", 1920, 1, 30);
+  const Result* pred8 = find(results, "shmframe", "zerocopy/predictive", 1920, 8, 30);
+  const Result* spin1 = find(results, "shmframe", "zerocopy/spin", 1920, 1, 30);
+  if (pred1 && s_zc30) {
+    target("wait predictive: hand-off p50 / block p50", pred1->handoff.p50 / s_zc30->handoff.p50, 0.1, true);
+    target("wait predictive: hand-off p99 / block p99", pred1->handoff.p99 / s_zc30->handoff.p99, 0.3, true);
+    target("wait predictive: consumer CPU, share of one core at 30 fps", pred1->cpu_consumer * 30 / 1e9, 0.03, true);
+  }
+  if (pred1 && spin1) {
+    target("wait predictive: hand-off p50 / busy-poll (spin) p50", pred1->handoff.p50 / spin1->handoff.p50, 2.0, true);
+    target("  (for reference) wait spin: consumer CPU, share of one core", spin1->cpu_consumer * 30 / 1e9, 1.0, true);
+  }
+  if (pred1 && pred8) {
+    target("wait predictive, 8 consumers: producer CPU/frame / with 1", pred8->cpu_producer / pred1->cpu_producer, 1.10, true);
+    target("wait predictive, 8 consumers: worst consumer p50 / 1-consumer p50", pred8->worst_consumer_p50 / pred1->handoff.p50, 2.0,
+           true);
+  }
+  if (pred1 && i_zc30) target("wait predictive: hand-off p50 / iceoryx zero-copy p50", pred1->handoff.p50 / i_zc30->handoff.p50, 1.0, true);
+
   // Processing stages (issue #7): plugin dispatch, and a three-stage chain against one hop.
   json stages;
   if (wanted("stages")) {

@@ -55,8 +55,13 @@ int shmframe_producer(const Case& c, Shared& s) {
   return rc;  // ~Writer closes the stream: consumers see "closed"
 }
 
-int shmframe_consumer(const Case&, Shared& s, int index) {
-  shmframe::Reader r(shm_stream());
+int shmframe_consumer(const Case& c, Shared& s, int index) {
+  shmframe::ReaderOptions ro;
+  const auto slash = c.mode.find('/');
+  const std::string wait = slash == std::string::npos ? "block" : c.mode.substr(slash + 1);
+  if (wait == "predictive") ro.wait = shmframe::WaitPolicy::predictive;
+  if (wait == "spin") ro.wait = shmframe::WaitPolicy::spin;  // no limit: a busy-poll consumer
+  shmframe::Reader r(shm_stream(), ro);
   auto& res = s.consumers[index];
   std::uint64_t cpu0 = 0;
   for (;;) {

@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <shmframe/format.hpp>
 
 namespace shmframe::app {
@@ -51,6 +52,24 @@ StreamNameValidator::StreamNameValidator() {
     auto why = shmframe::check_stream_name(s);
     return why ? *why : std::string();
   };
+}
+
+void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::microseconds& spin_limit) {
+  const std::map<std::string, shmframe::WaitPolicy> names{{"block", shmframe::WaitPolicy::block},
+                                                          {"predictive", shmframe::WaitPolicy::predictive},
+                                                          {"spin", shmframe::WaitPolicy::spin}};
+  cli.add_option("--wait", policy,
+                 "How to wait for frames: block (sleep until woken: no CPU, one kernel wake-up per frame), predictive "
+                 "(learn the stream's period, sleep until a frame is due, poll briefly around it: near-polling latency "
+                 "for ~1-3% of a core; irregular streams block), spin (poll a dedicated core, block after --spin-limit-us)")
+      ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
+      ->default_str("block");
+  cli.add_option_function<std::int64_t>(
+         "--spin-limit-us",
+         [&spin_limit](const std::int64_t& us) { spin_limit = std::chrono::microseconds(us); },
+         "Longest poll: spin polls this long before it blocks (default: the whole wait); predictive's widest window "
+         "(default 1000)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
 }
 
 mode_t parse_mode(const std::string& text) {

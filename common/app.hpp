@@ -9,6 +9,8 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <shmframe/reader.hpp>
 #include <shmframe/writer.hpp>
 
 namespace shmframe::app {
@@ -30,5 +32,9 @@ struct StreamNameValidator : CLI::Validator {
 };
 // Parses an octal mode such as "0600" or "660"; throws CLI::ValidationError.
 mode_t parse_mode(const std::string& text);
+
+// --wait block|predictive|spin and --spin-limit-us, into `policy` / `spin_limit` (the consumer's
+// and the viewer's ReaderOptions::wait / spin_limit).
+void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::microseconds& spin_limit);
 
 }  // namespace shmframe::app

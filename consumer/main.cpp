@@ -25,7 +25,8 @@ int print_status(const std::vector<std::string>& names) {
       for (const auto& c : s.consumers) {
         consumers.push_back({{"entry", c.entry}, {"pid", c.pid}, {"last_seq", c.last_seq}, {"lag", c.lag}, {"frames", c.frames}, {"drops", c.drops},
                              {"overruns", c.overruns}, {"heartbeat_age_ns", c.heartbeat_age_ns}, {"held_slots", c.held_slots},
-                             {"delivery", c.delivery}, {"demotions", c.demotions}});
+                             {"delivery", c.delivery}, {"demotions", c.demotions}, {"wait", c.wait_policy},
+                             {"wake_latency_ns", c.wake_latency_ns}});
       }
       out.push_back({{"name", s.name}, {"state", s.state}, {"generation", s.info.generation},
                      {"width", s.info.format.width}, {"height", s.info.format.height},
@@ -107,6 +108,9 @@ int main(int argc, char** argv) {
                "Take every frame, in order: the producer does not overwrite a frame this consumer has not taken, "
                "waiting at most its --max-block-ms, then demotes it to --every-frame until it catches up")
       ->excludes(every_opt);
+  shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
+  std::chrono::microseconds spin_limit{0};
+  shmframe::app::add_wait_options(cli, wait, spin_limit);
   cli.add_flag("--exit-on-close", exit_on_close, "Exit 0 when the producer closes the stream instead of waiting for a new one");
   cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
   cli.add_flag("--list", list, "Print the state of every stream on this host as JSON and exit");
@@ -151,6 +155,8 @@ int main(int argc, char** argv) {
   ro.delivery = lossless ? shmframe::Delivery::lossless
                          : every_frame ? shmframe::Delivery::every_frame : shmframe::Delivery::latest;
   ro.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
+  ro.wait = wait;
+  ro.spin_limit = spin_limit;
   ro.log = shmframe::app::library_logger();
   shmframe::RunOptions opt;
   opt.max_frames = frames;

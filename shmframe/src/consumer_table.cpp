@@ -28,6 +28,9 @@ void reset_fields(layout::ConsumerEntry& e, std::uint64_t ticks, std::uint64_t n
   at(e.waiting).store(0, std::memory_order_relaxed);
   at(e.delivery).store(0, std::memory_order_relaxed);  // lossy until the owner's first frame
   at(e.demotions).store(0, std::memory_order_relaxed);
+  at(e.wait_policy).store(0, std::memory_order_relaxed);
+  at(e.polling).store(0, std::memory_order_relaxed);
+  at(e.wake_latency_ns).store(0, std::memory_order_relaxed);
   // `wake` is kept: it only ever counts up, and a consumer compares it with its own ticket.
 }
 
@@ -58,6 +61,7 @@ void free_entry(layout::ConsumerEntry& e) noexcept {
   at(e.waiting).store(0, std::memory_order_relaxed);
   // seq_cst: a producer waiting for this (lossless) consumer stops counting it at once.
   at(e.delivery).store(0, std::memory_order_seq_cst);
+  at(e.polling).store(0, std::memory_order_relaxed);  // a dead poller no longer counts
   // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
   at(e.owner_pid).store(0, std::memory_order_release);
 }
@@ -172,6 +176,13 @@ std::vector<ConsumerInfo> snapshot(const ReadView& v) {
       default: c.delivery = "lossy"; break;
     }
     c.demotions = load(e.demotions, std::memory_order_relaxed);
+    switch (load(e.wait_policy, std::memory_order_relaxed)) {
+      case static_cast<std::uint32_t>(layout::WaitPolicyCode::block): c.wait_policy = "block"; break;
+      case static_cast<std::uint32_t>(layout::WaitPolicyCode::predictive): c.wait_policy = "predictive"; break;
+      case static_cast<std::uint32_t>(layout::WaitPolicyCode::spin): c.wait_policy = "spin"; break;
+      default: c.wait_policy = "unknown"; break;
+    }
+    c.wake_latency_ns = load(e.wake_latency_ns, std::memory_order_relaxed);
     out.push_back(c);
   }
   return out;

@@ -71,6 +71,43 @@ int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64
   return r;
 }
 
+namespace {
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+}  // namespace
+
+bool poll_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until_ns) noexcept {
+  // relaxed: an advisory count for other pollers (pollers()).
+  at(me.polling).store(1, std::memory_order_relaxed);
+  bool moved = false;
+  for (std::uint32_t n = 0;; ++n) {
+    // acquire: like ticket(); a new value means a commit we must look at.
+    if (at(me.wake).load(std::memory_order_acquire) != ticket) {
+      moved = true;
+      break;
+    }
+    cpu_relax();
+    if ((n & 63u) == 63u && monotonic_ns() >= until_ns) break;  // the clock every 64 pauses (~2-8 us)
+  }
+  at(me.polling).store(0, std::memory_order_relaxed);
+  return moved;
+}
+
+std::uint32_t pollers(const WriteView& v) noexcept {
+  std::uint32_t n = 0;
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    const auto& e = v.consumer(i);
+    // relaxed: advisory (a consumer deciding whether to poll or to sleep).
+    if (load(e.polling, std::memory_order_relaxed) != 0 && load(e.owner_pid, std::memory_order_relaxed) > 0) ++n;
+  }
+  return n;
+}
+
 std::uint32_t producer_wait_begin(const WriteView& v) noexcept {
   auto& h = v.header();
   // acquire: read before the producer checks for progress, like ticket().

@@ -16,6 +16,7 @@
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
+#include "shmframe/detail/predictor.hpp"
 #include "shmframe/detail/slot_protocol.hpp"
 
 namespace shmframe {
@@ -69,6 +70,31 @@ struct Attachment {
 
   layout::ConsumerEntry& me() const noexcept { return view.consumer(entry); }
 };
+
+namespace {
+Event event(EventKind k, std::uint64_t generation = 0, std::string message = {}) {
+  Event e;
+  e.kind = k;
+  e.generation = generation;
+  e.message = std::move(message);
+  return e;
+}
+std::int32_t own_pid() noexcept { return static_cast<std::int32_t>(getpid()); }
+std::uint32_t online_cpus() noexcept {
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<std::uint32_t>(n) : 1u;
+}
+std::uint32_t policy_code(WaitPolicy w) noexcept {
+  switch (w) {
+    case WaitPolicy::block: return static_cast<std::uint32_t>(layout::WaitPolicyCode::block);
+    case WaitPolicy::predictive: return static_cast<std::uint32_t>(layout::WaitPolicyCode::predictive);
+    case WaitPolicy::spin: return static_cast<std::uint32_t>(layout::WaitPolicyCode::spin);
+  }
+  return 0;
+}
+// The widest polling window of the predictive policy unless ReaderOptions::spin_limit says.
+constexpr std::uint64_t kPredictiveWindowNs = 1'000'000;
+}  // namespace
 
 class ReaderCore {
  public:
@@ -124,22 +150,19 @@ class ReaderCore {
   std::shared_ptr<ReaderCounters> counters_ = std::make_shared<ReaderCounters>();
   // Lossless: arms the entry once caught up (first frame, or after a demotion); counts demotions.
   void keep_lossless(std::uint64_t latest) noexcept;
+  // Waits for a commit (the wake word moving past `ticket`) until `until`, as the wait policy
+  // says. Returns 0, ETIMEDOUT, EAGAIN or EINTR like notifier::wait_for_commit().
+  int await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until) noexcept;
+  // May this reader poll now? Not when as many consumers poll as there are CPUs besides one.
+  bool may_poll() const noexcept;
+
+  ArrivalPredictor predictor_;
+  const std::uint32_t cpus_ = online_cpus();
 
   std::uint64_t last_seq_ = 0;
   bool lost_ = false;
   bool demotion_seen_ = false;
 };
-
-namespace {
-Event event(EventKind k, std::uint64_t generation = 0, std::string message = {}) {
-  Event e;
-  e.kind = k;
-  e.generation = generation;
-  e.message = std::move(message);
-  return e;
-}
-std::int32_t own_pid() noexcept { return static_cast<std::int32_t>(getpid()); }
-}  // namespace
 
 bool ReaderCore::try_attach(std::uint64_t deadline) {
   try {
@@ -155,7 +178,10 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
     }
     last_seq_ = 0;
     lost_ = false;
+    predictor_.reset();
     ++counters_->attaches;
+    // relaxed: for observers (--list).
+    at(att_->me().wait_policy).store(policy_code(opt_.wait), std::memory_order_relaxed);
     if (att_->view.region->owner_uid() != geteuid()) {
       log(LogLevel::warn, stream_tag(name_) + ": produced by another user (segment owned by uid " +
                               std::to_string(att_->view.region->owner_uid()) + ")");
@@ -264,6 +290,11 @@ Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   }
   // relaxed: statistics for observers; no data depends on them.
   at(me.frames).fetch_add(1, std::memory_order_relaxed);
+  const std::uint64_t now = monotonic_ns();
+  const std::uint64_t wake = now > f.commit_ns() ? now - f.commit_ns() : 0;
+  at(me.wake_latency_ns)
+      .store(static_cast<std::uint32_t>(std::min<std::uint64_t>(wake, UINT32_MAX)), std::memory_order_relaxed);
+  predictor_.observe(f.seq(), f.commit_ns());
   if (missed != 0) at(me.drops).fetch_add(missed, std::memory_order_relaxed);
   lost_ = false;  // the producer came back (e.g. SIGCONT)
   Event ev;
@@ -361,8 +392,42 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     return event(EventKind::producer_lost, v.geo.generation,
                  stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) + " stopped beating");
   }
-  if (notifier::wait_for_commit(me, ticket, slice) == EINTR) return event(EventKind::interrupted);
+  if (await_commit(me, ticket, now + slice) == EINTR) return event(EventKind::interrupted);
   return std::nullopt;
+}
+
+bool ReaderCore::may_poll() const noexcept {
+  return notifier::pollers(att_->view) < std::max<std::uint32_t>(1, cpus_ - 1);
+}
+
+int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until) noexcept {
+  std::uint64_t now = monotonic_ns();
+  if (now >= until) return ETIMEDOUT;
+  const auto limit = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_limit).count());
+  switch (opt_.wait) {
+    case WaitPolicy::block: break;
+    case WaitPolicy::spin: {
+      const std::uint64_t stop = limit == 0 ? until : std::min(until, now + limit);
+      if (may_poll() && notifier::poll_for_commit(me, ticket, stop)) return 0;
+      break;
+    }
+    case WaitPolicy::predictive: {
+      const auto w = predictor_.next(now, limit == 0 ? kPredictiveWindowNs : limit);
+      if (!w || !may_poll()) break;
+      if (now < w->begin_ns) {
+        // Asleep until the window opens; a frame that comes early wakes us as in block.
+        const int r = notifier::wait_for_commit(me, ticket, std::min(until, w->begin_ns) - now);
+        if (r != ETIMEDOUT) return r;
+        now = monotonic_ns();
+        if (now >= until) return ETIMEDOUT;
+      }
+      if (notifier::poll_for_commit(me, ticket, std::min(until, w->end_ns))) return 0;
+      break;  // late: sleep until it comes
+    }
+  }
+  now = monotonic_ns();
+  if (now >= until) return ETIMEDOUT;
+  return notifier::wait_for_commit(me, ticket, until - now);
 }
 
 std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
@@ -400,6 +465,15 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::timeout: return "timeout";
     case EventKind::interrupted: return "interrupted";
     case EventKind::error: return "error";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(WaitPolicy w) noexcept {
+  switch (w) {
+    case WaitPolicy::block: return "block";
+    case WaitPolicy::predictive: return "predictive";
+    case WaitPolicy::spin: return "spin";
   }
   return "unknown";
 }

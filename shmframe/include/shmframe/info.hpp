@@ -37,7 +37,9 @@ struct ConsumerInfo {
   // "lossy" (latest or every frame), "lossless", or "demoted" (lossless that blocked the
   // producer for longer than its max block; lossless again once it catches up).
   const char* delivery = "lossy";
-  std::uint32_t demotions = 0;  // times the producer demoted it
+  std::uint32_t demotions = 0;          // times the producer demoted it
+  const char* wait_policy = "unknown";  // "block", "predictive", "spin" (ReaderOptions::wait)
+  std::uint32_t wake_latency_ns = 0;    // its last commit -> frame taken time (0 = none yet)
 };
 
 }  // namespace shmframe

@@ -24,7 +24,8 @@ inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRA
 // 1: first release. 2: ConsumerEntry::lease (one frame) became ConsumerEntry::held (a set of
 // slots, one bit each), owner_start_ticks became atomic, the lock object's layout is fixed.
 // 3: lossless delivery: ConsumerEntry::delivery / demotions, the header's producer wake word
-// (producer_wake, producer_waiting) and lossless_demotions.
+// (producer_wake, producer_waiting) and lossless_demotions. Later, in reserved space with 0 =
+// absent (no version change): ConsumerEntry::wait_policy, polling, wake_latency_ns.
 inline constexpr std::uint32_t kAbiVersion = 3;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
@@ -53,6 +54,9 @@ enum class Delivery : std::uint32_t {
   lossless = 1,  // the producer does not overwrite a frame this consumer has not taken yet, for a bounded time
   demoted = 2,   // was lossless, blocked the producer too long: lossy until it catches up
 };
+
+// How a consumer waits (ConsumerEntry::wait_policy), for observers. Values are part of the ABI.
+enum class WaitPolicyCode : std::uint32_t { unknown = 0, block = 1, predictive = 2, spin = 3 };
 
 // Held-slot set (ConsumerEntry::held): bit i set = the consumer holds a frame in slot i and asks
 // the producer not to overwrite it while another slot is free.
@@ -124,11 +128,14 @@ struct SlotHeader {
 // so that neither side's writes invalidate the other's hot line (false sharing).
 struct ConsumerEntry {
   // -- wake-up line: `wake` written by the producer, `waiting` by the consumer --
-  std::uint32_t wake;       // futex word: producer increments after every commit; atomic
-  std::uint32_t waiting;    // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
-  std::uint32_t delivery;   // Delivery: set by the consumer; lossless -> demoted only by the producer; atomic
-  std::uint32_t demotions;  // times the producer demoted this consumer; atomic
-  std::uint32_t reserved_wake[12];
+  std::uint32_t wake;             // futex word: producer increments after every commit; atomic
+  std::uint32_t waiting;          // consumer sets 1 while blocked in FUTEX_WAIT on wake; atomic
+  std::uint32_t delivery;         // Delivery: set by the consumer; lossless -> demoted only by the producer; atomic
+  std::uint32_t demotions;        // times the producer demoted this consumer; atomic
+  std::uint32_t wait_policy;      // WaitPolicyCode the consumer waits with (0 = not told); atomic
+  std::uint32_t polling;          // 1 while the consumer polls `wake` instead of sleeping; atomic
+  std::uint32_t wake_latency_ns;  // the consumer's last commit -> frame taken time (saturated); atomic
+  std::uint32_t reserved_wake[9];
   // -- consumer line --
   std::int32_t owner_pid;           // 0 = free; claimed by CAS 0 -> pid; -1 (kReaping) while being taken over; atomic
   std::uint32_t active;             // 1 once the entry is fully initialized by its owner; atomic
@@ -234,7 +241,10 @@ static_assert(offsetof(ConsumerEntry, wake) == 0);
 static_assert(offsetof(ConsumerEntry, waiting) == 4);
 static_assert(offsetof(ConsumerEntry, delivery) == 8);
 static_assert(offsetof(ConsumerEntry, demotions) == 12);
-static_assert(offsetof(ConsumerEntry, reserved_wake) == 16);
+static_assert(offsetof(ConsumerEntry, wait_policy) == 16);
+static_assert(offsetof(ConsumerEntry, polling) == 20);
+static_assert(offsetof(ConsumerEntry, wake_latency_ns) == 24);
+static_assert(offsetof(ConsumerEntry, reserved_wake) == 28);
 static_assert(offsetof(ConsumerEntry, owner_pid) == 64);
 static_assert(offsetof(ConsumerEntry, active) == 68);
 static_assert(offsetof(ConsumerEntry, owner_start_ticks) == 72);

@@ -45,9 +45,23 @@ enum class Delivery {
 };
 std::string_view to_string(Delivery d) noexcept;
 
+// How a Reader waits for the next frame (docs/PROTOCOL.md, "Wait policies"; README, "Wait
+// policies" for what each costs).
+enum class WaitPolicy {
+  block,       // sleep in the kernel until the producer's wake-up: no CPU, one wake-up per frame
+  predictive,  // learn the stream's period; sleep until shortly before the next frame is due,
+               // then poll for a window sized from the observed jitter (at most spin_limit,
+               // default 1 ms); late or irregular frames: block. Polls only while fewer consumers
+               // poll than there are CPUs besides one
+  spin,        // poll for up to spin_limit (default: the whole wait), then block: a dedicated core
+};
+std::string_view to_string(WaitPolicy w) noexcept;
+
 struct ReaderOptions {
   std::chrono::milliseconds ready_timeout{2000};  // how long a segment may stay INITIALIZING
   Delivery delivery = Delivery::latest;
+  WaitPolicy wait = WaitPolicy::block;
+  std::chrono::microseconds spin_limit{0};  // 0 = the policy's default (see WaitPolicy)
   LogCallback log;
 };
 

@@ -34,6 +34,13 @@ std::uint32_t ticket(layout::ConsumerEntry& me) noexcept;
 // Returns 0, ETIMEDOUT, EAGAIN or EINTR like wait_word().
 int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
 
+// Consumer, polling instead of sleeping (wait policies spin and predictive): watches `wake` with
+// a CPU pause until it moves past `ticket` (true) or `until_ns` passes (false). Raises the entry's
+// `polling` flag meanwhile; `waiting` stays 0, so the producer makes no system call for it.
+bool poll_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until_ns) noexcept;
+// Consumers of the segment polling right now (their `polling` flag).
+std::uint32_t pollers(const WriteView& v) noexcept;
+
 // Lossless back-pressure, the producer's side: the header's producer_wake word, bumped by
 // lossless consumers when they take a frame or free a slot while the producer waits.
 // producer_wait_begin() returns the ticket and raises producer_waiting (check for progress
