@@ -336,6 +336,8 @@ int main(int argc, char** argv) {
   cli.add_flag("--quick", quick, "Short run (under a minute on 2 cores): fewer frames per case, baselines at 1080p only");
   cli.add_option("--json", json_path, "Also write the results as JSON to PATH");
   cli.add_option("--only", only, "Run only these transports (shmframe, unix_socket, zeromq, iceoryx) and parts (stages)");
+  std::vector<std::string> modes;
+  cli.add_option("--mode", modes, "Run only cases of these modes (copy, zerocopy, zerocopy/predictive, zerocopy/spin)");
   std::string noop_plugin = SHMFRAME_BENCH_NOOP_PLUGIN;
   cli.add_option("--noop-plugin", noop_plugin, "The plugin of the dispatch benchmark (shmframe-bench-noop.so)")->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
@@ -350,6 +352,7 @@ int main(int argc, char** argv) {
 
   std::vector<Case> cases;
   auto add = [&](const std::string& t, const std::string& mode, std::pair<int, int> sz, int consumers, double rate) {
+    if (!modes.empty() && std::find(modes.begin(), modes.end(), mode) == modes.end()) return;
     Case c;
     c.transport = t;
     c.mode = mode;

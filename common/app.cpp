@@ -58,11 +58,13 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
   const std::map<std::string, shmframe::WaitPolicy> names{{"block", shmframe::WaitPolicy::block},
                                                           {"predictive", shmframe::WaitPolicy::predictive},
                                                           {"spin", shmframe::WaitPolicy::spin}};
-  cli.add_option("--wait", policy,
-                 "How to wait for frames: block (sleep until woken: no CPU, one kernel wake-up per frame), predictive "
-                 "(learn the stream's period, sleep until a frame is due, poll briefly around it: near-polling latency "
-                 "for ~1-3% of a core; irregular streams block), spin (poll a dedicated core, block after --spin-limit-us)")
-      ->transform(CLI::CheckedTransformer(names, CLI::ignore_case))
+  cli.add_option_function<std::string>(
+         "--wait",
+         [&policy, names](const std::string& v) { policy = names.at(v); },  // checked below
+         "How to wait for frames: block (sleep until woken: no CPU, one kernel wake-up per frame), predictive "
+         "(learn the stream's period, sleep until a frame is due, poll briefly around it: near-polling latency "
+         "for ~1-3% of a core; irregular streams block), spin (poll a dedicated core, block after --spin-limit-us)")
+      ->check(CLI::IsMember({"block", "predictive", "spin"}))
       ->default_str("block");
   cli.add_option_function<std::int64_t>(
          "--spin-limit-us",

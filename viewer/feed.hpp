@@ -26,6 +26,7 @@
 
 #include <opencv2/core/mat.hpp>
 #include <shmframe/format.hpp>
+#include <shmframe/reader.hpp>
 
 #include "measure.hpp"
 

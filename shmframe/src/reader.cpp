@@ -157,6 +157,7 @@ class ReaderCore {
   bool may_poll() const noexcept;
 
   ArrivalPredictor predictor_;
+  std::uint64_t sleep_overshoot_ = 0;  // EWMA of how late timed sleeps end (predictive)
   const std::uint32_t cpus_ = online_cpus();
 
   std::uint64_t last_seq_ = 0;
@@ -414,11 +415,15 @@ int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, st
     case WaitPolicy::predictive: {
       const auto w = predictor_.next(now, limit == 0 ? kPredictiveWindowNs : limit);
       if (!w || !may_poll()) break;
-      if (now < w->begin_ns) {
-        // Asleep until the window opens; a frame that comes early wakes us as in block.
-        const int r = notifier::wait_for_commit(me, ticket, std::min(until, w->begin_ns) - now);
+      // Asleep until the window opens, minus what timed sleeps overshoot here (a VM's timer
+      // can be late by most of a millisecond); a frame that comes early wakes us as in block.
+      const std::uint64_t wake_at = w->begin_ns - std::min(w->begin_ns, sleep_overshoot_);
+      if (now < wake_at) {
+        const int r = notifier::wait_for_commit(me, ticket, std::min(until, wake_at) - now);
         if (r != ETIMEDOUT) return r;
         now = monotonic_ns();
+        const std::uint64_t late = std::min<std::uint64_t>(now - std::min(now, wake_at), 2'000'000);
+        sleep_overshoot_ = sleep_overshoot_ - sleep_overshoot_ / 8 + late / 8;  // EWMA, weight 1/8
         if (now >= until) return ETIMEDOUT;
       }
       if (notifier::poll_for_commit(me, ticket, std::min(until, w->end_ns))) return 0;

@@ -208,3 +208,26 @@ TEST(Delivery, AStoppedLosslessConsumerIsDemotedAndOthersKeepTheirRate) {
   producer.proc->signal(SIGINT);
   EXPECT_EQ(producer.proc->exit_code(10s), 0);
 }
+
+// --wait reaches the reader, and --status shows each consumer's policy and last hand-off.
+TEST(Delivery, StatusShowsEachConsumersWaitPolicyAndWakeLatency) {
+  StreamGuard g("wait-status");
+  App producer({kProducer, "--name", g.name(), "--fps", "100"});
+  App predictive({kConsumer, "--name", g.name(), "--wait", "predictive", "--processor", "probe", "--timeout-ms", "20000"});
+  App spin({kConsumer, "--name", g.name(), "--wait", "spin", "--spin-limit-us", "500", "--processor", "probe", "--timeout-ms",
+            "20000"});
+  ASSERT_TRUE(predictive.event("frame", 10s)) << predictive.errors();
+  ASSERT_TRUE(spin.event("frame", 10s)) << spin.errors();
+  const json st = status_of(g.name());
+  const json p = entry_of(st, predictive.proc->pid()), s = entry_of(st, spin.proc->pid());
+  ASSERT_FALSE(p.is_null()) << st.dump();
+  ASSERT_FALSE(s.is_null()) << st.dump();
+  EXPECT_EQ(p["wait"], "predictive");
+  EXPECT_EQ(s["wait"], "spin");
+  EXPECT_GT(p["wake_latency_ns"].get<std::uint64_t>(), 0u);
+  App bad({kConsumer, "--name", g.name(), "--wait", "sometimes"});
+  EXPECT_EQ(bad.proc->exit_code(10s), 2);
+  EXPECT_NE(bad.errors().find("--wait"), std::string::npos);
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}

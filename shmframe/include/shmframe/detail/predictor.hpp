@@ -1,8 +1,9 @@
 // shmframe/detail/predictor.hpp: when the next frame of a periodic stream is due.
 //
 // A camera commits frames at a steady period with some jitter. The predictor learns both from
-// the commit times of consecutive frames (exponentially weighted: period, mean absolute
-// deviation) and says when to start and stop polling for the next one. A stream that is not
+// the commit times of consecutive frames (exponentially weighted: the period, and the mean
+// absolute error of its own predictions, which follow the stream's phase) and says when to
+// start and stop polling for the next one. A stream that is not
 // regular (too few samples, a gap, a rate change, a new generation) has no prediction: the
 // reader then blocks, never spins. Internal; one Reader's, used from its thread only.
 #pragma once
@@ -36,7 +37,8 @@ class ArrivalPredictor {
   std::uint64_t last_seq_ = 0;
   std::uint64_t last_commit_ = 0;
   std::uint64_t period_ = 0;  // EWMA of the inter-commit interval
-  std::uint64_t jitter_ = 0;  // EWMA of |interval - period|
+  std::uint64_t jitter_ = 0;  // EWMA of |commit - due|
+  std::uint64_t due_ = 0;     // when the next frame is expected
   std::uint32_t samples_ = 0;
 };
 
