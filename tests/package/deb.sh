@@ -15,16 +15,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$(cd "${1:?usage: $0 BUILD_DIR [WORK_DIR]}" && pwd)"
-if [[ -n "${2:-}" ]]; then
-  work="$2"
-  rm -rf "$work"
-  mkdir -p "$work"
-else
-  work="$(mktemp -d)"
-  stream_cleanup_extra() { rm -rf "$work"; }
-fi
 # shellcheck source=streams.sh
 source "$here/streams.sh"
+work_init "${2:-}"
 stream_init
 
 step() { echo "== deb test: $*"; }

@@ -16,16 +16,9 @@ build="$(cd "${1:?usage: $0 BUILD_DIR [CONFIG] [WORK_DIR]}" && pwd)"
 config="${2:-}"
 config_arg=()
 [[ -n "$config" ]] && config_arg=(--config "$config")
-if [[ -n "${3:-}" ]]; then
-  work="$3"
-  rm -rf "$work"
-  mkdir -p "$work"
-else
-  work="$(mktemp -d)"
-  stream_cleanup_extra() { rm -rf "$work"; }
-fi
 # shellcheck source=streams.sh
 source "$here/streams.sh"
+work_init "${3:-}"
 stream_init
 cxx="${CXX:-g++}"
 prefix="$work/prefix"

@@ -2,6 +2,7 @@
 # tests/package/streams.sh: sourced by the package tests (run.sh, deb.sh). Runs a reader of a
 # stream against a real producer, bounded, and leaves no process and no /dev/shm object behind.
 #
+#   work_init [DIR]          the scratch directory `work` (DIR, or a temporary one removed at exit)
 #   stream_init              picks a unique stream name (SHMFRAME_TEST_STREAM), installs the
 #                            EXIT trap that stops what is still running and unlinks the segment
 #                            and lock, then runs stream_cleanup_extra if the caller defined it
@@ -18,6 +19,19 @@
 # Bounds: every process runs under `timeout` (SHMFRAME_TEST_BOUND_S, default 30 s).
 
 stream_bound_s="${SHMFRAME_TEST_BOUND_S:-30}"
+
+# work_init [DIR]: sets `work` to DIR (emptied first, left in place for inspection) or to a new
+# temporary directory removed at exit (through stream_cleanup_extra). Call before stream_init.
+work_init() {
+  if [[ -n "${1:-}" ]]; then
+    work="$1"
+    rm -rf "$work"
+    mkdir -p "$work"
+  else
+    work="$(mktemp -d)"
+    stream_cleanup_extra() { rm -rf "$work"; }
+  fi
+}
 _stream_pids=()
 
 stream_init() {

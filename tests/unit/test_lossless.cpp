@@ -43,21 +43,34 @@ void publish(Writer& w, std::uint64_t seq) {
   ASSERT_TRUE(w.commit(s, monotonic_ns()));
 }
 
+// A writer and a lossless reader that took frame 1 (which arms its entry).
+struct Armed {
+  Writer w;
+  Reader r;
+  Armed(const std::string& name, std::uint32_t slots, std::chrono::milliseconds max_block)
+      : w(name, options(slots, max_block)), r(name, lossless()) {
+    r.attach(2s);
+    publish(w, 1);
+    EXPECT_EQ(take(r, 1, 5s), std::vector<std::uint64_t>{1});
+  }
+  static WriterOptions options(std::uint32_t slots, std::chrono::milliseconds max_block) {
+    auto o = testkit::small_options({.slots = slots});
+    o.max_block = max_block;
+    return o;
+  }
+};
+
 }  // namespace
 
 // A lossless reader whose processing time varies (some frames take longer than the producer's
 // period) but keeps up on average loses nothing: every seq arrives, in order, none overwritten.
 TEST(Lossless, AReaderThatKeepsUpOnAverageGetsEveryFrame) {
   testkit::StreamGuard g("lossless-all");
-  auto o = testkit::small_options({.slots = 4});
-  o.max_block = 5s;  // generous: this test is about losing nothing, not about the bound
-  Writer w(g.name(), o);
-  Reader r(g.name(), lossless());
-  r.attach(2s);
-  publish(w, 1);
-  // The first frame arms the entry; from then on nothing may be skipped.
-  const auto first = take(r, 1, 5s);
-  ASSERT_EQ(first, std::vector<std::uint64_t>{1});
+  // max_block generous: this test is about losing nothing, not about the bound. The first frame
+  // arms the entry; from then on nothing may be skipped.
+  Armed a(g.name(), 4, 5s);
+  Writer& w = a.w;
+  Reader& r = a.r;
   constexpr std::uint64_t kFrames = 300;
   std::thread producer([&] {
     for (std::uint64_t s = 2; s <= kFrames; ++s) publish(w, s);
@@ -83,13 +96,9 @@ TEST(Lossless, AReaderThatKeepsUpOnAverageGetsEveryFrame) {
 // (then the producer runs free), and is lossless again once it has caught up.
 TEST(Lossless, AStalledReaderIsDemotedAfterMaxBlockAndRearmsWhenCaughtUp) {
   testkit::StreamGuard g("lossless-stall");
-  auto o = testkit::small_options({.slots = 3});
-  o.max_block = 50ms;
-  Writer w(g.name(), o);
-  Reader r(g.name(), lossless());
-  r.attach(2s);
-  publish(w, 1);
-  ASSERT_EQ(take(r, 1, 5s).size(), 1u);
+  Armed a(g.name(), 3, 50ms);
+  Writer& w = a.w;
+  Reader& r = a.r;
   auto delivery = [&] {
     const auto c = w.stats().consumers;
     return c.empty() ? std::string("none") : std::string(c[0].delivery);
@@ -136,16 +145,10 @@ TEST(Lossless, ALatestReaderNeverMakesTheProducerWait) {
 // max_block 0 turns lossless off: the producer ignores the reader's delivery mode.
 TEST(Lossless, MaxBlockZeroNeverWaits) {
   testkit::StreamGuard g("lossless-off");
-  auto o = testkit::small_options({.slots = 2});
-  o.max_block = 0ms;
-  Writer w(g.name(), o);
-  Reader r(g.name(), lossless());
-  r.attach(2s);
-  publish(w, 1);
-  ASSERT_EQ(take(r, 1, 5s).size(), 1u);
-  for (std::uint64_t s = 2; s <= 50; ++s) publish(w, s);
-  EXPECT_EQ(w.stats().lossless_waits, 0u);
-  EXPECT_EQ(w.stats().lossless_demotions, 0u);
+  Armed a(g.name(), 2, 0ms);
+  for (std::uint64_t s = 2; s <= 50; ++s) publish(a.w, s);
+  EXPECT_EQ(a.w.stats().lossless_waits, 0u);
+  EXPECT_EQ(a.w.stats().lossless_demotions, 0u);
 }
 
 TEST(Lossless, MaxBlockOutOfRangeIsRefused) {
