@@ -453,7 +453,10 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
 Frame ReaderCore::take_next() noexcept {
   Frame f;
   const std::uint64_t latest = latest_seq(att_->view);
-  if (opt_.delivery != Delivery::latest && last_seq_ != 0 && last_seq_ + 1 < latest) f = take(last_seq_ + 1);
+  // Every frame / lossless: seq + 1 whenever it is committed, even when it is the newest (taking
+  // "the newest" instead would read last_committed_seq again, and a commit in between would skip
+  // seq + 1).
+  if (opt_.delivery != Delivery::latest && last_seq_ != 0 && last_seq_ + 1 <= latest) f = take(last_seq_ + 1);
   if (!f) f = take_latest();
   if (f && f.seq() <= last_seq_) f.release();  // nothing newer after all
   return f;
