@@ -63,6 +63,11 @@ class Frame {
   bool still_valid() const noexcept;
   // Gives the slot back; counts an overrun if it was overwritten while held. Idempotent.
   void release() noexcept;
+  // Keeps the segment this frame lives in mapped, without holding its slot: for buffers that
+  // view the pixels and may outlive the Frame (a numpy array, a GstMemory). Reading through
+  // them stays memory-safe; still_valid() of a Frame still tells whether the pixels are its own.
+  // Empty for an empty Frame.
+  std::shared_ptr<const void> mapping() const noexcept { return att_; }
 
   // cv::Mat header over the pixels (needs <shmframe/opencv.hpp>). Read only, like data().
   template <class Dummy = void>

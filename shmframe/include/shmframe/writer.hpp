@@ -107,6 +107,11 @@ class WriteSlot {
   std::size_t stride() const noexcept { return format_.effective_stride(); }
   const FrameFormat& format() const noexcept { return format_; }
   std::uint64_t seq() const noexcept { return seq_; }
+  // Keeps the segment this slot lives in mapped, also after commit() (which empties the slot) and
+  // after the Writer's end: take it first, for buffers over data() that may outlive the WriteSlot
+  // (a numpy array, a GstMemory). It only keeps a late write from crashing: writing after
+  // commit() still corrupts a published frame. Empty for an empty WriteSlot.
+  std::shared_ptr<const void> mapping() const noexcept { return region_; }
 
   // cv::Mat header over the slot's pixels (needs <shmframe/opencv.hpp>): draw into it in place.
   template <class Dummy = void>

@@ -1,0 +1,293 @@
+# Type stubs of the shmframe module (python/src/*.cpp): what editors and type checkers see.
+from types import TracebackType
+from typing import Callable, Iterator, Literal, Optional, TypedDict, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+PixelFormat = Literal["bgr8", "rgb8", "bgra8", "gray8"]
+Delivery = Literal["latest", "every_frame", "lossless"]
+WaitPolicy = Literal["block", "predictive", "spin"]
+EventKind = Literal["frame", "attached", "producer_lost", "closed", "timeout", "interrupted", "error"]
+Image = npt.NDArray[np.uint8]
+Buffer = Union[bytes, bytearray, memoryview]
+
+FORMATS: tuple[str, ...]
+
+class Error(Exception):
+    """Base class of every shmframe exception; `errno` is the OS error behind it (0 if none)."""
+
+    errno: int
+
+class InvalidName(Error, ValueError): ...
+class InvalidArgument(Error, ValueError): ...
+class NotFound(Error, FileNotFoundError): ...
+class PermissionDenied(Error, PermissionError): ...
+class AbiMismatch(Error): ...
+class BadMagic(Error): ...
+class Corrupt(Error): ...
+class InitTimeout(Error, TimeoutError): ...
+class CreatorDied(Error): ...
+class AlreadyOwned(Error): ...
+class TooManyConsumers(Error): ...
+class Closed(Error): ...
+class OsError(Error, OSError): ...
+class FormatError(Error, ValueError, TypeError): ...
+class Timeout(Error, TimeoutError): ...
+class Overrun(Error): ...
+class Busy(Error): ...
+
+class Origin(TypedDict):
+    stream: str
+    seq: int
+    generation: int
+    capture_ns: int
+    hops: int
+
+class Frame:
+    """A committed frame viewed in place; holds its slot until released or collected."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def capture_ns(self) -> int: ...
+    @property
+    def commit_ns(self) -> int: ...
+    @property
+    def taken_ns(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def format(self) -> PixelFormat: ...
+    @property
+    def stride(self) -> int: ...
+    @property
+    def array(self) -> Image:
+        """Read-only uint8 (height, width, channels) view of the slot: no copy."""
+    @property
+    def held(self) -> bool: ...
+    @property
+    def metadata(self) -> bytes: ...
+    @property
+    def origin(self) -> Optional[Origin]: ...
+    def still_valid(self) -> bool: ...
+    def copy(self) -> Image:
+        """A validated contiguous copy; raises Overrun if the frame was overwritten meanwhile."""
+    def release(self) -> None: ...
+    def __enter__(self) -> "Frame": ...
+    def __exit__(self, *args: object) -> None: ...
+
+class Event:
+    @property
+    def kind(self) -> EventKind: ...
+    @property
+    def frame(self) -> Optional[Frame]: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def dropped(self) -> int: ...
+
+class StreamInfo(TypedDict):
+    generation: int
+    width: int
+    height: int
+    format: PixelFormat
+    stride: int
+    slots: int
+    max_consumers: int
+    writer_pid: int
+    owner_uid: int
+    last_seq: int
+    heartbeat_age_ns: int
+    heartbeat_interval_ns: int
+
+class ReaderStats(TypedDict):
+    frames: int
+    drops: int
+    overruns: int
+    unheld: int
+    demotions: int
+    attaches: int
+    producer_lost: int
+    version_mismatches: int
+    bad_magic: int
+    corrupt: int
+    permission_denied: int
+    init_failures: int
+
+class Reader:
+    """Follows a stream across producer restarts and format changes; iterate for frames."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        delivery: Delivery = "latest",
+        wait: WaitPolicy = "block",
+        spin_limit: Optional[float] = None,
+        ready_timeout: float = 2.0,
+        timeout: Optional[float] = None,
+        stop_on_close: bool = False,
+        on_event: Optional[Callable[[Event], object]] = None,
+    ) -> None: ...
+    def wait(self, timeout: Optional[float] = None) -> Event: ...
+    def frames(self, timeout: Optional[float] = None) -> Iterator[Frame]: ...
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]: ...
+    def __iter__(self) -> Iterator[Frame]: ...
+    def attach(self, timeout: float = 2.0) -> None: ...
+    def latest(self) -> Optional[Frame]: ...
+    def read(self, seq: int) -> Optional[Frame]: ...
+    def detach(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "Reader": ...
+    def __exit__(
+        self, t: Optional[type[BaseException]], v: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def attached(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def hold_limit(self) -> int: ...
+    @property
+    def info(self) -> StreamInfo: ...
+    @property
+    def stats(self) -> ReaderStats: ...
+
+class WriteSlot:
+    """A slot being written: fill `array`, then commit() (or leave its `with` block)."""
+
+    @property
+    def array(self) -> Image: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def format(self) -> PixelFormat: ...
+    @property
+    def stride(self) -> int: ...
+    @property
+    def open(self) -> bool: ...
+    def commit(self, capture_ns: Optional[int] = None, metadata: Optional[Buffer] = None) -> int: ...
+    def abandon(self) -> None: ...
+    def __enter__(self) -> "WriteSlot": ...
+    def __exit__(
+        self, t: Optional[type[BaseException]], v: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None: ...
+
+class ConsumerStats(TypedDict, total=False):
+    entry: int
+    pid: int
+    last_seq: int
+    lag: int
+    frames: int
+    drops: int
+    overruns: int
+    heartbeat_age_ns: int
+    held_slots: int
+    delivery: str
+    demotions: int
+    wait: str
+    wake_latency_ns: int
+
+class WriterStats(TypedDict):
+    generation: int
+    last_seq: int
+    forced_overwrites: int
+    consumers_reaped: int
+    commits_aborted: int
+    lossless_demotions: int
+    lossless_waits: int
+    lossless_blocked_ns: int
+    consumers: list[ConsumerStats]
+
+class Writer:
+    """Owns a stream: publishes frames, keeps a heartbeat, closes it at the end."""
+
+    def __init__(
+        self,
+        name: str,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        format: Optional[PixelFormat] = None,
+        *,
+        slots: int = 2,
+        max_consumers: int = 32,
+        metadata_capacity: int = 256,
+        stride_align: int = 1,
+        mode: int = 0o600,
+        heartbeat: float = 0.1,
+        max_block: float = 0.1,
+        prefault: bool = True,
+    ) -> None: ...
+    def publish(
+        self,
+        array: Image,
+        capture_ns: Optional[int] = None,
+        metadata: Optional[Buffer] = None,
+        format: Optional[PixelFormat] = None,
+    ) -> int: ...
+    def acquire(self) -> WriteSlot: ...
+    def reconfigure(self, width: int, height: int, format: Optional[PixelFormat] = None) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "Writer": ...
+    def __exit__(
+        self, t: Optional[type[BaseException]], v: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def format(self) -> Optional[PixelFormat]: ...
+    @property
+    def stride(self) -> int: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def metadata_capacity(self) -> int: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def stats(self) -> WriterStats: ...
+
+class StreamStatus(TypedDict):
+    name: str
+    state: str
+    producer_alive: bool
+    generation: int
+    width: int
+    height: int
+    format: PixelFormat
+    stride: int
+    slots: int
+    max_consumers: int
+    writer_pid: int
+    owner_uid: int
+    last_seq: int
+    heartbeat_age_ns: int
+    forced_overwrites: int
+    consumers_reaped: int
+    commits_aborted: int
+    consumers: list[ConsumerStats]
+
+def list_streams() -> list[str]: ...
+def status(name: str) -> StreamStatus: ...
+def monotonic_ns() -> int: ...

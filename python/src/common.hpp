@@ -1,0 +1,131 @@
+// python/src/common.hpp: what the binding's files share: the exception hierarchy, the log
+// queue, the GIL-aware wait loop, time conversions and numpy views of slots.
+//
+// Thread contract: every function here is called with the GIL held unless it says otherwise.
+// The library's callbacks (logs) may run on the Writer's heartbeat thread: they never touch
+// Python, they queue (LogQueue), and the queue is drained into `logging` by the next call made
+// from Python.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "shmframe/error.hpp"
+#include "shmframe/format.hpp"
+#include "shmframe/log.hpp"
+#include "shmframe/processor.hpp"
+
+namespace shmframe::python {
+
+namespace py = pybind11;
+
+// ---- exceptions (errors.cpp) ---------------------------------------------------------------
+// Creates shmframe.Error and its subclasses in `m` and registers the translation of
+// shmframe::Error (by errc) into them.
+void register_errors(py::module_& m);
+
+enum class PyErrorKind {
+  error,    // shmframe.Error
+  format,   // shmframe.FormatError: an array's dtype, shape or layout does not fit
+  timeout,  // shmframe.Timeout: nothing arrived in time
+  overrun,  // shmframe.Overrun: a frame was overwritten while it was copied
+  closed,   // shmframe.Closed
+  busy,     // shmframe.Busy: the object is in use (another thread, an outstanding slot)
+  invalid,  // shmframe.InvalidArgument
+};
+// Raises the given shmframe exception with `message` (throws py::error_already_set).
+[[noreturn]] void raise(PyErrorKind kind, const std::string& message);
+// Raises the exception for a library error code (an Event's error): its class by errc,
+// shmframe.OsError for an errno.
+[[noreturn]] void raise(std::error_code code, const std::string& message);
+
+// ---- logs ----------------------------------------------------------------------------------
+// The library's log callback, safe on any thread: keeps the newest 256 messages until drain()
+// hands them to logging.getLogger("shmframe") (with the GIL).
+class LogQueue {
+ public:
+  // The callback shares the queue: it stays valid as long as the Reader/Writer holding it.
+  static LogCallback callback(const std::shared_ptr<LogQueue>& queue);
+  void drain();  // GIL held
+
+ private:
+  std::mutex mu_;
+  std::deque<std::pair<LogLevel, std::string>> items_;
+  std::uint64_t lost_ = 0;
+};
+
+// ---- time ----------------------------------------------------------------------------------
+// None = forever; a number of seconds (>= 0) otherwise. Throws InvalidArgument for a negative
+// or NaN timeout, FormatError-free.
+std::optional<std::chrono::nanoseconds> to_timeout(const py::object& seconds, const char* what);
+std::chrono::milliseconds to_millis(double seconds, const char* what);
+
+// ---- waiting -------------------------------------------------------------------------------
+// Runs `step(budget)` with the GIL released, in turns of at most 50 ms, until it returns true
+// or `timeout` has passed (returns false). Between turns, and whenever a step reports that a
+// signal interrupted it, runs Python's signal handlers: a KeyboardInterrupt propagates as
+// py::error_already_set. The turns bound how late a signal delivered to another thread is seen;
+// frames still wake the wait at once (the step blocks in the kernel).
+template <class Step>
+bool wait_in_turns(std::optional<std::chrono::nanoseconds> timeout, Step&& step) {
+  using Clock = std::chrono::steady_clock;
+  constexpr std::chrono::nanoseconds kTurn = std::chrono::milliseconds(50);
+  const auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
+  for (;;) {
+    auto budget = kTurn;
+    if (timeout)
+      budget = std::min(kTurn, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
+    if (budget < std::chrono::nanoseconds::zero()) budget = std::chrono::nanoseconds::zero();
+    bool done = false;
+    bool interrupted = false;
+    {
+      py::gil_scoped_release nogil;
+      done = step(budget, interrupted);
+    }
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (done) return true;
+    if (timeout && Clock::now() >= deadline && !interrupted) return false;
+  }
+}
+
+// ---- stages ---------------------------------------------------------------------------------
+// The origin a stage's output frame carries when it was computed from `frame` (a shmframe.Frame,
+// reader.cpp): the frame's own origin record if it has one, else the frame itself (its stream,
+// seq, generation, capture time), hops not yet incremented. InvalidArgument if `frame` is not
+// a Frame, Closed if it was released.
+Origin origin_of(const py::handle& frame);
+
+// ---- formats and arrays --------------------------------------------------------------------
+PixelFormat parse_format(const std::string& name);  // FormatError naming the choices
+std::uint32_t channels(PixelFormat f) noexcept;
+
+// A uint8 (height, width, channels) array over `data` (rows `stride` apart) whose base object
+// keeps `owner` (a mapping) alive. Read-only unless `writable`.
+py::array view_array(const FrameFormat& format, const std::byte* data, std::shared_ptr<const void> owner,
+                     bool writable);
+
+// What an array handed to publish() must look like, checked: uint8, (h, w) or (h, w, c) with
+// c in 1, 3, 4, pixels contiguous (rows may be padded). FormatError otherwise.
+struct ArrayImage {
+  py::array array;  // keeps the pixels alive while the GIL is released
+  const std::byte* data = nullptr;
+  std::size_t stride = 0;
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+  std::uint32_t channels = 0;
+};
+ArrayImage check_image(const py::handle& obj);
+// The format an image gets when none was given: 1 channel gray8, 3 bgr8 (OpenCV's order),
+// 4 bgra8.
+PixelFormat default_format(std::uint32_t channels);
+
+}  // namespace shmframe::python

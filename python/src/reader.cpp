@@ -1,0 +1,552 @@
+// shmframe.Reader, shmframe.Frame and shmframe.Event: the consumer side in Python.
+//
+// A Frame wraps a shmframe::Frame (it holds its slot until released or collected) and keeps its
+// own reference to the mapping, so that its numpy array, whose base object holds that mapping
+// too, never points at unmapped memory: an array may outlive its Frame, its Reader and its
+// generation, and reading it never crashes (its pixels are that frame's while the Frame is held
+// and still_valid()).
+//
+// Thread contract: a Reader is used by one Python thread at a time (a second thread gets
+// shmframe.Busy instead of undefined behaviour). Frames may be used, released and collected on
+// any thread. Waits release the GIL.
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "common.hpp"
+#include "shmframe/clock.hpp"
+#include "shmframe/processor.hpp"
+#include "shmframe/reader.hpp"
+
+namespace shmframe::python {
+namespace {
+
+using std::chrono::nanoseconds;
+
+class PyFrame {
+ public:
+  PyFrame(Frame frame, std::uint64_t taken_ns, std::string stream)
+      : stream_(std::move(stream)), frame_(std::move(frame)), mapping_(frame_.mapping()), format_(frame_.format()),
+        seq_(frame_.seq()), generation_(frame_.generation()), capture_ns_(frame_.capture_ns()),
+        commit_ns_(frame_.commit_ns()), taken_ns_(taken_ns), data_(frame_.data()), held_(frame_.held()) {}
+
+  std::uint64_t seq() const { return seq_; }
+  std::uint64_t generation() const { return generation_; }
+  std::uint64_t capture_ns() const { return capture_ns_; }
+  std::uint64_t commit_ns() const { return commit_ns_; }
+  std::uint64_t taken_ns() const { return taken_ns_; }
+  const FrameFormat& format() const { return format_; }
+  bool held() const { return frame_ && frame_.held(); }
+  bool was_held() const { return held_; }
+  bool released() const { return !frame_; }
+
+  py::object array() {
+    if (array_.is_none()) {
+      if (!frame_)
+        raise(PyErrorKind::closed, "frame " + std::to_string(seq_) + " was released before its array was made");
+      array_ = view_array(format_, data_, mapping_, false);
+    }
+    return array_;
+  }
+
+  bool still_valid() const { return frame_.still_valid(); }
+
+  py::array copy() {
+    require_live("copy()");
+    const auto c = static_cast<py::ssize_t>(channels(format_.pixel_format));
+    py::array_t<std::uint8_t> out(
+        {static_cast<py::ssize_t>(format_.height), static_cast<py::ssize_t>(format_.width), c});
+    auto* dst = reinterpret_cast<std::byte*>(out.mutable_data());
+    const std::size_t row = format_.row_bytes();
+    const std::size_t stride = format_.effective_stride();
+    bool valid = false;
+    {
+      py::gil_scoped_release nogil;
+      for (std::uint32_t y = 0; y < format_.height; ++y) std::memcpy(dst + y * row, data_ + y * stride, row);
+      valid = frame_.still_valid();  // seqlock rule: valid after the copy = the copy is that frame
+    }
+    if (!valid) raise(PyErrorKind::overrun, overrun_message("copy()"));
+    return out;
+  }
+
+  // The user's metadata (after the origin record, when there is one), validated like copy().
+  py::bytes metadata() {
+    require_live("metadata");
+    const auto parsed = parse_metadata(frame_.metadata());
+    std::string bytes(reinterpret_cast<const char*>(parsed.user.data()), parsed.user.size());
+    if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("metadata"));
+    return py::bytes(bytes);
+  }
+
+  py::object origin() {
+    require_live("origin");
+    const auto parsed = parse_metadata(frame_.metadata());
+    if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("origin"));
+    if (!parsed.origin) return py::none();
+    py::dict d;
+    d["stream"] = parsed.origin->stream;
+    d["seq"] = parsed.origin->seq;
+    d["generation"] = parsed.origin->generation;
+    d["capture_ns"] = parsed.origin->capture_ns;
+    d["hops"] = parsed.origin->hops;
+    return d;
+  }
+
+  void release() { frame_.release(); }
+
+  Origin origin_for_output() {
+    require_live("origin");
+    const auto parsed = parse_metadata(frame_.metadata());
+    if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("origin"));
+    if (parsed.origin) return *parsed.origin;
+    return Origin{stream_, seq_, generation_, capture_ns_, 0};
+  }
+  const std::string& stream() const { return stream_; }
+
+  std::string repr() const {
+    return "<shmframe.Frame seq=" + std::to_string(seq_) + " generation=" + std::to_string(generation_) + " " +
+           to_string(format_) + (frame_ ? (frame_.held() ? " held" : " unheld") : " released") + ">";
+  }
+
+ private:
+  void require_live(const char* what) const {
+    if (!frame_) raise(PyErrorKind::closed, std::string(what) + ": frame " + std::to_string(seq_) + " was released");
+  }
+  std::string overrun_message(const char* what) const {
+    return std::string(what) + ": frame " + std::to_string(seq_) +
+           " was overwritten by the producer meanwhile (hold fewer frames, or give the stream more --slots)";
+  }
+
+  std::string stream_;
+  Frame frame_;
+  std::shared_ptr<const void> mapping_;  // outlives frame_.release(): the array's memory
+  FrameFormat format_;
+  std::uint64_t seq_, generation_, capture_ns_, commit_ns_, taken_ns_;
+  const std::byte* data_;
+  bool held_;
+  py::object array_ = py::none();
+};
+
+struct PyEvent {
+  std::string kind;
+  py::object frame = py::none();
+  std::uint64_t generation = 0;
+  std::string message;
+  std::uint64_t dropped = 0;
+  std::error_code error;
+
+  std::string repr() const {
+    std::string s = "<shmframe.Event " + kind;
+    if (generation != 0) s += " generation=" + std::to_string(generation);
+    if (dropped != 0) s += " dropped=" + std::to_string(dropped);
+    if (!message.empty()) s += " '" + message + "'";
+    return s + ">";
+  }
+};
+
+// Releases a frame the iteration handed out when nothing but the iterator and the loop variable
+// refer to it any more: the loop variable still names the previous frame while the next one is
+// taken, and on a 2-slot stream (one holdable frame) holding it would hand out every frame
+// unheld. A frame the caller kept (in a list, another name) stays held.
+void release_if_unused(py::object& last, py::ssize_t max_refs) {
+  if (last.is_none()) return;
+  if (Py_REFCNT(last.ptr()) <= max_refs) last.cast<PyFrame&>().release();
+  last = py::none();
+}
+
+Delivery parse_delivery(const std::string& s) {
+  if (s == "latest") return Delivery::latest;
+  if (s == "every_frame" || s == "every-frame") return Delivery::every_frame;
+  if (s == "lossless") return Delivery::lossless;
+  raise(PyErrorKind::invalid, "delivery must be 'latest', 'every_frame' or 'lossless', not '" + s + "'");
+}
+
+WaitPolicy parse_wait(const std::string& s) {
+  if (s == "block") return WaitPolicy::block;
+  if (s == "predictive") return WaitPolicy::predictive;
+  if (s == "spin") return WaitPolicy::spin;
+  raise(PyErrorKind::invalid, "wait must be 'block', 'predictive' or 'spin', not '" + s + "'");
+}
+
+class PyReader {
+ public:
+  PyReader(const std::string& name, const std::string& delivery, const std::string& wait, const py::object& spin_limit,
+           double ready_timeout, const py::object& timeout, bool stop_on_close, py::object on_event)
+      : logs_(std::make_shared<LogQueue>()), name_(name), timeout_(to_timeout(timeout, "timeout")),
+        stop_on_close_(stop_on_close), on_event_(std::move(on_event)) {
+    ReaderOptions o;
+    o.delivery = parse_delivery(delivery);
+    o.wait = parse_wait(wait);
+    if (auto s = to_timeout(spin_limit, "spin_limit"))
+      o.spin_limit = std::chrono::duration_cast<std::chrono::microseconds>(*s);
+    o.ready_timeout = to_millis(ready_timeout, "ready_timeout");
+    o.log = LogQueue::callback(logs_);
+    if (!on_event_.is_none() && !PyCallable_Check(on_event_.ptr()))
+      raise(PyErrorKind::invalid, "on_event must be callable (it gets each Event that is not a frame)");
+    reader_.emplace(name, std::move(o));  // InvalidName
+  }
+
+  // One Python thread at a time: the Reader's calls are not concurrent-safe, and waits release
+  // the GIL, so a second thread could otherwise enter.
+  class Use {
+   public:
+    explicit Use(PyReader& r) : lock_(r.mu_, std::try_to_lock) {
+      if (!lock_)
+        raise(PyErrorKind::busy, "Reader '" + r.name_ + "' is in use by another thread: use one Reader per thread");
+      if (!r.reader_) raise(PyErrorKind::closed, "Reader '" + r.name_ + "' is closed");
+    }
+
+   private:
+    std::unique_lock<std::mutex> lock_;
+  };
+
+  py::object wait(const py::object& timeout) {
+    Use use(*this);
+    return wait_event(to_timeout(timeout, "timeout"));
+  }
+
+  void attach(double timeout) {
+    Use use(*this);
+    const auto limit = std::chrono::duration_cast<nanoseconds>(to_millis(timeout, "timeout"));
+    // In turns, so Ctrl-C interrupts a long attach: retry while the stream is not there yet.
+    std::exception_ptr last;
+    const bool ok = wait_in_turns(limit, [&](nanoseconds budget, bool&) {
+      try {
+        reader_->attach(std::chrono::duration_cast<std::chrono::milliseconds>(budget));
+        return true;
+      } catch (const Error& e) {
+        if (e.value() != errc::not_found && e.value() != errc::init_timeout) throw;
+        last = std::current_exception();
+        return false;
+      }
+    });
+    logs_->drain();
+    if (!ok && last) std::rethrow_exception(last);
+  }
+
+  py::object next_frame(std::optional<nanoseconds> timeout, py::object& last) {
+    Use use(*this);
+    release_if_unused(last, 2);
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
+    for (;;) {
+      std::optional<nanoseconds> left;
+      if (timeout)
+        left = std::max(nanoseconds::zero(), std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
+      py::object ev = wait_event(left);
+      auto& e = ev.cast<PyEvent&>();
+      if (e.kind == "frame") {
+        last = e.frame;
+        return e.frame;
+      }
+      if (e.kind == "timeout") {
+        raise(PyErrorKind::timeout, "no frame from stream '" + name_ + "' in " +
+                                        std::to_string(std::chrono::duration<double>(*timeout).count()) + " s");
+      }
+      if (e.kind == "error") raise(e.error, e.message);
+      if (!on_event_.is_none()) on_event_(ev);
+      if (e.kind == "closed" && stop_on_close_) throw py::stop_iteration();
+    }
+  }
+
+  py::object next_event(std::optional<nanoseconds> timeout, py::object& last, bool& done) {
+    Use use(*this);
+    if (done) throw py::stop_iteration();
+    if (!last.is_none()) {
+      // The event the loop variable still names: its frame goes back unless the caller kept the
+      // event or the frame elsewhere.
+      const bool event_kept = Py_REFCNT(last.ptr()) > 2;  // this iterator + the loop variable
+      py::object frame = last.cast<PyEvent&>().frame;
+      last = py::none();
+      if (!event_kept) release_if_unused(frame, 2);  // `frame` here + the event's own reference
+    }
+    py::object ev = wait_event(timeout);
+    auto& e = ev.cast<PyEvent&>();
+    if (e.kind == "frame") last = ev;
+    if (e.kind == "closed" && stop_on_close_) done = true;  // yields the close, then stops
+    return ev;
+  }
+
+  py::object latest() {
+    Use use(*this);
+    return wrap(reader_->latest());
+  }
+  py::object read(std::uint64_t seq) {
+    Use use(*this);
+    return wrap(reader_->read(seq));
+  }
+
+  void detach() {
+    std::lock_guard lock(mu_);
+    if (reader_) reader_->detach();
+  }
+  void close() {
+    std::lock_guard lock(mu_);
+    if (reader_) reader_->detach();
+    reader_.reset();
+  }
+  bool closed() const { return !reader_; }
+  bool attached() const { return reader_ && reader_->attached(); }
+  std::uint32_t hold_limit() const { return reader_ ? reader_->hold_limit() : 0; }
+  const std::string& name() const { return name_; }
+  std::optional<nanoseconds> timeout() const { return timeout_; }
+
+  py::dict info() const {
+    py::dict d;
+    if (!reader_) return d;
+    const StreamInfo i = reader_->info();
+    d["generation"] = i.generation;
+    d["width"] = i.format.width;
+    d["height"] = i.format.height;
+    d["format"] = std::string(to_string(i.format.pixel_format));
+    d["stride"] = i.format.effective_stride();
+    d["slots"] = i.slots;
+    d["max_consumers"] = i.max_consumers;
+    d["writer_pid"] = i.writer_pid;
+    d["owner_uid"] = i.owner_uid;
+    d["last_seq"] = i.last_seq;
+    d["heartbeat_age_ns"] = i.heartbeat_age_ns;
+    d["heartbeat_interval_ns"] = i.heartbeat_interval_ns;
+    return d;
+  }
+
+  py::dict stats() const {
+    py::dict d;
+    if (!reader_) return d;
+    const ReaderStats s = reader_->stats();
+    d["frames"] = s.frames;
+    d["drops"] = s.drops;
+    d["overruns"] = s.overruns;
+    d["unheld"] = s.unheld;
+    d["demotions"] = s.demotions;
+    d["attaches"] = s.attaches;
+    d["producer_lost"] = s.producer_lost;
+    d["version_mismatches"] = s.version_mismatches;
+    d["bad_magic"] = s.bad_magic;
+    d["corrupt"] = s.corrupt;
+    d["permission_denied"] = s.permission_denied;
+    d["init_failures"] = s.init_failures;
+    return d;
+  }
+
+  std::string repr() const {
+    return "<shmframe.Reader '" + name_ + "' " + (closed() ? "closed" : attached() ? "attached" : "detached") + ">";
+  }
+
+ private:
+  py::object wait_event(std::optional<nanoseconds> timeout) {
+    Event ev;
+    std::uint64_t taken = 0;
+    const bool got = wait_in_turns(timeout, [&](nanoseconds budget, bool& interrupted) {
+      ev = reader_->wait(budget);
+      taken = monotonic_ns();
+      if (ev.kind == EventKind::interrupted) interrupted = true;
+      return ev.kind != EventKind::timeout && ev.kind != EventKind::interrupted;
+    });
+    logs_->drain();
+    PyEvent out;
+    if (!got) {
+      out.kind = "timeout";
+      return py::cast(std::move(out));
+    }
+    out.kind = std::string(to_string(ev.kind));
+    out.generation = ev.generation;
+    out.message = ev.message;
+    out.dropped = ev.dropped;
+    out.error = ev.error;
+    if (ev.frame) out.frame = py::cast(PyFrame(std::move(ev.frame), taken, name_));
+    return py::cast(std::move(out));
+  }
+
+  py::object wrap(Frame f) {
+    if (!f) return py::none();
+    return py::cast(PyFrame(std::move(f), monotonic_ns(), name_));
+  }
+
+  std::mutex mu_;
+  std::optional<Reader> reader_;
+  std::shared_ptr<LogQueue> logs_;
+  std::string name_;
+  std::optional<nanoseconds> timeout_;
+  bool stop_on_close_;
+  py::object on_event_;
+};
+
+// Iterators over a Reader: frames (life-cycle events go to on_event) or every event.
+struct FrameIter {
+  py::object reader;
+  std::optional<nanoseconds> timeout;
+  py::object last = py::none();
+};
+struct EventIter {
+  py::object reader;
+  std::optional<nanoseconds> timeout;
+  py::object last = py::none();
+  bool done = false;
+};
+
+}  // namespace
+
+Origin origin_of(const py::handle& frame) {
+  if (!py::isinstance<PyFrame>(frame)) {
+    raise(PyErrorKind::invalid, std::string("origin must be the shmframe.Frame the output was computed from, not ") +
+                                    std::string(py::str(frame.get_type().attr("__name__"))));
+  }
+  return frame.cast<PyFrame&>().origin_for_output();
+}
+
+void bind_reader(py::module_& m) {
+  py::class_<PyFrame>(m, "Frame", R"doc(
+A committed frame, viewed in place in its slot (no copy).
+
+While a Frame lives (or until release()), it holds its slot: the producer writes elsewhere as
+long as a free slot exists. A Reader holds at most `Reader.hold_limit` frames (slots - 1);
+more are handed out unheld (`held` is False). Use the pixels, then check `still_valid()`: True
+means what you read was that frame. `copy()` does both.
+
+`array` is a read-only uint8 numpy array (height, width, channels) over the slot. It keeps the
+segment mapped, so it is always safe to read, even after the Frame, its Reader or its
+generation are gone; its pixels are this frame's only while the Frame is held and valid.
+)doc")
+      .def_property_readonly("seq", &PyFrame::seq, "Sequence number (1, 2, ... within a generation).")
+      .def_property_readonly("generation", &PyFrame::generation,
+                             "Generation of the segment (a new one per producer start or format change).")
+      .def_property_readonly("capture_ns", &PyFrame::capture_ns,
+                             "Capture time, CLOCK_MONOTONIC ns (time.monotonic_ns()).")
+      .def_property_readonly("commit_ns", &PyFrame::commit_ns, "Commit time, CLOCK_MONOTONIC ns.")
+      .def_property_readonly(
+          "taken_ns", &PyFrame::taken_ns,
+          "When the Reader handed the frame over (CLOCK_MONOTONIC ns): taken_ns - commit_ns is the hand-off.")
+      .def_property_readonly("stream", &PyFrame::stream, "The name of the stream it was read from.")
+      .def_property_readonly("width", [](const PyFrame& f) { return f.format().width; })
+      .def_property_readonly("height", [](const PyFrame& f) { return f.format().height; })
+      .def_property_readonly("channels", [](const PyFrame& f) { return channels(f.format().pixel_format); })
+      .def_property_readonly(
+          "format", [](const PyFrame& f) { return std::string(to_string(f.format().pixel_format)); },
+          "'bgr8', 'rgb8', 'bgra8' or 'gray8'.")
+      .def_property_readonly(
+          "stride", [](const PyFrame& f) { return f.format().effective_stride(); },
+          "Bytes from one row to the next (array.strides[0]).")
+      .def_property_readonly("array", &PyFrame::array,
+                             "Read-only uint8 array (height, width, channels) over the slot: no copy.")
+      .def_property_readonly("held", &PyFrame::held, "True while the frame holds its slot.")
+      .def_property_readonly("metadata", &PyFrame::metadata,
+                             "The producer's metadata bytes (validated; Overrun if overwritten).")
+      .def_property_readonly(
+          "origin", &PyFrame::origin,
+          "For a frame of a processing stage: dict(stream, seq, generation, capture_ns, hops) of the "
+          "frame it came from; None otherwise.")
+      .def("still_valid", &PyFrame::still_valid,
+           "True while the producer has not started overwriting this frame's slot (False once released).")
+      .def("copy", &PyFrame::copy,
+           "A contiguous copy of the pixels (a new array), validated: raises Overrun if the producer overwrote the "
+           "frame during the copy.")
+      .def("release", &PyFrame::release, "Gives the slot back now (also done when the Frame is collected). Idempotent.")
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](PyFrame& f, const py::args&) { f.release(); })
+      .def("__repr__", &PyFrame::repr);
+
+  py::class_<PyEvent>(m, "Event", R"doc(
+What Reader.wait() and Reader.events() return: `kind` is 'frame' (then `frame` is set),
+'attached' (a generation was attached: first attach, producer restart or format change),
+'producer_lost' (the producer died or stopped beating), 'closed' (closed by its producer),
+'timeout', or 'error' (`message` says why; the Reader keeps trying).
+)doc")
+      .def_readonly("kind", &PyEvent::kind)
+      .def_readonly("frame", &PyEvent::frame)
+      .def_readonly("generation", &PyEvent::generation)
+      .def_readonly("message", &PyEvent::message)
+      .def_readonly("dropped", &PyEvent::dropped, "With a frame: frames missed just before it.")
+      .def("__repr__", &PyEvent::repr);
+
+  py::class_<FrameIter>(m, "_FrameIter")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", [](FrameIter& it) { return it.reader.cast<PyReader&>().next_frame(it.timeout, it.last); });
+  py::class_<EventIter>(m, "_EventIter")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__",
+           [](EventIter& it) { return it.reader.cast<PyReader&>().next_event(it.timeout, it.last, it.done); });
+
+  py::class_<PyReader>(m, "Reader", R"doc(
+Reader(name, *, delivery='latest', wait='block', spin_limit=None, ready_timeout=2.0,
+       timeout=None, stop_on_close=False, on_event=None)
+
+Follows stream `name` across producer restarts and format changes, like the C++ Reader: waits
+for it to appear, attaches, takes frames without copying, notices a lost producer and
+re-attaches by itself.
+
+    with shmframe.Reader("cam0", timeout=5) as reader:
+        for frame in reader:          # shmframe.Timeout after 5 s without a frame
+            gray = frame.array.mean()
+
+Iterating yields Frames; the life-cycle events (attached, producer_lost, closed) go to
+`on_event(event)` when given, and `stop_on_close=True` ends the loop when the producer closes
+the stream. A frame the loop moved past is released unless you kept a reference to it.
+`wait()` and `events()` give every event. Waits release the GIL; Ctrl-C interrupts them.
+
+delivery: 'latest' (newest frame, skip when slow), 'every_frame' (seq + 1 while a slot holds it),
+'lossless' (every frame: the producer waits up to its max block for this reader).
+wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls around it),
+'spin' (polls; a whole core). timeout: seconds, None = forever (iteration only).
+)doc")
+      .def(py::init([](const std::string& name, const std::string& delivery, const std::string& wait,
+                       const py::object& spin_limit, double ready_timeout, const py::object& timeout,
+                       bool stop_on_close, py::object on_event) {
+             return std::make_unique<PyReader>(name, delivery, wait, spin_limit, ready_timeout, timeout, stop_on_close,
+                                               std::move(on_event));
+           }),
+           py::arg("name"), py::kw_only(), py::arg("delivery") = "latest", py::arg("wait") = "block",
+           py::arg("spin_limit") = py::none(), py::arg("ready_timeout") = 2.0, py::arg("timeout") = py::none(),
+           py::arg("stop_on_close") = false, py::arg("on_event") = py::none())
+      .def("wait", &PyReader::wait, py::arg("timeout") = py::none(),
+           "The next Event (a frame or a life-cycle change); kind 'timeout' after `timeout` seconds (None = "
+           "forever). Attaches and re-attaches by itself.")
+      .def(
+          "frames",
+          [](py::object self, const py::object& timeout) {
+            return FrameIter{self, to_timeout(timeout, "timeout")};
+          },
+          py::arg("timeout") = py::none(),
+          "An iterator over frames, raising Timeout when none arrives for `timeout` seconds (None = forever).")
+      .def(
+          "events",
+          [](py::object self, const py::object& timeout) {
+            return EventIter{self, to_timeout(timeout, "timeout")};
+          },
+          py::arg("timeout") = py::none(),
+          "An iterator over every Event, including a 'timeout' event after `timeout` seconds without one; "
+          "with stop_on_close, it ends after the 'closed' event.")
+      .def("__iter__",
+           [](py::object self) {
+             return FrameIter{self, self.cast<PyReader&>().timeout()};
+           })
+      .def("attach", &PyReader::attach, py::arg("timeout") = 2.0,
+           "Attaches now, waiting up to `timeout` seconds for the stream: raises NotFound, PermissionDenied, "
+           "AbiMismatch, ... (wait() attaches by itself; this is for failing early).")
+      .def("latest", &PyReader::latest, "The newest committed frame, or None.")
+      .def("read", &PyReader::read, py::arg("seq"),
+           "Frame `seq` of the current generation while a slot holds it, or None.")
+      .def("detach", &PyReader::detach, "Gives the consumer entry back; frames stay readable. wait() re-attaches.")
+      .def("close", &PyReader::close, "Detaches for good; later calls raise Closed.")
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](PyReader& r, const py::args&) { r.close(); })
+      .def_property_readonly("name", &PyReader::name)
+      .def_property_readonly("attached", &PyReader::attached)
+      .def_property_readonly("closed", &PyReader::closed)
+      .def_property_readonly("hold_limit", &PyReader::hold_limit,
+                             "Frames this Reader may hold at once (slots - 1, at least 1).")
+      .def_property_readonly(
+          "info", &PyReader::info,
+          "The attached generation: dict(generation, width, height, format, stride, slots, "
+          "max_consumers, writer_pid, owner_uid, last_seq, heartbeat_age_ns, heartbeat_interval_ns); "
+          "empty when detached.")
+      .def_property_readonly(
+          "stats", &PyReader::stats,
+          "Counters: dict(frames, drops, overruns, unheld, demotions, attaches, producer_lost, ...).")
+      .def("__repr__", &PyReader::repr);
+}
+
+}  // namespace shmframe::python

@@ -1,0 +1,325 @@
+"""The Python API in one process: a Writer and Readers of the module under test."""
+
+import gc
+import threading
+import zlib
+
+import numpy as np
+import pytest
+
+import shmframe
+
+
+def expect_frame(reader, timeout=5.0):
+    """The next frame event, skipping life-cycle events; fails on timeout."""
+    while True:
+        ev = reader.wait(timeout)
+        assert ev.kind != "timeout", "no frame within the timeout"
+        if ev.kind == "frame":
+            return ev.frame
+
+
+def test_publish_then_read_every_format_and_odd_width(stream, make_pattern):
+    with shmframe.Writer(stream) as w, shmframe.Reader(stream, delivery="every_frame") as r:
+        for i, (fmt, ch) in enumerate([("bgr8", 3), ("rgb8", 3), ("bgra8", 4), ("gray8", 1)]):
+            img = make_pattern(i, 37, 61, ch)  # odd sizes: no accidental alignment
+            seq = w.publish(img, format=fmt)
+            f = expect_frame(r)
+            assert (f.seq, f.format, f.width, f.height, f.channels) == (seq, fmt, 61, 37, ch)
+            assert f.array.shape == (37, 61, ch) and f.array.dtype == np.uint8
+            assert not f.array.flags.writeable
+            assert np.array_equal(f.array, img)
+            assert zlib.crc32(f.copy()) == zlib.crc32(img.tobytes())
+            assert f.still_valid()
+        assert w.generation == 4  # bgr8 -> rgb8 -> bgra8 -> gray8: a generation each
+
+
+def test_writer_format_from_first_array_and_new_generation_on_new_size(stream, make_pattern):
+    with shmframe.Writer(stream) as w:
+        assert w.format is None and w.width == 0
+        w.publish(make_pattern(1, 48, 64, 3))
+        assert (w.width, w.height, w.format, w.generation) == (64, 48, "bgr8", 1)
+        with shmframe.Reader(stream) as r:
+            r.attach(2.0)
+            w.publish(make_pattern(2, 24, 32, 3))
+            assert w.generation == 2
+            kinds = []
+            while True:
+                ev = r.wait(5.0)
+                assert ev.kind != "timeout"
+                kinds.append(ev.kind)
+                if ev.kind == "frame" and ev.frame.generation == 2:
+                    assert ev.frame.array.shape == (24, 32, 3)
+                    break
+            assert "attached" in kinds
+
+
+def test_zero_copy_slot_commit_and_abandon(stream):
+    with shmframe.Writer(stream, 64, 48, "gray8") as w, shmframe.Reader(stream, delivery="every_frame") as r:
+        r.attach(2.0)
+        with w.acquire() as slot:
+            assert slot.array.shape == (48, 64, 1) and slot.array.flags.writeable
+            slot.array[:] = 42
+            arr = slot.array
+        assert not slot.open and not arr.flags.writeable  # sealed: the memory is a published frame
+        f = expect_frame(r)
+        assert f.seq == 1 and int(f.array.min()) == 42 == int(f.array.max())
+        # An exception inside the block abandons the slot: readers never see it.
+        with pytest.raises(RuntimeError):
+            with w.acquire() as slot:
+                slot.array[:] = 99
+                raise RuntimeError("producer failed mid-frame")
+        assert r.wait(0.2).kind == "timeout"
+        slot = w.acquire()
+        slot.array[:] = 7
+        seq = slot.commit(capture_ns=12345, metadata=b"hello")
+        f = expect_frame(r)
+        assert (f.seq, f.capture_ns, f.metadata, int(f.array[0, 0, 0])) == (seq, 12345, b"hello", 7)
+
+
+def test_several_frames_held_at_once(stream, make_pattern):
+    with shmframe.Writer(stream, 32, 16, slots=4) as w, shmframe.Reader(stream, delivery="every_frame") as r:
+        r.attach(2.0)
+        assert r.hold_limit == 3
+        held = []
+        for i in range(1, 5):
+            w.publish(make_pattern(i, 16, 32, 3))
+            held.append(expect_frame(r))
+        assert [f.held for f in held] == [True, True, True, False]  # slots - 1 held, then unheld
+        assert r.stats["unheld"] == 1
+        held.pop().release()
+        for i in range(5, 25):  # the producer writes around the held slots
+            w.publish(make_pattern(i, 16, 32, 3))
+        for f in held:
+            assert f.still_valid()
+            assert np.array_equal(f.array, make_pattern(f.seq, 16, 32, 3))
+        for f in held:
+            f.release()
+            assert not f.held and not f.still_valid()
+
+
+def test_iteration_releases_the_frame_it_moved_past_unless_kept(stream, make_pattern):
+    with shmframe.Writer(stream, 32, 16) as w, shmframe.Reader(stream, delivery="every_frame", timeout=5.0) as r:
+        r.attach(2.0)
+        assert r.hold_limit == 1  # two slots: one held frame
+        w.publish(make_pattern(1, 16, 32, 3))
+        got = []
+        for f in r:
+            assert f.held, "the loop's previous frame still held the only holdable slot"
+            got.append(f.seq)
+            if len(got) == 5:
+                break
+            w.publish(make_pattern(len(got) + 1, 16, 32, 3))
+        assert got == [1, 2, 3, 4, 5]
+        assert r.stats["unheld"] == 0
+        del f  # the loop variable holds frame 5 after the break, like any reference
+        # A frame kept by the caller is not released by the loop.
+        kept = []
+        w.publish(make_pattern(7, 16, 32, 3))
+        for f in r:
+            kept.append(f)
+            break
+        w.publish(make_pattern(8, 16, 32, 3))
+        nxt = next(iter(r))
+        assert kept[0].held and not nxt.held  # the kept frame holds the only holdable slot
+
+
+def test_arrays_outlive_frame_reader_and_generation(stream, make_pattern):
+    w = shmframe.Writer(stream, 64, 48)
+    r = shmframe.Reader(stream)
+    r.attach(2.0)
+    w.publish(make_pattern(1, 48, 64, 3))
+    f = expect_frame(r)
+    arr = f.array
+    copy = f.copy()
+    slot = w.acquire()
+    slot_arr = slot.array
+    slot.abandon()
+    del f
+    r.close()
+    del r
+    w.reconfigure(16, 8)  # a new generation: the old segment is gone from /dev/shm
+    w.close()
+    del w, slot
+    gc.collect()
+    # Still mapped through the arrays' own references: reading never crashes.
+    assert arr.shape == (48, 64, 3) and np.array_equal(arr, copy)
+    assert int(slot_arr.sum()) >= 0
+
+
+def test_released_frame_refuses_new_views(stream):
+    with shmframe.Writer(stream, 8, 8) as w, shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+        f = expect_frame(r)
+        f.release()
+        with pytest.raises(shmframe.Closed):
+            f.array
+        with pytest.raises(shmframe.Closed):
+            f.copy()
+
+
+def test_wait_releases_the_gil(stream):
+    # A thread publishes while the main thread waits: with the GIL held, it could not run and
+    # the wait would time out.
+    with shmframe.Writer(stream, 8, 8) as w, shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        started = threading.Event()
+
+        def publish_later():
+            started.set()
+            w.publish(np.ones((8, 8, 3), np.uint8))
+
+        t = threading.Thread(target=publish_later)
+        t.start()
+        assert started.wait(5.0)
+        f = expect_frame(r, timeout=10.0)
+        t.join(10.0)
+        assert f.seq == 1
+
+
+def test_life_cycle_events_through_on_event_and_stop_on_close(stream):
+    seen = []
+    w = shmframe.Writer(stream, 8, 8)
+    with shmframe.Reader(stream, timeout=5.0, stop_on_close=True, on_event=lambda e: seen.append(e.kind)) as r:
+        r.attach(2.0)
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+        frames = 0
+        for f in r:
+            frames += 1
+            w.close()  # the loop ends at the close
+        assert frames == 1
+        assert seen[-1] == "closed"
+
+
+def test_events_iterator_and_timeout(stream):
+    with shmframe.Writer(stream, 8, 8) as w, shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        it = r.events(timeout=0.05)
+        assert next(it).kind == "timeout"
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+        ev = next(it)
+        while ev.kind != "frame":
+            ev = next(it)
+        assert ev.frame.seq == 1
+        with pytest.raises(shmframe.Timeout):
+            next(r.frames(timeout=0.05))
+
+
+def test_metadata_origin_info_stats_and_status(stream):
+    with shmframe.Writer(stream, 8, 4, "gray8", metadata_capacity=16) as w, shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        w.publish(np.zeros((4, 8), np.uint8), metadata=bytearray(b"abc"))
+        f = expect_frame(r)
+        assert f.metadata == b"abc" and f.origin is None
+        info = r.info
+        assert (info["width"], info["height"], info["format"], info["slots"]) == (8, 4, "gray8", 2)
+        assert r.stats["frames"] == 1
+        st = shmframe.status(stream)
+        assert st["state"] == "ready" and st["producer_alive"] and len(st["consumers"]) == 1
+        assert stream in shmframe.list_streams()
+        assert w.stats["last_seq"] == 1 and w.stats["consumers"][0]["frames"] == 1
+        with pytest.raises(shmframe.InvalidArgument, match="metadata_capacity"):
+            w.publish(np.zeros((4, 8), np.uint8), metadata=b"x" * 17)
+
+
+# ---- bad input: a clear exception, never a crash -------------------------------------------
+def test_bad_arrays(stream):
+    with shmframe.Writer(stream, 8, 8) as w:
+        bad = [
+            (np.zeros((8, 8, 3), np.float32), "dtype must be uint8"),
+            (np.zeros((8, 8, 3, 1), np.uint8), "4-dimensional"),
+            (np.zeros((8, 8, 2), np.uint8), "1, 3 or 4 channels"),
+            (np.zeros((0, 8, 3), np.uint8), "empty"),
+            (np.zeros((8, 16, 3), np.uint8)[:, ::2], "contiguous"),
+            (np.zeros((3, 8, 8), np.uint8).transpose(1, 2, 0), "contiguous"),
+            ([[1, 2], [3, 4]], "numpy array"),
+        ]
+        for arr, what in bad:
+            with pytest.raises(shmframe.FormatError, match=what):
+                w.publish(arr)
+        with pytest.raises(ValueError):  # FormatError is a ValueError and a TypeError too
+            w.publish(np.zeros((8, 8, 3), np.int16))
+        with pytest.raises(TypeError):
+            w.publish(np.zeros((8, 8, 3), np.int16))
+        with pytest.raises(shmframe.FormatError, match="'gray8' has 1 channels"):
+            w.publish(np.zeros((8, 8, 3), np.uint8), format="gray8")
+        with pytest.raises(shmframe.FormatError, match="unknown pixel format 'yuv'"):
+            w.publish(np.zeros((8, 8, 3), np.uint8), format="yuv")
+        # Rows padded (a slice of a wider image) are fine: only pixels must be packed.
+        wide = np.zeros((8, 20, 3), np.uint8)
+        wide[:, :8] = 5
+        assert w.publish(wide[:, :8]) >= 1
+
+
+def test_bad_names_options_and_misuse(stream):
+    for name in ["", "a/b", "..", "x" * 65, "bad name"]:
+        with pytest.raises(shmframe.InvalidName):
+            shmframe.Reader(name)
+        with pytest.raises(shmframe.InvalidName):
+            shmframe.Writer(name, 8, 8)
+    with pytest.raises(shmframe.InvalidArgument, match="delivery"):
+        shmframe.Reader(stream, delivery="sometimes")
+    with pytest.raises(shmframe.InvalidArgument, match="wait"):
+        shmframe.Reader(stream, wait="nap")
+    with pytest.raises(shmframe.InvalidArgument, match="timeout"):
+        shmframe.Reader(stream, timeout=-1)
+    with pytest.raises(shmframe.InvalidArgument, match="on_event"):
+        shmframe.Reader(stream, on_event=3)
+    with pytest.raises(shmframe.InvalidArgument, match="both width and height"):
+        shmframe.Writer(stream, width=8)
+    with pytest.raises(shmframe.InvalidArgument, match="width must be 1..32768"):
+        shmframe.Writer(stream, width=0, height=8)
+    with pytest.raises(shmframe.InvalidArgument):
+        shmframe.Writer(stream, 8, 8, slots=0)
+    with pytest.raises(shmframe.InvalidArgument, match="no format yet"):
+        shmframe.Writer(stream).acquire()
+    with pytest.raises(shmframe.NotFound):
+        shmframe.Reader(stream).attach(0.05)
+    with pytest.raises(shmframe.NotFound):
+        shmframe.status(stream)
+    w = shmframe.Writer(stream, 8, 8)
+    with pytest.raises(shmframe.AlreadyOwned, match=stream):
+        shmframe.Writer(stream, 8, 8)
+    slot = w.acquire()
+    with pytest.raises(shmframe.Busy, match="commit"):
+        w.acquire()
+    with pytest.raises(shmframe.Busy):
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+    slot.commit()
+    with pytest.raises(shmframe.Closed, match="already committed"):
+        slot.commit()
+    with pytest.raises(shmframe.InvalidArgument, match="metadata must be bytes"):
+        w.publish(np.zeros((8, 8, 3), np.uint8), metadata="text")
+    with pytest.raises(shmframe.InvalidArgument, match="capture_ns"):
+        w.publish(np.zeros((8, 8, 3), np.uint8), capture_ns=-5)
+    w.close()
+    with pytest.raises(shmframe.Closed):
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+    r = shmframe.Reader(stream)
+    r.close()
+    with pytest.raises(shmframe.Closed):
+        r.wait(0)
+
+
+def test_one_reader_two_threads_is_refused_not_undefined(stream):
+    # on_event runs inside the iteration's call on the Reader: a second thread using the same
+    # Reader then is refused (Busy), deterministically.
+    errors = []
+
+    def try_from_another_thread():
+        try:
+            reader.wait(0)
+        except shmframe.Busy as e:
+            errors.append(str(e))
+
+    def on_event(ev):
+        t = threading.Thread(target=try_from_another_thread)
+        t.start()
+        t.join(10.0)
+
+    with shmframe.Writer(stream, 8, 8) as w, shmframe.Reader(stream, timeout=5.0, on_event=on_event) as reader:
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+        f = next(iter(reader))  # the 'attached' event comes first, through on_event
+        assert f.seq == 1
+    assert len(errors) == 1 and "another thread" in errors[0]
