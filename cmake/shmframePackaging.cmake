@@ -28,7 +28,7 @@ string(CONCAT CPACK_PACKAGE_DESCRIPTION
   "This package holds shmframe-producer (test pattern, file, camera or GStreamer source),\n"
   "shmframe-consumer (live stats, per-frame JSON probe, stream status), the samples, and the\n"
   "C++20 library to build against: static archive, headers, CMake package\n"
-  "(find_package(shmframe)) and pkg-config files.")
+  "(find_package(shmframe)) and pkg-config files, and the Python module (import shmframe).")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)  # what a bare `cpack` makes
 set(CPACK_SOURCE_GENERATOR TGZ)
@@ -41,6 +41,14 @@ set(CPACK_DEBIAN_PACKAGE_SECTION video)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends from the binaries (needs dpkg-shlibdeps from dpkg-dev and `file`).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The Python module is built for one interpreter version (its ABI) and imports numpy: what
+# dpkg-shlibdeps cannot see. The shared libraries it links are found by dpkg-shlibdeps.
+if(TARGET shmframe_python)
+  set(_shmframe_py "${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}")
+  math(EXPR _shmframe_py_next "${Python3_VERSION_MINOR} + 1")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "python3 (>= ${_shmframe_py}~), python3 (<< ${Python3_VERSION_MAJOR}.${_shmframe_py_next}), python3-numpy")
+endif()
 # Building against the installed package: the CMake package / pkg-config files, and OpenCV's
 # headers for the shmframe::opencv component.
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "cmake, pkg-config, libopencv-dev")

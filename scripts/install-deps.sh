@@ -12,6 +12,9 @@ packages=(
   # shmframe-viewer's window test: an X server of its own (Xvfb), xwd to read the screen back,
   # xwininfo for the window's geometry.
   xvfb x11-apps x11-utils
+  # The Python module (python/) and its tests: pybind11 and the interpreter's headers to build
+  # it, numpy at run time, pytest for tests/python, cv2 for samples/python.
+  python3-dev pybind11-dev python3-numpy python3-pytest python3-opencv
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

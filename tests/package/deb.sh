@@ -8,7 +8,8 @@
 #     that Depends names (what a clean machine will install), and apt resolves them on this
 #     machine (`apt-get install --simulate ./<deb>`);
 #   - its programs, extracted into a scratch root (`dpkg-deb -x`): shmframe-consumer --processor
-#     probe takes 3 frames from the packaged shmframe-producer and prints them as JSON.
+#     probe takes 3 frames from the packaged shmframe-producer and prints them as JSON; so does
+#     the packaged Python module (when the build has one), imported from there.
 # Usage: tests/package/deb.sh BUILD_DIR [WORK_DIR]
 #   WORK_DIR: scratch space, emptied first and left in place for inspection (default: a temporary
 #   directory, removed on exit).
@@ -74,6 +75,20 @@ expect_path '^\./usr/lib/([^/]+/)?cmake/shmframe/shmframeConfigVersion\.cmake$' 
 expect_path '^\./usr/lib/([^/]+/)?pkgconfig/shmframe\.pc$' "pkg-config file"
 expect_path '^\./usr/lib/([^/]+/)?shmframe/plugins/$' "plugin directory"
 grep -Eq '^\./usr/local/' <<<"$paths" && fail "the package installs under /usr/local"
+# The Python module, when the build has one: where Debian's python3 finds it.
+python_site=""
+if [[ -d "$build/python/shmframe" ]]; then
+  # /usr/lib/python3/dist-packages (a build for prefix /usr, like the release preset), or
+  # python3.X/dist-packages (configured for /usr/local): both are on Debian's sys.path.
+  site='\./usr/lib/python3(\.[0-9]+)?/dist-packages/shmframe'
+  expect_path "^$site/__init__\\.py$" "Python package"
+  expect_path "^$site/_shmframe\\..*\\.so$" "Python extension module"
+  expect_path "^$site/__init__\\.pyi$" "Python type stubs"
+  [[ "$depends" == *python3-numpy* ]] || fail "Depends has no python3-numpy (the module imports numpy): $depends"
+  python_site="$(grep -Eo "^$site/__init__\\.py$" <<<"$paths" | head -n 1)"
+  python_site="${python_site#./}"
+  python_site="${python_site%/shmframe/__init__.py}"
+fi
 
 root="$work/root"
 step "dpkg-deb -x into $root"
@@ -178,5 +193,20 @@ run_reader_against_producer "$root/usr/bin/shmframe-producer" "$out" -- \
   "$root/usr/bin/shmframe-consumer" --name "$SHMFRAME_TEST_STREAM" --plugin edge --frames 3 --timeout-ms 10000
 grep -q "plugin 'edge' from $root/usr/.*shmframe/plugins/shmframe-edge.so" "$out.err" ||
   { cat "$out.err" >&2; fail "the consumer did not load the edge plugin from the package's plugin directory"; }
+
+if [[ -n "$python_site" ]]; then
+  step "the packaged Python module reads 3 frames from the packaged producer"
+  run_reader_against_producer "$root/usr/bin/shmframe-producer" "$out" -- \
+    env PYTHONPATH="$root/$python_site" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c '
+import sys, shmframe
+assert shmframe.__file__.startswith(sys.argv[2]), shmframe.__file__
+with shmframe.Reader(sys.argv[1], timeout=10.0) as r:
+    for i, f in zip(range(3), r):
+        print(f.seq, f.width, f.height, f.format, int(f.array.mean()))
+' "$SHMFRAME_TEST_STREAM" "$root/$python_site"
+  lines="$(grep -c ' 320 240 bgr8 ' "$out" || true)"
+  [[ "$lines" == 3 ]] || { cat "$out" "$out.err" >&2; fail "the packaged Python module printed $lines frames, not 3"; }
+  cat "$out"
+fi
 
 step "passed: $(basename "$deb"), Depends: $depends"

@@ -4,7 +4,7 @@
 # g++ and `pkg-config shmframe`; when the build has the OpenCV adapter, once more each way
 # through the `opencv` component and `shmframe-opencv.pc`. Then it builds samples/out-of-tree
 # (the user's starting point) against the same install and, given a producer, runs it: it must
-# print the frames it was asked for.
+# print the frames it was asked for. The Python module, if built, must import from the install.
 # Usage: tests/package/run.sh BUILD_DIR [CONFIG] [WORK_DIR]
 #   CONFIG: the build's configuration (what $<CONFIG> says; may be empty); WORK_DIR: scratch space, emptied
 #   first and left in place for inspection (default: a temporary directory, removed on exit).
@@ -69,6 +69,16 @@ if [[ -n "$(find "$prefix" -name shmframeOpenCVTargets.cmake)" ]]; then
   with_pkg_config shmframe-opencv
 else
   step "this build has no OpenCV adapter: component opencv not tried"
+fi
+
+# The Python module, when the build has one: importable from the install's site directory.
+init="$(find "$prefix" -path '*/shmframe/__init__.py' | head -n 1)"
+if [[ -n "$init" ]]; then
+  site="$(dirname "$(dirname "$init")")"
+  step "import shmframe from the install (PYTHONPATH=$site)"
+  PYTHONPATH="$site" PYTHONDONTWRITEBYTECODE=1 "${SHMFRAME_PYTHON:-python3}" -c \
+    'import shmframe, sys; assert shmframe.__file__.startswith(sys.argv[1]), shmframe.__file__; print(shmframe.__file__, shmframe.FORMATS)' \
+    "$site"
 fi
 
 if [[ -n "$(find "$prefix" -name shmframeOpenCVTargets.cmake)" ]]; then
