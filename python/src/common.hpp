@@ -10,6 +10,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -61,6 +62,8 @@ class LogQueue {
   std::mutex mu_;
   std::deque<std::pair<LogLevel, std::string>> items_;
   std::uint64_t lost_ = 0;
+  // Set with items_ (under mu_), read first by drain(): no lock on the way to each frame.
+  std::atomic<bool> pending_{false};
 };
 
 // ---- time ----------------------------------------------------------------------------------

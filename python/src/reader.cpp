@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common.hpp"
 #include "shmframe/clock.hpp"
@@ -28,10 +29,21 @@ using std::chrono::nanoseconds;
 
 class PyFrame {
  public:
-  PyFrame(Frame frame, std::uint64_t taken_ns, std::string stream)
-      : stream_(std::move(stream)), frame_(std::move(frame)), mapping_(frame_.mapping()), format_(frame_.format()),
-        seq_(frame_.seq()), generation_(frame_.generation()), capture_ns_(frame_.capture_ns()),
-        commit_ns_(frame_.commit_ns()), taken_ns_(taken_ns), data_(frame_.data()), held_(frame_.held()) {}
+  PyFrame() = default;  // an empty shell, filled by fill(): see PyReader::prepare()
+  // Takes `frame` in. `array`, when given, is a view of the frame's slot made in advance.
+  void fill(Frame frame, std::uint64_t taken_ns, std::shared_ptr<const std::string> stream, py::object array) {
+    stream_ = std::move(stream);
+    frame_ = std::move(frame);
+    mapping_ = frame_.mapping();
+    format_ = frame_.format();
+    seq_ = frame_.seq();
+    generation_ = frame_.generation();
+    capture_ns_ = frame_.capture_ns();
+    commit_ns_ = frame_.commit_ns();
+    taken_ns_ = taken_ns;
+    data_ = frame_.data();
+    array_ = std::move(array);
+  }
 
   std::uint64_t seq() const { return seq_; }
   std::uint64_t generation() const { return generation_; }
@@ -40,8 +52,9 @@ class PyFrame {
   std::uint64_t taken_ns() const { return taken_ns_; }
   const FrameFormat& format() const { return format_; }
   bool held() const { return frame_ && frame_.held(); }
-  bool was_held() const { return held_; }
   bool released() const { return !frame_; }
+  const std::byte* data() const { return data_; }
+  const std::shared_ptr<const void>& mapping() const { return mapping_; }
 
   py::object array() {
     if (array_.is_none()) {
@@ -102,9 +115,9 @@ class PyFrame {
     const auto parsed = parse_metadata(frame_.metadata());
     if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("origin"));
     if (parsed.origin) return *parsed.origin;
-    return Origin{stream_, seq_, generation_, capture_ns_, 0};
+    return Origin{*stream_, seq_, generation_, capture_ns_, 0};
   }
-  const std::string& stream() const { return stream_; }
+  const std::string& stream() const { return *stream_; }
 
   std::string repr() const {
     return "<shmframe.Frame seq=" + std::to_string(seq_) + " generation=" + std::to_string(generation_) + " " +
@@ -120,13 +133,12 @@ class PyFrame {
            " was overwritten by the producer meanwhile (hold fewer frames, or give the stream more --slots)";
   }
 
-  std::string stream_;
+  std::shared_ptr<const std::string> stream_ = std::make_shared<const std::string>();
   Frame frame_;
   std::shared_ptr<const void> mapping_;  // outlives frame_.release(): the array's memory
   FrameFormat format_;
-  std::uint64_t seq_, generation_, capture_ns_, commit_ns_, taken_ns_;
-  const std::byte* data_;
-  bool held_;
+  std::uint64_t seq_ = 0, generation_ = 0, capture_ns_ = 0, commit_ns_ = 0, taken_ns_ = 0;
+  const std::byte* data_ = nullptr;
   py::object array_ = py::none();
 };
 
@@ -175,8 +187,8 @@ class PyReader {
  public:
   PyReader(const std::string& name, const std::string& delivery, const std::string& wait, const py::object& spin_limit,
            double ready_timeout, const py::object& timeout, bool stop_on_close, py::object on_event)
-      : logs_(std::make_shared<LogQueue>()), name_(name), timeout_(to_timeout(timeout, "timeout")),
-        stop_on_close_(stop_on_close), on_event_(std::move(on_event)) {
+      : logs_(std::make_shared<LogQueue>()), name_(name), stream_name_(std::make_shared<const std::string>(name)),
+        timeout_(to_timeout(timeout, "timeout")), stop_on_close_(stop_on_close), on_event_(std::move(on_event)) {
     ReaderOptions o;
     o.delivery = parse_delivery(delivery);
     o.wait = parse_wait(wait);
@@ -236,18 +248,20 @@ class PyReader {
       std::optional<nanoseconds> left;
       if (timeout)
         left = std::max(nanoseconds::zero(), std::chrono::duration_cast<nanoseconds>(deadline - Clock::now()));
-      py::object ev = wait_event(left);
-      auto& e = ev.cast<PyEvent&>();
-      if (e.kind == "frame") {
-        last = e.frame;
-        return e.frame;
+      Event ev;
+      std::uint64_t taken = 0;
+      if (wait_raw(left, ev, taken) && ev.kind == EventKind::frame) {
+        last = hand_out(std::move(ev.frame), taken);  // the hot path: no Event object
+        return last;
       }
+      py::object obj = to_event(std::move(ev), taken);
+      auto& e = obj.cast<PyEvent&>();
       if (e.kind == "timeout") {
         raise(PyErrorKind::timeout, "no frame from stream '" + name_ + "' in " +
                                         std::to_string(std::chrono::duration<double>(*timeout).count()) + " s");
       }
       if (e.kind == "error") raise(e.error, e.message);
-      if (!on_event_.is_none()) on_event_(ev);
+      if (!on_event_.is_none()) on_event_(obj);
       if (e.kind == "closed" && stop_on_close_) throw py::stop_iteration();
     }
   }
@@ -282,11 +296,13 @@ class PyReader {
   void detach() {
     std::lock_guard lock(mu_);
     if (reader_) reader_->detach();
+    forget_views();
   }
   void close() {
     std::lock_guard lock(mu_);
     if (reader_) reader_->detach();
     reader_.reset();
+    forget_views();
   }
   bool closed() const { return !reader_; }
   bool attached() const { return reader_ && reader_->attached(); }
@@ -337,9 +353,10 @@ class PyReader {
   }
 
  private:
-  py::object wait_event(std::optional<nanoseconds> timeout) {
-    Event ev;
-    std::uint64_t taken = 0;
+  // Waits (GIL released) for the next event; false on timeout. Makes the next frame's Python
+  // object and slot arrays first, while nothing is waiting for them (prepare()).
+  bool wait_raw(std::optional<nanoseconds> timeout, Event& ev, std::uint64_t& taken) {
+    prepare();
     const bool got = wait_in_turns(timeout, [&](nanoseconds budget, bool& interrupted) {
       ev = reader_->wait(budget);
       taken = monotonic_ns();
@@ -347,29 +364,100 @@ class PyReader {
       return ev.kind != EventKind::timeout && ev.kind != EventKind::interrupted;
     });
     logs_->drain();
+    if (!got) ev.kind = EventKind::timeout;
+    return got;
+  }
+
+  py::object wait_event(std::optional<nanoseconds> timeout) {
+    Event ev;
+    std::uint64_t taken = 0;
+    wait_raw(timeout, ev, taken);
+    return to_event(std::move(ev), taken);
+  }
+
+  py::object to_event(Event ev, std::uint64_t taken) {
     PyEvent out;
-    if (!got) {
-      out.kind = "timeout";
-      return py::cast(std::move(out));
-    }
     out.kind = std::string(to_string(ev.kind));
     out.generation = ev.generation;
-    out.message = ev.message;
+    out.message = std::move(ev.message);
     out.dropped = ev.dropped;
     out.error = ev.error;
-    if (ev.frame) out.frame = py::cast(PyFrame(std::move(ev.frame), taken, name_));
+    if (ev.frame) out.frame = hand_out(std::move(ev.frame), taken);
     return py::cast(std::move(out));
   }
 
   py::object wrap(Frame f) {
     if (!f) return py::none();
-    return py::cast(PyFrame(std::move(f), monotonic_ns(), name_));
+    return hand_out(std::move(f), monotonic_ns());
   }
+
+  // What a frame costs after the wake-up is what the consumer waits for; the allocations that
+  // do not depend on the frame are done before waiting: an empty Frame object, and a read-only
+  // array over each slot of the current generation seen so far (a slot's address and format
+  // are fixed for a generation). Each frame still gets arrays of its own: a prepared array is
+  // handed out once, then made anew.
+  void prepare() {
+    if (spare_.is_none()) {
+      spare_ = py::cast(PyFrame{});
+      spare_ptr_ = &spare_.cast<PyFrame&>();  // the cast's type lookup, done here rather than after the wake-up
+    }
+    for (auto& v : slot_views_) {
+      if (v.array.is_none()) v.array = view_array(view_format_, v.data, view_mapping_, false);
+    }
+  }
+
+  py::object hand_out(Frame f, std::uint64_t taken) {
+    if (f.generation() != view_generation_ || !view_mapping_) {
+      slot_views_.clear();
+      view_generation_ = f.generation();
+      view_format_ = f.format();
+      view_mapping_ = f.mapping();
+    }
+    py::object array = py::none();
+    bool known = false;
+    for (auto& v : slot_views_) {
+      if (v.data == f.data()) {
+        array = std::exchange(v.array, py::none());
+        known = true;
+        break;
+      }
+    }
+    if (!known && slot_views_.size() < 64) slot_views_.push_back({f.data(), py::none()});
+    py::object obj;
+    PyFrame* frame = nullptr;
+    if (spare_.is_none()) {
+      obj = py::cast(PyFrame{});
+      frame = &obj.cast<PyFrame&>();
+    } else {
+      obj = std::exchange(spare_, py::none());
+      frame = std::exchange(spare_ptr_, nullptr);
+    }
+    frame->fill(std::move(f), taken, stream_name_, std::move(array));
+    return obj;
+  }
+
+  void forget_views() {
+    slot_views_.clear();
+    view_mapping_.reset();
+    view_generation_ = 0;
+  }
+
+  struct SlotView {
+    const std::byte* data;
+    py::object array;
+  };
 
   std::mutex mu_;
   std::optional<Reader> reader_;
   std::shared_ptr<LogQueue> logs_;
   std::string name_;
+  std::shared_ptr<const std::string> stream_name_;  // shared by this Reader's frames
+  py::object spare_ = py::none();                   // the next frame's object (prepare())
+  PyFrame* spare_ptr_ = nullptr;                    // the PyFrame inside spare_
+  std::vector<SlotView> slot_views_;                // the next frames' arrays (prepare())
+  std::uint64_t view_generation_ = 0;
+  FrameFormat view_format_;
+  std::shared_ptr<const void> view_mapping_;
   std::optional<nanoseconds> timeout_;
   bool stop_on_close_;
   py::object on_event_;
@@ -378,6 +466,7 @@ class PyReader {
 // Iterators over a Reader: frames (life-cycle events go to on_event) or every event.
 struct FrameIter {
   py::object reader;
+  PyReader* impl = nullptr;  // inside `reader`, which this iterator keeps alive
   std::optional<nanoseconds> timeout;
   py::object last = py::none();
 };
@@ -387,6 +476,23 @@ struct EventIter {
   py::object last = py::none();
   bool done = false;
 };
+
+// The frame iterator's __next__ as a type slot: a for loop calls it without going through
+// pybind11's argument dispatch, which with cold caches (a frame every 33 ms) costs more than the
+// rest of the binding's per-frame work.
+PyObject* frame_iter_next(PyObject* self) noexcept {
+  try {
+    auto& it = py::handle(self).cast<FrameIter&>();
+    return it.impl->next_frame(it.timeout, it.last).release().ptr();
+  } catch (py::stop_iteration&) {
+    return nullptr;  // end of iteration: no exception set
+  } catch (py::error_already_set& e) {
+    e.restore();
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -462,9 +568,13 @@ What Reader.wait() and Reader.events() return: `kind` is 'frame' (then `frame` i
       .def_readonly("dropped", &PyEvent::dropped, "With a frame: frames missed just before it.")
       .def("__repr__", &PyEvent::repr);
 
-  py::class_<FrameIter>(m, "_FrameIter")
-      .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", [](FrameIter& it) { return it.reader.cast<PyReader&>().next_frame(it.timeout, it.last); });
+  py::class_<FrameIter> frame_iter(m, "_FrameIter");
+  frame_iter.def("__iter__", [](py::object self) { return self; }).def("__next__", [](FrameIter& it) {
+    return it.impl->next_frame(it.timeout, it.last);
+  });
+  auto* frame_iter_type = reinterpret_cast<PyTypeObject*>(frame_iter.ptr());
+  frame_iter_type->tp_iternext = frame_iter_next;  // for loops; __next__ above for explicit calls
+  PyType_Modified(frame_iter_type);
   py::class_<EventIter>(m, "_EventIter")
       .def("__iter__", [](py::object self) { return self; })
       .def("__next__",
@@ -507,7 +617,7 @@ wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls aro
       .def(
           "frames",
           [](py::object self, const py::object& timeout) {
-            return FrameIter{self, to_timeout(timeout, "timeout")};
+            return FrameIter{self, &self.cast<PyReader&>(), to_timeout(timeout, "timeout")};
           },
           py::arg("timeout") = py::none(),
           "An iterator over frames, raising Timeout when none arrives for `timeout` seconds (None = forever).")
@@ -521,7 +631,8 @@ wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls aro
           "with stop_on_close, it ends after the 'closed' event.")
       .def("__iter__",
            [](py::object self) {
-             return FrameIter{self, self.cast<PyReader&>().timeout()};
+             auto& r = self.cast<PyReader&>();
+             return FrameIter{self, &r, r.timeout()};
            })
       .def("attach", &PyReader::attach, py::arg("timeout") = 2.0,
            "Attaches now, waiting up to `timeout` seconds for the stream: raises NotFound, PermissionDenied, "

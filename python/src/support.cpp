@@ -86,14 +86,19 @@ LogCallback LogQueue::callback(const std::shared_ptr<LogQueue>& queue) {
       ++queue->lost_;
     }
     queue->items_.emplace_back(level, message);
+    queue->pending_.store(true, std::memory_order_release);  // pairs with the acquire in drain()
   };
 }
 
 void LogQueue::drain() {
+  // acquire: pairs with the release in the callback; a message queued after this load is
+  // drained by the next call.
+  if (!pending_.load(std::memory_order_acquire)) return;
   std::deque<std::pair<LogLevel, std::string>> items;
   std::uint64_t lost = 0;
   {
     std::lock_guard lock(mu_);
+    pending_.store(false, std::memory_order_relaxed);  // under mu_, with the swap below
     if (items_.empty() && lost_ == 0) return;
     items.swap(items_);
     std::swap(lost, lost_);

@@ -26,6 +26,7 @@ def test_publish_then_read_every_format_and_odd_width(stream, make_pattern):
             seq = w.publish(img, format=fmt)
             f = expect_frame(r)
             assert (f.seq, f.format, f.width, f.height, f.channels) == (seq, fmt, 61, 37, ch)
+            assert f.stream == stream
             assert f.array.shape == (37, 61, ch) and f.array.dtype == np.uint8
             assert not f.array.flags.writeable
             assert np.array_equal(f.array, img)
@@ -212,6 +213,16 @@ def test_metadata_origin_info_stats_and_status(stream):
         w.publish(np.zeros((4, 8), np.uint8), metadata=bytearray(b"abc"))
         f = expect_frame(r)
         assert f.metadata == b"abc" and f.origin is None
+        # A stage's output carries the frame it came from (hops + 1), before the user's metadata.
+        with shmframe.Writer(stream + "-out", 8, 4, "gray8") as out, shmframe.Reader(stream + "-out") as r2:
+            r2.attach(2.0)
+            out.publish(np.zeros((4, 8), np.uint8), metadata=b"xy", origin=f)
+            g = expect_frame(r2)
+            assert g.origin == {"stream": stream, "seq": f.seq, "generation": f.generation,
+                                "capture_ns": f.capture_ns, "hops": 1}
+            assert g.metadata == b"xy" and g.capture_ns == f.capture_ns
+            with pytest.raises(shmframe.InvalidArgument, match="origin must be the shmframe.Frame"):
+                out.publish(np.zeros((4, 8), np.uint8), origin="cam0")
         info = r.info
         assert (info["width"], info["height"], info["format"], info["slots"]) == (8, 4, "gray8", 2)
         assert r.stats["frames"] == 1
