@@ -8,6 +8,10 @@
              frames alone. p50 / p99 per side over all its rounds; the ratio is Python / C++.
              Python overhead per frame: loop body time - frame.taken_ns (when the C++ wait
              returned the frame to the binding), i.e. the binding's and the interpreter's part.
+  floor      What any Python consumer pays to be woken: a child writes its CLOCK_MONOTONIC time
+             into a pipe at 30 Hz, a Python loop reads it (os.read) and takes the difference in the
+             loop body. Same rounds as the hand-off. shmframe's Python hand-off minus this floor
+             is what shmframe adds over the cheapest possible Python wake-up.
   publish    1920x1080 bgr8 from a numpy array: Writer.publish in a Python loop against the same
              publish looped in C++ (shmframe._shmframe._bench_publish_cpp) in this process, alternating
              rounds; median time per publish and the ratio.
@@ -60,17 +64,54 @@ def python_round(name, frames):
     return handoff, overhead
 
 
+PIPE_WRITER = """
+import os, struct, sys, time
+fd, n = int(sys.argv[1]), int(sys.argv[2])
+period = 1 / 30
+t = time.monotonic()
+for _ in range(n):
+    t += period
+    time.sleep(max(0.0, t - time.monotonic()))  # pacing only
+    os.write(fd, struct.pack("=Q", time.monotonic_ns()))
+"""
+
+
+def pipe_round(frames):
+    import struct
+
+    r, w = os.pipe()
+    child = subprocess.Popen([sys.executable, "-c", PIPE_WRITER, str(w), str(frames + 1)], pass_fds=(w,))
+    os.close(w)
+    lat = []
+    try:
+        first = True
+        while True:
+            b = os.read(r, 8)
+            now = time.monotonic_ns()
+            if len(b) < 8:
+                break
+            if first:
+                first = False
+                continue
+            lat.append(now - struct.unpack("=Q", b)[0])
+    finally:
+        os.close(r)
+        child.wait(60)
+    return lat
+
+
 def handoff_bench(args, producer, consumer):
     name = f"pybench-{os.getpid()}"
     p = subprocess.Popen([producer, "--name", name, "--width", "1920", "--height", "1080", "--fps", "30"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        cpp, py, over = [], [], []
+        cpp, py, over, floor = [], [], [], []
         for _ in range(args.rounds):
             cpp += cpp_round(consumer, name, args.frames)
             h, o = python_round(name, args.frames)
             py += h
             over += o
+            floor += pipe_round(args.frames)
     finally:
         p.terminate()
         p.wait(10)
@@ -80,7 +121,26 @@ def handoff_bench(args, producer, consumer):
         "ratio_p50": pct(py, 50) / pct(cpp, 50), "ratio_p99": pct(py, 99) / pct(cpp, 99),
         "python_overhead_p50_us": pct(over, 50) / 1e3, "python_overhead_p99_us": pct(over, 99) / 1e3,
         "frames_each": len(py),
+        "python_pipe_floor_p50_us": pct(floor, 50) / 1e3, "python_pipe_floor_p99_us": pct(floor, 99) / 1e3,
     }
+
+
+def hot_overhead(frames=2000):
+    """The binding's per-frame work with warm caches: a Writer in this process publishes, a
+    Reader takes each frame (every_frame) right away; overhead = loop body - taken_ns."""
+    name = f"pybench-hot-{os.getpid()}"
+    img = np.zeros((480, 640, 3), np.uint8)
+    over = []
+    with shmframe.Writer(name, 640, 480) as w, shmframe.Reader(name, delivery="every_frame", timeout=5.0) as r:
+        r.attach(2.0)
+        it = iter(r)
+        for _ in range(frames):
+            w.publish(img)
+            f = next(it)
+            a = f.array
+            over.append(time.monotonic_ns() - f.taken_ns)
+            del a, f
+    return {"p50_us": pct(over, 50) / 1e3, "p99_us": pct(over, 99) / 1e3}
 
 
 def publish_bench(args):
@@ -120,6 +180,12 @@ def main():
           f"   ratio p50 {h['ratio_p50']:.2f}x  p99 {h['ratio_p99']:.2f}x")
     print(f"  Python per-frame overhead (wait returned -> loop body, array made): p50 "
           f"{h['python_overhead_p50_us']:.1f} us  p99 {h['python_overhead_p99_us']:.1f} us")
+    print(f"  floor: a Python loop woken by a pipe write (no frame) p50 {h['python_pipe_floor_p50_us']:8.1f} us"
+          f"  p99 {h['python_pipe_floor_p99_us']:8.1f} us")
+    hot = hot_overhead()
+    print(f"  hot caches (frames back to back, 640x480): Python per-frame overhead p50 {hot['p50_us']:.1f} us"
+          f"  p99 {hot['p99_us']:.1f} us")
+    h["hot"] = hot
     p = publish_bench(args)
     print(f"publish 1920x1080 bgr8 from a numpy array ({p['publishes_each']} per side):")
     print(f"  Python Writer.publish {p['python_us']:8.1f} us   C++ Writer::publish {p['cpp_us']:8.1f} us"

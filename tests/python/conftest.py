@@ -1,7 +1,12 @@
 """Fixtures of the Python tests: unique stream names removed afterwards, and the C++ apps as
-child processes that are always reaped (tests/python/README: how to run them by hand).
+child processes that are always reaped.
 
-Environment (set by ctest, tests/CMakeLists via python/CMakeLists.txt):
+Run: `ctest --test-dir build/dev -L python -V`, or by hand with the environment below:
+  PYTHONPATH=build/dev/python SHMFRAME_PRODUCER=build/dev/producer/shmframe-producer \
+  SHMFRAME_CONSUMER=build/dev/consumer/shmframe-consumer SHMFRAME_SAMPLES=samples/python \
+  python3 -m pytest tests/python
+
+Environment (set by ctest: python/CMakeLists.txt):
   PYTHONPATH         the build tree's python/ (the module under test)
   SHMFRAME_PRODUCER  shmframe-producer, SHMFRAME_CONSUMER shmframe-consumer
   SHMFRAME_SAMPLES   samples/python
