@@ -46,7 +46,7 @@ ArrayImage check_image(const py::handle& obj) {
                                    std::string(py::str(obj.get_type().attr("__name__"))));
   }
   auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<std::uint8_t>())) {
+  if (a.dtype().kind() != 'u' || a.dtype().itemsize() != 1) {
     raise(PyErrorKind::format, "an image's dtype must be uint8, not " + std::string(py::str(a.dtype())) +
                                    " (convert with array.astype(numpy.uint8))");
   }

@@ -220,11 +220,14 @@ class PyWriter {
     s.slot_ = WriteSlot();
     s.seal();
   }
-  // From a collected slot: with the GIL released while waiting for the Writer's lock, since the
-  // thread holding it may need the GIL to finish its call.
+  // From a collected slot. If another thread is inside a call on this Writer (its lock is
+  // taken), wait for it with the GIL released, since that call may need the GIL to finish.
   void abandon_from_gc(PyWriteSlot& s) {
-    py::gil_scoped_release nogil;
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (!lock) {
+      py::gil_scoped_release nogil;
+      lock.lock();
+    }
     s.slot_ = WriteSlot();
   }
 
