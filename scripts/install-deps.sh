@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages shmframe needs to build and test, if any is missing.
-# Usage: scripts/install-deps.sh [--bench] [--plots] [--lint] [--arm64]   (as root, or with sudo available)
+# Usage: scripts/install-deps.sh [--bench] [--plots] [--lint] [--arm64] [--fuzz]   (as root, or with sudo available)
 set -euo pipefail
 
 # dpkg-dev (dpkg-shlibdeps) and file: what `cpack -G DEB` needs to compute the package's
@@ -25,7 +25,9 @@ for arg in "$@"; do
     --lint) packages+=(clang-format-14 clang-tidy-14 python3) ;;  # python3: scripts/check-sync.py
     # --arm64: cross-build and run the tests for 64-bit ARM (CMakePresets.json: aarch64).
     --arm64) packages+=(g++-aarch64-linux-gnu qemu-user-static libgtest-dev:arm64) ;;
-    *) echo "usage: $0 [--bench] [--plots] [--lint] [--arm64]" >&2; exit 2 ;;
+    # --fuzz: the libFuzzer targets (tests/fuzz, preset fuzz): clang and its runtime (libFuzzer).
+    --fuzz) packages+=(clang-14 libclang-rt-14-dev) ;;
+    *) echo "usage: $0 [--bench] [--plots] [--lint] [--arm64] [--fuzz]" >&2; exit 2 ;;
   esac
 done
 

@@ -6,13 +6,14 @@
 # (find_package and pkg-config), run the in-process tests under ThreadSanitizer, then build
 # everything with AddressSanitizer + UBSan and run the unit, multi-process, stress and app
 # tests with ctest (labels unit, multiprocess, stress, apps); the library-only tests also run
-# cross-built for ARM64 under qemu (preset aarch64), and the protocol models (label model).
+# cross-built for ARM64 under qemu (preset aarch64), and the protocol models (label model); the
+# Python module's pytest suite (label python) and the libFuzzer targets (preset fuzz, 20 s each).
 # Builds and test runs are the presets in CMakePresets.json (build/<preset>).
 # Environment: SHMFRAME_STRESS_SECONDS (minimum run time per stress test), SHMFRAME_STRESS_FRAMES /
 # SHMFRAME_STRESS_HD_FRAMES scale the stress tests (short by default; hours by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh --bench --lint --arm64
+scripts/install-deps.sh --bench --lint --arm64 --fuzz
 jobs=$(nproc)
 
 cmake --preset release -DSHMFRAME_WERROR=ON >/dev/null
@@ -46,6 +47,13 @@ ctest --preset tsan -j "$jobs"
 cmake --preset aarch64 >/dev/null
 cmake --build --preset aarch64 -j "$jobs"
 ctest --preset aarch64 -j "$jobs"
+
+# libFuzzer (clang 14, ASan + UBSan): header validation, attaching to an object of the fuzzer's
+# making, and a reader under a scribbling neighbour, each for 20 s over a scratch copy of its
+# seed corpus (tests/fuzz/corpus). Longer runs: scripts/fuzz.sh --minutes N.
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs"
+ctest --preset fuzz --output-on-failure
 
 cmake --preset asan -DSHMFRAME_WERROR=ON >/dev/null
 cmake --build --preset asan -j "$jobs"

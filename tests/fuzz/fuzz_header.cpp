@@ -1,0 +1,32 @@
+// libFuzzer target: header validation. The input is a segment header snapshot (and, after it,
+// the size of the object it claims to come from). validate_header() must either refuse it with
+// shmframe::Error or return a Geometry whose every region lies inside the object: the promise
+// that lets the rest of the library trust the Geometry instead of shared memory.
+#include <algorithm>
+#include <cstring>
+
+#include "fuzz_common.hpp"
+#include "shmframe/detail/segment.hpp"
+#include "shmframe/error.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using shmframe::layout::SegmentHeader;
+  SegmentHeader h{};
+  std::memcpy(&h, data, std::min(size, sizeof h));
+  std::uint64_t object_size = h.total_size;
+  if (size >= sizeof h + sizeof object_size) std::memcpy(&object_size, data + sizeof h, sizeof object_size);
+  try {
+    const auto g = shmframe::detail::validate_header(h, object_size, "fuzz");
+    fuzz::check(g.total_size == object_size, "total_size is the object's size");
+    fuzz::check(g.frame_bytes == std::uint64_t{g.format.effective_stride()} * g.format.height, "frame_bytes");
+    fuzz::check(g.format.effective_stride() >= g.format.row_bytes(), "stride holds a row");
+    fuzz::check(g.consumers_offset >= sizeof(SegmentHeader), "consumer table after the header");
+    fuzz::check(g.consumers_offset + g.consumer_stride * g.max_consumers <= g.slots_offset, "table before the slots");
+    fuzz::check(g.pixel_offset + g.frame_bytes <= g.slot_stride, "pixels inside a slot");
+    fuzz::check(sizeof(shmframe::layout::SlotHeader) + g.metadata_capacity <= g.pixel_offset, "metadata before pixels");
+    fuzz::check(g.slots_offset + g.slot_stride * g.slot_count <= object_size, "slots inside the object");
+  } catch (const shmframe::Error&) {
+    // refused: what a bad header must get
+  }
+  return 0;
+}
