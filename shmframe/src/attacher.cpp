@@ -125,6 +125,7 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
   // Snapshot after READY (load_state was acquire), validate the copy, use only the copy.
   std::memcpy(&snap, &h, sizeof snap);
   Geometry geo = validate_header(snap, size, stream_);
+  check_backed(*obj, stream_);  // before anything touches the holes of a sparse object
   populate(*region);
   out = WriteView{std::move(region), geo};
   return Probe::ready;
