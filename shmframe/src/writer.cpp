@@ -63,8 +63,16 @@ struct WriterImpl {
     } catch (...) {  // a throwing log callback must not take the stream down
     }
   }
-  // Generations only grow; 0 is never used (readers reject it), even after a wrap.
-  std::uint64_t next_generation() const noexcept { return last_generation + 1 == 0 ? 1 : last_generation + 1; }
+  // Generations never repeat under a name within a boot, and 0 is never used (readers reject it).
+  // A takeover or a format change continues from the last one known (+1). A fresh start knows
+  // none: the last producer closed cleanly and removed its lock, so "1" would repeat its
+  // generations. CLOCK_BOOTTIME in ns instead: larger than every generation created under the
+  // name since boot (each was a boot time then, plus one per later generation, and making a
+  // generation takes far longer than a nanosecond).
+  std::uint64_t next_generation() const noexcept {
+    if (last_generation == 0) return std::max<std::uint64_t>(1, boottime_ns());
+    return last_generation + 1 == 0 ? 1 : last_generation + 1;
+  }
   FrameFormat resolve(FrameFormat f) const;
   void create_generation(const FrameFormat& f);
   void retire(layout::State state) noexcept;

@@ -122,7 +122,7 @@ TEST(Apps, ConsumerFollowsAProducerRestartWithoutRestarting) {
   App second({kProducer, "--name", g.name(), "--fps", "100"});
   auto gen2 = consumer.event("generation", 10s);
   ASSERT_TRUE(gen2) << consumer.errors();
-  EXPECT_EQ((*gen2)["generation"].get<int>(), (*gen1)["generation"].get<int>() + 1);
+  EXPECT_EQ((*gen2)["generation"].get<std::uint64_t>(), (*gen1)["generation"].get<std::uint64_t>() + 1);
   auto f = consumer.event("frame", 10s);
   ASSERT_TRUE(f);
   EXPECT_EQ((*f)["generation"], (*gen2)["generation"]);

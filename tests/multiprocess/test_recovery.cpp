@@ -1,8 +1,13 @@
 // Failure paths across real processes: a producer killed mid-write, creators killed during
 // initialization, a second producer, permissions, and generation changes.
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/mman.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+
+#include <cstddef>
+#include <shmframe/layout.hpp>
 
 #include "children.hpp"
 
@@ -149,6 +154,16 @@ TEST(Recovery, CreatorKilledDuringInitializationIsReportedAndReplaced) {
     return 0;
   });
   ASSERT_TRUE(wp.recv_kind("initializing", 10s));
+  // The generation the creator wrote (identity is written before INITIALIZING).
+  std::uint64_t dead_gen = 0;
+  {
+    const int fd = shm_open(detail::segment_object(g.name()).c_str(), O_RDONLY, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(pread(fd, &dead_gen, sizeof dead_gen, offsetof(layout::SegmentHeader, generation)),
+              static_cast<ssize_t>(sizeof dead_gen));
+    close(fd);
+  }
+  ASSERT_NE(dead_gen, 0u);
   const pid_t dead = creator.pid();
   creator.kill_and_reap(SIGKILL);
 
@@ -167,7 +182,7 @@ TEST(Recovery, CreatorKilledDuringInitializationIsReportedAndReplaced) {
   // The next producer replaces the debris; the same reader follows it.
   Child successor([&] { return children::produce(g.name(), children::options(), 0, 5000); });
   Event a = expect_event(r, EventKind::attached, 10s);
-  EXPECT_EQ(a.generation, 2u);
+  EXPECT_EQ(a.generation, dead_gen + 1);
   expect_event(r, EventKind::frame, 5s);
   successor.kill_and_reap(SIGTERM);
 }
@@ -176,7 +191,8 @@ TEST(Recovery, ASecondLiveProducerIsRefusedNamingTheOwner) {
   StreamGuard g("owned");
   LinePipe wp, bp;
   Child first([&] { return children::produce(g.name(), children::options(), 0, 10000, &wp); });
-  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  auto ready = wp.recv_kind("ready", 10s);
+  ASSERT_TRUE(ready);
   Child second([&] {
     try {
       Writer w(g.name(), children::options());
@@ -193,7 +209,7 @@ TEST(Recovery, ASecondLiveProducerIsRefusedNamingTheOwner) {
   EXPECT_NE(msg.find("pid " + std::to_string(first.pid())), std::string::npos) << msg;
   // The refused attempt did not disturb the owner's stream.
   Reader r(g.name());
-  EXPECT_EQ(expect_event(r, EventKind::attached, 5s).generation, 1u);
+  EXPECT_EQ(expect_event(r, EventKind::attached, 5s).generation, ready->get_u64("gen"));
   expect_event(r, EventKind::frame, 5s);
   first.kill_and_reap(SIGTERM);
 }
