@@ -1,8 +1,11 @@
 #include "shmframe/detail/attacher.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/notifier.hpp"
@@ -85,9 +88,29 @@ Attacher::Probe Attacher::on_end(const layout::SegmentHeader& snap, const struct
   return Probe::not_ready;
 }
 
+std::optional<Object> Attacher::open_or_wait(bool& unsized_denied) {
+  unsized_denied = false;
+  try {
+    return open_segment(stream_, true);
+  } catch (const Error& e) {
+    // The creator sets the final mode (fchmod) right after shm_open, before it sizes the
+    // object: an empty object's mode is the umask's, not final. Denied only once it is sized.
+    struct stat st = {};
+    if (e.value() != errc::permission_denied || lstat(path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size >= static_cast<off_t>(sizeof(layout::SegmentHeader))) {
+      throw;
+    }
+    unsized_denied = true;
+    denied_st_ = st;
+    return std::nullopt;
+  }
+}
+
 Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
   recheck_at_ = 0;
-  auto obj = open_segment(stream_, true);
+  bool unsized_denied = false;
+  auto obj = open_or_wait(unsized_denied);
+  if (unsized_denied) return not_ready(denied_st_);
   if (!obj) return Probe::absent;
   if (obj->st.st_dev == skip_dev_ && obj->st.st_ino == skip_ino_) return Probe::stale;
   const std::uint64_t size = obj->size();

@@ -139,7 +139,7 @@ class ReaderCore {
   // One turn of wait(): an event to return, or nullopt to go round again.
   std::optional<Event> step_detached(std::uint64_t deadline) noexcept;
   std::optional<Event> step_attached(std::uint64_t deadline) noexcept;
-  std::optional<Event> step_lost(std::uint64_t until) noexcept;
+  std::optional<Event> step_lost(std::uint32_t ticket, std::uint64_t until) noexcept;
   // A value only a hostile or broken writer stores (PROTOCOL.md, "Hostile writers"): counted
   // and returned as an EventKind::corrupt event.
   Event corrupt_event(const std::string& what);
@@ -459,7 +459,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
   }
   if (now >= deadline) return event(EventKind::timeout);
   const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
-  if (lost_) return step_lost(now + slice);
+  if (lost_) return step_lost(ticket, now + slice);
   if (producer_lost(v, monotonic_ns())) {
     lost_ = true;
     ++counters_->producer_lost;
@@ -508,7 +508,7 @@ int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, st
   return notifier::wait_for_commit(me, ticket, until - now);
 }
 
-std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
+std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t until) noexcept {
   const WriteView& v = att_->view;
   // Keep the old mapping (frames taken stay readable) until a new generation shows up.
   if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
@@ -519,7 +519,14 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
     lost_ = false;  // beating again (e.g. SIGCONT)
     return std::nullopt;
   }
-  if (attacher_.wait_for_change(until) == EINTR) return event(EventKind::interrupted);
+  // On our wake word, not on the name: a stopped producer that resumes (SIGCONT) wakes us with
+  // its first commit, so no frame waits for the end of the slice; a successor wakes us when it
+  // supersedes this segment; one that could not (unreadable layout) is seen at the end of the
+  // slice, by the name check above.
+  const std::uint64_t now = monotonic_ns();
+  if (now < until && notifier::wait_for_commit(att_->me(), ticket, until - now) == EINTR) {
+    return event(EventKind::interrupted);
+  }
   return std::nullopt;
 }
 

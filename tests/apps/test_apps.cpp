@@ -177,6 +177,10 @@ TEST(Apps, BadArgumentsAreRefusedWithAReason) {
       {{kProducer, "--name", "app-bad-src", "--source", "tv"}, 1, "unknown source"},
       {{kConsumer, "--processor", "nope"}, 2, "--processor"},
       {{kConsumer, "--name", ""}, 2, "1 to 64"},
+      // Issue 10: an empty --name= took the next option as the stream name and waited forever.
+      {{kConsumer, "--name=", "--status"}, 2, "looks like an option"},
+      {{kConsumer, "--name", "--status"}, 2, "looks like an option"},
+      {{kProducer, "--name=", "--fps", "10"}, 2, "looks like an option"},
   };
   for (const auto& c : cases) {
     App app(c.args);

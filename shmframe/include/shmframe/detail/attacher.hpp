@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "shmframe/detail/segment.hpp"
@@ -44,6 +45,9 @@ class Attacher {
 
  private:
   Probe not_ready(const struct stat& st);
+  // open_segment(), except that permission denied on an object not sized yet (its creator is
+  // between shm_open and fchmod) sets `unsized_denied` instead of throwing.
+  std::optional<Object> open_or_wait(bool& unsized_denied);
   // A CLOSED or SUPERSEDED header snapshot: stale (the object is skipped) when that is
   // believable (its producer is gone or silent); not_ready, with a recheck scheduled, while its
   // producer lives and beats (someone else may have written it).
@@ -65,6 +69,7 @@ class Attacher {
   dev_t pending_dev_ = 0;              // ... and which object that is
   ino_t pending_ino_ = 0;
   std::uint64_t recheck_at_ = 0;  // see recheck_at(); 0 = none
+  struct stat denied_st_ = {};    // the object open_or_wait() could not open yet
 };
 
 }  // namespace shmframe::detail
