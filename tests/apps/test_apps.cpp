@@ -230,7 +230,7 @@ TEST(Apps, StatsProcessorPrintsALiveLineEverySecond) {
   App producer({kProducer, "--name", g.name(), "--fps", "50"});
   App consumer({kConsumer, "--name", g.name(), "--processor", "stats"});
   ASSERT_TRUE(consumer.out->recv_prefix("attached to '" + g.name() + "'", 10s));
-  auto line = consumer.out->recv_prefix(g.name() + " gen 1", 10s);  // first full one-second window
+  auto line = consumer.out->recv_prefix(g.name() + " gen ", 10s);  // first full one-second window
   ASSERT_TRUE(line);
   EXPECT_NE(line->find("fps"), std::string::npos) << *line;
   EXPECT_NE(line->find("latency p50"), std::string::npos) << *line;
