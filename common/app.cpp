@@ -49,6 +49,10 @@ shmframe::LogCallback library_logger() {
 StreamNameValidator::StreamNameValidator() {
   name_ = "STREAM";
   func_ = [](const std::string& s) -> std::string {
+    // `--name= --status` hands "--status" to --name: a valid name, but surely not the one meant.
+    if (!s.empty() && s[0] == '-') {
+      return "'" + s + "' looks like an option, not a stream name: give the option a name (e.g. --name cam0)";
+    }
     auto why = shmframe::check_stream_name(s);
     return why ? *why : std::string();
   };

@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> plugin_args;
   std::uint64_t frames = 0;
   std::uint64_t timeout_ms = 0;
-  bool every_frame = false, lossless = false, exit_on_close = false, verbose = false, status = false, list = false;
+  bool every_frame = false, lossless = false, exit_on_close = false, verbose = false, status = false, list = false,
+       verify = false;
   std::uint32_t ready_timeout_ms = 2000, output_slots = 2;
   std::string output_mode = "0600";
   cli.add_option("-n,--name", name, "Stream name")->check(shmframe::app::StreamNameValidator())->capture_default_str();
@@ -111,6 +112,9 @@ int main(int argc, char** argv) {
   shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
   std::chrono::microseconds spin_limit{0};
   shmframe::app::add_wait_options(cli, wait, spin_limit);
+  cli.add_flag("--verify", verify,
+               "With --processor probe: check every frame against the test pattern of its seq (shmframe-producer's "
+               "default source; shmframe/pattern.hpp): \"pattern_ok\" in each frame's JSON, exit 4 if any differed");
   cli.add_flag("--exit-on-close", exit_on_close, "Exit 0 when the producer closes the stream instead of waiting for a new one");
   cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
   cli.add_flag("--list", list, "Print the state of every stream on this host as JSON and exit");
@@ -125,6 +129,9 @@ int main(int argc, char** argv) {
       args.emplace_back(a.substr(0, eq), a.substr(eq + 1));
     }
     mode = shmframe::app::parse_mode(output_mode);
+    if (verify && (processor != "probe" || !plugin.empty())) {
+      throw CLI::ValidationError("--verify", "needs --processor probe (and no --plugin)");
+    }
     if (!output.empty() && output == name) throw CLI::ValidationError("--output", "must differ from --name");
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
@@ -138,6 +145,7 @@ int main(int argc, char** argv) {
   shmframe::app::install_signal_handlers();
 
   std::unique_ptr<shmframe::Processor> proc;
+  const auto counts = verify ? std::make_shared<shmframe::consumer::ProbeCounts>() : nullptr;
   if (!plugin.empty()) {
     try {
       shmframe::PluginInfo info;
@@ -149,7 +157,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   } else {
-    proc = processor == "probe" ? shmframe::consumer::make_probe() : shmframe::consumer::make_stats(name);
+    proc = processor == "probe" ? shmframe::consumer::make_probe(counts) : shmframe::consumer::make_stats(name);
   }
   shmframe::ReaderOptions ro;
   ro.delivery = lossless ? shmframe::Delivery::lossless
@@ -177,6 +185,12 @@ int main(int argc, char** argv) {
     if (st.errors != 0 || st.discarded != 0) {
       spdlog::info("processed {} frames, {} discarded (overwritten while in use), {} processor errors", st.processed,
                    st.discarded, st.errors);
+    }
+    if (counts && counts->mismatches != 0) {
+      spdlog::error("{} of {} frames differed from the test pattern of their seq (see \"mismatch\" in the probe's "
+                    "output): the stream is not shmframe-producer's test pattern, or frames were corrupted",
+                    counts->mismatches, counts->verified);
+      return 4;
     }
     switch (r.end) {
       case shmframe::RunEnd::error:

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <shmframe/pattern.hpp>
+
 #include <algorithm>
 #include <string>
 #include <cstdio>
@@ -32,6 +34,7 @@ nlohmann::ordered_json stream_json(const char* event, const shmframe::StreamInfo
 // One JSON object per line for every frame and event: the machine-readable view of a stream.
 class Probe final : public Processor {
  public:
+  explicit Probe(std::shared_ptr<ProbeCounts> counts) : counts_(std::move(counts)) {}
   bool on_frame(const Input& f, Output&) override {
     const auto& fmt = f.format();
     const std::size_t row = fmt.row_bytes();
@@ -39,6 +42,8 @@ class Probe final : public Processor {
     for (std::uint32_t y = 0; y < fmt.height; ++y) {
       crc = crc32(crc, reinterpret_cast<const Bytef*>(f.row(y)), static_cast<uInt>(row));
     }
+    PatternCheck check;
+    if (counts_) check = check_test_pattern(f.seq(), fmt, f.row(0), fmt.effective_stride());
     if (!f.still_valid()) {  // overwritten while hashing: never report a torn frame
       emit({{"event", "overrun"}, {"seq", f.seq()}, {"generation", f.generation()}});
       return false;
@@ -48,7 +53,7 @@ class Probe final : public Processor {
     const std::uint64_t now = f.now_ns();
     const auto since = [now](std::uint64_t t) { return now > t ? now - t : 0; };
     const Origin& o = f.origin();
-    emit({{"event", "frame"},
+    nlohmann::ordered_json j{{"event", "frame"},
           {"seq", f.seq()},
           {"generation", f.generation()},
           {"width", fmt.width},
@@ -64,7 +69,9 @@ class Probe final : public Processor {
           {"hops", o.hops},
           {"e2e_latency_ns", since(o.capture_ns)},
           {"crc32", hex},
-          {"dropped", f.dropped()}});
+          {"dropped", f.dropped()}};
+    if (counts_) verified(j, check);
+    emit(j);
     return true;
   }
   void on_attached(const shmframe::StreamInfo& i) override { emit(stream_json("generation", i)); }
@@ -77,6 +84,18 @@ class Probe final : public Processor {
           {"reason", std::string(why)}});
   }
   void on_closed(std::uint64_t generation) override { emit({{"event", "closed"}, {"generation", generation}}); }
+
+ private:
+  // --verify: "pattern_ok" in every frame object, and where a mismatching frame first differs;
+  // counted for the exit code.
+  void verified(nlohmann::ordered_json& j, const PatternCheck& c) {
+    ++counts_->verified;
+    j["pattern_ok"] = c.ok;
+    if (c.ok) return;
+    ++counts_->mismatches;
+    j["mismatch"] = {{"x", c.x}, {"y", c.y}, {"channel", c.channel}, {"expected", c.expected}, {"found", c.found}};
+  }
+  std::shared_ptr<ProbeCounts> counts_;
 };
 
 // A live line per idle period: rate, latency percentiles, drops, producer health.
@@ -141,7 +160,9 @@ class Stats final : public Processor {
 
 }  // namespace
 
-std::unique_ptr<Processor> make_probe() { return std::make_unique<Probe>(); }
+std::unique_ptr<Processor> make_probe(std::shared_ptr<ProbeCounts> verify) {
+  return std::make_unique<Probe>(std::move(verify));
+}
 std::unique_ptr<Processor> make_stats(const std::string& stream) { return std::make_unique<Stats>(stream); }
 
 }  // namespace shmframe::consumer

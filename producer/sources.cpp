@@ -2,37 +2,20 @@
 
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <shmframe/pattern.hpp>
 #include <stdexcept>
 
 namespace shmframe::producer {
 namespace {
 
-cv::Scalar color(shmframe::PixelFormat f, double b, double g, double r) {
-  switch (f) {
-    case shmframe::PixelFormat::gray8: return {0.114 * b + 0.587 * g + 0.299 * r};
-    case shmframe::PixelFormat::rgb8: return {r, g, b};
-    case shmframe::PixelFormat::bgra8: return {b, g, r, 255};
-    case shmframe::PixelFormat::bgr8: break;
-  }
-  return {b, g, r};
-}
-
-// A moving test pattern: a static gradient (rendered once), a bar sweeping across, and the
-// frame number. Drawn straight into the slot.
+// The test pattern of the library (shmframe/pattern.hpp): a gradient, a bar sweeping across and
+// the frame's seq in binary along the top, a pure function of (seq, format) that consumers can
+// check (shmframe-consumer --processor probe --verify). Drawn straight into the slot. The frame
+// index is the seq: this source never changes format, so the stream's seqs are 1, 2, 3...
 class TestPattern final : public Source {
  public:
   explicit TestPattern(const SourceOptions& o)
-      : format_{o.width != 0 ? o.width : 640, o.height != 0 ? o.height : 480, o.pixel_format, 0} {
-    cv::Mat bgr(static_cast<int>(format_.height), static_cast<int>(format_.width), CV_8UC3);
-    for (int y = 0; y < bgr.rows; ++y) {
-      auto* row = bgr.ptr<cv::Vec3b>(y);
-      for (int x = 0; x < bgr.cols; ++x) {
-        row[x] = cv::Vec3b(static_cast<uchar>(x * 255 / std::max(1, bgr.cols - 1)),
-                           static_cast<uchar>(y * 255 / std::max(1, bgr.rows - 1)), static_cast<uchar>(128));
-      }
-    }
-    background_ = convert(bgr);
-  }
+      : format_{o.width != 0 ? o.width : 640, o.height != 0 ? o.height : 480, o.pixel_format, 0} {}
   shmframe::FrameFormat format() const override { return format_; }
   double natural_fps() const override { return 30.0; }
   bool grab(std::uint64_t index) override {
@@ -40,30 +23,12 @@ class TestPattern final : public Source {
     return true;
   }
   void render(cv::Mat& slot) override {
-    background_.copyTo(slot);
-    const int w = slot.cols, h = slot.rows;
-    const int bar = std::max(4, w / 40);
-    const int x = static_cast<int>((index_ * static_cast<std::uint64_t>(std::max(1, w / 120))) % static_cast<std::uint64_t>(w));
-    cv::rectangle(slot, cv::Rect(x, 0, std::min(bar, w - x), h), color(format_.pixel_format, 255, 255, 255), cv::FILLED);
-    const double scale = std::max(0.4, h / 480.0);
-    cv::putText(slot, "shmframe #" + std::to_string(index_), cv::Point(static_cast<int>(10 * scale), static_cast<int>(40 * scale)),
-                cv::FONT_HERSHEY_SIMPLEX, scale, color(format_.pixel_format, 0, 0, 0), std::max(1, static_cast<int>(2 * scale)));
+    shmframe::fill_test_pattern(index_, format_, reinterpret_cast<std::byte*>(slot.data), slot.step);
   }
   std::string describe() const override { return "test pattern " + shmframe::to_string(format_); }
 
  private:
-  cv::Mat convert(const cv::Mat& bgr) const {
-    cv::Mat out;
-    switch (format_.pixel_format) {
-      case shmframe::PixelFormat::gray8: cv::cvtColor(bgr, out, cv::COLOR_BGR2GRAY); break;
-      case shmframe::PixelFormat::rgb8: cv::cvtColor(bgr, out, cv::COLOR_BGR2RGB); break;
-      case shmframe::PixelFormat::bgra8: cv::cvtColor(bgr, out, cv::COLOR_BGR2BGRA); break;
-      case shmframe::PixelFormat::bgr8: out = bgr; break;
-    }
-    return out;
-  }
   shmframe::FrameFormat format_;
-  cv::Mat background_;
   std::uint64_t index_ = 0;
 };
 

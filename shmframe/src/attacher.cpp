@@ -1,7 +1,11 @@
 #include "shmframe/detail/attacher.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/notifier.hpp"
@@ -38,7 +42,9 @@ std::uint64_t Attacher::start_ready_clock(const struct stat& st) noexcept {
 
 int Attacher::wait_for_change(std::uint64_t deadline) noexcept {
   // While a segment is stuck before READY, wake up in time to report it.
-  return watcher_.wait_for_change(not_ready_since_ == 0 ? deadline : std::min(deadline, ready_deadline()));
+  std::uint64_t until = not_ready_since_ == 0 ? deadline : std::min(deadline, ready_deadline());
+  if (recheck_at_ != 0) until = std::min(until, recheck_at_);
+  return watcher_.wait_for_change(until);
 }
 
 Attacher::Probe Attacher::not_ready(const struct stat& st) {
@@ -66,8 +72,45 @@ void Attacher::give_up_waiting(const struct stat& st, std::int32_t creator_pid) 
            "); is the producer stuck? (still watching; a producer restart replaces it)");
 }
 
+Attacher::Probe Attacher::on_end(const layout::SegmentHeader& snap, const struct stat& st) noexcept {
+  // CLOSED and SUPERSEDED are stored by the producer right before it unlinks the name (or by its
+  // successor, once it is dead), so a closed segment whose producer is alive and still beats is
+  // either a few microseconds from its unlink (inotify tells us) or was written by someone else
+  // (PROTOCOL.md, "Hostile writers"): then its producer restores READY on its next heartbeat.
+  const std::uint64_t interval = std::clamp<std::uint64_t>(snap.heartbeat_interval_ns, 1'000'000, 60'000'000'000);
+  const std::uint64_t beat = snap.heartbeat_ns;  // a private copy: no atomics here
+  const std::uint64_t now = monotonic_ns();
+  if (now - std::min(now, beat) > 3 * interval || !process_alive(snap.writer_pid, snap.writer_start_ticks)) {
+    skip(st.st_dev, st.st_ino);
+    return Probe::stale;
+  }
+  recheck_at(now + std::min<std::uint64_t>(interval, 50'000'000));
+  return Probe::not_ready;
+}
+
+std::optional<Object> Attacher::open_or_wait(bool& unsized_denied) {
+  unsized_denied = false;
+  try {
+    return open_segment(stream_, true);
+  } catch (const Error& e) {
+    // The creator sets the final mode (fchmod) right after shm_open, before it sizes the
+    // object: an empty object's mode is the umask's, not final. Denied only once it is sized.
+    struct stat st = {};
+    if (e.value() != errc::permission_denied || lstat(path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size >= static_cast<off_t>(sizeof(layout::SegmentHeader))) {
+      throw;
+    }
+    unsized_denied = true;
+    denied_st_ = st;
+    return std::nullopt;
+  }
+}
+
 Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
-  auto obj = open_segment(stream_, true);
+  recheck_at_ = 0;
+  bool unsized_denied = false;
+  auto obj = open_or_wait(unsized_denied);
+  if (unsized_denied) return not_ready(denied_st_);
   if (!obj) return Probe::absent;
   if (obj->st.st_dev == skip_dev_ && obj->st.st_ino == skip_ino_) return Probe::stale;
   const std::uint64_t size = obj->size();
@@ -86,8 +129,7 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
     if (state == static_cast<std::uint32_t>(layout::State::ready)) break;
     if (state == static_cast<std::uint32_t>(layout::State::closed) ||
         state == static_cast<std::uint32_t>(layout::State::superseded)) {
-      skip(obj->st.st_dev, obj->st.st_ino);
-      return Probe::stale;
+      return on_end(snap, obj->st);
     }
     if (state != 0 && state != static_cast<std::uint32_t>(layout::State::initializing)) {
       fail(errc::corrupt, stream_,
@@ -106,6 +148,7 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
   // Snapshot after READY (load_state was acquire), validate the copy, use only the copy.
   std::memcpy(&snap, &h, sizeof snap);
   Geometry geo = validate_header(snap, size, stream_);
+  check_backed(*obj, stream_);  // before anything touches the holes of a sparse object
   populate(*region);
   out = WriteView{std::move(region), geo};
   return Probe::ready;

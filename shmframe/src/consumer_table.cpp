@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <optional>
 #include <vector>
 
 #include "shmframe/detail/errors.hpp"
@@ -68,17 +69,36 @@ void free_entry(layout::ConsumerEntry& e) noexcept {
 
 }  // namespace
 
-bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
+Owner judge(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
+  if (pid == 0) return Owner::free;
+  if (pid == layout::kReaping) return Owner::changing_hands;
+  if (pid < 0) return Owner::gone;  // no process has this id: someone wrote it
   // SYNC(active) acquire: pairs with mark_active(); the start ticks are then the owner's own.
   const bool active = load(e.active, std::memory_order_acquire) != 0;
-  const std::uint64_t ticks = active ? load(e.owner_start_ticks, std::memory_order_relaxed) : 0;
-  if (process_alive(pid, ticks)) return false;
+  // relaxed: an age, compared with a threshold of heartbeat intervals.
+  const std::uint64_t beat = load(e.heartbeat_ns, std::memory_order_relaxed);
+  const std::uint64_t age = now - std::min(now, beat);
+  if (!active) {
+    // A claimer stores its heartbeat right after its CAS and marks the entry active microseconds
+    // later; a live pid in an inactive entry silent for a whole interval was written by someone
+    // else (pid 1 is always alive).
+    return process_alive(pid, 0) && age <= interval ? Owner::live : Owner::gone;
+  }
+  const std::uint64_t ticks = load(e.owner_start_ticks, std::memory_order_relaxed);
+  if (!process_alive(pid, ticks)) return Owner::gone;
+  // An owner always records its start time; without one the pid alone proves nothing, so only
+  // a beating owner counts as live.
+  return ticks != 0 || age <= 3 * interval ? Owner::live : Owner::gone;
+}
+
+bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {
+  if (judge(e, pid, now, interval) != Owner::gone) return false;
   // relaxed: an age, compared with a threshold of whole heartbeat intervals.
   const std::uint64_t beat = load(e.heartbeat_ns, std::memory_order_relaxed);
   return now - std::min(now, beat) >= 3 * interval;
 }
 
-std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view stream) {
+std::optional<std::uint32_t> claim(const WriteView& v, std::int32_t pid, std::string_view stream) {
   const std::uint64_t ticks = process_start_ticks(pid);
   const std::uint64_t now = monotonic_ns();
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
@@ -92,15 +112,18 @@ std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view strea
       return i;
     }
   }
-  // Table full: take over an entry whose owner is dead (the producer reaps these too, but maybe
-  // not yet). Through the kReaping sentinel, as the reaper does: until we publish our pid the
-  // entry still carries the dead owner's start ticks and stale heartbeat, and the reaper must
-  // not judge us by them.
+  // Table full: take over an entry whose owner is not a live process with its recorded start
+  // time, at once (a dead consumer, or a pid someone else wrote: 1, -5, a reused pid). The
+  // producer reaps these too, but only after 3 silent intervals. Through the kReaping sentinel,
+  // as the reaper does: until we publish our pid the entry still carries the old owner's start
+  // ticks and stale heartbeat, and the reaper must not judge us by them.
+  std::uint32_t changing = 0;
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     auto& e = v.consumer(i);
     std::int32_t owner = at(e.owner_pid).load(std::memory_order_acquire);
-    if (owner <= 0 || !owner_dead(e, owner, now, v.geo.heartbeat_interval_ns)) continue;
-    if (!seize(e, owner)) continue;
+    const Owner o = judge(e, owner, now, v.geo.heartbeat_interval_ns);
+    if (o == Owner::changing_hands) ++changing;
+    if (o != Owner::gone || !seize(e, owner)) continue;
     at(e.active).store(0, std::memory_order_relaxed);
     reset_fields(e, ticks, now);
     // SYNC(claim) store side; also publishes the reset fields (seq_cst includes release).
@@ -108,6 +131,9 @@ std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view strea
     mark_active(e);
     return i;
   }
+  // Entries changing hands are free again within microseconds, or (stuck: their taker died or
+  // someone wrote -1) once the producer's reaper frees them: not final.
+  if (changing != 0) return std::nullopt;
   fail(errc::too_many_consumers, stream,
        "all " + std::to_string(v.geo.max_consumers) +
            " consumer entries are taken by live consumers; stop one, or restart the producer with a larger "
@@ -128,17 +154,27 @@ bool beat(layout::ConsumerEntry& me, std::int32_t pid, std::uint64_t now) noexce
   return true;
 }
 
-std::uint32_t reap(const WriteView& v, std::uint64_t now,
+std::uint32_t reap(const WriteView& v, std::uint64_t now, std::vector<std::uint64_t>& changing_since,
                    const std::function<void(std::uint32_t, std::int32_t)>& reaped) noexcept {
   std::uint32_t count = 0;
+  changing_since.resize(v.geo.max_consumers, 0);
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     auto& e = v.consumer(i);
     const std::int32_t pid = at(e.owner_pid).load(std::memory_order_acquire);
-    if (pid <= 0) continue;  // free, or changing hands right now
-    if (!owner_dead(e, pid, now, v.geo.heartbeat_interval_ns)) continue;
-    // Seize the entry with the sentinel before touching it, so a consumer that takes it over
-    // meanwhile cannot have its fresh fields wiped.
-    if (!seize(e, pid)) continue;
+    if (pid != layout::kReaping) changing_since[i] = 0;
+    if (pid == 0) continue;
+    if (pid == layout::kReaping) {
+      // Changing hands takes microseconds. Still -1 a whole interval later: its taker died (or
+      // stopped) in the middle, or someone wrote -1. Nobody can CAS it from -1 but us now.
+      if (changing_since[i] == 0) changing_since[i] = now;
+      if (now - changing_since[i] < v.geo.heartbeat_interval_ns) continue;
+      changing_since[i] = 0;
+    } else {
+      if (!owner_dead(e, pid, now, v.geo.heartbeat_interval_ns)) continue;
+      // Seize the entry with the sentinel before touching it, so a consumer that takes it over
+      // meanwhile cannot have its fresh fields wiped.
+      if (!seize(e, pid)) continue;
+    }
     free_entry(e);
     // relaxed: a statistics counter, counted before anyone is told.
     at(v.header().consumers_reaped).fetch_add(1, std::memory_order_relaxed);

@@ -24,6 +24,7 @@ std::uint64_t clock_ns(clockid_t id) noexcept {
 
 std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 std::uint64_t realtime_ns() noexcept { return clock_ns(CLOCK_REALTIME); }
+std::uint64_t boottime_ns() noexcept { return clock_ns(CLOCK_BOOTTIME); }
 
 std::uint64_t process_start_ticks(pid_t pid) noexcept {
   char path[64];

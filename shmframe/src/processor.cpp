@@ -211,6 +211,7 @@ class Runner {
         }
         message_ = ev.message;
         return RunEnd::error;
+      case EventKind::corrupt: log(LogLevel::warn, ev.message); break;  // the Reader recovered
       case EventKind::timeout:
       case EventKind::interrupted: break;
     }

@@ -139,7 +139,18 @@ class ReaderCore {
   // One turn of wait(): an event to return, or nullopt to go round again.
   std::optional<Event> step_detached(std::uint64_t deadline) noexcept;
   std::optional<Event> step_attached(std::uint64_t deadline) noexcept;
-  std::optional<Event> step_lost(std::uint64_t until) noexcept;
+  std::optional<Event> step_lost(std::uint32_t ticket, std::uint64_t until) noexcept;
+  // A value only a hostile or broken writer stores (PROTOCOL.md, "Hostile writers"): counted
+  // and returned as an EventKind::corrupt event.
+  Event corrupt_event(const std::string& what);
+  // The header says CLOSED or SUPERSEDED. True when that is to be believed: the name no longer
+  // refers to our segment, or its producer is lost. Otherwise (its producer lives, beats and
+  // still owns the name) someone else wrote it.
+  bool end_believed(const WriteView& v, std::uint64_t now) const noexcept;
+  // A CLOSED / SUPERSEDED not believed: for up to one interval, waits for the name to change (a
+  // closing producer unlinks right after its store); then reports it once, and ignores it from
+  // then on. True when step_attached() returns `out` now; false: carry on as if READY.
+  bool forged_end(std::uint32_t state, std::uint64_t now, std::uint64_t deadline, std::optional<Event>& out) noexcept;
   // The next frame to deliver: seq + 1 in every-frame mode while a slot holds it, else the newest.
   Frame take_next() noexcept;
 
@@ -161,6 +172,8 @@ class ReaderCore {
   const std::uint32_t cpus_ = online_cpus();
 
   std::uint64_t last_seq_ = 0;
+  std::uint64_t forged_end_since_ = 0;  // first sight of a CLOSED / SUPERSEDED not to be believed
+  bool forged_end_reported_ = false;
   bool lost_ = false;
   bool demotion_seen_ = false;
 };
@@ -170,15 +183,23 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
     WriteView v;
     if (attacher_.probe(deadline, v) != Attacher::Probe::ready) return false;
     const std::int32_t pid = own_pid();
-    const std::uint32_t entry = consumer_table::claim(v, pid, name_);
+    const std::optional<std::uint32_t> entry = consumer_table::claim(v, pid, name_);
+    if (!entry) {
+      // Full, but some entries are changing hands: free again soon (the producer reaps stuck
+      // ones within an interval). Look again then; nothing announces it.
+      attacher_.recheck_at(monotonic_ns() + v.geo.heartbeat_interval_ns);
+      return false;
+    }
     try {
-      att_ = std::make_shared<Attachment>(v, entry, pid, opt_.delivery == Delivery::lossless, counters_);
+      att_ = std::make_shared<Attachment>(v, *entry, pid, opt_.delivery == Delivery::lossless, counters_);
     } catch (...) {
-      consumer_table::release(v, entry, pid);
+      consumer_table::release(v, *entry, pid);
       throw;
     }
     last_seq_ = 0;
     lost_ = false;
+    forged_end_since_ = 0;
+    forged_end_reported_ = false;
     predictor_.reset();
     ++counters_->attaches;
     // relaxed: for observers (--list).
@@ -349,27 +370,79 @@ std::optional<Event> ReaderCore::step_detached(std::uint64_t deadline) noexcept 
   return std::nullopt;
 }
 
+Event ReaderCore::corrupt_event(const std::string& what) {
+  ++counters_->corrupt;
+  return event(EventKind::corrupt, att_ ? att_->view.geo.generation : 0, stream_tag(name_) + ": " + what);
+}
+
+bool ReaderCore::end_believed(const WriteView& v, std::uint64_t now) const noexcept {
+  return !name_refers_to(segment_object(name_), v.region->dev(), v.region->ino()) || producer_lost(v, now);
+}
+
+bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_t deadline,
+                            std::optional<Event>& out) noexcept {
+  if (forged_end_reported_) return false;  // reported: ignore it until READY is back
+  if (forged_end_since_ == 0) forged_end_since_ = now;
+  const std::uint64_t grace_end = forged_end_since_ + att_->view.geo.heartbeat_interval_ns;
+  if (now < grace_end) {
+    // A closing producer unlinks the name right after its store: inotify wakes us then.
+    out.reset();
+    if (now >= deadline) out = event(EventKind::timeout);
+    else if (attacher_.wait_for_change(std::min(deadline, grace_end)) == EINTR) out = event(EventKind::interrupted);
+    return true;
+  }
+  forged_end_reported_ = true;
+  const char* what = state == static_cast<std::uint32_t>(layout::State::closed) ? "CLOSED" : "SUPERSEDED";
+  out = corrupt_event(std::string("the segment's state says ") + what + " but its producer (pid " +
+                      std::to_string(att_->view.geo.writer_pid) +
+                      ") is alive, beating and still owns the name: another process wrote it; ignored "
+                      "(the producer restores it). Give write access to trusted consumers only");
+  return true;
+}
+
 std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept {
   const WriteView& v = att_->view;
   auto& me = att_->me();
   const std::uint64_t now = monotonic_ns();
   if (!consumer_table::beat(me, att_->pid, now)) {
-    // The producer reclaimed our entry (we looked dead, e.g. stopped for long): re-attach.
+    // The producer reclaimed our entry (we looked dead, e.g. stopped for long), or someone else
+    // wrote its owner: re-attach.
     log(LogLevel::warn, stream_tag(name_) + ": our consumer entry was reclaimed; re-attaching");
     att_->holds.abandon();  // our bookkeeping only: the entry may be someone else's now
     att_.reset();
     return std::nullopt;
   }
   const std::uint32_t ticket = notifier::ticket(me);
-  const std::uint32_t state = load_state(v.header());
+  std::uint32_t state = load_state(v.header());
+  const bool ended = state == static_cast<std::uint32_t>(layout::State::closed) ||
+                     state == static_cast<std::uint32_t>(layout::State::superseded);
+  if (ended && !end_believed(v, now)) {
+    if (std::optional<Event> ev; forged_end(state, now, deadline, ev)) return ev;
+    state = static_cast<std::uint32_t>(layout::State::ready);  // forged and reported: carry on
+  } else if (!ended) {
+    forged_end_since_ = 0;
+    forged_end_reported_ = false;
+  }
   if (state == static_cast<std::uint32_t>(layout::State::superseded)) {
     give_back();
     return std::nullopt;
   }
+  const std::uint64_t latest = latest_seq(v);
+  if (latest < last_seq_) {
+    // Sequence numbers only grow within a generation: someone wrote a sequence word or the
+    // header (a consumer with write access). Re-synchronise on the newest frame.
+    const std::uint64_t was = last_seq_;
+    last_seq_ = 0;
+    predictor_.reset();
+    return corrupt_event("last_committed_seq went back from " + std::to_string(was) + " to " + std::to_string(latest) +
+                         " within generation " + std::to_string(v.geo.generation) +
+                         ": another process wrote to the segment; re-synchronised on the newest frame. Give write "
+                         "access to trusted consumers only");
+  }
   // A new frame first, also after a close: frames committed before it are delivered (every
   // frame / lossless: each one a slot still holds; latest: the newest), then the close. A closed
   // producer writes no more, so the slots stay as they were.
-  if (latest_seq(v) > last_seq_) {
+  if (latest > last_seq_) {
     if (Frame f = take_next(); f) {
       // A late joiner's first frame is not a drop: frames before the attach were never ours.
       const std::uint64_t missed = last_seq_ != 0 ? f.seq() - last_seq_ - 1 : 0;
@@ -386,7 +459,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
   }
   if (now >= deadline) return event(EventKind::timeout);
   const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
-  if (lost_) return step_lost(now + slice);
+  if (lost_) return step_lost(ticket, now + slice);
   if (producer_lost(v, monotonic_ns())) {
     lost_ = true;
     ++counters_->producer_lost;
@@ -435,7 +508,7 @@ int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, st
   return notifier::wait_for_commit(me, ticket, until - now);
 }
 
-std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
+std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t until) noexcept {
   const WriteView& v = att_->view;
   // Keep the old mapping (frames taken stay readable) until a new generation shows up.
   if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
@@ -446,7 +519,14 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t until) noexcept {
     lost_ = false;  // beating again (e.g. SIGCONT)
     return std::nullopt;
   }
-  if (attacher_.wait_for_change(until) == EINTR) return event(EventKind::interrupted);
+  // On our wake word, not on the name: a stopped producer that resumes (SIGCONT) wakes us with
+  // its first commit, so no frame waits for the end of the slice; a successor wakes us when it
+  // supersedes this segment; one that could not (unreadable layout) is seen at the end of the
+  // slice, by the name check above.
+  const std::uint64_t now = monotonic_ns();
+  if (now < until && notifier::wait_for_commit(att_->me(), ticket, until - now) == EINTR) {
+    return event(EventKind::interrupted);
+  }
   return std::nullopt;
 }
 
@@ -473,6 +553,7 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::timeout: return "timeout";
     case EventKind::interrupted: return "interrupted";
     case EventKind::error: return "error";
+    case EventKind::corrupt: return "corrupt";
   }
   return "unknown";
 }

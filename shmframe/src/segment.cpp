@@ -253,6 +253,22 @@ std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string
   return std::make_shared<Region>(p, static_cast<std::size_t>(size), obj.st, writable);
 }
 
+void check_backed(const Object& obj, std::string_view stream) {
+  // Fresh: the object was sized by its creator after we opened it, maybe.
+  struct stat st = {};
+  const std::string path = object_path(segment_object(stream));
+  if (fstat(obj.fd.get(), &st) != 0) fail_os(stream, "fstat " + path, errno);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t backed = static_cast<std::uint64_t>(st.st_blocks) * 512;  // st_blocks: 512-byte units
+  if (backed >= size) return;
+  fail(errc::corrupt, stream,
+       path + " is sparse: only " + num(backed) + " of its " + num(size) +
+           " bytes are backed by memory. A shmframe producer reserves its whole segment (posix_fallocate), so "
+           "this one was made or hole-punched by something else; using it could fill /dev/shm and end in SIGBUS. "
+           "Remove " +
+           path + ", or restart its producer (it replaces the segment)");
+}
+
 void populate(const Region& r) noexcept {
 #ifdef MADV_POPULATE_READ
   // Page tables now, so the first frames cost no minor faults. Only after validation: the size

@@ -7,10 +7,13 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "shmframe/detail/consumer_table.hpp"
 #include "shmframe/detail/copy.hpp"
@@ -35,9 +38,20 @@ struct WriterImpl {
   std::uint64_t last_generation = 0;  // highest generation seen or created under this name
   bool outstanding = false;           // a WriteSlot is out
   bool closed = false;
-  std::atomic<std::uint64_t> lossless_waits{0}, lossless_blocked_ns{0};
+  std::atomic<std::uint64_t> lossless_waits{0}, lossless_blocked_ns{0}, tampering{0};
+  std::vector<std::uint64_t> changing_since;  // reaper's memory of entries changing hands (heartbeat thread)
+  std::uint64_t last_tamper_log_ns = 0;       // heartbeat thread
+  std::uint64_t tamper_unlogged = 0;          // heartbeat thread
 
-  mutable std::mutex mu;  // guards `view` replacement against the heartbeat thread
+  // What only the producer writes in the current segment, as it wrote it: the heartbeat
+  // re-asserts it (reassert()). Guarded by words_mu, taken by the driving thread around each
+  // store of a slot word or of last_committed_seq, and by the heartbeat thread while it compares.
+  std::mutex words_mu;
+  std::uint64_t slot_words[layout::kMaxSlots] = {};
+  std::uint64_t committed_seq = 0;
+  layout::SegmentHeader header_copy{};  // identity and format, as created
+
+  mutable std::mutex mu;  // guards `view` replacement against the heartbeat thread (then words_mu)
   std::condition_variable cv;
   bool stop = false;
   std::thread heartbeat;
@@ -49,12 +63,24 @@ struct WriterImpl {
     } catch (...) {  // a throwing log callback must not take the stream down
     }
   }
-  // Generations only grow; 0 is never used (readers reject it), even after a wrap.
-  std::uint64_t next_generation() const noexcept { return last_generation + 1 == 0 ? 1 : last_generation + 1; }
+  // Generations never repeat under a name within a boot, and 0 is never used (readers reject it).
+  // A takeover or a format change continues from the last one known (+1). A fresh start knows
+  // none: the last producer closed cleanly and removed its lock, so "1" would repeat its
+  // generations. CLOCK_BOOTTIME in ns instead: larger than every generation created under the
+  // name since boot (each was a boot time then, plus one per later generation, and making a
+  // generation takes far longer than a nanosecond).
+  std::uint64_t next_generation() const noexcept {
+    if (last_generation == 0) return std::max<std::uint64_t>(1, boottime_ns());
+    return last_generation + 1 == 0 ? 1 : last_generation + 1;
+  }
   FrameFormat resolve(FrameFormat f) const;
   void create_generation(const FrameFormat& f);
   void retire(layout::State state) noexcept;
   void beat_and_reap() noexcept;
+  // Heartbeat: restores what only the producer may write (state READY, last_committed_seq, slot
+  // words, identity and format) where another process changed it; counts and logs it.
+  void reassert() noexcept;
+  std::uint32_t reassert_locked(const WriteView& v) noexcept;  // under mu and words_mu; repairs made
   // mark_for_write() honouring lossless consumers: waits up to max_block, then demotes.
   Marked mark(std::uint64_t seq) noexcept;
   WriteView current() const {
@@ -86,7 +112,12 @@ void WriterImpl::create_generation(const FrameFormat& f) {
   geo.heartbeat_interval_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.heartbeat).count());
   WriteView v = create_segment(name, geo, opt.mode, opt.prefault, opt.test_hook_initializing);
   {
+    // The view and the words the heartbeat compares it with change together.
     std::lock_guard lk(mu);
+    std::lock_guard wk(words_mu);
+    std::memcpy(&header_copy, &v.header(), sizeof header_copy);
+    std::fill(std::begin(slot_words), std::end(slot_words), std::uint64_t{0});
+    committed_seq = 0;
     view = std::move(v);
   }
   format = f;
@@ -98,9 +129,14 @@ void WriterImpl::create_generation(const FrameFormat& f) {
 }
 
 void WriterImpl::retire(layout::State state) noexcept {
-  retire_segment(view, state, name);
-  std::lock_guard lk(mu);
-  view = WriteView{};
+  // Out of the heartbeat's reach first: it must not restore READY over our CLOSED / SUPERSEDED.
+  WriteView old;
+  {
+    std::lock_guard lk(mu);
+    old = std::move(view);
+    view = WriteView{};
+  }
+  retire_segment(old, state, name);
 }
 
 void WriterImpl::beat_and_reap() noexcept {
@@ -109,22 +145,101 @@ void WriterImpl::beat_and_reap() noexcept {
   const std::uint64_t now = monotonic_ns();
   // relaxed: the heartbeat carries no data; readers only compare its age.
   at(v.header().heartbeat_ns).store(now, std::memory_order_relaxed);
-  (void)consumer_table::reap(v, now, [this](std::uint32_t entry, std::int32_t pid) {
-    log(LogLevel::info, "reclaimed consumer entry " + std::to_string(entry) + " of dead pid " + std::to_string(pid));
+  reassert();
+  (void)consumer_table::reap(v, now, changing_since, [this](std::uint32_t entry, std::int32_t pid) {
+    log(LogLevel::info,
+        pid == layout::kReaping
+            ? "reclaimed consumer entry " + std::to_string(entry) + ", stuck changing hands"
+            : "reclaimed consumer entry " + std::to_string(entry) + " of dead pid " + std::to_string(pid));
   });
+}
+
+namespace {
+// Header bytes only the producer writes and nobody changes after READY: identity (magic,
+// version, header size), flags..created_realtime_ns, and the format block.
+struct Range {
+  std::size_t begin, end;
+};
+constexpr Range kFixedHeader[] = {
+    {offsetof(layout::SegmentHeader, magic), offsetof(layout::SegmentHeader, state)},
+    {offsetof(layout::SegmentHeader, flags), offsetof(layout::SegmentHeader, last_committed_seq)},
+    {offsetof(layout::SegmentHeader, width), sizeof(layout::SegmentHeader)},
+};
+}  // namespace
+
+std::uint32_t WriterImpl::reassert_locked(const WriteView& v) noexcept {
+  std::uint32_t repaired = 0;
+  auto& h = v.header();
+  // Identity and format: joiners validate them; a scribbled copy would lock every new consumer
+  // out. Plain bytes: anyone may be changing them, which is the point.
+  auto* live = reinterpret_cast<unsigned char*>(&h);
+  const auto* mine = reinterpret_cast<const unsigned char*>(&header_copy);
+  for (const Range& r : kFixedHeader) {
+    if (std::memcmp(live + r.begin, mine + r.begin, r.end - r.begin) != 0) {
+      std::memcpy(live + r.begin, mine + r.begin, r.end - r.begin);
+      ++repaired;
+    }
+  }
+  for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
+    // relaxed: compared with our own last store, under words_mu (no store of ours in between).
+    auto word = at(v.slot(i).state);
+    if (word.load(std::memory_order_relaxed) == slot_words[i]) continue;
+    // SYNC(slot_state) release: as in commit_slot(), our pixels before the word we restore.
+    word.store(slot_words[i], std::memory_order_release);
+    ++repaired;
+  }
+  auto last = at(h.last_committed_seq);
+  if (last.load(std::memory_order_relaxed) != committed_seq) {
+    // SYNC(last_committed) seq_cst store, as in commit_slot().
+    last.store(committed_seq, std::memory_order_seq_cst);
+    ++repaired;
+  }
+  if (load_state(h) != static_cast<std::uint32_t>(layout::State::ready)) {
+    publish_state(h, layout::State::ready);  // SYNC(state) release store, and wakes its waiters
+    ++repaired;
+  }
+  return repaired;
+}
+
+void WriterImpl::reassert() noexcept {
+  std::uint32_t repaired = 0;
+  {
+    std::lock_guard lk(mu);  // the view stays current (not retired) while we compare
+    if (!view) return;
+    std::lock_guard wk(words_mu);
+    repaired = reassert_locked(view);
+    if (repaired != 0) notifier::wake_all(view);  // sleepers look again at the restored words
+  }
+  if (repaired == 0) return;
+  tampering.fetch_add(repaired, std::memory_order_relaxed);
+  tamper_unlogged += repaired;
+  // At most one warning a second: an attacker must not flood the log.
+  const std::uint64_t now = monotonic_ns();
+  if (last_tamper_log_ns != 0 && now - last_tamper_log_ns < 1'000'000'000) return;
+  last_tamper_log_ns = now;
+  log(LogLevel::warn, "another process wrote words only the producer writes (" + std::to_string(tamper_unlogged) +
+                          " restored: state, sequence words, header); give write access to trusted consumers only");
+  tamper_unlogged = 0;
 }
 
 Marked WriterImpl::mark(std::uint64_t seq) noexcept {
   const WriteView& v = view;
-  if (opt.max_block.count() == 0) return mark_for_write(v, seq, newest_slot);  // lossless off
-  Marked m = mark_for_write(v, seq, newest_slot, owed_slots(v));
+  // Every mark under words_mu, and the word it left recorded: the heartbeat compares with it.
+  auto marked = [&](std::uint64_t owed) {
+    std::lock_guard wk(words_mu);
+    const Marked r = mark_for_write(v, seq, newest_slot, owed);
+    if (!r.blocked) slot_words[r.slot] = layout::slot_writing(seq);
+    return r;
+  };
+  if (opt.max_block.count() == 0) return marked(0);  // lossless off
+  Marked m = marked(owed_slots(v));
   if (!m.blocked) return m;
   const std::uint64_t start = monotonic_ns();
   const std::uint64_t deadline = start + static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.max_block).count());
   lossless_waits.fetch_add(1, std::memory_order_relaxed);
   for (;;) {
     const std::uint32_t ticket = notifier::producer_wait_begin(v);
-    m = mark_for_write(v, seq, newest_slot, owed_slots(v));  // after raising the flag: SYNC(lossless)
+    m = marked(owed_slots(v));  // after raising the flag: SYNC(lossless)
     const std::uint64_t now = monotonic_ns();
     if (!m.blocked || now >= deadline) break;
     (void)notifier::producer_wait(v, ticket, deadline - now);  // woken, timed out or EINTR: look again
@@ -138,7 +253,7 @@ Marked WriterImpl::mark(std::uint64_t seq) noexcept {
                               ") took no frame for " + std::to_string(opt.max_block.count()) +
                               " ms: demoted to lossy until it catches up");
     });
-    m = mark_for_write(v, seq, newest_slot, n == 0 ? 0 : owed_slots(v));
+    m = marked(n == 0 ? 0 : owed_slots(v));
   }
   lossless_blocked_ns.fetch_add(monotonic_ns() - start, std::memory_order_relaxed);
   return m;
@@ -186,7 +301,11 @@ void WriteSlot::abandon() noexcept {
   // from: a retired generation's slot is nobody's business any more.
   if (auto w = writer_.lock();
       w && w->outstanding && w->view.region == region_ && w->view.geo.generation == generation_) {
-    detail::abort_slot(w->view, slot_);
+    {
+      std::lock_guard wk(w->words_mu);
+      detail::abort_slot(w->view, slot_);
+      w->slot_words[slot_] = 0;
+    }
     w->outstanding = false;
   }
   writer_.reset();
@@ -291,7 +410,12 @@ CommitResult Writer::commit(WriteSlot& slot, std::uint64_t capture_ns, std::span
   const auto& v = d.view;
   if (metadata.size() > v.geo.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
   if (!metadata.empty()) std::memcpy(v.metadata(slot.slot_), metadata.data(), metadata.size());
-  detail::commit_slot(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
+  {
+    std::lock_guard wk(d.words_mu);
+    detail::commit_slot(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
+    d.slot_words[slot.slot_] = layout::slot_committed(slot.seq_);
+    d.committed_seq = slot.seq_;
+  }
   detail::notifier::wake_consumers(v, slot.seq_);
   d.newest_slot = slot.slot_;
   d.next_seq = slot.seq_ + 1;
@@ -384,6 +508,7 @@ WriterStats Writer::stats() const {
   s.lossless_demotions = detail::load(h.lossless_demotions, std::memory_order_relaxed);
   s.lossless_waits = impl_->lossless_waits.load(std::memory_order_relaxed);
   s.lossless_blocked_ns = impl_->lossless_blocked_ns.load(std::memory_order_relaxed);
+  s.tampering = impl_->tampering.load(std::memory_order_relaxed);
   s.consumers = detail::consumer_table::snapshot(v);
   return s;
 }

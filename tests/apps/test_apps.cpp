@@ -122,7 +122,7 @@ TEST(Apps, ConsumerFollowsAProducerRestartWithoutRestarting) {
   App second({kProducer, "--name", g.name(), "--fps", "100"});
   auto gen2 = consumer.event("generation", 10s);
   ASSERT_TRUE(gen2) << consumer.errors();
-  EXPECT_EQ((*gen2)["generation"].get<int>(), (*gen1)["generation"].get<int>() + 1);
+  EXPECT_EQ((*gen2)["generation"].get<std::uint64_t>(), (*gen1)["generation"].get<std::uint64_t>() + 1);
   auto f = consumer.event("frame", 10s);
   ASSERT_TRUE(f);
   EXPECT_EQ((*f)["generation"], (*gen2)["generation"]);
@@ -177,6 +177,10 @@ TEST(Apps, BadArgumentsAreRefusedWithAReason) {
       {{kProducer, "--name", "app-bad-src", "--source", "tv"}, 1, "unknown source"},
       {{kConsumer, "--processor", "nope"}, 2, "--processor"},
       {{kConsumer, "--name", ""}, 2, "1 to 64"},
+      // Issue 10: an empty --name= took the next option as the stream name and waited forever.
+      {{kConsumer, "--name=", "--status"}, 2, "looks like an option"},
+      {{kConsumer, "--name", "--status"}, 2, "looks like an option"},
+      {{kProducer, "--name=", "--fps", "10"}, 2, "looks like an option"},
   };
   for (const auto& c : cases) {
     App app(c.args);
@@ -226,7 +230,7 @@ TEST(Apps, StatsProcessorPrintsALiveLineEverySecond) {
   App producer({kProducer, "--name", g.name(), "--fps", "50"});
   App consumer({kConsumer, "--name", g.name(), "--processor", "stats"});
   ASSERT_TRUE(consumer.out->recv_prefix("attached to '" + g.name() + "'", 10s));
-  auto line = consumer.out->recv_prefix(g.name() + " gen 1", 10s);  // first full one-second window
+  auto line = consumer.out->recv_prefix(g.name() + " gen ", 10s);  // first full one-second window
   ASSERT_TRUE(line);
   EXPECT_NE(line->find("fps"), std::string::npos) << *line;
   EXPECT_NE(line->find("latency p50"), std::string::npos) << *line;
@@ -302,4 +306,51 @@ TEST(Apps, PaddedRowsCarryTheSamePixelsAsTightOnes) {
   EXPECT_GT(distinct.size(), 1u) << "every frame had the same crc: the comparison proves nothing";
   ASSERT_FALSE(padded.crc.empty());
   EXPECT_EQ(padded.crc.rbegin()->first, static_cast<std::uint64_t>(frames));
+}
+
+// Issue 10, integrity: the producer's test pattern is the library's pure function of (seq,
+// format), so `--verify` checks every frame end to end. Each frame object says "pattern_ok";
+// every format, padded rows included, passes.
+TEST(Apps, VerifyChecksEveryFrameOfTheTestPattern) {
+  for (const char* format : {"bgr8", "gray8", "rgb8", "bgra8"}) {
+    StreamGuard g(std::string("app-verify-") + format);
+    App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "15", "--timeout-ms", "20000"});
+    App producer({kProducer, "--name", g.name(), "--fps", "100", "--width", "321", "--height", "67", "--format", format,
+                  "--stride-align", "64"});
+    int frames = 0;
+    while (auto f = consumer.event("frame", 10s)) {
+      ++frames;
+      EXPECT_TRUE(f->value("pattern_ok", false)) << format << ": " << f->dump();
+      if (frames == 15) break;
+    }
+    EXPECT_EQ(frames, 15) << format;
+    EXPECT_EQ(consumer.proc->exit_code(10s), 0) << format << consumer.errors();
+    producer.proc->signal(SIGTERM);
+    EXPECT_EQ(producer.proc->exit_code(10s), 0);
+  }
+}
+
+// A stream that is not the test pattern (here the protocol tests' own pattern): every frame is
+// reported with where it first differs, and the consumer exits 4 naming the count.
+TEST(Apps, VerifyReportsMismatchesAndExitsNonZero) {
+  StreamGuard g("app-verify-bad");
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "5", "--timeout-ms", "20000"});
+  Child producer([&] {
+    shmframe::Writer w(g.name(), testkit::small_options());
+    for (std::uint64_t n = 0; n < 2000; ++n) {
+      shmframe::WriteSlot s = w.acquire();
+      testkit::fill_pattern(s.data(), w.format().frame_bytes(), s.seq());
+      (void)w.commit(s, shmframe::monotonic_ns());
+      std::this_thread::sleep_for(5ms);  // the stream's frame period
+    }
+    return 0;
+  });
+  auto f = consumer.event("frame", 10s);
+  ASSERT_TRUE(f) << consumer.errors();
+  EXPECT_FALSE(f->value("pattern_ok", true)) << f->dump();
+  ASSERT_TRUE(f->contains("mismatch")) << f->dump();
+  EXPECT_EQ((*f)["mismatch"]["y"], 0);
+  EXPECT_EQ(consumer.proc->exit_code(20s), 4);
+  EXPECT_NE(consumer.errors().find("differed from the test pattern"), std::string::npos);
+  producer.kill_and_reap(SIGKILL);
 }

@@ -8,6 +8,7 @@
 //   kind=attached gen=G width=W           consumer events, one Record each
 //   kind=frame seq=S gen=G ok=0|1 valid=0|1 drops=D
 //   kind=lost gen=G | kind=closed gen=G | kind=error message=...
+//   kind=corrupt message=... count=N     consumer: it saw (and recovered from) a hostile write
 //
 // OpenCV-free. Threads: none (children fork from a single-threaded parent).
 #pragma once
@@ -104,6 +105,9 @@ inline int report_events(const std::string& name, const testkit::LinePipe& out, 
       case shmframe::EventKind::producer_lost: out.send(testkit::Record("lost").set("gen", e.generation)); break;
       case shmframe::EventKind::closed: out.send(testkit::Record("closed").set("gen", e.generation)); break;
       case shmframe::EventKind::error: out.send(testkit::Record("error").set("message", e.message)); break;
+      case shmframe::EventKind::corrupt:
+        out.send(testkit::Record("corrupt").set("message", e.message).set("count", r.stats().corrupt));
+        break;
       default: break;
     }
     if (stop && stop(e)) return 0;

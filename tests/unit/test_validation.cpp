@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <random>
 #include <shmframe/detail/os.hpp>
+#include <shmframe/detail/segment.hpp>
 #include <shmframe/layout.hpp>
 #include <shmframe/shmframe.hpp>
 #include <vector>
@@ -130,6 +132,72 @@ TEST(Validation, ForeignObjectsAreRejected) {
   Reader r(g.name());
   EXPECT_THROW(r.attach(200ms), Error);
   EXPECT_EQ(r.stats().bad_magic, 1u);
+}
+
+// Issue 10: a crafted 512 MiB sparse object with a valid READY header. A consumer used to
+// pre-fault its holes (growing /dev/shm by 512 MiB; on a small /dev/shm, dying of SIGBUS). It is
+// refused, naming the file and the fix, before anything touches the holes: the object is no
+// larger afterwards than its header page.
+TEST(Validation, ASparseSegmentIsRefusedBeforeItsHolesAreTouched) {
+  testkit::StreamGuard g("sparse");
+  detail::Geometry geo = detail::plan_geometry(g.name(), FrameFormat{8192, 8192, PixelFormat::bgra8, 0}, 2, 4, 0);
+  ASSERT_GE(geo.total_size, 512ull << 20);
+  layout::SegmentHeader h{};
+  h.magic = layout::kMagic;
+  h.abi_version = layout::kAbiVersion;
+  h.header_size = sizeof h;
+  h.state = static_cast<std::uint32_t>(layout::State::ready);
+  h.total_size = geo.total_size;
+  h.generation = 1;
+  h.writer_pid = static_cast<std::int32_t>(getpid());
+  h.writer_uid = geteuid();
+  h.writer_start_ticks = detail::process_start_ticks(getpid());
+  h.heartbeat_ns = detail::monotonic_ns();
+  h.width = geo.format.width;
+  h.height = geo.format.height;
+  h.stride = geo.format.stride;
+  h.pixel_format = static_cast<std::uint32_t>(geo.format.pixel_format);
+  h.bytes_per_pixel = geo.bytes_per_pixel;
+  h.slot_count = geo.slot_count;
+  h.max_consumers = geo.max_consumers;
+  h.metadata_capacity = geo.metadata_capacity;
+  h.frame_bytes = geo.frame_bytes;
+  h.slots_offset = geo.slots_offset;
+  h.slot_stride = geo.slot_stride;
+  h.pixel_offset = geo.pixel_offset;
+  h.consumers_offset = geo.consumers_offset;
+  h.consumer_stride = geo.consumer_stride;
+  h.heartbeat_interval_ns = 100'000'000;
+  const int fd = shm_open(detail::segment_object(g.name()).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, static_cast<off_t>(geo.total_size)), 0);  // holes all the way
+  ASSERT_EQ(pwrite(fd, &h, sizeof h, 0), static_cast<ssize_t>(sizeof h));
+  auto backed = [fd] {
+    struct stat st = {};
+    EXPECT_EQ(fstat(fd, &st), 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  };
+  ASSERT_LE(backed(), 64u << 10) << "precondition: the object is sparse";
+
+  Reader r(g.name());
+  try {
+    r.attach(1s);
+    ADD_FAILURE() << "attached to a sparse segment";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.value(), errc::corrupt) << msg;
+    EXPECT_NE(msg.find(g.path()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("sparse"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("Remove " + g.path()), std::string::npos) << msg;
+  }
+  EXPECT_EQ(r.stats().corrupt, 1u);
+  EXPECT_LE(backed(), 64u << 10) << "the reader faulted the holes in";
+  // The event API says the same, without touching it either.
+  Event e = r.wait(200ms);
+  EXPECT_EQ(e.kind, EventKind::error);
+  EXPECT_EQ(e.error, errc::corrupt) << e.message;
+  EXPECT_LE(backed(), 64u << 10);
+  close(fd);
 }
 
 TEST(Validation, OffsetsOutOfRangeAreCorruptionNamingTheField) {

@@ -76,7 +76,7 @@ struct SegmentHeader {
   std::uint32_t state;                // State; atomic; futex word for READY waiters
   std::uint32_t flags;                // reserved, 0
   std::uint64_t total_size;           // bytes of the whole segment (== object size)
-  std::uint64_t generation;           // 1, 2, ...: +1 on every takeover or format change
+  std::uint64_t generation;           // != 0, unique per name and boot: see docs/ABI.md
   std::int32_t writer_pid;            // producer process id
   std::uint32_t writer_uid;           // producer effective uid
   std::uint64_t writer_start_ticks;   // producer start time (/proc/PID/stat field 22), pid-reuse guard

@@ -73,6 +73,10 @@ enum class EventKind {
   timeout,        // nothing happened before the timeout
   interrupted,    // a signal arrived
   error,          // the stream exists but cannot be used (error / message say why)
+  corrupt,        // the segment holds a value only a hostile or broken process writes (a sequence
+                  // number going backwards, CLOSED / SUPERSEDED stored while its producer lives on
+                  // and still owns the name): message says what; the Reader has recovered (it
+                  // re-synchronised or re-attached) and goes on; counted in ReaderStats::corrupt
 };
 std::string_view to_string(EventKind k) noexcept;
 
@@ -95,7 +99,7 @@ struct ReaderStats {
   std::uint64_t producer_lost = 0;
   std::uint64_t version_mismatches = 0;
   std::uint64_t bad_magic = 0;
-  std::uint64_t corrupt = 0;
+  std::uint64_t corrupt = 0;  // corrupt headers refused, and corrupt events (EventKind::corrupt)
   std::uint64_t permission_denied = 0;
   std::uint64_t init_failures = 0;
 };

@@ -9,6 +9,7 @@
 #include "shmframe/info.hpp"
 #include "shmframe/inspect.hpp"
 #include "shmframe/log.hpp"
+#include "shmframe/pattern.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
 #include "shmframe/writer.hpp"

@@ -144,6 +144,10 @@ struct WriterStats {
   std::uint64_t lossless_demotions = 0;   // lossless consumers demoted after max_block
   std::uint64_t lossless_waits = 0;       // acquire() calls that waited for a lossless consumer
   std::uint64_t lossless_blocked_ns = 0;  // total time they waited
+  // Words only the producer writes (state, sequence words, identity and format) that the
+  // heartbeat found changed by another process and restored: a consumer with write access is
+  // hostile or broken. The Writer's log says so too (at most once a second).
+  std::uint64_t tampering = 0;
   std::vector<ConsumerInfo> consumers;
 };
 

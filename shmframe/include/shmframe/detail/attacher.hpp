@@ -8,9 +8,11 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "shmframe/detail/segment.hpp"
@@ -32,6 +34,9 @@ class Attacher {
   // Sleeps until the name changes, the deadline, or the moment a segment stuck before READY
   // must be reported. 0, ETIMEDOUT or EINTR.
   int wait_for_change(std::uint64_t deadline) noexcept;
+  // Makes the next wait_for_change() return by `t` at the latest (something to look at again that
+  // no inotify event announces). Cleared by the next probe.
+  void recheck_at(std::uint64_t t) noexcept { recheck_at_ = recheck_at_ == 0 ? t : std::min(recheck_at_, t); }
   // Skip this object until the name refers to another one.
   void skip(dev_t dev, ino_t ino) noexcept;
   void forget_skipped() noexcept;
@@ -40,6 +45,13 @@ class Attacher {
 
  private:
   Probe not_ready(const struct stat& st);
+  // open_segment(), except that permission denied on an object not sized yet (its creator is
+  // between shm_open and fchmod) sets `unsized_denied` instead of throwing.
+  std::optional<Object> open_or_wait(bool& unsized_denied);
+  // A CLOSED or SUPERSEDED header snapshot: stale (the object is skipped) when that is
+  // believable (its producer is gone or silent); not_ready, with a recheck scheduled, while its
+  // producer lives and beats (someone else may have written it).
+  Probe on_end(const layout::SegmentHeader& snap, const struct stat& st) noexcept;
   // The READY timeout ran out on this object: throw creator_died (and skip the object) when its
   // creator is dead, init_timeout (and keep watching it) when it may only be slow.
   [[noreturn]] void give_up_waiting(const struct stat& st, std::int32_t creator_pid);
@@ -56,6 +68,8 @@ class Attacher {
   std::uint64_t not_ready_since_ = 0;  // first sight of the current not-ready segment
   dev_t pending_dev_ = 0;              // ... and which object that is
   ino_t pending_ino_ = 0;
+  std::uint64_t recheck_at_ = 0;  // see recheck_at(); 0 = none
+  struct stat denied_st_ = {};    // the object open_or_wait() could not open yet
 };
 
 }  // namespace shmframe::detail

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,22 +26,35 @@ struct ConsumerInfo;
 
 namespace shmframe::detail::consumer_table {
 
-// Consumer: claims an entry for `pid` and initializes it. Throws Error(too_many_consumers)
-// when every entry belongs to a live consumer.
-std::uint32_t claim(const WriteView& v, std::int32_t pid, std::string_view stream);
+// Consumer: claims an entry for `pid` and initializes it: a free one, else one whose owner is not
+// a live process with its recorded start time (taken over at once). nullopt when the table is
+// full but some entries are changing hands (retry a little later); throws
+// Error(too_many_consumers) when every entry belongs to a live consumer.
+std::optional<std::uint32_t> claim(const WriteView& v, std::int32_t pid, std::string_view stream);
 // Consumer: gives its entry back (clean exit or re-attach). Holds are dropped first.
 void release(const WriteView& v, std::uint32_t entry, std::int32_t pid) noexcept;
 // Consumer: a sign of life; false when the entry is no longer ours (reaped: we looked dead).
 bool beat(layout::ConsumerEntry& me, std::int32_t pid, std::uint64_t now) noexcept;
+
+// How an entry's owner looks to someone who needs the entry.
+enum class Owner {
+  free,            // owner_pid 0
+  changing_hands,  // layout::kReaping: someone is reaping or taking it over right now
+  live,            // a live process with the recorded start time (or, not yet active, beating)
+  gone,            // anything else: dead, pid reused, or a value no owner writes (1 unbeating, -5)
+};
+Owner judge(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept;
 
 // True when the entry's owner `pid` is dead: the pid is gone or belongs to another process
 // now (start time compared once the owner initialized the entry), and the entry has been
 // silent for 3 heartbeat intervals (pid namespaces can make a live pid look gone).
 bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept;
 
-// Producer: reclaims the entries of dead consumers (their holds free their slots), counting
-// each in the header's consumers_reaped before calling `reaped(entry, pid)`. Returns how many.
-std::uint32_t reap(const WriteView& v, std::uint64_t now,
+// Producer: reclaims the entries of dead consumers (their holds free their slots) and entries
+// stuck changing hands (kReaping) for a whole interval, counting each in the header's
+// consumers_reaped before calling `reaped(entry, pid)`. `changing_since` is the producer's
+// private memory of when it first saw each entry changing hands. Returns how many.
+std::uint32_t reap(const WriteView& v, std::uint64_t now, std::vector<std::uint64_t>& changing_since,
                    const std::function<void(std::uint32_t, std::int32_t)>& reaped) noexcept;
 
 // Producer, on every commit: may this entry need a wake-up? SYNC(claim) load side: pairs with

@@ -28,6 +28,7 @@ inline T load(const T& field, std::memory_order order) noexcept {
 
 std::uint64_t monotonic_ns() noexcept;  // CLOCK_MONOTONIC, the clock of every timestamp in a segment
 std::uint64_t realtime_ns() noexcept;
+std::uint64_t boottime_ns() noexcept;  // CLOCK_BOOTTIME: counts suspend too; never goes back within a boot
 
 // Start time of a process in clock ticks since boot (/proc/PID/stat field 22); 0 if unknown.
 std::uint64_t process_start_ticks(pid_t pid) noexcept;

@@ -149,6 +149,11 @@ std::optional<Object> open_segment(std::string_view stream, bool writable);
 // Maps an open object. Without `prefault` nothing is faulted in (a huge sparse object must not
 // make us allocate it). Throws Error(permission_denied | system_error | corrupt).
 std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault = false);
+// Throws Error(corrupt, naming the file and the fix) unless every byte of the object is backed by
+// memory (tmpfs counts allocated pages in st_blocks). Producers posix_fallocate their segments; a
+// sparse one would fill /dev/shm as it is touched, and die of SIGBUS once /dev/shm is full. Call
+// before populate() and before touching anything beyond the header.
+void check_backed(const Object& obj, std::string_view stream);
 // Pre-faults the page tables of a validated mapping (best effort).
 void populate(const Region& r) noexcept;
 

@@ -1,0 +1,305 @@
+// Hostile neighbours (issue 10): a process with write access to a live segment (a consumer of a
+// 0660 / 0666 stream) writes what only the producer or an entry's owner may write. Each test does
+// the attack through a second mapping of the segment, as such a process would, and checks that
+// the victim consumer keeps receiving frames within a bounded time, that the damage is reported
+// (a corrupt event, the producer's tampering counter and log), and that new consumers can join.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <shmframe/detail/notifier.hpp>
+#include <shmframe/layout.hpp>
+
+#include "children.hpp"
+
+using namespace shmframe;
+using namespace std::chrono_literals;
+using shmframe::detail::at;
+using testkit::Child;
+using testkit::LinePipe;
+using testkit::Record;
+using testkit::StreamGuard;
+
+namespace {
+
+// A second read-write mapping of a live segment: what a hostile consumer has.
+class Tamper {
+ public:
+  explicit Tamper(const std::string& name) {
+    const int fd = shm_open(detail::segment_object(name).c_str(), O_RDWR, 0);
+    if (fd < 0) throw std::runtime_error("cannot open the segment of " + name);
+    struct stat st = {};
+    if (fstat(fd, &st) == 0) size_ = static_cast<std::size_t>(st.st_size);
+    base_ = static_cast<std::byte*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    ::close(fd);
+    if (base_ == MAP_FAILED) throw std::runtime_error("cannot map the segment of " + name);
+  }
+  ~Tamper() { munmap(base_, size_); }
+  Tamper(const Tamper&) = delete;
+  Tamper& operator=(const Tamper&) = delete;
+
+  layout::SegmentHeader& header() const { return *reinterpret_cast<layout::SegmentHeader*>(base_); }
+  std::uint64_t& slot_word(std::uint32_t i) const {
+    auto& h = header();
+    return *reinterpret_cast<std::uint64_t*>(base_ + h.slots_offset + i * h.slot_stride);
+  }
+  layout::ConsumerEntry& entry(std::uint32_t i) const {
+    auto& h = header();
+    return *reinterpret_cast<layout::ConsumerEntry*>(base_ + h.consumers_offset + i * h.consumer_stride);
+  }
+  // Wakes every sleeper (the state futex, every entry's wake word) so they look at once.
+  void wake_everyone() const {
+    detail::notifier::wake_word(&header().state);
+    for (std::uint32_t i = 0; i < header().max_consumers; ++i) {
+      at(entry(i).wake).fetch_add(1);
+      detail::notifier::wake_word(&entry(i).wake);
+    }
+  }
+
+ private:
+  std::byte* base_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// A log Record of the producer containing `needle`, within `budget`.
+std::optional<Record> producer_log(LinePipe& events, const std::string& needle, std::chrono::milliseconds budget) {
+  return events.recv_kind("log", budget, [&](const Record& l) { return l.get("text").find(needle) != std::string::npos; });
+}
+
+// Every Record from `p` up to and including the first for which `stop` holds (within `budget`).
+std::vector<Record> records_until(LinePipe& p, std::chrono::milliseconds budget, const std::function<bool(const Record&)>& stop) {
+  std::vector<Record> out;
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  while (auto r = p.recv_record(testkit::left_until(deadline))) {
+    out.push_back(*r);
+    if (stop(*r)) break;
+  }
+  return out;
+}
+std::size_t count_kind(const std::vector<Record>& rs, const std::string& kind) {
+  std::size_t n = 0;
+  for (const auto& r : rs) n += r.kind() == kind;
+  return n;
+}
+
+constexpr std::uint64_t kPoison = std::uint64_t{1} << 60;  // the seq the issue's probe printed
+
+}  // namespace
+
+// The issue's attack: the newest frame's slot and the header claim frame 2^60, and the victim is
+// woken to take it. Before the fix it took 2^60 and then waited for a newer frame forever while
+// the producer kept committing.
+TEST(Hostile, APoisonedSequenceIsReportedAndTheVictimKeepsReceiving) {
+  StreamGuard g("seqpoison");
+  LinePipe wp, vp;
+  Child writer([&] { return children::produce(g.name(), children::options(), 0, 20000, &wp); });  // 50 fps
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child victim([&] { return children::report_events(g.name(), vp, {}, 60s); });
+  ASSERT_TRUE(vp.recv_kind("frame", 10s));
+
+  Tamper t(g.name());
+  bool taken = false;
+  for (int round = 0; round < 50 && !taken; ++round) {
+    const std::uint64_t s = at(t.header().last_committed_seq).load();
+    for (std::uint32_t i = 0; i < t.header().slot_count; ++i) {
+      if (at(t.slot_word(i)).load() == layout::slot_committed(s)) at(t.slot_word(i)).store(layout::slot_committed(kPoison));
+    }
+    at(t.header().last_committed_seq).store(kPoison);
+    t.wake_everyone();
+    taken = vp.recv_kind("frame", 100ms, [](const Record& f) { return f.get_u64("seq") == kPoison; }).has_value();
+  }
+  ASSERT_TRUE(taken) << "precondition: the victim never took the forged frame";
+
+  auto c = vp.recv_kind("corrupt", 3s);
+  ASSERT_TRUE(c) << "the victim did not report the sequence going backwards";
+  EXPECT_NE(c->get("message").find("went back from " + std::to_string(kPoison)), std::string::npos) << c->str();
+  auto f = vp.recv_kind("frame", 3s, [](const Record& r) { return r.get_u64("seq") < kPoison; });
+  ASSERT_TRUE(f) << "the victim went silent after the forged frame";
+  EXPECT_TRUE(f->get_bool("ok")) << f->str();
+  auto more = vp.recv_kind("frame", 3s, [&](const Record& r) { return r.get_u64("seq") > f->get_u64("seq"); });
+  ASSERT_TRUE(more) << "no frame after the first one";
+  writer.kill_and_reap(SIGTERM);
+}
+
+// An idle producer (no commits to overwrite anything) restores, on its next heartbeat, every word
+// only it writes: the slot words, last_committed_seq, the state, the format block; it counts
+// the repairs (WriterStats::tampering) and logs them. Before the fix nothing was restored.
+TEST(Hostile, TheProducerRestoresItsWordsOnEveryHeartbeat) {
+  StreamGuard g("reassert");
+  LinePipe wp, ask;
+  Child writer([&] {
+    WriterOptions o = children::options(3);
+    o.log = [&wp](LogLevel, const std::string& m) { wp.send(Record("log").set("text", m)); };
+    Writer w(g.name(), o);
+    for (int i = 0; i < 4; ++i) children::put_pattern(w);
+    wp.send(Record("ready").set("gen", w.generation()));
+    while (ask.recv(60s)) wp.send(Record("stats").set("tampering", w.stats().tampering));
+    return 0;
+  });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Tamper t(g.name());
+  auto& h = t.header();
+  std::uint64_t words[3];
+  for (std::uint32_t i = 0; i < 3; ++i) words[i] = at(t.slot_word(i)).load();
+  ASSERT_EQ(at(h.last_committed_seq).load(), 4u);
+  for (std::uint32_t i = 0; i < 3; ++i) at(t.slot_word(i)).store(layout::slot_committed(kPoison + i));
+  at(h.last_committed_seq).store(kPoison);
+  at(h.state).store(static_cast<std::uint32_t>(layout::State::closed));
+  h.width = 9999;
+  auto restored = [&] {
+    bool ok = at(h.last_committed_seq).load() == 4 && at(h.state).load() == static_cast<std::uint32_t>(layout::State::ready);
+    for (std::uint32_t i = 0; i < 3; ++i) ok = ok && at(t.slot_word(i)).load() == words[i];
+    return ok && h.width == 64;
+  };
+  EXPECT_TRUE(testkit::wait_until(restored, 3 * children::kHeartbeat + 1s)) << "not restored";
+  EXPECT_TRUE(producer_log(wp, "another process wrote", 3s)) << "the producer did not report the tampering";
+  ask.send("stats");
+  auto st = wp.recv_kind("stats", 5s);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->get_u64("tampering"), 6u) << "3 slot words, last_committed_seq, state, the format block";
+  // And the stream works: a consumer attaches and takes frame 4.
+  Reader r(g.name());
+  r.attach(2s);
+  Frame f = r.latest();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f.seq(), 4u);
+  EXPECT_TRUE(testkit::check_pattern(f.data(), f.format().frame_bytes(), 4));
+  f.release();
+  writer.kill_and_reap(SIGKILL);
+}
+
+// CLOSED or SUPERSEDED stored by someone else while the producer lives on: before the fix the
+// victim reported `closed` (or re-attached and skipped the segment) and never received another
+// frame; a consumer joining afterwards skipped the segment for good.
+class HostileState : public ::testing::TestWithParam<layout::State> {};
+
+TEST_P(HostileState, AForgedEndIsReportedIgnoredAndRepaired) {
+  StreamGuard g(GetParam() == layout::State::closed ? "forgedclose" : "forgedsuper");
+  LinePipe wp, vp;
+  Child writer([&] { return children::produce(g.name(), children::options(), 0, 10000, &wp); });  // 100 fps
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child victim([&] { return children::report_events(g.name(), vp, {}, 60s); });
+  ASSERT_TRUE(vp.recv_kind("frame", 10s));
+
+  {
+    // A hostile loop for 8 heartbeats: the state word rewritten every millisecond, everyone woken.
+    Tamper t(g.name());
+    const auto until = std::chrono::steady_clock::now() + 8 * children::kHeartbeat;
+    while (std::chrono::steady_clock::now() < until) {
+      at(t.header().state).store(static_cast<std::uint32_t>(GetParam()));
+      t.wake_everyone();
+      std::this_thread::sleep_for(1ms);  // the attacker's pace, not synchronization
+    }
+    at(t.header().state).store(static_cast<std::uint32_t>(GetParam()));  // and left that way
+    t.wake_everyone();
+  }
+  // The victim reported it, never believed it, and goes on receiving frames.
+  const std::uint64_t before = at(Tamper(g.name()).header().last_committed_seq).load();
+  const auto seen = records_until(vp, 3s, [&](const Record& r) { return r.kind() == "frame" && r.get_u64("seq") > before; });
+  ASSERT_FALSE(seen.empty());
+  ASSERT_EQ(seen.back().kind(), "frame") << "the victim went silent after the forged state; last: " << seen.back().str();
+  EXPECT_EQ(count_kind(seen, "closed"), 0u);
+  EXPECT_EQ(count_kind(seen, "attached"), 0u) << "the victim re-attached";
+  ASSERT_GE(count_kind(seen, "corrupt"), 1u) << "the victim did not report the forged state";
+  for (const auto& r : seen) {
+    if (r.kind() == "corrupt") {
+      EXPECT_NE(r.get("message").find("alive"), std::string::npos) << r.str();
+    }
+  }
+  // The producer restored READY (within a heartbeat of the last write) and said so.
+  EXPECT_TRUE(testkit::wait_until([&] { return inspect(g.name()).state == "ready"; }, 2s));
+  EXPECT_TRUE(producer_log(wp, "another process wrote", 3s)) << "the producer did not report the tampering";
+  // A consumer joining now attaches.
+  Reader joiner(g.name());
+  joiner.attach(2s);
+  Event e;
+  EXPECT_TRUE(testkit::wait_until([&] { return (e = joiner.wait(100ms)).kind == EventKind::frame; }, 3s));
+  writer.kill_and_reap(SIGTERM);
+}
+
+INSTANTIATE_TEST_SUITE_P(ClosedOrSuperseded, HostileState,
+                         ::testing::Values(layout::State::closed, layout::State::superseded),
+                         [](const auto& p) { return p.param == layout::State::closed ? "closed" : "superseded"; });
+
+// Every free entry claimed by values no live consumer of ours writes: pid 1 (alive, but not an
+// owner: never active, never beating), pid 1 with a start time that is not init's, a dead pid,
+// a negative pid. Before the fix, a joiner was refused as "taken by live consumers" (pid 1 for
+// good; dead pids for 3 heartbeats).
+TEST(Hostile, SquattedEntriesAreTakenOverAtOnce) {
+  StreamGuard g("squat");
+  LinePipe wp;
+  WriterOptions o = children::options();
+  o.max_consumers = 4;
+  Child writer([&] { return children::produce(g.name(), o, 0, 10000, &wp); });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child gone([] { return 0; });
+  ASSERT_EQ(gone.exit_code(10s), 0);
+  {
+    Tamper t(g.name());
+    const std::uint64_t now = shmframe::monotonic_ns();
+    at(t.entry(0).owner_pid).store(1);  // never active, heartbeat 0
+    at(t.entry(1).owner_pid).store(1);
+    at(t.entry(1).owner_start_ticks).store(12345);  // not init's start time
+    at(t.entry(1).heartbeat_ns).store(now);
+    at(t.entry(1).active).store(1);
+    at(t.entry(2).owner_pid).store(gone.pid());  // dead, but beat just now
+    at(t.entry(2).heartbeat_ns).store(now);
+    at(t.entry(2).active).store(1);
+    at(t.entry(3).owner_pid).store(-7);
+  }
+  std::vector<std::unique_ptr<Reader>> joiners;
+  for (int i = 0; i < 4; ++i) {
+    joiners.push_back(std::make_unique<Reader>(g.name()));
+    try {
+      joiners.back()->attach(0ms);  // one attempt: no waiting for anything
+    } catch (const Error& e) {
+      FAIL() << "joiner " << i << " refused: " << e.what();
+    }
+  }
+  for (auto& j : joiners) {
+    Event e;
+    EXPECT_TRUE(testkit::wait_until([&] { return (e = j->wait(100ms)).kind == EventKind::frame; }, 3s));
+  }
+  // Now the table really is full of live consumers.
+  Reader fifth(g.name());
+  try {
+    fifth.attach(0ms);
+    ADD_FAILURE() << "a fifth consumer attached to a 4-entry table";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.value(), errc::too_many_consumers) << e.what();
+  }
+  writer.kill_and_reap(SIGTERM);
+}
+
+// Every entry left "changing hands" (-1), as a taker killed mid-way or a hostile write leaves it:
+// nobody else may touch such an entry, so the producer frees it once it has stayed so for a
+// heartbeat interval; a joiner waits for that instead of failing. Before the fix the joiner was
+// refused for good.
+TEST(Hostile, EntriesStuckChangingHandsAreFreedByTheProducer) {
+  StreamGuard g("stuck");
+  LinePipe wp, jp;
+  WriterOptions o = children::options();
+  o.max_consumers = 3;
+  Child writer([&] { return children::produce(g.name(), o, 0, 10000, &wp); });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  {
+    Tamper t(g.name());
+    for (std::uint32_t i = 0; i < 3; ++i) at(t.entry(i).owner_pid).store(layout::kReaping);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Child joiner([&] {
+    return children::report_events(g.name(), jp, [](const Event& e) { return e.kind == EventKind::frame; }, 10s);
+  });
+  const auto seen = records_until(jp, 5s, [](const Record& r) { return r.kind() == "frame"; });
+  ASSERT_FALSE(seen.empty());
+  ASSERT_EQ(seen.back().kind(), "frame") << "the joiner never got an entry; last: " << seen.back().str();
+  EXPECT_EQ(count_kind(seen, "error"), 0u) << "the joiner was refused on the way";
+  RecordProperty("joined_after_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                         std::chrono::steady_clock::now() - t0).count()));
+  EXPECT_EQ(joiner.exit_code(5s), 0);
+  EXPECT_TRUE(producer_log(wp, "stuck changing hands", 3s));
+  writer.kill_and_reap(SIGTERM);
+}
