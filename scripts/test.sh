@@ -32,6 +32,11 @@ echo "shmframe-bench --quick: $(grep -c '"ok": true' build/release/bench-quick.j
 # protocol model checks (tests/model: Relacy, every interleaving of the claim/wake and reap races).
 ctest --preset release
 
+# One minute of chaos (scripts/soak.sh): producers, consumers and a stage killed, stopped and
+# restarted at random under a consumer verifying every frame; fails on a torn or misrouted frame,
+# a stale consumer entry, descriptor growth, generations not increasing, or /dev/shm leftovers.
+scripts/soak.sh --minutes 1 --build build/release
+
 # ThreadSanitizer over the in-process tests (the writer's heartbeat thread against the caller).
 # Cross-process races are out of its sight: the multi-process and stress tests cover those.
 # The tsan preset passes -Wno-tsan: TSan cannot model the two seqlock fences

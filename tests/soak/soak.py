@@ -48,15 +48,15 @@ class Proc:
     def alive(self):
         return self.p.poll() is None
 
-    def signal(self, sig):
+    def send(self, sig):
         if self.alive():
             self.p.send_signal(sig)
             self.stopped = sig == signal.SIGSTOP
 
     def end(self, sig=signal.SIGTERM, timeout=20):
         if self.stopped:
-            self.signal(signal.SIGCONT)
-        self.signal(sig)
+            self.send(signal.SIGCONT)
+        self.send(sig)
         try:
             return self.p.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -191,10 +191,10 @@ def main():
                 producer = start_producer()
                 everything.append(producer)
             elif r < 0.28 and not producer.stopped:
-                producer.signal(signal.SIGSTOP)
+                producer.send(signal.SIGSTOP)
                 counts["producer_stops"] += 1
             elif r < 0.40 and producer.stopped:
-                producer.signal(signal.SIGCONT)
+                producer.send(signal.SIGCONT)
             elif r < 0.60:
                 victim = rnd.randrange(len(churn))
                 churn[victim].end(rnd.choice([signal.SIGKILL, signal.SIGTERM]))
@@ -204,10 +204,10 @@ def main():
             elif r < 0.68:
                 c = rnd.choice(churn)
                 if not c.stopped:
-                    c.signal(signal.SIGSTOP)
+                    c.send(signal.SIGSTOP)
                     counts["consumer_stops"] += 1
                 else:
-                    c.signal(signal.SIGCONT)
+                    c.send(signal.SIGCONT)
             elif r < 0.76:
                 stage.end(rnd.choice([signal.SIGKILL, signal.SIGTERM]))
                 counts["stage_kills"] += 1
@@ -215,7 +215,7 @@ def main():
                 everything.append(stage)
         # Wind down: everything but the producer and the verifier ends cleanly.
         if producer.stopped:
-            producer.signal(signal.SIGCONT)
+            producer.send(signal.SIGCONT)
         for c in churn + [stage, b_probe]:
             c.end(signal.SIGTERM)
         failures = []
@@ -223,18 +223,23 @@ def main():
             failures.append(f"the verifying consumer died (exit {verify.p.returncode})")
         # Entries of the consumers that left must go (clean detach at once; a SIGKILLed one within
         # a few producer heartbeats): poll the status for at most 10 s.
-        stale = []
+        stale, seen_verifier = [], False
         end_by = time.monotonic() + 10
         while time.monotonic() < end_by:
             st = subprocess.run([consumer_bin, "--name", a, "--status"], capture_output=True, text=True, timeout=30)
             try:
                 status = json.loads(st.stdout)
+                status = status[0] if isinstance(status, list) and status else {}
             except ValueError:
                 status = {}
-            stale = [c.get("pid") for c in status.get("consumers", []) if c.get("pid") != verify.p.pid]
-            if not stale:
+            pids = [c.get("pid") for c in status.get("consumers", [])]
+            seen_verifier = verify.p.pid in pids
+            stale = [p for p in pids if p != verify.p.pid]
+            if seen_verifier and not stale:
                 break
             time.sleep(0.2)
+        if not seen_verifier:
+            failures.append(f"the verifier (pid {verify.p.pid}) has no entry in {a}'s consumer table")
         if stale:
             failures.append(f"consumer entries left by processes that ended: pids {sorted(set(stale))}")
         fds_end = fd_count(verify.p.pid)
