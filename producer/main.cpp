@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
       if (!slot) throw std::runtime_error("no slot available: " + std::string(shmframe::to_string(slot.status())));
       cv::Mat view = slot.mat();  // the slot's pixels: the source renders in place
       const void* data = view.data;
+      source->set_seq(slot.seq());  // the test pattern draws the frame's own seq
       source->render(view);
       if (view.data != data) throw std::logic_error("source rendered outside the slot (format mismatch)");
       if (const auto c = writer.commit(slot, t_capture); !c) {

@@ -10,8 +10,8 @@ namespace {
 
 // The test pattern of the library (shmframe/pattern.hpp): a gradient, a bar sweeping across and
 // the frame's seq in binary along the top, a pure function of (seq, format) that consumers can
-// check (shmframe-consumer --processor probe --verify). Drawn straight into the slot. The frame
-// index is the seq: this source never changes format, so the stream's seqs are 1, 2, 3...
+// check (shmframe-consumer --processor probe --verify). Drawn straight into the slot, for the
+// slot's seq (set_seq; grab's frame index until then, for callers that render outside a stream).
 class TestPattern final : public Source {
  public:
   explicit TestPattern(const SourceOptions& o)
@@ -22,6 +22,7 @@ class TestPattern final : public Source {
     index_ = index;
     return true;
   }
+  void set_seq(std::uint64_t seq) override { index_ = seq; }
   void render(cv::Mat& slot) override {
     shmframe::fill_test_pattern(index_, format_, reinterpret_cast<std::byte*>(slot.data), slot.step);
   }

@@ -20,6 +20,9 @@ class Source {
   virtual double natural_fps() const = 0;
   // Prepares the next frame; false at end of stream. Call format() after it.
   virtual bool grab(std::uint64_t index) = 0;
+  // The seq of the slot the next render() fills (the test pattern draws it; seqs restart at 1
+  // in every new generation). Others ignore it.
+  virtual void set_seq(std::uint64_t seq) { (void)seq; }
   // Writes the grabbed frame into `slot` (already of format()).
   virtual void render(cv::Mat& slot) = 0;
   virtual std::string describe() const = 0;

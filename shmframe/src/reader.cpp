@@ -404,7 +404,20 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
   const WriteView& v = att_->view;
   auto& me = att_->me();
   const std::uint64_t now = monotonic_ns();
-  if (!consumer_table::beat(me, att_->pid, now)) {
+  const bool ours = consumer_table::beat(me, att_->pid, now);  // the first touch of the entry
+  if (v.region->broken()) {
+    // Truncated under us: the SIGBUS guard put zero pages in its place (frames we hold fail
+    // still_valid()). Our entry went with it. Skip the object; its producer replaces it.
+    attacher_.skip(v.region->dev(), v.region->ino());
+    Event ev = corrupt_event(
+        "the segment was truncated under us (another process with write access shrank it): "
+        "dropped it; attaching the producer's next generation. Give write access to trusted "
+        "consumers only");
+    att_->holds.abandon();
+    att_.reset();
+    return ev;
+  }
+  if (!ours) {
     // The producer reclaimed our entry (we looked dead, e.g. stopped for long), or someone else
     // wrote its owner: re-attach.
     log(LogLevel::warn, stream_tag(name_) + ": our consumer entry was reclaimed; re-attaching");

@@ -16,6 +16,7 @@
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
+#include "shmframe/detail/sigbus.hpp"
 
 namespace shmframe::detail {
 
@@ -209,9 +210,16 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   return g;
 }
 
+Region::Region(void* base, std::size_t size, const struct stat& st, bool writable) noexcept
+    : base_(static_cast<std::byte*>(base)), size_(size), dev_(st.st_dev), ino_(st.st_ino), owner_uid_(st.st_uid),
+      writable_(writable), guard_(sigbus::watch(base, size)) {}
+
 Region::~Region() {
+  sigbus::unwatch(guard_);
   if (base_ != nullptr) munmap(base_, size_);
 }
+
+bool Region::broken() const noexcept { return sigbus::broken(guard_); }
 
 std::optional<Object> open_segment(std::string_view stream, bool writable) {
   const std::string object = segment_object(stream);

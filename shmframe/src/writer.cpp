@@ -80,6 +80,9 @@ struct WriterImpl {
   // Heartbeat: restores what only the producer may write (state READY, last_committed_seq, slot
   // words, identity and format) where another process changed it; counts and logs it.
   void reassert() noexcept;
+  // The segment was truncated under us (the SIGBUS guard put zero pages in its place): a new
+  // generation. False (logged) if none could be made; the Writer is then without a segment.
+  bool replace_broken() noexcept;
   std::uint32_t reassert_locked(const WriteView& v) noexcept;  // under mu and words_mu; repairs made
   // mark_for_write() honouring lossless consumers: waits up to max_block, then demotes.
   Marked mark(std::uint64_t seq) noexcept;
@@ -137,6 +140,20 @@ void WriterImpl::retire(layout::State state) noexcept {
     view = WriteView{};
   }
   retire_segment(old, state, name);
+}
+
+bool WriterImpl::replace_broken() noexcept {
+  log(LogLevel::error, "segment generation " + std::to_string(last_generation) +
+                           " was truncated by another process (writes to it went nowhere): making a new generation. "
+                           "Give write access to trusted consumers only");
+  retire(layout::State::superseded);  // our view is zero pages now: this mostly unlinks the name
+  try {
+    create_generation(format);
+    return true;
+  } catch (const Error& e) {
+    log(LogLevel::error, std::string("cannot make a new generation: ") + e.what());
+    return false;
+  }
 }
 
 void WriterImpl::beat_and_reap() noexcept {
@@ -204,8 +221,8 @@ std::uint32_t WriterImpl::reassert_locked(const WriteView& v) noexcept {
 void WriterImpl::reassert() noexcept {
   std::uint32_t repaired = 0;
   {
-    std::lock_guard lk(mu);  // the view stays current (not retired) while we compare
-    if (!view) return;
+    std::lock_guard lk(mu);                      // the view stays current (not retired) while we compare
+    if (!view || view.region->broken()) return;  // truncated: replaced on the next acquire()
     std::lock_guard wk(words_mu);
     repaired = reassert_locked(view);
     if (repaired != 0) notifier::wake_all(view);  // sleepers look again at the restored words
@@ -381,6 +398,10 @@ WriteSlot Writer::acquire() noexcept {
   }
   if (d.outstanding) {  // one slot at a time: commit or drop the previous one
     ws.status_ = CommitStatus::busy;
+    return ws;
+  }
+  if (d.view.region->broken() && !d.replace_broken()) {
+    ws.status_ = CommitStatus::closed;
     return ws;
   }
   const auto& v = d.view;

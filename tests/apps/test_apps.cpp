@@ -354,3 +354,26 @@ TEST(Apps, VerifyReportsMismatchesAndExitsNonZero) {
   EXPECT_NE(consumer.errors().find("differed from the test pattern"), std::string::npos);
   producer.kill_and_reap(SIGKILL);
 }
+
+// The producer draws each frame's own seq, which restarts at 1 in a new generation: a stream
+// whose producer had to make a new generation (here: its segment truncated under it) still
+// verifies frame by frame. (The first version drew the producer's frame count and failed here.)
+TEST(Apps, VerifyHoldsAcrossANewGenerationAfterATruncation) {
+  StreamGuard g("app-verify-trunc");
+  App producer({kProducer, "--name", g.name(), "--fps", "100", "--width", "160", "--height", "120"});
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--timeout-ms", "20000"});
+  auto first = consumer.event("frame", 10s);
+  ASSERT_TRUE(first) << consumer.errors();
+  const auto g1 = (*first)["generation"].get<std::uint64_t>();
+  ASSERT_EQ(truncate(g.path().c_str(), 0), 0);
+  int later = 0;
+  while (auto f = consumer.event("frame", 10s)) {
+    EXPECT_TRUE(f->value("pattern_ok", false)) << f->dump();
+    if ((*f)["generation"].get<std::uint64_t>() != g1 && ++later == 20) break;
+  }
+  EXPECT_EQ(later, 20) << "the consumer did not follow the new generation: " << consumer.errors();
+  consumer.proc->signal(SIGINT);
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0) << consumer.errors();
+  producer.proc->signal(SIGTERM);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}

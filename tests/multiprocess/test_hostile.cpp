@@ -4,11 +4,15 @@
 // the victim consumer keeps receiving frames within a bounded time, that the damage is reported
 // (a corrupt event, the producer's tampering counter and log), and that new consumers can join.
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <memory>
 #include <shmframe/detail/notifier.hpp>
 #include <shmframe/layout.hpp>
@@ -302,4 +306,127 @@ TEST(Hostile, EntriesStuckChangingHandsAreFreedByTheProducer) {
   EXPECT_EQ(joiner.exit_code(5s), 0);
   EXPECT_TRUE(producer_log(wp, "stuck changing hands", 3s));
   writer.kill_and_reap(SIGTERM);
+}
+
+// Issue 10: truncating a live segment used to kill the producer and every consumer with SIGBUS.
+// Now the library's SIGBUS guard puts zero pages in place of the mapping: the consumer reports
+// it (corrupt) and follows the producer, which reports it and makes a new generation. Truncated
+// to 0 here, or to one page (the header and the first consumer entries stay: the consumer may
+// never touch a missing page, and then follows as from a lost producer, without a report).
+class Truncation : public ::testing::TestWithParam<off_t> {};
+
+TEST_P(Truncation, KillsNobodyAndANewGenerationFollows) {
+  StreamGuard g(GetParam() == 0 ? "truncate0" : "truncate4k");
+  LinePipe wp, vp;
+  Child writer([&] { return children::produce(g.name(), children::options(), 0, 10000, &wp); });
+  auto ready = wp.recv_kind("ready", 10s);
+  ASSERT_TRUE(ready);
+  const std::uint64_t g1 = ready->get_u64("gen");
+  Child victim([&] {
+    return children::report_events(g.name(), vp, [g1](const Event& e) { return e.kind == EventKind::frame && e.generation != g1; },
+                                   20s);
+  });
+  ASSERT_TRUE(vp.recv_kind("frame", 10s));
+  {
+    const int fd = shm_open(detail::segment_object(g.name()).c_str(), O_RDWR, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, GetParam()), 0);
+    close(fd);
+  }
+  const auto seen = records_until(vp, 10s, [g1](const Record& r) { return r.kind() == "frame" && r.get_u64("gen") != g1; });
+  ASSERT_FALSE(seen.empty());
+  ASSERT_EQ(seen.back().kind(), "frame") << "the consumer did not follow; last: " << seen.back().str();
+  EXPECT_TRUE(seen.back().get_bool("ok")) << seen.back().str();
+  if (GetParam() == 0) {
+    EXPECT_GE(count_kind(seen, "corrupt"), 1u) << "the truncation was not reported";
+  }
+  EXPECT_EQ(victim.exit_code(10s), 0) << "the consumer died (1000 + signal)";
+  EXPECT_TRUE(producer_log(wp, "truncated", 5s)) << "the producer did not report it";
+  EXPECT_TRUE(writer.running()) << "the producer died";
+  writer.signal(SIGTERM);
+  EXPECT_EQ(writer.exit_code(10s), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(ToZeroOrOnePage, Truncation, ::testing::Values(off_t{0}, off_t{4096}),
+                         [](const auto& p) { return p.param == 0 ? "to_zero" : "to_one_page"; });
+
+namespace {
+sigjmp_buf g_app_jump;
+std::atomic<int> g_app_calls{0};
+void app_sigbus(int, siginfo_t*, void*) {
+  g_app_calls.fetch_add(1);
+  siglongjmp(g_app_jump, 1);
+}
+// A SIGBUS of the application's own: a mapping of a file it shrinks, touched. Its handler jumps
+// back here. (A function of its own: no object with a destructor lives across the jump.)
+__attribute__((noinline)) bool own_sigbus() {
+  FILE* f = std::tmpfile();
+  if (f == nullptr || ftruncate(fileno(f), 4096) != 0) return false;
+  auto* p = static_cast<volatile char*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(f), 0));
+  if (p == MAP_FAILED || ftruncate(fileno(f), 0) != 0) return false;
+  if (sigsetjmp(g_app_jump, 1) == 0) p[0] = 1;  // faults
+  return true;
+}
+
+}  // namespace
+
+// Producer and consumer with their own SIGBUS handlers (installed before the library's): a
+// truncation of our segment never reaches them, a SIGBUS of their own still does.
+TEST(Hostile, TheSigbusGuardChainsToTheApplicationsHandler) {
+  StreamGuard g("truncchain");
+  LinePipe wp, cp;
+  Child writer([&] {  // the producer has a SIGBUS handler of its own too
+    struct sigaction sa = {};
+    sa.sa_sigaction = app_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, nullptr);
+    const int rc = children::produce(g.name(), children::options(), 0, 10000, &wp);
+    wp.send(Record("app_calls").set("n", g_app_calls.load()));
+    return rc;
+  });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child consumer([&] {
+    struct sigaction sa = {};
+    sa.sa_sigaction = app_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, nullptr);
+    Reader r(g.name());
+    r.attach(5s);
+    std::uint64_t gen = r.info().generation;
+    bool truncated = false;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Event e = r.wait(100ms);
+      if (e.kind == EventKind::frame && !truncated) cp.send(Record("frame"));
+      if (e.kind == EventKind::corrupt) truncated = true;
+      if (e.kind == EventKind::frame && e.generation != gen) break;
+    }
+    cp.send(Record("followed").set("truncated", truncated).set("app_calls", g_app_calls.load()));
+    if (!own_sigbus()) return 3;
+    cp.send(Record("own").set("app_calls", g_app_calls.load()));
+    return 0;
+  });
+  ASSERT_TRUE(cp.recv_kind("frame", 10s));
+  {
+    const int fd = shm_open(detail::segment_object(g.name()).c_str(), O_RDWR, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(ftruncate(fd, 0), 0);
+    close(fd);
+  }
+  auto followed = cp.recv_kind("followed", 15s);
+  ASSERT_TRUE(followed);
+    EXPECT_TRUE(followed->get_bool("truncated")) << followed->str();
+  EXPECT_EQ(followed->get_u64("app_calls"), 0u) << "our SIGBUS reached the application's handler";
+  auto own = cp.recv_kind("own", 5s);
+  ASSERT_TRUE(own) << "the application's own SIGBUS killed it";
+  EXPECT_EQ(own->get_u64("app_calls"), 1u);
+  EXPECT_EQ(consumer.exit_code(10s), 0);
+  EXPECT_TRUE(producer_log(wp, "truncated", 5s)) << "the producer did not report it";
+  writer.signal(SIGTERM);
+  EXPECT_EQ(writer.exit_code(10s), 0);
+  auto calls = wp.recv_kind("app_calls", 5s);
+  ASSERT_TRUE(calls);
+  EXPECT_EQ(calls->get_u64("n"), 0u) << "our SIGBUS reached the producer's own handler";
 }

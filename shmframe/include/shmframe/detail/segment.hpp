@@ -66,9 +66,8 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
 // An mmap'ed shm object. Unmapped when the last view of it goes.
 class Region {
  public:
-  Region(void* base, std::size_t size, const struct stat& st, bool writable) noexcept
-      : base_(static_cast<std::byte*>(base)), size_(size), dev_(st.st_dev), ino_(st.st_ino), owner_uid_(st.st_uid),
-        writable_(writable) {}
+  // Watched by the SIGBUS guard (detail/sigbus.hpp) for its lifetime.
+  Region(void* base, std::size_t size, const struct stat& st, bool writable) noexcept;
   Region(const Region&) = delete;
   Region& operator=(const Region&) = delete;
   ~Region();
@@ -79,6 +78,8 @@ class Region {
   ino_t ino() const noexcept { return ino_; }
   uid_t owner_uid() const noexcept { return owner_uid_; }  // fstat's st_uid: who really owns it
   bool writable() const noexcept { return writable_; }
+  // True once the object was truncated under us: the mapping is private zero pages now.
+  bool broken() const noexcept;
 
  private:
   std::byte* base_;
@@ -87,6 +88,7 @@ class Region {
   ino_t ino_;
   uid_t owner_uid_;
   bool writable_;
+  int guard_;  // sigbus::watch() handle
 };
 
 // Read-only typed access through a validated geometry.
