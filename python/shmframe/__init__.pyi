@@ -10,7 +10,7 @@ __version__: str
 PixelFormat = Literal["bgr8", "rgb8", "bgra8", "gray8"]
 Delivery = Literal["latest", "every_frame", "lossless"]
 WaitPolicy = Literal["block", "predictive", "spin"]
-EventKind = Literal["frame", "attached", "producer_lost", "closed", "timeout", "interrupted", "error"]
+EventKind = Literal["frame", "attached", "producer_lost", "closed", "corrupt", "timeout", "interrupted", "error"]
 Image = npt.NDArray[np.uint8]
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -214,6 +214,7 @@ class WriterStats(TypedDict):
     lossless_demotions: int
     lossless_waits: int
     lossless_blocked_ns: int
+    tampering: int
     consumers: list[ConsumerStats]
 
 class Writer:

@@ -559,7 +559,9 @@ generation are gone; its pixels are this frame's only while the Frame is held an
 What Reader.wait() and Reader.events() return: `kind` is 'frame' (then `frame` is set),
 'attached' (a generation was attached: first attach, producer restart or format change),
 'producer_lost' (the producer died or stopped beating), 'closed' (closed by its producer),
-'timeout', or 'error' (`message` says why; the Reader keeps trying).
+'corrupt' (the segment held impossible values: tampering or truncation; `message` says what; the
+Reader re-synchronises or re-attaches), 'timeout', or 'error' (`message` says why; the Reader
+keeps trying).
 )doc")
       .def_readonly("kind", &PyEvent::kind)
       .def_readonly("frame", &PyEvent::frame)

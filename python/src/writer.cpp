@@ -269,6 +269,7 @@ class PyWriter {
     d["lossless_demotions"] = s.lossless_demotions;
     d["lossless_waits"] = s.lossless_waits;
     d["lossless_blocked_ns"] = s.lossless_blocked_ns;
+    d["tampering"] = s.tampering;
     py::list consumers;
     for (const auto& c : s.consumers) {
       py::dict e;
@@ -482,7 +483,7 @@ group). heartbeat, max_block: seconds.
       .def_property_readonly("closed", &PyWriter::closed)
       .def_property_readonly("stats", &PyWriter::stats,
                              "dict(generation, last_seq, forced_overwrites, consumers_reaped, commits_aborted, "
-                             "lossless_*, consumers=[dict(pid, last_seq, lag, frames, drops, ...)]).")
+                             "lossless_*, tampering, consumers=[dict(pid, last_seq, lag, frames, drops, ...)]).")
       .def("__repr__", &PyWriter::repr);
 }
 
