@@ -107,6 +107,10 @@ class WriteSlot {
   std::size_t stride() const noexcept { return format_.effective_stride(); }
   const FrameFormat& format() const noexcept { return format_; }
   std::uint64_t seq() const noexcept { return seq_; }
+  // Keeps the slot's mapping alive while held: data() stays readable (never a crash) after the
+  // commit, a reconfigure() or close(), e.g. by a GStreamer buffer that wraps the slot. What it
+  // then shows is whatever the producer wrote there since. Empty for an empty WriteSlot.
+  std::shared_ptr<const void> mapping() const noexcept { return region_; }
 
   // cv::Mat header over the slot's pixels (needs <shmframe/opencv.hpp>): draw into it in place.
   template <class Dummy = void>
