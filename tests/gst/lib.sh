@@ -13,7 +13,10 @@
 #                          LOG; its pid is stopped and reaped at exit. Sets `last_pid`
 #   wait_for REGEX LOG [S] waits until a line of LOG matches REGEX (tail -F: inotify, no sleep
 #                          loop), at most S seconds (default bound_s); fails otherwise
-#   reap PID               waits for PID; prints its exit status
+#   crash PID              SIGKILL to a process started by bg: to its process group, since
+#                          `timeout` (whose pid bg knows) would not pass SIGKILL on
+#   reap PID               waits for PID; sets `rc` to its exit status (not in a $(...):
+#                          a subshell cannot wait for its parent's children)
 #   fail MESSAGE           prints the message (and the logs) and exits 1
 #
 # Every process runs under `timeout`; the EXIT trap kills what still runs (TERM, then KILL after
@@ -81,10 +84,13 @@ wait_for() {
   ((found == 0)) || fail "no line matching '$regex' in $log within ${secs} s"
 }
 
+crash() {
+  kill -KILL -- "-$1"  # timeout runs in a process group of its own, with its command
+}
+
 reap() {
-  local rc=0
+  rc=0
   wait "$1" || rc=$?
-  echo "$rc"
 }
 
 fail() {

@@ -30,8 +30,7 @@ run_case() {  # $1: case name, $2: caps, $3: shmframe format, $4 width, $5 heigh
       t. ! queue ! shmframesink stream="$s" t. ! queue ! filesink location="$work/$name.raw" \
       >"$work/$name-sink.log" 2>&1 || fail "$name: the shmframesink pipeline failed"
   fi
-  local rc
-  rc="$(reap "$probe_pid")"
+  reap "$probe_pid"
   ((rc == 0)) || fail "$name: the probe exited with $rc (it should leave when the sink closes the stream)"
 
   "$check" crc "$work/$name.raw" "$width" "$height" "$format" >"$work/$name.crc" || fail "$name: bad dump"
