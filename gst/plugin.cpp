@@ -15,5 +15,5 @@ gboolean plugin_init(GstPlugin* plugin) {
 // The project has no licence statement yet: GStreamer's "unknown" until it has one.
 // NOLINTNEXTLINE: GStreamer's entry-point macro.
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, shmframe,
-                  "shmframe: real-time video frames over POSIX shared memory, zero-copy on both sides",
-                  plugin_init, SHMFRAME_GST_VERSION, GST_LICENSE_UNKNOWN, "shmframe", "https://shmframe.invalid/")
+                  "shmframe: real-time video frames over POSIX shared memory, zero-copy on both sides", plugin_init,
+                  SHMFRAME_GST_VERSION, GST_LICENSE_UNKNOWN, "shmframe", "https://shmframe.invalid/")

@@ -49,9 +49,9 @@ struct SinkCore {
   std::mutex mu;
   std::optional<shmframe::Writer> writer;  // guarded by mu
   // Counters, read by the read-only properties.
-  std::atomic<std::uint64_t> zero_copy{0};  // committed in place (pool buffers)
-  std::atomic<std::uint64_t> copied{0};     // copied into a slot
-  std::atomic<std::uint64_t> dropped{0};    // no slot to commit into (see render)
+  std::atomic<std::uint64_t> zero_copy{0};   // committed in place (pool buffers)
+  std::atomic<std::uint64_t> copied{0};      // copied into a slot
+  std::atomic<std::uint64_t> dropped{0};     // no slot to commit into (see render)
   std::atomic<std::uint64_t> pool_plain{0};  // pool buffers handed out as plain memory
 };
 
@@ -80,7 +80,8 @@ void destroy_lease(gpointer p) {
 
 Lease* lease_of(GstBuffer* buf) {
   if (gst_buffer_n_memory(buf) != 1) return nullptr;
-  return static_cast<Lease*>(gst_mini_object_get_qdata(GST_MINI_OBJECT_CAST(gst_buffer_peek_memory(buf, 0)), lease_quark()));
+  return static_cast<Lease*>(
+      gst_mini_object_get_qdata(GST_MINI_OBJECT_CAST(gst_buffer_peek_memory(buf, 0)), lease_quark()));
 }
 
 std::optional<FrameFormat> frame_format(const GstVideoInfo& info) {
@@ -141,9 +142,11 @@ GstFlowReturn pool_acquire(GstBufferPool* bpool, GstBuffer** out, GstBufferPoolA
     const std::lock_guard lock(core->mu);
     if (core->writer && pool->format && core->writer->format() == *pool->format) {
       if (WriteSlot slot = core->writer->acquire(); slot && slot.format().frame_bytes() >= size) {
-        auto* lease = new Lease{core, std::move(slot), {}};  // NOLINT(cppcoreguidelines-owning-memory): owned by the memory's qdata
+        auto* lease = new Lease{
+            core, std::move(slot), {}};  // NOLINT(cppcoreguidelines-owning-memory): owned by the memory's qdata
         lease->mapping = lease->slot.mapping();
-        mem = gst_memory_new_wrapped(static_cast<GstMemoryFlags>(0), lease->slot.data(), size, 0, size, nullptr, nullptr);
+        mem = gst_memory_new_wrapped(static_cast<GstMemoryFlags>(0), lease->slot.data(), size, 0, size, nullptr,
+                                     nullptr);
         gst_mini_object_set_qdata(GST_MINI_OBJECT_CAST(mem), lease_quark(), lease, destroy_lease);
       }
     }
@@ -221,7 +224,16 @@ struct SinkState {
   std::uint64_t last_drop_warning_ns = 0;
 };
 
-enum Property : guint { kPropStream = 1, kPropSlots, kPropMode, kPropMaxConsumers, kPropOfferPool, kPropZeroCopy, kPropCopied, kPropDropped };
+enum Property : guint {
+  kPropStream = 1,
+  kPropSlots,
+  kPropMode,
+  kPropMaxConsumers,
+  kPropOfferPool,
+  kPropZeroCopy,
+  kPropCopied,
+  kPropDropped
+};
 
 }  // namespace
 
@@ -248,29 +260,33 @@ void log_to_gst(ShmframeSink* self, shmframe::LogLevel level, const std::string&
 // Checks what the Writer would reject, with the property's name and the fix in the message.
 bool check_settings(ShmframeSink* self, const Settings& s) {
   if (s.stream.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("shmframesink: no stream name: set the 'stream' property (e.g. stream=cam0)"),
-                      (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("shmframesink: no stream name: set the 'stream' property (e.g. stream=cam0)"), (nullptr));
     return false;
   }
   if (auto why = shmframe::check_stream_name(s.stream)) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: stream='%s' is not a valid stream name: %s", s.stream.c_str(), why->c_str()), (nullptr));
+                      ("shmframesink: stream='%s' is not a valid stream name: %s", s.stream.c_str(), why->c_str()),
+                      (nullptr));
     return false;
   }
   if (s.slots < 1 || s.slots > 64) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: slots=%u is out of range: use 1..64 (2 = double buffering; more let readers hold frames)", s.slots),
-                      (nullptr));
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("shmframesink: slots=%u is out of range: use 1..64 (2 = double buffering; more let readers hold frames)",
+         s.slots),
+        (nullptr));
     return false;
   }
   if (s.max_consumers < 1 || s.max_consumers > 1024) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("shmframesink: max-consumers=%u is out of range: use 1..1024", s.max_consumers),
-                      (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("shmframesink: max-consumers=%u is out of range: use 1..1024", s.max_consumers), (nullptr));
     return false;
   }
   if ((s.mode & ~0777u) != 0 || (s.mode & 0600u) != 0600u) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: mode=0%o is not a permission set that includes owner read+write: use e.g. mode=0600 or mode=0660",
+                      ("shmframesink: mode=0%o is not a permission set that includes owner read+write: use e.g. "
+                       "mode=0600 or mode=0660",
                        s.mode),
                       (nullptr));
     return false;
@@ -296,8 +312,8 @@ bool open_writer(ShmframeSink* self, const FrameFormat& format) {
                       (nullptr));
     return false;
   }
-  GST_INFO_OBJECT(self, "stream '%s' created: %s, %u slots", st.active.stream.c_str(), shmframe::to_string(format).c_str(),
-                  st.active.slots);
+  GST_INFO_OBJECT(self, "stream '%s' created: %s, %u slots", st.active.stream.c_str(),
+                  shmframe::to_string(format).c_str(), st.active.slots);
   return true;
 }
 
@@ -323,9 +339,11 @@ gboolean sink_stop(GstBaseSink* bsink) {
   auto* self = SHMFRAME_SINK(bsink);
   SinkState& st = state_of(self);
   close_writer(st);
-  GST_INFO_OBJECT(self, "stopped: %" G_GUINT64_FORMAT " frames committed in place, %" G_GUINT64_FORMAT
-                        " copied, %" G_GUINT64_FORMAT " dropped; %" G_GUINT64_FORMAT " pool buffers were plain memory",
-                  st.core->zero_copy.load(), st.core->copied.load(), st.core->dropped.load(), st.core->pool_plain.load());
+  GST_INFO_OBJECT(self,
+                  "stopped: %" G_GUINT64_FORMAT " frames committed in place, %" G_GUINT64_FORMAT
+                  " copied, %" G_GUINT64_FORMAT " dropped; %" G_GUINT64_FORMAT " pool buffers were plain memory",
+                  st.core->zero_copy.load(), st.core->copied.load(), st.core->dropped.load(),
+                  st.core->pool_plain.load());
   return TRUE;
 }
 
@@ -338,7 +356,9 @@ gboolean sink_set_caps(GstBaseSink* bsink, GstCaps* caps) {
   if (!format) {
     gchar* text = gst_caps_to_string(caps);
     GST_ELEMENT_ERROR(self, STREAM, FORMAT,
-                      ("shmframesink: cannot carry caps %s: use video/x-raw in BGR, RGB, BGRA, BGRx or GRAY8 (videoconvert before the sink)", text),
+                      ("shmframesink: cannot carry caps %s: use video/x-raw in BGR, RGB, BGRA, BGRx or GRAY8 "
+                       "(videoconvert before the sink)",
+                       text),
                       (nullptr));
     g_free(text);
     return FALSE;
@@ -420,7 +440,8 @@ void warn_drop(ShmframeSink* self, const char* why) {
 }
 
 // With SinkCore::mu held. Fills `slot` from `buf` (unless it is the slot itself) and commits it.
-shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture, bool* in_place) {
+shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture,
+                                       bool* in_place) {
   GstVideoFrame vf;
   if (!gst_video_frame_map(&vf, &*st.info, buf, GST_MAP_READ)) return shmframe::CommitStatus::format_mismatch;
   const auto* src = static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&vf, 0));
@@ -566,23 +587,24 @@ static void shmframe_sink_class_init(ShmframeSinkClass* klass) {
                         kDefaultMaxConsumers, rw));
   g_object_class_install_property(
       gobject_class, kPropOfferPool,
-      g_param_spec_boolean("offer-pool", "Offer pool",
-                           "Offer the stream's slots to upstream as a buffer pool (zero copy); false: copy every buffer",
-                           TRUE, rw));
+      g_param_spec_boolean(
+          "offer-pool", "Offer pool",
+          "Offer the stream's slots to upstream as a buffer pool (zero copy); false: copy every buffer", TRUE, rw));
   g_object_class_install_property(
       gobject_class, kPropZeroCopy,
-      g_param_spec_uint64("frames-zero-copy", "Frames zero-copy", "Frames upstream drew into a slot (committed in place)",
-                          0, G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, kPropCopied,
-                                  g_param_spec_uint64("frames-copied", "Frames copied", "Frames copied into a slot", 0,
-                                                      G_MAXUINT64, 0, ro));
+      g_param_spec_uint64("frames-zero-copy", "Frames zero-copy",
+                          "Frames upstream drew into a slot (committed in place)", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, kPropCopied,
+      g_param_spec_uint64("frames-copied", "Frames copied", "Frames copied into a slot", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, kPropDropped,
       g_param_spec_uint64("frames-dropped", "Frames dropped",
-                          "Frames not published (upstream held the write slot in another buffer)", 0, G_MAXUINT64, 0, ro));
+                          "Frames not published (upstream held the write slot in another buffer)", 0, G_MAXUINT64, 0,
+                          ro));
 
-  gst_element_class_set_static_metadata(element_class, "shmframe sink", "Sink/Video",
-                                        kSinkDescription, "shmframe maintainers <maintainers@shmframe.invalid>");
+  gst_element_class_set_static_metadata(element_class, "shmframe sink", "Sink/Video", kSinkDescription,
+                                        "shmframe maintainers <maintainers@shmframe.invalid>");
   GstCaps* caps = gst_caps_from_string(shmframe::gst::kCapsTemplate);
   gst_element_class_add_pad_template(element_class, gst_pad_template_new("sink", GST_PAD_SINK, GST_PAD_ALWAYS, caps));
   gst_caps_unref(caps);

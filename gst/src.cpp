@@ -48,7 +48,7 @@ namespace {
 
 using shmframe::FrameFormat;
 
-constexpr auto kWaitSlice = std::chrono::milliseconds(20);
+constexpr auto kWaitSlice = std::chrono::milliseconds(100);
 
 enum class Mode : gint { latest = 0, every_frame = 1, lossless = 2 };
 
@@ -58,16 +58,31 @@ GType mode_get_type() {
       {static_cast<gint>(Mode::every_frame),
        "Every frame while a slot still holds it, else the newest; the producer never waits", "every-frame"},
       {static_cast<gint>(Mode::lossless),
-       "Every frame, in order: the producer waits for this reader up to its max block (100 ms by default)",
-       "lossless"},
+       "Every frame, in order: the producer waits for this reader up to its max block (100 ms by default)", "lossless"},
       {0, nullptr, nullptr}};
   static const GType kType = g_enum_register_static("ShmframeSrcMode", kValues);
+  return kType;
+}
+
+GType wait_get_type() {
+  static const GEnumValue kValues[] = {
+      {static_cast<gint>(shmframe::WaitPolicy::block),
+       "Sleep in the kernel until the producer's wake-up: no CPU between frames", "block"},
+      {static_cast<gint>(shmframe::WaitPolicy::predictive),
+       "Learn the stream's period, sleep until shortly before the next frame, then poll a short window (lower latency, "
+       "a little CPU)",
+       "predictive"},
+      {static_cast<gint>(shmframe::WaitPolicy::spin), "Poll for the next frame (a dedicated core; lowest latency)",
+       "spin"},
+      {0, nullptr, nullptr}};
+  static const GType kType = g_enum_register_static("ShmframeSrcWait", kValues);
   return kType;
 }
 
 struct Settings {
   std::string stream;
   Mode mode = Mode::latest;
+  shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
   bool eos_on_close = false;
   guint timeout_ms = 0;
 };
@@ -79,7 +94,7 @@ struct SrcState {
   std::atomic<bool> flushing{false};
   GstCaps* caps = nullptr;  // of the current format; guarded by GST_OBJECT_LOCK (get_caps)
   std::optional<FrameFormat> format;
-  GstVideoInfo info{};  // GStreamer's default layout of `format`
+  GstVideoInfo info{};   // GStreamer's default layout of `format`
   bool meta_ok = false;  // downstream accepts GstVideoMeta
   bool attached_once = false;
   bool discont = true;
@@ -90,7 +105,16 @@ struct SrcState {
   std::atomic<std::uint64_t> torn{0};  // overwritten before they could be pushed: dropped
 };
 
-enum Property : guint { kPropStream = 1, kPropMode, kPropEosOnClose, kPropTimeout, kPropZeroCopy, kPropCopied, kPropTorn };
+enum Property : guint {
+  kPropStream = 1,
+  kPropMode,
+  kPropWait,
+  kPropEosOnClose,
+  kPropTimeout,
+  kPropZeroCopy,
+  kPropCopied,
+  kPropTorn
+};
 
 }  // namespace
 
@@ -119,8 +143,9 @@ shmframe::Delivery delivery_of(Mode m) {
 
 void post(ShmframeSrc* self, const char* what, std::uint64_t generation, const std::string& text) {
   SrcState& st = state_of(self);
-  GstStructure* s = gst_structure_new(what, "stream", G_TYPE_STRING, st.active.stream.c_str(), "generation", G_TYPE_UINT64,
-                                      static_cast<guint64>(generation), "message", G_TYPE_STRING, text.c_str(), nullptr);
+  GstStructure* s = gst_structure_new(what, "stream", G_TYPE_STRING, st.active.stream.c_str(), "generation",
+                                      G_TYPE_UINT64, static_cast<guint64>(generation), "message", G_TYPE_STRING,
+                                      text.c_str(), nullptr);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
@@ -131,17 +156,19 @@ gboolean src_start(GstBaseSrc* bsrc) {
   st.active = st.settings;
   GST_OBJECT_UNLOCK(self);
   if (st.active.stream.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("shmframesrc: no stream name: set the 'stream' property (e.g. stream=cam0)"),
-                      (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("shmframesrc: no stream name: set the 'stream' property (e.g. stream=cam0)"), (nullptr));
     return FALSE;
   }
   if (auto why = shmframe::check_stream_name(st.active.stream)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesrc: stream='%s' is not a valid stream name: %s", st.active.stream.c_str(), why->c_str()), (nullptr));
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, SETTINGS,
+        ("shmframesrc: stream='%s' is not a valid stream name: %s", st.active.stream.c_str(), why->c_str()), (nullptr));
     return FALSE;
   }
   shmframe::ReaderOptions opt;
   opt.delivery = delivery_of(st.active.mode);
+  opt.wait = st.active.wait;
   opt.log = [self](shmframe::LogLevel level, const std::string& message) {
     if (level == shmframe::LogLevel::warn || level == shmframe::LogLevel::error) {
       GST_WARNING_OBJECT(self, "%s", message.c_str());
@@ -152,8 +179,8 @@ gboolean src_start(GstBaseSrc* bsrc) {
   try {
     st.reader.emplace(st.active.stream, std::move(opt));
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("shmframesrc: cannot read stream '%s': %s", st.active.stream.c_str(), e.what()),
-                      (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                      ("shmframesrc: cannot read stream '%s': %s", st.active.stream.c_str(), e.what()), (nullptr));
     return FALSE;
   }
   st.format.reset();
@@ -171,8 +198,9 @@ gboolean src_stop(GstBaseSrc* bsrc) {
   GST_OBJECT_LOCK(self);
   gst_clear_caps(&st.caps);
   GST_OBJECT_UNLOCK(self);
-  GST_INFO_OBJECT(self, "stopped: %" G_GUINT64_FORMAT " frames pushed zero-copy, %" G_GUINT64_FORMAT " copied, %" G_GUINT64_FORMAT
-                        " dropped as overwritten",
+  GST_INFO_OBJECT(self,
+                  "stopped: %" G_GUINT64_FORMAT " frames pushed zero-copy, %" G_GUINT64_FORMAT
+                  " copied, %" G_GUINT64_FORMAT " dropped as overwritten",
                   st.zero_copy.load(), st.copied.load(), st.torn.load());
   return TRUE;
 }
@@ -228,7 +256,8 @@ bool renegotiate(ShmframeSrc* self, const FrameFormat& format, std::uint64_t gen
   st.format = format;
   st.info = info;
   st.discont = true;
-  GST_INFO_OBJECT(self, "stream '%s' generation %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, st.active.stream.c_str(), generation, static_cast<void*>(caps));
+  GST_INFO_OBJECT(self, "stream '%s' generation %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, st.active.stream.c_str(),
+                  generation, static_cast<void*>(caps));
   const bool ok = gst_base_src_negotiate(GST_BASE_SRC(self)) != FALSE;
   if (!ok) {
     gchar* text = gst_caps_to_string(caps);
@@ -245,7 +274,8 @@ bool renegotiate(ShmframeSrc* self, const FrameFormat& format, std::uint64_t gen
 }
 
 void delete_frame(gpointer p) {
-  delete static_cast<shmframe::Frame*>(p);  // NOLINT(cppcoreguidelines-owning-memory): the memory's destroy notify owns it
+  delete static_cast<shmframe::Frame*>(
+      p);  // NOLINT(cppcoreguidelines-owning-memory): the memory's destroy notify owns it
 }
 
 // The frame's slot as a read-only GstMemory; the Frame (and its hold) lives as long as it.
@@ -255,12 +285,13 @@ GstBuffer* wrap(SrcState& st, shmframe::Frame& f, bool default_layout) {
   // GStreamer maps read-only memory for reading only; a writer downstream gets a copy.
   auto* data = const_cast<std::byte*>(holder->data());  // NOLINT(cppcoreguidelines-pro-type-const-cast)
   GstBuffer* buf = gst_buffer_new();
-  gst_buffer_append_memory(buf, gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, data, size, 0, size, holder, delete_frame));
+  gst_buffer_append_memory(buf,
+                           gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, data, size, 0, size, holder, delete_frame));
   if (!default_layout) {
     gsize offset[GST_VIDEO_MAX_PLANES] = {0};
     gint stride[GST_VIDEO_MAX_PLANES] = {static_cast<gint>(holder->stride())};
-    gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&st.info), GST_VIDEO_INFO_WIDTH(&st.info),
-                                   GST_VIDEO_INFO_HEIGHT(&st.info), 1, offset, stride);
+    gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&st.info),
+                                   GST_VIDEO_INFO_WIDTH(&st.info), GST_VIDEO_INFO_HEIGHT(&st.info), 1, offset, stride);
   }
   st.zero_copy.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   return buf;
@@ -275,7 +306,8 @@ GstBuffer* copy(SrcState& st, shmframe::Frame& f) {
     return nullptr;
   }
   shmframe::gst::copy_rows(map.data, static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0)),
-                           reinterpret_cast<const std::uint8_t*>(f.data()), f.stride(), f.format().row_bytes(), f.height());
+                           reinterpret_cast<const std::uint8_t*>(f.data()), f.stride(), f.format().row_bytes(),
+                           f.height());
   gst_buffer_unmap(buf, &map);
   const bool intact = f.still_valid();  // after the copy: the seqlock rule
   f.release();
@@ -330,7 +362,8 @@ GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
   switch (ev.kind) {
     case shmframe::EventKind::attached:
       st.attached_once = true;
-      GST_INFO_OBJECT(self, "attached to stream '%s', generation %" G_GUINT64_FORMAT, st.active.stream.c_str(), ev.generation);
+      GST_INFO_OBJECT(self, "attached to stream '%s', generation %" G_GUINT64_FORMAT, st.active.stream.c_str(),
+                      ev.generation);
       post(self, "shmframe-attached", ev.generation, "attached");
       return kRetry;
     case shmframe::EventKind::producer_lost:
@@ -342,18 +375,20 @@ GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
       post(self, "shmframe-closed", ev.generation, "closed by the producer");
       return st.active.eos_on_close ? GST_FLOW_EOS : kRetry;
     case shmframe::EventKind::error:
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("shmframesrc: stream '%s' cannot be read: %s", st.active.stream.c_str(), ev.message.c_str()),
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
+                        ("shmframesrc: stream '%s' cannot be read: %s", st.active.stream.c_str(), ev.message.c_str()),
                         (nullptr));
       return GST_FLOW_ERROR;
     default: break;
   }
   const std::uint64_t limit_ns = std::uint64_t{st.active.timeout_ms} * 1'000'000;
   if (!st.attached_once && limit_ns != 0 && shmframe::monotonic_ns() - st.started_ns >= limit_ns) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND,
-                      ("shmframesrc: stream '%s' did not appear within timeout=%u ms: start its producer first, check the "
-                       "name (ls /dev/shm/shmframe.*), or set timeout=0 to wait for ever",
-                       st.active.stream.c_str(), st.active.timeout_ms),
-                      (nullptr));
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, NOT_FOUND,
+        ("shmframesrc: stream '%s' did not appear within timeout=%u ms: start its producer first, check the "
+         "name (ls /dev/shm/shmframe.*), or set timeout=0 to wait for ever",
+         st.active.stream.c_str(), st.active.timeout_ms),
+        (nullptr));
     return GST_FLOW_ERROR;
   }
   return kRetry;
@@ -377,6 +412,7 @@ void src_set_property(GObject* object, guint id, const GValue* value, GParamSpec
   switch (id) {
     case kPropStream: st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : ""; break;
     case kPropMode: st.settings.mode = static_cast<Mode>(g_value_get_enum(value)); break;
+    case kPropWait: st.settings.wait = static_cast<shmframe::WaitPolicy>(g_value_get_enum(value)); break;
     case kPropEosOnClose: st.settings.eos_on_close = g_value_get_boolean(value) != FALSE; break;
     case kPropTimeout: st.settings.timeout_ms = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
@@ -390,6 +426,7 @@ void src_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspe
   switch (id) {
     case kPropStream: g_value_set_string(value, st.settings.stream.c_str()); break;
     case kPropMode: g_value_set_enum(value, static_cast<gint>(st.settings.mode)); break;
+    case kPropWait: g_value_set_enum(value, static_cast<gint>(st.settings.wait)); break;
     case kPropEosOnClose: g_value_set_boolean(value, st.settings.eos_on_close ? TRUE : FALSE); break;
     case kPropTimeout: g_value_set_uint(value, st.settings.timeout_ms); break;
     case kPropZeroCopy: g_value_set_uint64(value, st.zero_copy.load()); break;
@@ -440,28 +477,35 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
                           "Name of the shmframe stream to read: [A-Za-z0-9_.-], 1 to 64 characters (the producer's "
                           "--name). Required ('name' is GStreamer's element name)",
                           nullptr, rw));
-  g_object_class_install_property(gobject_class, kPropMode,
-                                  g_param_spec_enum("mode", "Mode", "Which frames to take", mode_get_type(),
-                                                    static_cast<gint>(Mode::latest), rw));
+  g_object_class_install_property(
+      gobject_class, kPropMode,
+      g_param_spec_enum("mode", "Mode", "Which frames to take", mode_get_type(), static_cast<gint>(Mode::latest), rw));
+  g_object_class_install_property(
+      gobject_class, kPropWait,
+      g_param_spec_enum("wait", "Wait policy", "How to wait for the next frame (README, \"Wait policies\")",
+                        wait_get_type(), static_cast<gint>(shmframe::WaitPolicy::block), rw));
   g_object_class_install_property(
       gobject_class, kPropEosOnClose,
       g_param_spec_boolean("eos-on-close", "EOS on close",
                            "Send EOS when the producer closes the stream (false: wait for a new producer)", FALSE, rw));
   g_object_class_install_property(
       gobject_class, kPropTimeout,
-      g_param_spec_uint("timeout", "Timeout",
-                        "Milliseconds to wait for the stream to appear before failing with an error (0 = wait for ever)", 0,
-                        G_MAXUINT, 0, rw));
+      g_param_spec_uint(
+          "timeout", "Timeout",
+          "Milliseconds to wait for the stream to appear before failing with an error (0 = wait for ever)", 0,
+          G_MAXUINT, 0, rw));
   g_object_class_install_property(gobject_class, kPropZeroCopy,
                                   g_param_spec_uint64("frames-zero-copy", "Frames zero-copy",
                                                       "Buffers pushed that view their slot", 0, G_MAXUINT64, 0, ro));
-  g_object_class_install_property(gobject_class, kPropCopied,
-                                  g_param_spec_uint64("frames-copied", "Frames copied",
-                                                      "Buffers pushed as a copy (no slot left to hold)", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, kPropCopied,
+      g_param_spec_uint64("frames-copied", "Frames copied", "Buffers pushed as a copy (no slot left to hold)", 0,
+                          G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, kPropTorn,
       g_param_spec_uint64("frames-dropped-overwritten", "Frames dropped overwritten",
-                          "Frames the producer overwrote before they could be pushed (dropped)", 0, G_MAXUINT64, 0, ro));
+                          "Frames the producer overwrote before they could be pushed (dropped)", 0, G_MAXUINT64, 0,
+                          ro));
 
   gst_element_class_set_static_metadata(element_class, "shmframe source", "Source/Video", kSrcDescription,
                                         "shmframe maintainers <maintainers@shmframe.invalid>");
@@ -479,6 +523,7 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
   GST_PUSH_SRC_CLASS(klass)->create = src_create;
   GST_DEBUG_CATEGORY_INIT(shmframe_src_debug, "shmframesrc", 0, "shmframe source");
   gst_type_mark_as_plugin_api(mode_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(wait_get_type(), static_cast<GstPluginAPIFlags>(0));
 }
 
 static void shmframe_src_init(ShmframeSrc* self) {

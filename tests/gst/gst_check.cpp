@@ -87,7 +87,8 @@ std::vector<std::string> read_lines(const std::string& path) {
 int cmd_crc(const std::string& path, const Geometry& g) {
   const auto data = read_file(path);
   if (data.size() % g.gst_frame_bytes() != 0) {
-    std::cerr << path << ": " << data.size() << " bytes is not a whole number of " << g.gst_frame_bytes() << "-byte frames\n";
+    std::cerr << path << ": " << data.size() << " bytes is not a whole number of " << g.gst_frame_bytes()
+              << "-byte frames\n";
     return 1;
   }
   for (std::size_t off = 0; off < data.size(); off += g.gst_frame_bytes()) {
@@ -171,15 +172,16 @@ int cmd_psnr(char** argv) {
     if (ev.kind != shmframe::EventKind::frame) continue;
     const shmframe::Frame& f = ev.frame;
     if (f.width() != g.width || f.height() != g.height || f.pixel_format() != g.format) {
-      std::cerr << stream << ": frame " << f.seq() << " is " << shmframe::to_string(f.format()) << ", expected " << g.width << "x"
-                << g.height << " " << shmframe::to_string(g.format) << "\n";
+      std::cerr << stream << ": frame " << f.seq() << " is " << shmframe::to_string(f.format()) << ", expected "
+                << g.width << "x" << g.height << " " << shmframe::to_string(g.format) << "\n";
       return 1;
     }
     const double db = psnr(f, ref, g);
     if (!f.still_valid()) continue;  // overwritten while compared: not a verdict
     std::cout << "frame " << f.seq() << ": PSNR " << db << " dB\n";
     if (db < min_db) {
-      std::cerr << stream << ": frame " << f.seq() << " has PSNR " << db << " dB against " << argv[1] << ", below " << min_db << " dB\n";
+      std::cerr << stream << ": frame " << f.seq() << " has PSNR " << db << " dB against " << argv[1] << ", below "
+                << min_db << " dB\n";
       return 1;
     }
     ++got;
