@@ -2,6 +2,7 @@
 // Thread contract: see common.hpp.
 #include "common.hpp"
 
+#include <cstdarg>
 #include <cstring>
 
 #include <shmframe/clock.hpp>
@@ -63,6 +64,33 @@ GstClockTime ClockMap::from_monotonic(GstClock* clock, std::uint64_t monotonic) 
   if (clock == nullptr) return monotonic;
   const std::int64_t t = static_cast<std::int64_t>(monotonic) - offset(clock);
   return t > 0 ? static_cast<GstClockTime>(t) : 0;
+}
+
+void post_error(gpointer element, GQuark domain, gint code, const std::string& text, const char* file,
+                const char* function, int line) {
+  // gst_element_message_full takes the text (transfer full); no separate debug string.
+  gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, domain, code, g_strdup(text.c_str()), nullptr, file,
+                           function, line);
+}
+
+std::string printf_string(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  gchar* text = g_strdup_vprintf(format, args);
+  va_end(args);
+  std::string out = text != nullptr ? text : "";
+  g_free(text);
+  return out;
+}
+
+GstDebugLevel to_debug_level(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::debug: return GST_LEVEL_DEBUG;
+    case LogLevel::info: return GST_LEVEL_INFO;
+    case LogLevel::warn: return GST_LEVEL_WARNING;
+    case LogLevel::error: return GST_LEVEL_ERROR;
+  }
+  return GST_LEVEL_INFO;
 }
 
 void copy_rows(std::uint8_t* dst, std::size_t dst_stride, const std::uint8_t* src, std::size_t src_stride,

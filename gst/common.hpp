@@ -15,10 +15,12 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include <gst/gst.h>
 #include <gst/video/video.h>
 #include <shmframe/format.hpp>
+#include <shmframe/log.hpp>
 
 namespace shmframe::gst {
 
@@ -47,6 +49,23 @@ class ClockMap {
   const void* clock_ = nullptr;          // identity of the clock the offset belongs to (never dereferenced)
   std::int64_t offset_ = 0;
 };
+
+// Posts an error message from `element`, as GST_ELEMENT_ERROR does, with a message built in
+// C++: the text names the element, the problem and the fix. A function under a one-line macro
+// (for the caller's file and line), not GST_ELEMENT_ERROR's long expansion, so that callers stay
+// short enough to read (and under clang-tidy's complexity threshold).
+void post_error(gpointer element, GQuark domain, gint code, const std::string& text, const char* file,
+                const char* function, int line);
+// SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS, text): domain and code as in GST_ELEMENT_ERROR.
+#define SHMFRAME_GST_ERROR(el, domain, code, text)                                                                   \
+  shmframe::gst::post_error((el), GST_##domain##_ERROR, GST_##domain##_ERROR_##code, (text), __FILE__, GST_FUNCTION, \
+                            __LINE__)
+
+// printf into a std::string (g_strdup_vprintf), for post_error's messages.
+std::string printf_string(const char* format, ...) G_GNUC_PRINTF(1, 2);
+
+// The GStreamer debug level of a shmframe log level (the Writer's and Reader's log callbacks).
+GstDebugLevel to_debug_level(LogLevel level) noexcept;
 
 // Rows of `row_bytes` from `src` (stride `src_stride`) to `dst` (stride `dst_stride`).
 // memmove: the sink may copy a slot onto itself (a buffer pushed twice, see sink.cpp).

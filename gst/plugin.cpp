@@ -7,8 +7,9 @@
 
 namespace {
 gboolean plugin_init(GstPlugin* plugin) {
-  return gst_element_register(plugin, "shmframesink", GST_RANK_NONE, SHMFRAME_TYPE_SINK) &&
-         gst_element_register(plugin, "shmframesrc", GST_RANK_NONE, SHMFRAME_TYPE_SRC);
+  const bool ok = gst_element_register(plugin, "shmframesink", GST_RANK_NONE, SHMFRAME_TYPE_SINK) != FALSE &&
+                  gst_element_register(plugin, "shmframesrc", GST_RANK_NONE, SHMFRAME_TYPE_SRC) != FALSE;
+  return ok ? TRUE : FALSE;
 }
 }  // namespace
 

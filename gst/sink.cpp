@@ -64,8 +64,8 @@ struct Lease {
 };
 
 GQuark lease_quark() {
-  static const GQuark q = g_quark_from_static_string("shmframe-write-lease");
-  return q;
+  static const GQuark kQuark = g_quark_from_static_string("shmframe-write-lease");
+  return kQuark;
 }
 
 void destroy_lease(gpointer p) {
@@ -87,7 +87,8 @@ Lease* lease_of(GstBuffer* buf) {
 std::optional<FrameFormat> frame_format(const GstVideoInfo& info) {
   const auto pf = shmframe::gst::to_pixel_format(GST_VIDEO_INFO_FORMAT(&info));
   if (!pf) return std::nullopt;
-  return FrameFormat{GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info), *pf,
+  return FrameFormat{static_cast<std::uint32_t>(GST_VIDEO_INFO_WIDTH(&info)),
+                     static_cast<std::uint32_t>(GST_VIDEO_INFO_HEIGHT(&info)), *pf,
                      static_cast<std::uint32_t>(GST_VIDEO_INFO_PLANE_STRIDE(&info, 0))};
 }
 
@@ -119,8 +120,8 @@ gboolean pool_set_config(GstBufferPool* bpool, GstStructure* config) {
   guint size = 0;
   guint min = 0;
   guint max = 0;
-  if (!gst_buffer_pool_config_get_params(config, &caps, &size, &min, &max) || caps == nullptr ||
-      !gst_video_info_from_caps(&pool->info, caps)) {
+  if (gst_buffer_pool_config_get_params(config, &caps, &size, &min, &max) == FALSE || caps == nullptr ||
+      gst_video_info_from_caps(&pool->info, caps) == FALSE) {
     GST_WARNING_OBJECT(pool, "pool configured without video caps");
     return FALSE;
   }
@@ -224,16 +225,8 @@ struct SinkState {
   std::uint64_t last_drop_warning_ns = 0;
 };
 
-enum Property : guint {
-  kPropStream = 1,
-  kPropSlots,
-  kPropMode,
-  kPropMaxConsumers,
-  kPropOfferPool,
-  kPropZeroCopy,
-  kPropCopied,
-  kPropDropped
-};
+enum class Prop : guint { stream = 1, slots, mode, max_consumers, offer_pool, zero_copy, copied, dropped };
+constexpr guint prop_id(Prop p) { return static_cast<guint>(p); }
 
 }  // namespace
 
@@ -249,46 +242,42 @@ namespace {
 SinkState& state_of(gpointer self) { return *SHMFRAME_SINK(self)->state; }
 
 void log_to_gst(ShmframeSink* self, shmframe::LogLevel level, const std::string& message) {
-  switch (level) {
-    case shmframe::LogLevel::debug: GST_DEBUG_OBJECT(self, "%s", message.c_str()); break;
-    case shmframe::LogLevel::info: GST_INFO_OBJECT(self, "%s", message.c_str()); break;
-    case shmframe::LogLevel::warn: GST_WARNING_OBJECT(self, "%s", message.c_str()); break;
-    case shmframe::LogLevel::error: GST_ERROR_OBJECT(self, "%s", message.c_str()); break;
-  }
+  GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, shmframe::gst::to_debug_level(level), self, "%s", message.c_str());
 }
 
 // Checks what the Writer would reject, with the property's name and the fix in the message.
 bool check_settings(ShmframeSink* self, const Settings& s) {
   if (s.stream.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: no stream name: set the 'stream' property (e.g. stream=cam0)"), (nullptr));
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       "shmframesink: no stream name: set the 'stream' property (e.g. stream=cam0)");
     return false;
   }
   if (auto why = shmframe::check_stream_name(s.stream)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: stream='%s' is not a valid stream name: %s", s.stream.c_str(), why->c_str()),
-                      (nullptr));
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       shmframe::gst::printf_string("shmframesink: stream='%s' is not a valid stream name: %s",
+                                                    s.stream.c_str(), why->c_str()));
     return false;
   }
   if (s.slots < 1 || s.slots > 64) {
-    GST_ELEMENT_ERROR(
+    SHMFRAME_GST_ERROR(
         self, RESOURCE, SETTINGS,
-        ("shmframesink: slots=%u is out of range: use 1..64 (2 = double buffering; more let readers hold frames)",
-         s.slots),
-        (nullptr));
+        shmframe::gst::printf_string(
+            "shmframesink: slots=%u is out of range: use 1..64 (2 = double buffering; more let readers hold frames)",
+            s.slots));
     return false;
   }
   if (s.max_consumers < 1 || s.max_consumers > 1024) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: max-consumers=%u is out of range: use 1..1024", s.max_consumers), (nullptr));
+    SHMFRAME_GST_ERROR(
+        self, RESOURCE, SETTINGS,
+        shmframe::gst::printf_string("shmframesink: max-consumers=%u is out of range: use 1..1024", s.max_consumers));
     return false;
   }
   if ((s.mode & ~0777u) != 0 || (s.mode & 0600u) != 0600u) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesink: mode=0%o is not a permission set that includes owner read+write: use e.g. "
-                       "mode=0600 or mode=0660",
-                       s.mode),
-                      (nullptr));
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       shmframe::gst::printf_string(
+                           "shmframesink: mode=0%o is not a permission set that includes owner read+write: use e.g. "
+                           "mode=0600 or mode=0660",
+                           s.mode));
     return false;
   }
   return true;
@@ -306,10 +295,10 @@ bool open_writer(ShmframeSink* self, const FrameFormat& format) {
   try {
     st.core->writer.emplace(st.active.stream, std::move(opt));
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
-                      ("shmframesink: cannot create stream '%s' (%s): %s", st.active.stream.c_str(),
-                       shmframe::to_string(format).c_str(), e.what()),
-                      (nullptr));
+    SHMFRAME_GST_ERROR(
+        self, RESOURCE, OPEN_WRITE,
+        shmframe::gst::printf_string("shmframesink: cannot create stream '%s' (%s): %s", st.active.stream.c_str(),
+                                     shmframe::to_string(format).c_str(), e.what()));
     return false;
   }
   GST_INFO_OBJECT(self, "stream '%s' created: %s, %u slots", st.active.stream.c_str(),
@@ -352,14 +341,14 @@ gboolean sink_set_caps(GstBaseSink* bsink, GstCaps* caps) {
   SinkState& st = state_of(self);
   GstVideoInfo info;
   std::optional<FrameFormat> format;
-  if (gst_video_info_from_caps(&info, caps)) format = frame_format(info);
+  if (gst_video_info_from_caps(&info, caps) != FALSE) format = frame_format(info);
   if (!format) {
     gchar* text = gst_caps_to_string(caps);
-    GST_ELEMENT_ERROR(self, STREAM, FORMAT,
-                      ("shmframesink: cannot carry caps %s: use video/x-raw in BGR, RGB, BGRA, BGRx or GRAY8 "
-                       "(videoconvert before the sink)",
-                       text),
-                      (nullptr));
+    SHMFRAME_GST_ERROR(self, STREAM, FORMAT,
+                       shmframe::gst::printf_string(
+                           "shmframesink: cannot carry caps %s: use video/x-raw in BGR, RGB, BGRA, BGRx or GRAY8 "
+                           "(videoconvert before the sink)",
+                           text));
     g_free(text);
     return FALSE;
   }
@@ -370,10 +359,10 @@ gboolean sink_set_caps(GstBaseSink* bsink, GstCaps* caps) {
     try {
       st.core->writer->reconfigure(*format);
     } catch (const std::exception& e) {
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
-                        ("shmframesink: cannot change stream '%s' to %s: %s", st.active.stream.c_str(),
-                         shmframe::to_string(*format).c_str(), e.what()),
-                        (nullptr));
+      SHMFRAME_GST_ERROR(
+          self, RESOURCE, OPEN_WRITE,
+          shmframe::gst::printf_string("shmframesink: cannot change stream '%s' to %s: %s", st.active.stream.c_str(),
+                                       shmframe::to_string(*format).c_str(), e.what()));
       return FALSE;
     }
     GST_INFO_OBJECT(self, "stream '%s' now %s (generation %" G_GUINT64_FORMAT ")", st.active.stream.c_str(),
@@ -392,7 +381,7 @@ gboolean sink_propose_allocation(GstBaseSink* bsink, GstQuery* query) {
   // Any stride is fine: render() maps buffers with their GstVideoMeta.
   gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
   GstVideoInfo info;
-  if (!st.active.offer_pool || caps == nullptr || !gst_video_info_from_caps(&info, caps)) return TRUE;
+  if (!st.active.offer_pool || caps == nullptr || gst_video_info_from_caps(&info, caps) == FALSE) return TRUE;
   const auto format = frame_format(info);
   {
     const std::lock_guard lock(st.core->mu);
@@ -404,7 +393,7 @@ gboolean sink_propose_allocation(GstBaseSink* bsink, GstQuery* query) {
   const auto size = static_cast<guint>(GST_VIDEO_INFO_SIZE(&info));
   gst_buffer_pool_config_set_params(config, caps, size, 0, 0);
   gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config(pool, config)) {
+  if (gst_buffer_pool_set_config(pool, config) == FALSE) {
     gst_object_unref(pool);
     return TRUE;
   }
@@ -443,7 +432,7 @@ void warn_drop(ShmframeSink* self, const char* why) {
 shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture,
                                        bool* in_place) {
   GstVideoFrame vf;
-  if (!gst_video_frame_map(&vf, &*st.info, buf, GST_MAP_READ)) return shmframe::CommitStatus::format_mismatch;
+  if (gst_video_frame_map(&vf, &*st.info, buf, GST_MAP_READ) == FALSE) return shmframe::CommitStatus::format_mismatch;
   const auto* src = static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&vf, 0));
   const auto src_stride = static_cast<std::size_t>(GST_VIDEO_FRAME_PLANE_STRIDE(&vf, 0));
   auto* dst = reinterpret_cast<std::uint8_t*>(slot.data());
@@ -457,7 +446,7 @@ GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
   auto* self = SHMFRAME_SINK(bsink);
   SinkState& st = state_of(self);
   if (!st.info) {
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("shmframesink: a buffer arrived before caps"), (nullptr));
+    SHMFRAME_GST_ERROR(self, CORE, NEGOTIATION, "shmframesink: a buffer arrived before caps");
     return GST_FLOW_NOT_NEGOTIATED;
   }
   const std::uint64_t capture = capture_time(self, buf);
@@ -501,12 +490,14 @@ gboolean sink_event(GstBaseSink* bsink, GstEvent* event) {
 void sink_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
   SinkState& st = state_of(object);
   GST_OBJECT_LOCK(object);
-  switch (id) {
-    case kPropStream: st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : ""; break;
-    case kPropSlots: st.settings.slots = g_value_get_uint(value); break;
-    case kPropMode: st.settings.mode = g_value_get_uint(value); break;
-    case kPropMaxConsumers: st.settings.max_consumers = g_value_get_uint(value); break;
-    case kPropOfferPool: st.settings.offer_pool = g_value_get_boolean(value) != FALSE; break;
+  switch (static_cast<Prop>(id)) {
+    case Prop::stream:
+      st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : "";
+      break;
+    case Prop::slots: st.settings.slots = g_value_get_uint(value); break;
+    case Prop::mode: st.settings.mode = g_value_get_uint(value); break;
+    case Prop::max_consumers: st.settings.max_consumers = g_value_get_uint(value); break;
+    case Prop::offer_pool: st.settings.offer_pool = g_value_get_boolean(value) != FALSE; break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
   GST_OBJECT_UNLOCK(object);
@@ -515,15 +506,15 @@ void sink_set_property(GObject* object, guint id, const GValue* value, GParamSpe
 void sink_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
   SinkState& st = state_of(object);
   GST_OBJECT_LOCK(object);
-  switch (id) {
-    case kPropStream: g_value_set_string(value, st.settings.stream.c_str()); break;
-    case kPropSlots: g_value_set_uint(value, st.settings.slots); break;
-    case kPropMode: g_value_set_uint(value, st.settings.mode); break;
-    case kPropMaxConsumers: g_value_set_uint(value, st.settings.max_consumers); break;
-    case kPropOfferPool: g_value_set_boolean(value, st.settings.offer_pool ? TRUE : FALSE); break;
-    case kPropZeroCopy: g_value_set_uint64(value, st.core->zero_copy.load()); break;
-    case kPropCopied: g_value_set_uint64(value, st.core->copied.load()); break;
-    case kPropDropped: g_value_set_uint64(value, st.core->dropped.load()); break;
+  switch (static_cast<Prop>(id)) {
+    case Prop::stream: g_value_set_string(value, st.settings.stream.c_str()); break;
+    case Prop::slots: g_value_set_uint(value, st.settings.slots); break;
+    case Prop::mode: g_value_set_uint(value, st.settings.mode); break;
+    case Prop::max_consumers: g_value_set_uint(value, st.settings.max_consumers); break;
+    case Prop::offer_pool: g_value_set_boolean(value, st.settings.offer_pool ? TRUE : FALSE); break;
+    case Prop::zero_copy: g_value_set_uint64(value, st.core->zero_copy.load()); break;
+    case Prop::copied: g_value_set_uint64(value, st.core->copied.load()); break;
+    case Prop::dropped: g_value_set_uint64(value, st.core->dropped.load()); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
   GST_OBJECT_UNLOCK(object);
@@ -563,7 +554,7 @@ static void shmframe_sink_class_init(ShmframeSinkClass* klass) {
   const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
-      gobject_class, kPropStream,
+      gobject_class, prop_id(Prop::stream),
       g_param_spec_string("stream", "Stream name",
                           "Name of the shmframe stream to publish: [A-Za-z0-9_.-], 1 to 64 characters; the segment is "
                           "/dev/shm/shmframe.<stream>. Required ('name' is GStreamer's element name)",
@@ -571,34 +562,34 @@ static void shmframe_sink_class_init(ShmframeSinkClass* klass) {
   // Ranges are checked at start(), not by GLib: a clear element error instead of a warning
   // that leaves the default in place.
   g_object_class_install_property(
-      gobject_class, kPropSlots,
+      gobject_class, prop_id(Prop::slots),
       g_param_spec_uint("slots", "Slots",
                         "Frame slots in the segment, 1..64 (2 = double buffering; each reader may hold slots - 1 "
                         "frames, e.g. a shmframesrc whose buffers wait in a queue)",
                         0, G_MAXUINT, kDefaultSlots, rw));
   g_object_class_install_property(
-      gobject_class, kPropMode,
+      gobject_class, prop_id(Prop::mode),
       g_param_spec_uint("mode", "Mode",
                         "Permissions of the segment, octal, must include 0600 (e.g. mode=0660 lets the group read)", 0,
                         G_MAXUINT, kDefaultMode, rw));
   g_object_class_install_property(
-      gobject_class, kPropMaxConsumers,
+      gobject_class, prop_id(Prop::max_consumers),
       g_param_spec_uint("max-consumers", "Max consumers", "Size of the stream's consumer table, 1..1024", 0, G_MAXUINT,
                         kDefaultMaxConsumers, rw));
   g_object_class_install_property(
-      gobject_class, kPropOfferPool,
+      gobject_class, prop_id(Prop::offer_pool),
       g_param_spec_boolean(
           "offer-pool", "Offer pool",
           "Offer the stream's slots to upstream as a buffer pool (zero copy); false: copy every buffer", TRUE, rw));
   g_object_class_install_property(
-      gobject_class, kPropZeroCopy,
+      gobject_class, prop_id(Prop::zero_copy),
       g_param_spec_uint64("frames-zero-copy", "Frames zero-copy",
                           "Frames upstream drew into a slot (committed in place)", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
-      gobject_class, kPropCopied,
+      gobject_class, prop_id(Prop::copied),
       g_param_spec_uint64("frames-copied", "Frames copied", "Frames copied into a slot", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
-      gobject_class, kPropDropped,
+      gobject_class, prop_id(Prop::dropped),
       g_param_spec_uint64("frames-dropped", "Frames dropped",
                           "Frames not published (upstream held the write slot in another buffer)", 0, G_MAXUINT64, 0,
                           ro));

@@ -105,16 +105,8 @@ struct SrcState {
   std::atomic<std::uint64_t> torn{0};  // overwritten before they could be pushed: dropped
 };
 
-enum Property : guint {
-  kPropStream = 1,
-  kPropMode,
-  kPropWait,
-  kPropEosOnClose,
-  kPropTimeout,
-  kPropZeroCopy,
-  kPropCopied,
-  kPropTorn
-};
+enum class Prop : guint { stream = 1, mode, wait, eos_on_close, timeout, zero_copy, copied, torn };
+constexpr guint prop_id(Prop p) { return static_cast<guint>(p); }
 
 }  // namespace
 
@@ -156,31 +148,28 @@ gboolean src_start(GstBaseSrc* bsrc) {
   st.active = st.settings;
   GST_OBJECT_UNLOCK(self);
   if (st.active.stream.empty()) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
-                      ("shmframesrc: no stream name: set the 'stream' property (e.g. stream=cam0)"), (nullptr));
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       "shmframesrc: no stream name: set the 'stream' property (e.g. stream=cam0)");
     return FALSE;
   }
   if (auto why = shmframe::check_stream_name(st.active.stream)) {
-    GST_ELEMENT_ERROR(
-        self, RESOURCE, SETTINGS,
-        ("shmframesrc: stream='%s' is not a valid stream name: %s", st.active.stream.c_str(), why->c_str()), (nullptr));
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       shmframe::gst::printf_string("shmframesrc: stream='%s' is not a valid stream name: %s",
+                                                    st.active.stream.c_str(), why->c_str()));
     return FALSE;
   }
   shmframe::ReaderOptions opt;
   opt.delivery = delivery_of(st.active.mode);
   opt.wait = st.active.wait;
   opt.log = [self](shmframe::LogLevel level, const std::string& message) {
-    if (level == shmframe::LogLevel::warn || level == shmframe::LogLevel::error) {
-      GST_WARNING_OBJECT(self, "%s", message.c_str());
-    } else {
-      GST_DEBUG_OBJECT(self, "%s", message.c_str());
-    }
+    GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, shmframe::gst::to_debug_level(level), self, "%s", message.c_str());
   };
   try {
     st.reader.emplace(st.active.stream, std::move(opt));
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                      ("shmframesrc: cannot read stream '%s': %s", st.active.stream.c_str(), e.what()), (nullptr));
+    SHMFRAME_GST_ERROR(
+        self, RESOURCE, OPEN_READ,
+        shmframe::gst::printf_string("shmframesrc: cannot read stream '%s': %s", st.active.stream.c_str(), e.what()));
     return FALSE;
   }
   st.format.reset();
@@ -261,11 +250,11 @@ bool renegotiate(ShmframeSrc* self, const FrameFormat& format, std::uint64_t gen
   const bool ok = gst_base_src_negotiate(GST_BASE_SRC(self)) != FALSE;
   if (!ok) {
     gchar* text = gst_caps_to_string(caps);
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
-                      ("shmframesrc: downstream does not accept stream '%s' as %s (generation %" G_GUINT64_FORMAT
-                       "): put videoconvert / videoscale after shmframesrc",
-                       st.active.stream.c_str(), text, generation),
-                      (nullptr));
+    SHMFRAME_GST_ERROR(self, CORE, NEGOTIATION,
+                       shmframe::gst::printf_string(
+                           "shmframesrc: downstream does not accept stream '%s' as %s (generation %" G_GUINT64_FORMAT
+                           "): put videoconvert / videoscale after shmframesrc",
+                           st.active.stream.c_str(), text, generation));
     g_free(text);
     st.format.reset();  // try again with the next frame, e.g. after a reconfiguration downstream
   }
@@ -301,7 +290,7 @@ GstBuffer* wrap(SrcState& st, shmframe::Frame& f, bool default_layout) {
 GstBuffer* copy(SrcState& st, shmframe::Frame& f) {
   GstBuffer* buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&st.info), nullptr);
   GstMapInfo map;
-  if (!gst_buffer_map(buf, &map, GST_MAP_WRITE)) {
+  if (gst_buffer_map(buf, &map, GST_MAP_WRITE) == FALSE) {
     gst_buffer_unref(buf);
     return nullptr;
   }
@@ -356,42 +345,51 @@ GstFlowReturn deliver(ShmframeSrc* self, shmframe::Event& ev, GstBuffer** out) {
   return GST_FLOW_OK;
 }
 
-// Between frames: the life of the stream, and the timeout for it to appear.
-GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
+// Until the first attach: fails once the stream has not appeared within the timeout property.
+GstFlowReturn check_appeared(ShmframeSrc* self) {
   SrcState& st = state_of(self);
-  switch (ev.kind) {
-    case shmframe::EventKind::attached:
-      st.attached_once = true;
-      GST_INFO_OBJECT(self, "attached to stream '%s', generation %" G_GUINT64_FORMAT, st.active.stream.c_str(),
-                      ev.generation);
-      post(self, "shmframe-attached", ev.generation, "attached");
-      return kRetry;
-    case shmframe::EventKind::producer_lost:
-      GST_WARNING_OBJECT(self, "%s; waiting for a new producer", ev.message.c_str());
-      post(self, "shmframe-producer-lost", ev.generation, ev.message);
-      return kRetry;
-    case shmframe::EventKind::closed:
-      GST_INFO_OBJECT(self, "stream '%s' closed by its producer", st.active.stream.c_str());
-      post(self, "shmframe-closed", ev.generation, "closed by the producer");
-      return st.active.eos_on_close ? GST_FLOW_EOS : kRetry;
-    case shmframe::EventKind::error:
-      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ,
-                        ("shmframesrc: stream '%s' cannot be read: %s", st.active.stream.c_str(), ev.message.c_str()),
-                        (nullptr));
-      return GST_FLOW_ERROR;
-    default: break;
-  }
   const std::uint64_t limit_ns = std::uint64_t{st.active.timeout_ms} * 1'000'000;
   if (!st.attached_once && limit_ns != 0 && shmframe::monotonic_ns() - st.started_ns >= limit_ns) {
-    GST_ELEMENT_ERROR(
+    SHMFRAME_GST_ERROR(
         self, RESOURCE, NOT_FOUND,
-        ("shmframesrc: stream '%s' did not appear within timeout=%u ms: start its producer first, check the "
-         "name (ls /dev/shm/shmframe.*), or set timeout=0 to wait for ever",
-         st.active.stream.c_str(), st.active.timeout_ms),
-        (nullptr));
+        shmframe::gst::printf_string(
+            "shmframesrc: stream '%s' did not appear within timeout=%u ms: start its producer first, check the "
+            "name (ls /dev/shm/shmframe.*), or set timeout=0 to wait for ever",
+            st.active.stream.c_str(), st.active.timeout_ms));
     return GST_FLOW_ERROR;
   }
   return kRetry;
+}
+
+// Between frames: the life of the stream, and the timeout for it to appear.
+void log(ShmframeSrc* self, GstDebugLevel level, const std::string& text) {
+  GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, level, self, "%s", text.c_str());
+}
+
+GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
+  SrcState& st = state_of(self);
+  const std::string gen = std::to_string(ev.generation);
+  switch (ev.kind) {
+    case shmframe::EventKind::attached:
+      st.attached_once = true;
+      log(self, GST_LEVEL_INFO, "attached to stream '" + st.active.stream + "', generation " + gen);
+      post(self, "shmframe-attached", ev.generation, "attached");
+      return kRetry;
+    case shmframe::EventKind::producer_lost:
+      log(self, GST_LEVEL_WARNING, ev.message + "; waiting for a new producer");
+      post(self, "shmframe-producer-lost", ev.generation, ev.message);
+      return kRetry;
+    case shmframe::EventKind::closed:
+      log(self, GST_LEVEL_INFO, "stream '" + st.active.stream + "' closed by its producer");
+      post(self, "shmframe-closed", ev.generation, "closed by the producer");
+      return st.active.eos_on_close ? GST_FLOW_EOS : kRetry;
+    case shmframe::EventKind::error:
+      SHMFRAME_GST_ERROR(self, RESOURCE, OPEN_READ,
+                         "shmframesrc: stream '" + st.active.stream + "' cannot be read: " + ev.message);
+      return GST_FLOW_ERROR;
+    default: break;
+  }
+  return check_appeared(self);
 }
 
 GstFlowReturn src_create(GstPushSrc* psrc, GstBuffer** out) {
@@ -409,12 +407,14 @@ GstFlowReturn src_create(GstPushSrc* psrc, GstBuffer** out) {
 void src_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
   SrcState& st = state_of(object);
   GST_OBJECT_LOCK(object);
-  switch (id) {
-    case kPropStream: st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : ""; break;
-    case kPropMode: st.settings.mode = static_cast<Mode>(g_value_get_enum(value)); break;
-    case kPropWait: st.settings.wait = static_cast<shmframe::WaitPolicy>(g_value_get_enum(value)); break;
-    case kPropEosOnClose: st.settings.eos_on_close = g_value_get_boolean(value) != FALSE; break;
-    case kPropTimeout: st.settings.timeout_ms = g_value_get_uint(value); break;
+  switch (static_cast<Prop>(id)) {
+    case Prop::stream:
+      st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : "";
+      break;
+    case Prop::mode: st.settings.mode = static_cast<Mode>(g_value_get_enum(value)); break;
+    case Prop::wait: st.settings.wait = static_cast<shmframe::WaitPolicy>(g_value_get_enum(value)); break;
+    case Prop::eos_on_close: st.settings.eos_on_close = g_value_get_boolean(value) != FALSE; break;
+    case Prop::timeout: st.settings.timeout_ms = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
   GST_OBJECT_UNLOCK(object);
@@ -423,15 +423,15 @@ void src_set_property(GObject* object, guint id, const GValue* value, GParamSpec
 void src_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
   SrcState& st = state_of(object);
   GST_OBJECT_LOCK(object);
-  switch (id) {
-    case kPropStream: g_value_set_string(value, st.settings.stream.c_str()); break;
-    case kPropMode: g_value_set_enum(value, static_cast<gint>(st.settings.mode)); break;
-    case kPropWait: g_value_set_enum(value, static_cast<gint>(st.settings.wait)); break;
-    case kPropEosOnClose: g_value_set_boolean(value, st.settings.eos_on_close ? TRUE : FALSE); break;
-    case kPropTimeout: g_value_set_uint(value, st.settings.timeout_ms); break;
-    case kPropZeroCopy: g_value_set_uint64(value, st.zero_copy.load()); break;
-    case kPropCopied: g_value_set_uint64(value, st.copied.load()); break;
-    case kPropTorn: g_value_set_uint64(value, st.torn.load()); break;
+  switch (static_cast<Prop>(id)) {
+    case Prop::stream: g_value_set_string(value, st.settings.stream.c_str()); break;
+    case Prop::mode: g_value_set_enum(value, static_cast<gint>(st.settings.mode)); break;
+    case Prop::wait: g_value_set_enum(value, static_cast<gint>(st.settings.wait)); break;
+    case Prop::eos_on_close: g_value_set_boolean(value, st.settings.eos_on_close ? TRUE : FALSE); break;
+    case Prop::timeout: g_value_set_uint(value, st.settings.timeout_ms); break;
+    case Prop::zero_copy: g_value_set_uint64(value, st.zero_copy.load()); break;
+    case Prop::copied: g_value_set_uint64(value, st.copied.load()); break;
+    case Prop::torn: g_value_set_uint64(value, st.torn.load()); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
   GST_OBJECT_UNLOCK(object);
@@ -472,37 +472,37 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
   const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
-      gobject_class, kPropStream,
+      gobject_class, prop_id(Prop::stream),
       g_param_spec_string("stream", "Stream name",
                           "Name of the shmframe stream to read: [A-Za-z0-9_.-], 1 to 64 characters (the producer's "
                           "--name). Required ('name' is GStreamer's element name)",
                           nullptr, rw));
   g_object_class_install_property(
-      gobject_class, kPropMode,
+      gobject_class, prop_id(Prop::mode),
       g_param_spec_enum("mode", "Mode", "Which frames to take", mode_get_type(), static_cast<gint>(Mode::latest), rw));
   g_object_class_install_property(
-      gobject_class, kPropWait,
+      gobject_class, prop_id(Prop::wait),
       g_param_spec_enum("wait", "Wait policy", "How to wait for the next frame (README, \"Wait policies\")",
                         wait_get_type(), static_cast<gint>(shmframe::WaitPolicy::block), rw));
   g_object_class_install_property(
-      gobject_class, kPropEosOnClose,
+      gobject_class, prop_id(Prop::eos_on_close),
       g_param_spec_boolean("eos-on-close", "EOS on close",
                            "Send EOS when the producer closes the stream (false: wait for a new producer)", FALSE, rw));
   g_object_class_install_property(
-      gobject_class, kPropTimeout,
+      gobject_class, prop_id(Prop::timeout),
       g_param_spec_uint(
           "timeout", "Timeout",
           "Milliseconds to wait for the stream to appear before failing with an error (0 = wait for ever)", 0,
           G_MAXUINT, 0, rw));
-  g_object_class_install_property(gobject_class, kPropZeroCopy,
+  g_object_class_install_property(gobject_class, prop_id(Prop::zero_copy),
                                   g_param_spec_uint64("frames-zero-copy", "Frames zero-copy",
                                                       "Buffers pushed that view their slot", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
-      gobject_class, kPropCopied,
+      gobject_class, prop_id(Prop::copied),
       g_param_spec_uint64("frames-copied", "Frames copied", "Buffers pushed as a copy (no slot left to hold)", 0,
                           G_MAXUINT64, 0, ro));
   g_object_class_install_property(
-      gobject_class, kPropTorn,
+      gobject_class, prop_id(Prop::torn),
       g_param_spec_uint64("frames-dropped-overwritten", "Frames dropped overwritten",
                           "Frames the producer overwrote before they could be pushed (dropped)", 0, G_MAXUINT64, 0,
                           ro));

@@ -12,12 +12,17 @@ packages=(
   # shmframe-viewer's window test: an X server of its own (Xvfb), xwd to read the screen back,
   # xwininfo for the window's geometry.
   xvfb x11-apps x11-utils
+  # The GStreamer plugin (gst/) and its tests (tests/gst): headers, gst-launch-1.0 /
+  # gst-inspect-1.0, videotestsrc/videoconvert (base), jpegenc/jpegdec/rtpjpegpay/udpsrc (good).
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libzmq3-dev iceoryx libiceoryx-posh-dev) ;;
+    # gstreamer1.0-plugins-bad: shmsink/shmsrc, the baseline of shmframe-gst-bench.
+    --bench) packages+=(libzmq3-dev iceoryx libiceoryx-posh-dev gstreamer1.0-plugins-bad) ;;
     --plots) packages+=(python3-matplotlib) ;;
     --lint) packages+=(clang-format-14 clang-tidy-14 python3) ;;  # python3: scripts/check-sync.py
     # --arm64: cross-build and run the tests for 64-bit ARM (CMakePresets.json: aarch64).

@@ -15,6 +15,10 @@
 #                          loop), at most S seconds (default bound_s); fails otherwise
 #   crash PID              SIGKILL to a process started by bg: to its process group, since
 #                          `timeout` (whose pid bg knows) would not pass SIGKILL on
+#   signal_cmd SIG PID     SIG to the command that bg started under `timeout` (not to timeout:
+#                          it would pass SIG on to its whole process group, so the command could
+#                          get it twice; gst-launch-1.0 -e ends with EOS on the first SIGINT and
+#                          dies on the second)
 #   reap PID               waits for PID; sets `rc` to its exit status (not in a $(...):
 #                          a subshell cannot wait for its parent's children)
 #   fail MESSAGE           prints the message (and the logs) and exits 1
@@ -86,6 +90,13 @@ wait_for() {
 
 crash() {
   kill -KILL -- "-$1"  # timeout runs in a process group of its own, with its command
+}
+
+signal_cmd() {
+  local child
+  read -r child _ <"/proc/$2/task/$2/children" || true
+  [[ -n "$child" ]] || fail "process $2 has no command running under it"
+  kill "-$1" "$child"
 }
 
 reap() {

@@ -23,7 +23,7 @@ bg "$work/producer2.log" "$producer" --name "$s" --width 480 --height 270 --form
 p2=$last_pid
 wait_for 'ShmframeSrc:.*caps = video/x-raw, format=\(string\)GRAY8, width=\(int\)480, height=\(int\)270' "$work/src.log"
 wait_for '\(129600 bytes,.*offset: ([5-9]|[1-9][0-9]+),' "$work/src.log"
-kill -INT "$src_pid"  # -e: EOS first, so filesink writes everything out
+signal_cmd INT "$src_pid"  # -e: EOS first, so filesink writes everything out
 reap "$src_pid"
 ((rc == 0)) || fail "gst-launch exited with $rc after SIGINT (-e should end it cleanly)"
 kill -TERM "$p2"
