@@ -569,9 +569,11 @@ static void shmframe_sink_class_init(ShmframeSinkClass* klass) {
                         0, G_MAXUINT, kDefaultSlots, rw));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::mode),
-      g_param_spec_uint("mode", "Mode",
-                        "Permissions of the segment, octal, must include 0600 (e.g. mode=0660 lets the group read)", 0,
-                        G_MAXUINT, kDefaultMode, rw));
+      g_param_spec_uint(
+          "mode", "Mode",
+          "Permissions of the segment, octal on a gst-launch line (mode=0660 lets the group read; default 0600, shown "
+          "as 384), must include 0600",
+          0, G_MAXUINT, kDefaultMode, rw));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::max_consumers),
       g_param_spec_uint("max-consumers", "Max consumers", "Size of the stream's consumer table, 1..1024", 0, G_MAXUINT,
