@@ -30,6 +30,18 @@ missing="$(new_stream)"
 expect_error src-missing "stream '$missing' did not appear within timeout=300 ms" shmframesrc stream="$missing" timeout=300 ! fakesink
 expect_error src-mode "could not set property \"mode\"|mode" shmframesrc stream="$s" mode=sometimes ! fakesink
 
+# A source waiting for a stream that never comes must still stop when asked: gst-launch-1.0 sets
+# the pipeline to NULL on SIGINT, which unlocks the source's wait (unlock(): its flushing flag,
+# seen between wait slices). A source that ignored it would hang until `timeout` (rc 124).
+waiting="$(new_stream)"
+bg "$work/src-unlock.log" gst-launch-1.0 shmframesrc stream="$waiting" ! fakesink
+unlock_pid=$last_pid
+wait_for "Setting pipeline to PLAYING" "$work/src-unlock.log"
+signal_cmd INT "$unlock_pid"
+reap "$unlock_pid"
+((rc == 0)) || fail "src-unlock: gst-launch-1.0 exited with $rc after SIGINT, expected 0 (the wait interrupted)"
+echo "src-unlock: a source waiting for a missing stream stopped on SIGINT"
+
 # A stream another producer owns: the sink names the owner; a reader that wants another format
 # than the stream has is told to convert.
 bg "$work/producer.log" "$producer" --name "$s" --width 64 --height 48 --format bgr8 --fps 30 --frames 3000
