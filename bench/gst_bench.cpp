@@ -259,8 +259,17 @@ bool wait_for_path(const std::string& path) {
   return false;
 }
 
+// The sender is stopped by a signal, so a shmframe stream it published stays behind: remove it.
+void remove_stream(const std::string& stream) {
+  if (stream.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove("/dev/shm/shmframe." + stream, ec);
+  std::filesystem::remove("/dev/shm/shmframe-lock." + stream, ec);
+}
+
 Result run_case(const std::string& self, const std::string& name, const std::string& sink, const std::string& src,
-                const std::string& socket, int warmup, int frames, const std::string& dir) {
+                const std::string& socket, int warmup, int frames, const std::string& dir,
+                const std::string& stream = "") {
   Result r;
   r.name = name;
   // The sender draws more frames than the receiver needs: it is stopped once the receiver is done.
@@ -280,6 +289,7 @@ Result run_case(const std::string& self, const std::string& name, const std::str
   }
   if (!src.empty()) kill(s.pid, SIGTERM);  // it lingers (see run_role); its window is printed
   reap(s.pid);
+  remove_stream(stream);
   const auto sp = parse(s.out);
   const auto rp = src.empty() ? std::optional<Side>(Side{}) : parse(rc.out);
   if (!sp || !rp) return r;
@@ -373,10 +383,10 @@ int main(int argc, char** argv) {
   const double wake_us = idle_wake_us(100);
   std::vector<Result> results;
   results.push_back(run_case(self, "shmframe", "shmframesink name=probe stream=" + stream + "a slots=3 sync=false",
-                             "shmframesrc stream=" + stream + "a", "", warmup, frames, dir));
+                             "shmframesrc stream=" + stream + "a", "", warmup, frames, dir, stream + "a"));
   results.push_back(run_case(self, "shmframe-copy",
                              "shmframesink name=probe stream=" + stream + "b slots=3 offer-pool=false sync=false",
-                             "shmframesrc stream=" + stream + "b", "", warmup, frames, dir));
+                             "shmframesrc stream=" + stream + "b", "", warmup, frames, dir, stream + "b"));
   results.push_back(
       run_case(self, "gst-shm",
                "shmsink name=probe socket-path=" + socket + " shm-size=67108864 wait-for-connection=true sync=false",

@@ -15,7 +15,7 @@ expect_error() {  # $1: case, $2: regex the output must match; the rest: the pip
   echo "$name: $(grep -m1 -E "$regex" "$work/$name.log")"
 }
 
-s="$(new_stream)"
+new_stream s
 test_src="videotestsrc num-buffers=3 ! video/x-raw,format=BGR,width=64,height=48"
 expect_error sink-slash "stream='a/b' is not a valid stream name" $test_src ! shmframesink stream=a/b
 expect_error sink-no-stream "no stream name: set the 'stream' property" $test_src ! shmframesink
@@ -26,14 +26,14 @@ expect_error sink-mode "mode=0400 is not a permission set that includes owner re
 expect_error sink-caps "could not link|not-negotiated|not negotiated" videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! shmframesink stream="$s"
 expect_error src-dotdot "stream='\.\.' is not a valid stream name" shmframesrc stream=.. ! fakesink
 expect_error src-no-stream "no stream name: set the 'stream' property" shmframesrc ! fakesink
-missing="$(new_stream)"
+new_stream missing
 expect_error src-missing "stream '$missing' did not appear within timeout=300 ms" shmframesrc stream="$missing" timeout=300 ! fakesink
 expect_error src-mode "could not set property \"mode\"|mode" shmframesrc stream="$s" mode=sometimes ! fakesink
 
 # A source waiting for a stream that never comes must still stop when asked: gst-launch-1.0 sets
 # the pipeline to NULL on SIGINT, which unlocks the source's wait (unlock(): its flushing flag,
 # seen between wait slices). A source that ignored it would hang until `timeout` (rc 124).
-waiting="$(new_stream)"
+new_stream waiting
 bg "$work/src-unlock.log" gst-launch-1.0 shmframesrc stream="$waiting" ! fakesink
 unlock_pid=$last_pid
 wait_for "Setting pipeline to PLAYING" "$work/src-unlock.log"

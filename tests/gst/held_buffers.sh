@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 gst_init held_buffers
 
 frames=40
-s="$(new_stream)"
+new_stream s
 bg "$work/producer.log" "$producer" --name "$s" --width 320 --height 240 --format bgr8 --fps 60 --slots 3 --frames 3000
 producer_pid=$last_pid
 GST_DEBUG=shmframesrc:INFO timeout "$bound_s" gst-launch-1.0 shmframesrc stream="$s" mode=every-frame num-buffers=$frames \

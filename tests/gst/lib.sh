@@ -8,7 +8,8 @@
 #
 #   gst_init NAME          scratch dir `work`, a private plugin registry, the EXIT trap; checks
 #                          that gst-inspect-1.0 finds the plugin of this build, not an installed one
-#   new_stream             prints a unique stream name, removed with its lock at exit
+#   new_stream VAR         sets VAR to a unique stream name, removed with its lock at exit (not
+#                          `$(new_stream)`: a subshell could not record it for the EXIT trap)
 #   bg LOG CMD...          runs CMD (bounded by `timeout`) in the background, stdout+stderr to
 #                          LOG; its pid is stopped and reaped at exit. Sets `last_pid`
 #   wait_for REGEX LOG [S] waits until a line of LOG matches REGEX (tail -F: inotify, no sleep
@@ -59,9 +60,9 @@ gst_init() {
 }
 
 new_stream() {
-  local s="gsttest-$$-${RANDOM}-${#_gst_streams[@]}"
-  _gst_streams+=("$s")
-  echo "$s"
+  local _name="gsttest-$$-${RANDOM}-${#_gst_streams[@]}"
+  _gst_streams+=("$_name")
+  printf -v "$1" '%s' "$_name"
 }
 
 bg() {

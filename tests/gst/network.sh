@@ -13,8 +13,8 @@
 source "$(dirname "$0")/lib.sh"
 gst_init network
 
-a="$(new_stream)"
-b="$(new_stream)"
+new_stream a
+new_stream b
 w=320 h=240
 caps="video/x-raw,format=BGR,width=$w,height=$h"
 timeout "$bound_s" gst-launch-1.0 -q videotestsrc pattern=gamut num-buffers=1 ! "$caps" ! filesink location="$work/ref.raw" \

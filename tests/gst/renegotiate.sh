@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 gst_init renegotiate
 
-s="$(new_stream)"
+new_stream s
 bg "$work/src.log" gst-launch-1.0 -v -e shmframesrc stream="$s" ! identity silent=false \
   ! filesink location="$work/dump.raw"
 src_pid=$last_pid

@@ -15,7 +15,7 @@ frames=40
 run_case() {  # $1: case name, $2: caps, $3: shmframe format, $4 width, $5 height, $6: "pool" | "copy"
   local name="$1" caps="$2" format="$3" width="$4" height="$5" path="$6"
   local s
-  s="$(new_stream)"
+  new_stream s
   # The probe first: it waits for the stream and leaves when the sink closes it (EOS).
   bg "$work/$name-probe.log" "$consumer" --name "$s" --processor probe --every-frame --exit-on-close
   local probe_pid=$last_pid

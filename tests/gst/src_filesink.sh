@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 gst_init src_filesink
 
 frames=60
-s="$(new_stream)"
+new_stream s
 bg "$work/src.log" env GST_DEBUG=shmframesrc:INFO gst-launch-1.0 shmframesrc stream="$s" mode=lossless num-buffers=$frames \
   ! filesink location="$work/dump.raw"
 src_pid=$last_pid
