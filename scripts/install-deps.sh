@@ -15,12 +15,17 @@ packages=(
   # The Python module (python/) and its tests: pybind11 and the interpreter's headers to build
   # it, numpy at run time, pytest for tests/python, cv2 for samples/python.
   python3-dev pybind11-dev python3-numpy python3-pytest python3-opencv
+  # The GStreamer plugin (gst/) and its tests (tests/gst): headers, gst-launch-1.0 /
+  # gst-inspect-1.0, videotestsrc/videoconvert (base), jpegenc/jpegdec/rtpjpegpay/udpsrc (good).
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).
 for arg in "$@"; do
   case "$arg" in
-    --bench) packages+=(libzmq3-dev iceoryx libiceoryx-posh-dev) ;;
+    # gstreamer1.0-plugins-bad: shmsink/shmsrc, the baseline of shmframe-gst-bench.
+    --bench) packages+=(libzmq3-dev iceoryx libiceoryx-posh-dev gstreamer1.0-plugins-bad) ;;
     --plots) packages+=(python3-matplotlib) ;;
     --lint) packages+=(clang-format-14 clang-tidy-14 python3) ;;  # python3: scripts/check-sync.py
     # --arm64: cross-build and run the tests for 64-bit ARM (CMakePresets.json: aarch64).

@@ -28,8 +28,9 @@ build/release/bench/shmframe-bench --quick --json build/release/bench-quick.json
 echo "shmframe-bench --quick: $(grep -c '"ok": true' build/release/bench-quick.json) cases ran"
 
 # The release preset's tests: the package (install build/release into a scratch prefix and
-# build a fresh project against it with find_package(shmframe) and with pkg-config), and the
-# protocol model checks (tests/model: Relacy, every interleaving of the claim/wake and reap races).
+# build a fresh project against it with find_package(shmframe) and with pkg-config), the
+# protocol model checks (tests/model: Relacy, every interleaving of the claim/wake and reap races),
+# and the GStreamer elements (tests/gst, label gst: gst-launch-1.0 against the real apps).
 ctest --preset release
 
 # One minute of chaos (scripts/soak.sh): producers, consumers and a stage killed, stopped and

@@ -3,7 +3,7 @@
 #   - its name (<name>_<version>_<arch>.deb) and control fields (Maintainer, Homepage,
 #     Description, Depends);
 #   - its contents: the apps, the headers, libshmframe.a, the CMake package, the pkg-config
-#     file, the plugin directory;
+#     file, the plugin directory, the GStreamer plugin (when built);
 #   - its Depends: every shared library a binary in it needs directly is provided by a package
 #     that Depends names (what a clean machine will install), and apt resolves them on this
 #     machine (`apt-get install --simulate ./<deb>`);
@@ -74,6 +74,10 @@ expect_path '^\./usr/lib/([^/]+/)?cmake/shmframe/shmframeConfig\.cmake$' "CMake 
 expect_path '^\./usr/lib/([^/]+/)?cmake/shmframe/shmframeConfigVersion\.cmake$' "CMake package version file"
 expect_path '^\./usr/lib/([^/]+/)?pkgconfig/shmframe\.pc$' "pkg-config file"
 expect_path '^\./usr/lib/([^/]+/)?shmframe/plugins/$' "plugin directory"
+# The GStreamer plugin, when this build has it: in GStreamer's own plugin directory.
+if [[ -f "$build/gst/plugins/libgstshmframe.so" ]]; then
+  expect_path '^\./usr/lib/([^/]+/)?gstreamer-1\.0/libgstshmframe\.so$' "GStreamer plugin"
+fi
 grep -Eq '^\./usr/local/' <<<"$paths" && fail "the package installs under /usr/local"
 # The Python module, when the build has one: where Debian's python3 finds it.
 python_site=""

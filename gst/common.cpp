@@ -1,0 +1,106 @@
+// gst/common.cpp: the format table and the clock mapping of common.hpp.
+// Thread contract: see common.hpp.
+#include "common.hpp"
+
+#include <cstdarg>
+#include <cstring>
+
+#include <shmframe/clock.hpp>
+
+namespace shmframe::gst {
+
+GstVideoFormat to_video_format(PixelFormat f) noexcept {
+  switch (f) {
+    case PixelFormat::gray8: return GST_VIDEO_FORMAT_GRAY8;
+    case PixelFormat::bgr8: return GST_VIDEO_FORMAT_BGR;
+    case PixelFormat::rgb8: return GST_VIDEO_FORMAT_RGB;
+    case PixelFormat::bgra8: return GST_VIDEO_FORMAT_BGRA;
+  }
+  return GST_VIDEO_FORMAT_UNKNOWN;
+}
+
+std::optional<PixelFormat> to_pixel_format(GstVideoFormat f) noexcept {
+  switch (f) {
+    case GST_VIDEO_FORMAT_GRAY8: return PixelFormat::gray8;
+    case GST_VIDEO_FORMAT_BGR: return PixelFormat::bgr8;
+    case GST_VIDEO_FORMAT_RGB: return PixelFormat::rgb8;
+    // BGRx: the fourth byte is padding; consumers of a bgra8 stream get it as alpha.
+    case GST_VIDEO_FORMAT_BGRA:
+    case GST_VIDEO_FORMAT_BGRx: return PixelFormat::bgra8;
+    default: return std::nullopt;
+  }
+}
+
+namespace {
+// GStreamer's system clock in CLOCK_MONOTONIC mode (its default) reads that very clock.
+bool is_monotonic_system_clock(GstClock* clock) {
+  if (!GST_IS_SYSTEM_CLOCK(clock)) return false;
+  GstClockType type = GST_CLOCK_TYPE_REALTIME;
+  g_object_get(clock, "clock-type", &type, nullptr);
+  return type == GST_CLOCK_TYPE_MONOTONIC;
+}
+}  // namespace
+
+std::int64_t ClockMap::offset(GstClock* clock) {
+  if (clock == clock_) return offset_;
+  clock_ = clock;
+  if (is_monotonic_system_clock(clock)) {
+    offset_ = 0;
+  } else {
+    // Sampled once: a per-frame sample would add the sampling jitter to every timestamp.
+    const auto now = static_cast<std::int64_t>(monotonic_ns());
+    offset_ = now - static_cast<std::int64_t>(gst_clock_get_time(clock));
+  }
+  return offset_;
+}
+
+std::uint64_t ClockMap::to_monotonic(GstClock* clock, GstClockTime clock_time) {
+  if (clock == nullptr) return clock_time;
+  const std::int64_t t = static_cast<std::int64_t>(clock_time) + offset(clock);
+  return t > 0 ? static_cast<std::uint64_t>(t) : 0;
+}
+
+GstClockTime ClockMap::from_monotonic(GstClock* clock, std::uint64_t monotonic) {
+  if (clock == nullptr) return monotonic;
+  const std::int64_t t = static_cast<std::int64_t>(monotonic) - offset(clock);
+  return t > 0 ? static_cast<GstClockTime>(t) : 0;
+}
+
+void post_error(gpointer element, GQuark domain, gint code, const std::string& text, const char* file,
+                const char* function, int line) {
+  // gst_element_message_full takes the text (transfer full); no separate debug string.
+  gst_element_message_full(GST_ELEMENT(element), GST_MESSAGE_ERROR, domain, code, g_strdup(text.c_str()), nullptr, file,
+                           function, line);
+}
+
+std::string printf_string(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  gchar* text = g_strdup_vprintf(format, args);
+  va_end(args);
+  std::string out = text != nullptr ? text : "";
+  g_free(text);
+  return out;
+}
+
+GstDebugLevel to_debug_level(LogLevel level) noexcept {
+  switch (level) {
+    case LogLevel::debug: return GST_LEVEL_DEBUG;
+    case LogLevel::info: return GST_LEVEL_INFO;
+    case LogLevel::warn: return GST_LEVEL_WARNING;
+    case LogLevel::error: return GST_LEVEL_ERROR;
+  }
+  return GST_LEVEL_INFO;
+}
+
+void copy_rows(std::uint8_t* dst, std::size_t dst_stride, const std::uint8_t* src, std::size_t src_stride,
+               std::size_t row_bytes, std::uint32_t rows) noexcept {
+  if (dst == src && dst_stride == src_stride) return;  // the slot itself: nothing to move
+  if (dst_stride == row_bytes && src_stride == row_bytes) {
+    std::memmove(dst, src, row_bytes * rows);
+    return;
+  }
+  for (std::uint32_t y = 0; y < rows; ++y) std::memmove(dst + y * dst_stride, src + y * src_stride, row_bytes);
+}
+
+}  // namespace shmframe::gst

@@ -1,0 +1,75 @@
+// gst/common.hpp: what shmframesink and shmframesrc share: the pixel-format table between
+// shmframe and GStreamer, and the mapping between a pipeline's clock and CLOCK_MONOTONIC (the
+// clock of every shmframe timestamp).
+//
+// Timestamp mapping (docs/DECISIONS.md, "GStreamer elements"): a buffer's clock time is its
+// running time + the element's base time. When the pipeline clock is GStreamer's system clock
+// in its default CLOCK_MONOTONIC mode, that clock time *is* a CLOCK_MONOTONIC time and maps
+// 1:1. Any other clock (an audio device's, a network clock, a realtime system clock) gets a
+// constant offset, sampled once per clock object (CLOCK_MONOTONIC now - clock now): constant,
+// so capture-time differences stay exact; a clock that drifts against CLOCK_MONOTONIC drifts.
+//
+// Thread contract: the functions are pure or touch only the ClockMap passed in; a ClockMap is
+// used by one streaming thread at a time (each element owns one).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <shmframe/format.hpp>
+#include <shmframe/log.hpp>
+
+namespace shmframe::gst {
+
+// GStreamer's name of a shmframe format: GRAY8, BGR, RGB, BGRA (BGRx arrives as bgra8 too).
+GstVideoFormat to_video_format(PixelFormat f) noexcept;
+// The shmframe format that carries a GStreamer format, if any.
+std::optional<PixelFormat> to_pixel_format(GstVideoFormat f) noexcept;
+
+// The formats both elements accept or produce, for pad templates.
+inline constexpr const char* kCapsTemplate =
+    "video/x-raw, format = (string) { BGR, RGB, BGRA, BGRx, GRAY8 }, "
+    "width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ], framerate = (fraction) [ 0/1, MAX ]";
+
+// Between a pipeline clock and CLOCK_MONOTONIC (see the top of this file).
+class ClockMap {
+ public:
+  // CLOCK_MONOTONIC ns of a clock time of `clock` (nullptr: no clock, returns `clock_time`).
+  std::uint64_t to_monotonic(GstClock* clock, GstClockTime clock_time);
+  // The clock time of `clock` at a CLOCK_MONOTONIC time (clamped at 0).
+  GstClockTime from_monotonic(GstClock* clock, std::uint64_t monotonic);
+  // Forget the sampled offset (a new clock, a new run).
+  void reset() noexcept { clock_ = nullptr; }
+
+ private:
+  std::int64_t offset(GstClock* clock);  // CLOCK_MONOTONIC - clock time
+  const void* clock_ = nullptr;          // identity of the clock the offset belongs to (never dereferenced)
+  std::int64_t offset_ = 0;
+};
+
+// Posts an error message from `element`, as GST_ELEMENT_ERROR does, with a message built in
+// C++: the text names the element, the problem and the fix. A function under a one-line macro
+// (for the caller's file and line), not GST_ELEMENT_ERROR's long expansion, so that callers stay
+// short enough to read (and under clang-tidy's complexity threshold).
+void post_error(gpointer element, GQuark domain, gint code, const std::string& text, const char* file,
+                const char* function, int line);
+// SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS, text): domain and code as in GST_ELEMENT_ERROR.
+#define SHMFRAME_GST_ERROR(el, domain, code, text)                                                                   \
+  shmframe::gst::post_error((el), GST_##domain##_ERROR, GST_##domain##_ERROR_##code, (text), __FILE__, GST_FUNCTION, \
+                            __LINE__)
+
+// printf into a std::string (g_strdup_vprintf), for post_error's messages.
+std::string printf_string(const char* format, ...) G_GNUC_PRINTF(1, 2);
+
+// The GStreamer debug level of a shmframe log level (the Writer's and Reader's log callbacks).
+GstDebugLevel to_debug_level(LogLevel level) noexcept;
+
+// Rows of `row_bytes` from `src` (stride `src_stride`) to `dst` (stride `dst_stride`).
+// memmove: the sink may copy a slot onto itself (a buffer pushed twice, see sink.cpp).
+void copy_rows(std::uint8_t* dst, std::size_t dst_stride, const std::uint8_t* src, std::size_t src_stride,
+               std::size_t row_bytes, std::uint32_t rows) noexcept;
+
+}  // namespace shmframe::gst

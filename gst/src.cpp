@@ -1,0 +1,533 @@
+// gst/src.cpp: shmframesrc: a shmframe stream in, video/x-raw out; a live source.
+//
+// Design (docs/DECISIONS.md, "GStreamer elements"):
+// - One shmframe::Reader, driven from the streaming thread (create()). It waits for the stream,
+//   follows restarts and format changes (a new generation with another format renegotiates the
+//   caps before its first frame is pushed), reports a lost producer or a close as an element
+//   message and keeps waiting; eos-on-close=true ends the stream at a close instead.
+// - Zero copy: a frame the Reader could hold (Frame::held()) is moved into the destroy notify of
+//   a read-only GstMemory that views its slot; the slot stays held until the buffer is freed, on
+//   whatever thread that happens (Frame's contract allows it). A Reader holds at most
+//   slots - 1 frames; the frames beyond that (downstream queues more buffers) come out unheld,
+//   and those are copied into plain memory and released at once. Every frame is checked with
+//   still_valid() before it is pushed (after the copy, for a copy): one the producer overwrote
+//   meanwhile is dropped, never pushed torn.
+// - Stride: GStreamer's default stride for the caps when the stream's rows have it; else a
+//   GstVideoMeta with the stream's stride when downstream accepts it (allocation query); else
+//   a copy into the default layout.
+// - Timestamps: the frame's capture time (CLOCK_MONOTONIC) mapped to the pipeline clock by
+//   ClockMap (common.hpp), minus the base time: PTS is the running time of the capture.
+//   Buffer offset = the frame's seq.
+// - unlock(): Reader::wait() has no wake-up for another thread, so create() waits in slices of
+//   kWaitSlice and checks the flushing flag between them: a flush or a state change waits at
+//   most one slice. Frames still end a wait at once (the Reader's futex wake-up).
+//
+// Thread contract: properties from any thread (GST_OBJECT_LOCK); start/stop on the application
+// thread; create and negotiation on the streaming thread; unlock/unlock_stop from any thread
+// (an atomic flag); buffers, and the Frames inside them, are freed on any thread.
+#include "src.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <gst/video/video.h>
+#include <shmframe/clock.hpp>
+#include <shmframe/error.hpp>
+#include <shmframe/reader.hpp>
+
+#include "common.hpp"
+
+GST_DEBUG_CATEGORY_STATIC(shmframe_src_debug);
+#define GST_CAT_DEFAULT shmframe_src_debug
+
+namespace {
+
+using shmframe::FrameFormat;
+
+constexpr auto kWaitSlice = std::chrono::milliseconds(100);
+
+enum class Mode : gint { latest = 0, every_frame = 1, lossless = 2 };
+
+GType mode_get_type() {
+  static const GEnumValue kValues[] = {
+      {static_cast<gint>(Mode::latest), "The newest frame at each wait; a slow pipeline skips frames", "latest"},
+      {static_cast<gint>(Mode::every_frame),
+       "Every frame while a slot still holds it, else the newest; the producer never waits", "every-frame"},
+      {static_cast<gint>(Mode::lossless),
+       "Every frame, in order: the producer waits for this reader up to its max block (100 ms by default)", "lossless"},
+      {0, nullptr, nullptr}};
+  static const GType kType = g_enum_register_static("ShmframeSrcMode", kValues);
+  return kType;
+}
+
+GType wait_get_type() {
+  static const GEnumValue kValues[] = {
+      {static_cast<gint>(shmframe::WaitPolicy::block),
+       "Sleep in the kernel until the producer's wake-up: no CPU between frames", "block"},
+      {static_cast<gint>(shmframe::WaitPolicy::predictive),
+       "Learn the stream's period, sleep until shortly before the next frame, then poll a short window (lower latency, "
+       "a little CPU)",
+       "predictive"},
+      {static_cast<gint>(shmframe::WaitPolicy::spin), "Poll for the next frame (a dedicated core; lowest latency)",
+       "spin"},
+      {0, nullptr, nullptr}};
+  static const GType kType = g_enum_register_static("ShmframeSrcWait", kValues);
+  return kType;
+}
+
+struct Settings {
+  std::string stream;
+  Mode mode = Mode::latest;
+  shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
+  bool eos_on_close = false;
+  guint timeout_ms = 0;
+};
+
+struct SrcState {
+  Settings settings;  // guarded by GST_OBJECT_LOCK
+  Settings active;    // copied at start()
+  std::optional<shmframe::Reader> reader;
+  std::atomic<bool> flushing{false};
+  GstCaps* caps = nullptr;  // of the current format; guarded by GST_OBJECT_LOCK (get_caps)
+  std::optional<FrameFormat> format;
+  GstVideoInfo info{};   // GStreamer's default layout of `format`
+  bool meta_ok = false;  // downstream accepts GstVideoMeta
+  bool attached_once = false;
+  bool discont = true;
+  std::uint64_t started_ns = 0;
+  shmframe::gst::ClockMap clock_map;
+  std::atomic<std::uint64_t> zero_copy{0};
+  std::atomic<std::uint64_t> copied{0};
+  std::atomic<std::uint64_t> torn{0};  // overwritten before they could be pushed: dropped
+};
+
+enum class Prop : guint { stream = 1, mode, wait, eos_on_close, timeout, zero_copy, copied, torn };
+constexpr guint prop_id(Prop p) { return static_cast<guint>(p); }
+
+}  // namespace
+
+struct _ShmframeSrc {  // NOLINT(bugprone-reserved-identifier): G_DECLARE_FINAL_TYPE's name
+  GstPushSrc parent;
+  SrcState* state;
+};
+
+G_DEFINE_TYPE(ShmframeSrc, shmframe_src, GST_TYPE_PUSH_SRC)
+
+namespace {
+
+SrcState& state_of(gpointer self) { return *SHMFRAME_SRC(self)->state; }
+
+// "Not yet": create() goes on waiting.
+constexpr GstFlowReturn kRetry = GST_FLOW_CUSTOM_SUCCESS;
+
+shmframe::Delivery delivery_of(Mode m) {
+  switch (m) {
+    case Mode::every_frame: return shmframe::Delivery::every_frame;
+    case Mode::lossless: return shmframe::Delivery::lossless;
+    case Mode::latest: break;
+  }
+  return shmframe::Delivery::latest;
+}
+
+void post(ShmframeSrc* self, const char* what, std::uint64_t generation, const std::string& text) {
+  SrcState& st = state_of(self);
+  GstStructure* s = gst_structure_new(what, "stream", G_TYPE_STRING, st.active.stream.c_str(), "generation",
+                                      G_TYPE_UINT64, static_cast<guint64>(generation), "message", G_TYPE_STRING,
+                                      text.c_str(), nullptr);
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+}
+
+gboolean src_start(GstBaseSrc* bsrc) {
+  auto* self = SHMFRAME_SRC(bsrc);
+  SrcState& st = state_of(self);
+  GST_OBJECT_LOCK(self);
+  st.active = st.settings;
+  GST_OBJECT_UNLOCK(self);
+  if (st.active.stream.empty()) {
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       "shmframesrc: no stream name: set the 'stream' property (e.g. stream=cam0)");
+    return FALSE;
+  }
+  if (auto why = shmframe::check_stream_name(st.active.stream)) {
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
+                       shmframe::gst::printf_string("shmframesrc: stream='%s' is not a valid stream name: %s",
+                                                    st.active.stream.c_str(), why->c_str()));
+    return FALSE;
+  }
+  shmframe::ReaderOptions opt;
+  opt.delivery = delivery_of(st.active.mode);
+  opt.wait = st.active.wait;
+  opt.log = [self](shmframe::LogLevel level, const std::string& message) {
+    GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, shmframe::gst::to_debug_level(level), self, "%s", message.c_str());
+  };
+  try {
+    st.reader.emplace(st.active.stream, std::move(opt));
+  } catch (const std::exception& e) {
+    SHMFRAME_GST_ERROR(
+        self, RESOURCE, OPEN_READ,
+        shmframe::gst::printf_string("shmframesrc: cannot read stream '%s': %s", st.active.stream.c_str(), e.what()));
+    return FALSE;
+  }
+  st.format.reset();
+  st.attached_once = false;
+  st.discont = true;
+  st.started_ns = shmframe::monotonic_ns();
+  st.clock_map.reset();
+  return TRUE;
+}
+
+gboolean src_stop(GstBaseSrc* bsrc) {
+  auto* self = SHMFRAME_SRC(bsrc);
+  SrcState& st = state_of(self);
+  st.reader.reset();  // buffers still downstream keep their frames (and the mapping)
+  GST_OBJECT_LOCK(self);
+  gst_clear_caps(&st.caps);
+  GST_OBJECT_UNLOCK(self);
+  GST_INFO_OBJECT(self,
+                  "stopped: %" G_GUINT64_FORMAT " frames pushed zero-copy, %" G_GUINT64_FORMAT
+                  " copied, %" G_GUINT64_FORMAT " dropped as overwritten",
+                  st.zero_copy.load(), st.copied.load(), st.torn.load());
+  return TRUE;
+}
+
+gboolean src_unlock(GstBaseSrc* bsrc) {
+  // release: create() sees it after its current wait slice; pairs with the acquire in create()
+  state_of(bsrc).flushing.store(true, std::memory_order_release);
+  return TRUE;
+}
+
+gboolean src_unlock_stop(GstBaseSrc* bsrc) {
+  state_of(bsrc).flushing.store(false, std::memory_order_release);  // release: pairs with create()
+  return TRUE;
+}
+
+GstCaps* src_get_caps(GstBaseSrc* bsrc, GstCaps* filter) {
+  auto* self = SHMFRAME_SRC(bsrc);
+  SrcState& st = state_of(self);
+  GST_OBJECT_LOCK(self);
+  GstCaps* caps = st.caps != nullptr ? gst_caps_ref(st.caps) : nullptr;
+  GST_OBJECT_UNLOCK(self);
+  if (caps == nullptr) caps = gst_pad_get_pad_template_caps(GST_BASE_SRC_PAD(bsrc));
+  if (filter != nullptr) {
+    GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(caps);
+    caps = both;
+  }
+  return caps;
+}
+
+// Nothing to negotiate before the first frame says what the stream is.
+gboolean src_negotiate(GstBaseSrc* bsrc) {
+  auto* self = SHMFRAME_SRC(bsrc);
+  GST_OBJECT_LOCK(self);
+  const bool known = state_of(self).caps != nullptr;
+  GST_OBJECT_UNLOCK(self);
+  return known ? GST_BASE_SRC_CLASS(shmframe_src_parent_class)->negotiate(bsrc) : TRUE;
+}
+
+gboolean src_decide_allocation(GstBaseSrc* bsrc, GstQuery* query) {
+  state_of(bsrc).meta_ok = gst_query_find_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr) != FALSE;
+  return GST_BASE_SRC_CLASS(shmframe_src_parent_class)->decide_allocation(bsrc, query);
+}
+
+bool renegotiate(ShmframeSrc* self, const FrameFormat& format, std::uint64_t generation) {
+  SrcState& st = state_of(self);
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, shmframe::gst::to_video_format(format.pixel_format), format.width, format.height);
+  GstCaps* caps = gst_video_info_to_caps(&info);  // framerate 0/1: the stream's rate is the producer's
+  GST_OBJECT_LOCK(self);
+  gst_caps_replace(&st.caps, caps);
+  GST_OBJECT_UNLOCK(self);
+  st.format = format;
+  st.info = info;
+  st.discont = true;
+  GST_INFO_OBJECT(self, "stream '%s' generation %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, st.active.stream.c_str(),
+                  generation, static_cast<void*>(caps));
+  const bool ok = gst_base_src_negotiate(GST_BASE_SRC(self)) != FALSE;
+  if (!ok) {
+    gchar* text = gst_caps_to_string(caps);
+    SHMFRAME_GST_ERROR(self, CORE, NEGOTIATION,
+                       shmframe::gst::printf_string(
+                           "shmframesrc: downstream does not accept stream '%s' as %s (generation %" G_GUINT64_FORMAT
+                           "): put videoconvert / videoscale after shmframesrc",
+                           st.active.stream.c_str(), text, generation));
+    g_free(text);
+    st.format.reset();  // try again with the next frame, e.g. after a reconfiguration downstream
+  }
+  gst_caps_unref(caps);
+  return ok;
+}
+
+void delete_frame(gpointer p) {
+  delete static_cast<shmframe::Frame*>(
+      p);  // NOLINT(cppcoreguidelines-owning-memory): the memory's destroy notify owns it
+}
+
+// The frame's slot as a read-only GstMemory; the Frame (and its hold) lives as long as it.
+GstBuffer* wrap(SrcState& st, shmframe::Frame& f, bool default_layout) {
+  auto* holder = new shmframe::Frame(std::move(f));  // NOLINT(cppcoreguidelines-owning-memory): owned by the memory
+  const gsize size = holder->stride() * holder->height();
+  // GStreamer maps read-only memory for reading only; a writer downstream gets a copy.
+  auto* data = const_cast<std::byte*>(holder->data());  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  GstBuffer* buf = gst_buffer_new();
+  gst_buffer_append_memory(buf,
+                           gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, data, size, 0, size, holder, delete_frame));
+  if (!default_layout) {
+    gsize offset[GST_VIDEO_MAX_PLANES] = {0};
+    gint stride[GST_VIDEO_MAX_PLANES] = {static_cast<gint>(holder->stride())};
+    gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&st.info),
+                                   GST_VIDEO_INFO_WIDTH(&st.info), GST_VIDEO_INFO_HEIGHT(&st.info), 1, offset, stride);
+  }
+  st.zero_copy.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  return buf;
+}
+
+// A copy in GStreamer's default layout; the frame is released. nullptr if it was overwritten.
+GstBuffer* copy(SrcState& st, shmframe::Frame& f) {
+  GstBuffer* buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&st.info), nullptr);
+  GstMapInfo map;
+  if (gst_buffer_map(buf, &map, GST_MAP_WRITE) == FALSE) {
+    gst_buffer_unref(buf);
+    return nullptr;
+  }
+  shmframe::gst::copy_rows(map.data, static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0)),
+                           reinterpret_cast<const std::uint8_t*>(f.data()), f.stride(), f.format().row_bytes(),
+                           f.height());
+  gst_buffer_unmap(buf, &map);
+  const bool intact = f.still_valid();  // after the copy: the seqlock rule
+  f.release();
+  if (!intact) {
+    gst_buffer_unref(buf);
+    return nullptr;
+  }
+  st.copied.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  return buf;
+}
+
+GstFlowReturn deliver(ShmframeSrc* self, shmframe::Event& ev, GstBuffer** out) {
+  SrcState& st = state_of(self);
+  shmframe::Frame& f = ev.frame;
+  if (!st.format || !(f.format() == *st.format)) {
+    if (!renegotiate(self, f.format(), ev.generation)) return GST_FLOW_NOT_NEGOTIATED;
+  }
+  const std::uint64_t seq = f.seq();
+  const std::uint64_t capture_ns = f.capture_ns();
+  const bool default_layout = f.stride() == static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0));
+  GstBuffer* buf = nullptr;
+  if (!f.still_valid()) {
+    f.release();
+  } else if (f.held() && (default_layout || st.meta_ok)) {
+    buf = wrap(st, f, default_layout);
+  } else {
+    buf = copy(st, f);
+  }
+  if (buf == nullptr) {
+    st.torn.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    GST_DEBUG_OBJECT(self, "frame %" G_GUINT64_FORMAT " was overwritten before it could be pushed: dropped", seq);
+    return kRetry;
+  }
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  if (clock != nullptr) {
+    const GstClockTime t = st.clock_map.from_monotonic(clock, capture_ns);
+    const GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+    GST_BUFFER_PTS(buf) = t > base ? t - base : 0;
+    gst_object_unref(clock);
+  }
+  GST_BUFFER_OFFSET(buf) = seq;
+  GST_BUFFER_OFFSET_END(buf) = seq + 1;
+  if (st.discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+  st.discont = false;
+  *out = buf;
+  return GST_FLOW_OK;
+}
+
+// Until the first attach: fails once the stream has not appeared within the timeout property.
+GstFlowReturn check_appeared(ShmframeSrc* self) {
+  SrcState& st = state_of(self);
+  const std::uint64_t limit_ns = std::uint64_t{st.active.timeout_ms} * 1'000'000;
+  if (!st.attached_once && limit_ns != 0 && shmframe::monotonic_ns() - st.started_ns >= limit_ns) {
+    SHMFRAME_GST_ERROR(
+        self, RESOURCE, NOT_FOUND,
+        shmframe::gst::printf_string(
+            "shmframesrc: stream '%s' did not appear within timeout=%u ms: start its producer first, check the "
+            "name (ls /dev/shm/shmframe.*), or set timeout=0 to wait for ever",
+            st.active.stream.c_str(), st.active.timeout_ms));
+    return GST_FLOW_ERROR;
+  }
+  return kRetry;
+}
+
+// Between frames: the life of the stream, and the timeout for it to appear.
+void log(ShmframeSrc* self, GstDebugLevel level, const std::string& text) {
+  GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, level, self, "%s", text.c_str());
+}
+
+GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
+  SrcState& st = state_of(self);
+  const std::string gen = std::to_string(ev.generation);
+  switch (ev.kind) {
+    case shmframe::EventKind::attached:
+      st.attached_once = true;
+      log(self, GST_LEVEL_INFO, "attached to stream '" + st.active.stream + "', generation " + gen);
+      post(self, "shmframe-attached", ev.generation, "attached");
+      return kRetry;
+    case shmframe::EventKind::producer_lost:
+      log(self, GST_LEVEL_WARNING, ev.message + "; waiting for a new producer");
+      post(self, "shmframe-producer-lost", ev.generation, ev.message);
+      return kRetry;
+    case shmframe::EventKind::closed:
+      log(self, GST_LEVEL_INFO, "stream '" + st.active.stream + "' closed by its producer");
+      post(self, "shmframe-closed", ev.generation, "closed by the producer");
+      return st.active.eos_on_close ? GST_FLOW_EOS : kRetry;
+    case shmframe::EventKind::error:
+      SHMFRAME_GST_ERROR(self, RESOURCE, OPEN_READ,
+                         "shmframesrc: stream '" + st.active.stream + "' cannot be read: " + ev.message);
+      return GST_FLOW_ERROR;
+    default: break;
+  }
+  return check_appeared(self);
+}
+
+GstFlowReturn src_create(GstPushSrc* psrc, GstBuffer** out) {
+  auto* self = SHMFRAME_SRC(psrc);
+  SrcState& st = state_of(self);
+  for (;;) {
+    // acquire: pairs with the release in unlock()
+    if (st.flushing.load(std::memory_order_acquire)) return GST_FLOW_FLUSHING;
+    shmframe::Event ev = st.reader->wait(kWaitSlice);
+    const GstFlowReturn r = ev.kind == shmframe::EventKind::frame ? deliver(self, ev, out) : on_event(self, ev);
+    if (r != kRetry) return r;
+  }
+}
+
+void src_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  SrcState& st = state_of(object);
+  GST_OBJECT_LOCK(object);
+  switch (static_cast<Prop>(id)) {
+    case Prop::stream:
+      st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : "";
+      break;
+    case Prop::mode: st.settings.mode = static_cast<Mode>(g_value_get_enum(value)); break;
+    case Prop::wait: st.settings.wait = static_cast<shmframe::WaitPolicy>(g_value_get_enum(value)); break;
+    case Prop::eos_on_close: st.settings.eos_on_close = g_value_get_boolean(value) != FALSE; break;
+    case Prop::timeout: st.settings.timeout_ms = g_value_get_uint(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK(object);
+}
+
+void src_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
+  SrcState& st = state_of(object);
+  GST_OBJECT_LOCK(object);
+  switch (static_cast<Prop>(id)) {
+    case Prop::stream: g_value_set_string(value, st.settings.stream.c_str()); break;
+    case Prop::mode: g_value_set_enum(value, static_cast<gint>(st.settings.mode)); break;
+    case Prop::wait: g_value_set_enum(value, static_cast<gint>(st.settings.wait)); break;
+    case Prop::eos_on_close: g_value_set_boolean(value, st.settings.eos_on_close ? TRUE : FALSE); break;
+    case Prop::timeout: g_value_set_uint(value, st.settings.timeout_ms); break;
+    case Prop::zero_copy: g_value_set_uint64(value, st.zero_copy.load()); break;
+    case Prop::copied: g_value_set_uint64(value, st.copied.load()); break;
+    case Prop::torn: g_value_set_uint64(value, st.torn.load()); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+  GST_OBJECT_UNLOCK(object);
+}
+
+void src_finalize(GObject* object) {
+  SrcState* st = SHMFRAME_SRC(object)->state;
+  gst_clear_caps(&st->caps);
+  delete st;  // NOLINT(cppcoreguidelines-owning-memory)
+  G_OBJECT_CLASS(shmframe_src_parent_class)->finalize(object);
+}
+
+constexpr const char* kSrcDescription =
+    "A live source that follows a shmframe stream by name, like shmframe-consumer: it waits for the "
+    "stream to appear, follows producer restarts and format changes (new caps before the first frame "
+    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost' and "
+    "'shmframe-closed' (fields: stream, generation, message) and keeps waiting; eos-on-close=true "
+    "ends the stream at a close instead.\n"
+    "Zero copy: each buffer views its frame's slot in shared memory and holds it until the buffer is "
+    "freed, on any thread; the producer writes elsewhere meanwhile. A reader may hold slots - 1 "
+    "frames of the stream (the producer's slots property): frames beyond that, e.g. while a queue "
+    "downstream holds many buffers, are copied and released at once. A frame overwritten before it "
+    "could be pushed is dropped, never pushed torn (frames-dropped-overwritten counts them).\n"
+    "Caps: video/x-raw in BGR, RGB, BGRA (bgra8 streams) or GRAY8 at the stream's size, framerate 0/1. "
+    "PTS: the frame's capture time (CLOCK_MONOTONIC) as running time of the pipeline clock; buffer "
+    "offset: the frame's sequence number.";
+
+}  // namespace
+
+static void shmframe_src_class_init(ShmframeSrcClass* klass) {
+  auto* gobject_class = G_OBJECT_CLASS(klass);
+  auto* element_class = GST_ELEMENT_CLASS(klass);
+  auto* base_class = GST_BASE_SRC_CLASS(klass);
+  gobject_class->set_property = src_set_property;
+  gobject_class->get_property = src_get_property;
+  gobject_class->finalize = src_finalize;
+
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::stream),
+      g_param_spec_string("stream", "Stream name",
+                          "Name of the shmframe stream to read: [A-Za-z0-9_.-], 1 to 64 characters (the producer's "
+                          "--name). Required ('name' is GStreamer's element name)",
+                          nullptr, rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::mode),
+      g_param_spec_enum("mode", "Mode", "Which frames to take", mode_get_type(), static_cast<gint>(Mode::latest), rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::wait),
+      g_param_spec_enum("wait", "Wait policy", "How to wait for the next frame (README, \"Wait policies\")",
+                        wait_get_type(), static_cast<gint>(shmframe::WaitPolicy::block), rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::eos_on_close),
+      g_param_spec_boolean("eos-on-close", "EOS on close",
+                           "Send EOS when the producer closes the stream (false: wait for a new producer)", FALSE, rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::timeout),
+      g_param_spec_uint(
+          "timeout", "Timeout",
+          "Milliseconds to wait for the stream to appear before failing with an error (0 = wait for ever)", 0,
+          G_MAXUINT, 0, rw));
+  g_object_class_install_property(gobject_class, prop_id(Prop::zero_copy),
+                                  g_param_spec_uint64("frames-zero-copy", "Frames zero-copy",
+                                                      "Buffers pushed that view their slot", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::copied),
+      g_param_spec_uint64("frames-copied", "Frames copied", "Buffers pushed as a copy (no slot left to hold)", 0,
+                          G_MAXUINT64, 0, ro));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::torn),
+      g_param_spec_uint64("frames-dropped-overwritten", "Frames dropped overwritten",
+                          "Frames the producer overwrote before they could be pushed (dropped)", 0, G_MAXUINT64, 0,
+                          ro));
+
+  gst_element_class_set_static_metadata(element_class, "shmframe source", "Source/Video", kSrcDescription,
+                                        "shmframe maintainers <maintainers@shmframe.invalid>");
+  GstCaps* caps = gst_caps_from_string(shmframe::gst::kCapsTemplate);
+  gst_element_class_add_pad_template(element_class, gst_pad_template_new("src", GST_PAD_SRC, GST_PAD_ALWAYS, caps));
+  gst_caps_unref(caps);
+
+  base_class->start = src_start;
+  base_class->stop = src_stop;
+  base_class->unlock = src_unlock;
+  base_class->unlock_stop = src_unlock_stop;
+  base_class->get_caps = src_get_caps;
+  base_class->negotiate = src_negotiate;
+  base_class->decide_allocation = src_decide_allocation;
+  GST_PUSH_SRC_CLASS(klass)->create = src_create;
+  GST_DEBUG_CATEGORY_INIT(shmframe_src_debug, "shmframesrc", 0, "shmframe source");
+  gst_type_mark_as_plugin_api(mode_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(wait_get_type(), static_cast<GstPluginAPIFlags>(0));
+}
+
+static void shmframe_src_init(ShmframeSrc* self) {
+  self->state = new SrcState();  // NOLINT(cppcoreguidelines-owning-memory): freed in finalize
+  gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
+  gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
+}
