@@ -383,6 +383,10 @@ GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
       log(self, GST_LEVEL_INFO, "stream '" + st.active.stream + "' closed by its producer");
       post(self, "shmframe-closed", ev.generation, "closed by the producer");
       return st.active.eos_on_close ? GST_FLOW_EOS : kRetry;
+    case shmframe::EventKind::corrupt:  // tampering or truncation: the reader re-syncs or re-attaches
+      log(self, GST_LEVEL_WARNING, "stream '" + st.active.stream + "': " + ev.message);
+      post(self, "shmframe-corrupt", ev.generation, ev.message);
+      return kRetry;
     case shmframe::EventKind::error:
       SHMFRAME_GST_ERROR(self, RESOURCE, OPEN_READ,
                          "shmframesrc: stream '" + st.active.stream + "' cannot be read: " + ev.message);
@@ -447,7 +451,7 @@ void src_finalize(GObject* object) {
 constexpr const char* kSrcDescription =
     "A live source that follows a shmframe stream by name, like shmframe-consumer: it waits for the "
     "stream to appear, follows producer restarts and format changes (new caps before the first frame "
-    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost' and "
+    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost', 'shmframe-corrupt' and "
     "'shmframe-closed' (fields: stream, generation, message) and keeps waiting; eos-on-close=true "
     "ends the stream at a close instead.\n"
     "Zero copy: each buffer views its frame's slot in shared memory and holds it until the buffer is "

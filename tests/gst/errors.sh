@@ -46,7 +46,7 @@ echo "src-unlock: a source waiting for a missing stream stopped on SIGINT"
 # than the stream has is told to convert.
 bg "$work/producer.log" "$producer" --name "$s" --width 64 --height 48 --format bgr8 --fps 30 --frames 3000
 producer_pid=$last_pid
-wait_for "stream '$s' generation 1" "$work/producer.log"
+wait_for "stream '$s' generation [0-9]*:" "$work/producer.log"
 expect_error sink-owned "cannot create stream '$s'.*(owned|owner)" $test_src ! shmframesink stream="$s"
 expect_error src-caps "downstream does not accept stream '$s' as video/x-raw, format=\(string\)BGR.*videoconvert" \
   shmframesrc stream="$s" ! video/x-raw,format=GRAY8 ! fakesink
