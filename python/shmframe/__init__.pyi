@@ -269,21 +269,10 @@ class Writer:
     @property
     def stats(self) -> WriterStats: ...
 
-class StreamStatus(TypedDict):
+class StreamStatus(StreamInfo):
     name: str
     state: str
     producer_alive: bool
-    generation: int
-    width: int
-    height: int
-    format: PixelFormat
-    stride: int
-    slots: int
-    max_consumers: int
-    writer_pid: int
-    owner_uid: int
-    last_seq: int
-    heartbeat_age_ns: int
     forced_overwrites: int
     consumers_reaped: int
     commits_aborted: int

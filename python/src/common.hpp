@@ -22,6 +22,7 @@
 
 #include "shmframe/error.hpp"
 #include "shmframe/format.hpp"
+#include "shmframe/info.hpp"
 #include "shmframe/log.hpp"
 #include "shmframe/processor.hpp"
 
@@ -99,6 +100,10 @@ bool wait_in_turns(std::optional<std::chrono::nanoseconds> timeout, Step&& step)
     if (timeout && Clock::now() >= deadline && !interrupted) return false;
   }
 }
+
+// ---- statistics as dicts (the keys are in __init__.pyi: StreamInfo, ConsumerStats) ----------
+py::dict info_dict(const StreamInfo& i);
+py::dict consumer_dict(const ConsumerInfo& c);
 
 // ---- stages ---------------------------------------------------------------------------------
 // The origin a stage's output frame carries when it was computed from `frame` (a shmframe.Frame,

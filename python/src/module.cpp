@@ -18,45 +18,16 @@ void bind_writer(py::module_& m);
 
 namespace {
 
-py::dict consumer_dict(const ConsumerInfo& c) {
-  py::dict e;
-  e["entry"] = c.entry;
-  e["pid"] = c.pid;
-  e["last_seq"] = c.last_seq;
-  e["lag"] = c.lag;
-  e["frames"] = c.frames;
-  e["drops"] = c.drops;
-  e["overruns"] = c.overruns;
-  e["heartbeat_age_ns"] = c.heartbeat_age_ns;
-  e["held_slots"] = c.held_slots;
-  e["delivery"] = c.delivery;
-  e["demotions"] = c.demotions;
-  e["wait"] = c.wait_policy;
-  e["wake_latency_ns"] = c.wake_latency_ns;
-  return e;
-}
-
 py::dict status(const std::string& name) {
   StreamStatus s;
   {
     py::gil_scoped_release nogil;
     s = inspect(name);
   }
-  py::dict d;
+  py::dict d = info_dict(s.info);
   d["name"] = s.name;
   d["state"] = s.state;
   d["producer_alive"] = s.producer_alive;
-  d["generation"] = s.info.generation;
-  d["width"] = s.info.format.width;
-  d["height"] = s.info.format.height;
-  d["format"] = std::string(to_string(s.info.format.pixel_format));
-  d["stride"] = s.info.format.effective_stride();
-  d["slots"] = s.info.slots;
-  d["max_consumers"] = s.info.max_consumers;
-  d["writer_pid"] = s.info.writer_pid;
-  d["owner_uid"] = s.info.owner_uid;
-  d["last_seq"] = s.info.last_seq;
-  d["heartbeat_age_ns"] = s.info.heartbeat_age_ns;
   d["forced_overwrites"] = s.forced_overwrites;
   d["consumers_reaped"] = s.consumers_reaped;
   d["commits_aborted"] = s.commits_aborted;

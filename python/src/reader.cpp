@@ -310,24 +310,7 @@ class PyReader {
   const std::string& name() const { return name_; }
   std::optional<nanoseconds> timeout() const { return timeout_; }
 
-  py::dict info() const {
-    py::dict d;
-    if (!reader_) return d;
-    const StreamInfo i = reader_->info();
-    d["generation"] = i.generation;
-    d["width"] = i.format.width;
-    d["height"] = i.format.height;
-    d["format"] = std::string(to_string(i.format.pixel_format));
-    d["stride"] = i.format.effective_stride();
-    d["slots"] = i.slots;
-    d["max_consumers"] = i.max_consumers;
-    d["writer_pid"] = i.writer_pid;
-    d["owner_uid"] = i.owner_uid;
-    d["last_seq"] = i.last_seq;
-    d["heartbeat_age_ns"] = i.heartbeat_age_ns;
-    d["heartbeat_interval_ns"] = i.heartbeat_interval_ns;
-    return d;
-  }
+  py::dict info() const { return reader_ ? info_dict(reader_->info()) : py::dict(); }
 
   py::dict stats() const {
     py::dict d;

@@ -271,20 +271,7 @@ class PyWriter {
     d["lossless_blocked_ns"] = s.lossless_blocked_ns;
     d["tampering"] = s.tampering;
     py::list consumers;
-    for (const auto& c : s.consumers) {
-      py::dict e;
-      e["entry"] = c.entry;
-      e["pid"] = c.pid;
-      e["last_seq"] = c.last_seq;
-      e["lag"] = c.lag;
-      e["frames"] = c.frames;
-      e["drops"] = c.drops;
-      e["overruns"] = c.overruns;
-      e["held_slots"] = c.held_slots;
-      e["delivery"] = c.delivery;
-      e["wait"] = c.wait_policy;
-      consumers.append(e);
-    }
+    for (const auto& c : s.consumers) consumers.append(consumer_dict(c));
     d["consumers"] = consumers;
     return d;
   }
