@@ -68,9 +68,10 @@ class LogQueue {
 };
 
 // ---- time ----------------------------------------------------------------------------------
-// None = forever; a number of seconds (>= 0) otherwise. Throws InvalidArgument for a negative
-// or NaN timeout, FormatError-free.
+// support.cpp. None = forever; a number of seconds (>= 0, inf = forever) otherwise. A negative,
+// NaN or non-number timeout raises InvalidArgument naming `what`.
 std::optional<std::chrono::nanoseconds> to_timeout(const py::object& seconds, const char* what);
+// Seconds in 0..86400 as milliseconds; InvalidArgument naming `what` otherwise.
 std::chrono::milliseconds to_millis(double seconds, const char* what);
 
 // ---- waiting -------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 // (PermissionError, FileNotFoundError, TimeoutError, ValueError...). shmframe::Error from the
 // library is translated by its errc.
 #include <array>
-#include <cmath>
 #include <string>
 
 #include "common.hpp"
@@ -128,30 +127,6 @@ void register_errors(py::module_& m) {
       Py_DECREF(value);
     }
   });
-}
-
-std::optional<std::chrono::nanoseconds> to_timeout(const py::object& seconds, const char* what) {
-  if (seconds.is_none()) return std::nullopt;
-  double s = 0;
-  try {
-    s = seconds.cast<double>();
-  } catch (const py::cast_error&) {
-    raise(PyErrorKind::invalid, std::string(what) + " must be a number of seconds or None, not " +
-                                    std::string(py::str(seconds.get_type().attr("__name__"))));
-  }
-  if (!(s >= 0) || std::isinf(s)) {  // NaN fails the comparison
-    if (std::isinf(s) && s > 0) return std::nullopt;
-    raise(PyErrorKind::invalid,
-          std::string(what) + " must be >= 0 seconds (or None to wait forever), got " + std::string(py::str(seconds)));
-  }
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
-}
-
-std::chrono::milliseconds to_millis(double seconds, const char* what) {
-  if (!(seconds >= 0) || seconds > 86400.0)
-    raise(PyErrorKind::invalid,
-          std::string(what) + " must be between 0 and 86400 seconds, got " + std::to_string(seconds));
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000.0)));
 }
 
 }  // namespace shmframe::python

@@ -52,9 +52,6 @@ class PyFrame {
   std::uint64_t taken_ns() const { return taken_ns_; }
   const FrameFormat& format() const { return format_; }
   bool held() const { return frame_ && frame_.held(); }
-  bool released() const { return !frame_; }
-  const std::byte* data() const { return data_; }
-  const std::shared_ptr<const void>& mapping() const { return mapping_; }
 
   py::object array() {
     if (array_.is_none()) {
