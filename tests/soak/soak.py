@@ -119,6 +119,16 @@ class StageChecker:
                 self.first_bad = self.first_bad or o
 
 
+def status_of(consumer_bin, name):
+    """`shmframe-consumer --name NAME --status` as a dict ({} when the stream is not there)."""
+    st = subprocess.run([consumer_bin, "--name", name, "--status"], capture_output=True, text=True, timeout=30)
+    try:
+        status = json.loads(st.stdout)
+    except ValueError:
+        return {}
+    return status[0] if isinstance(status, list) and status else {}
+
+
 def fd_count(pid):
     try:
         return len(os.listdir(f"/proc/{pid}/fd"))
@@ -216,9 +226,22 @@ def main():
         # Wind down: everything but the producer and the verifier ends cleanly.
         if producer.stopped:
             producer.send(signal.SIGCONT)
-        for c in churn + [stage, b_probe]:
-            c.end(signal.SIGTERM)
         failures = []
+        # A SIGKILLed producer or stage leaves its stream behind until a successor takes it over,
+        # and a stage makes its output only with its first frame: let the last producer and
+        # stage own their streams (at most 15 s each) and end them cleanly (exit 0), so that a
+        # leftover can only mean a clean end that did not clean up.
+        for proc, name in ((producer, a), (stage, b)):
+            end_by = time.monotonic() + 15
+            while time.monotonic() < end_by and status_of(consumer_bin, name).get("producer_pid") != proc.p.pid:
+                time.sleep(0.2)
+            if status_of(consumer_bin, name).get("producer_pid") != proc.p.pid:
+                failures.append(f"the last writer of {name} (pid {proc.p.pid}) did not own it within 15 s")
+        rc = stage.end(signal.SIGTERM)
+        if rc != 0:
+            failures.append(f"the last stage ended with {rc}, not 0, on SIGTERM")
+        for c in churn + [b_probe]:
+            c.end(signal.SIGTERM)
         if not verify.alive():
             failures.append(f"the verifying consumer died (exit {verify.p.returncode})")
         # Entries of the consumers that left must go (clean detach at once; a SIGKILLed one within
@@ -226,12 +249,7 @@ def main():
         stale, seen_verifier = [], False
         end_by = time.monotonic() + 10
         while time.monotonic() < end_by:
-            st = subprocess.run([consumer_bin, "--name", a, "--status"], capture_output=True, text=True, timeout=30)
-            try:
-                status = json.loads(st.stdout)
-                status = status[0] if isinstance(status, list) and status else {}
-            except ValueError:
-                status = {}
+            status = status_of(consumer_bin, a)
             pids = [c.get("pid") for c in status.get("consumers", [])]
             seen_verifier = verify.p.pid in pids
             stale = [p for p in pids if p != verify.p.pid]
@@ -245,7 +263,9 @@ def main():
         fds_end = fd_count(verify.p.pid)
         if fds_start is not None and fds_end > fds_start + 2:
             failures.append(f"the verifier's file descriptors grew from {fds_start} to {fds_end}")
-        producer.end(signal.SIGTERM)
+        rc = producer.end(signal.SIGTERM)
+        if rc != 0:
+            failures.append(f"the last producer ended with {rc}, not 0, on SIGTERM")
         verify.end(signal.SIGTERM)
         with verifier.lock:
             if verifier.mismatches:
