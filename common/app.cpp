@@ -19,7 +19,7 @@ void on_signal(int sig) {
 }  // namespace
 
 void install_signal_handlers() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;  // no SA_RESTART: waits must return EINTR
@@ -63,16 +63,14 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
                                                           {"predictive", shmframe::WaitPolicy::predictive},
                                                           {"spin", shmframe::WaitPolicy::spin}};
   cli.add_option_function<std::string>(
-         "--wait",
-         [&policy, names](const std::string& v) { policy = names.at(v); },  // checked below
+         "--wait", [&policy, names](const std::string& v) { policy = names.at(v); },  // checked below
          "How to wait for frames: block (sleep until woken: no CPU, one kernel wake-up per frame), predictive "
          "(learn the stream's period, sleep until a frame is due, poll briefly around it: near-polling latency "
          "for ~1-3% of a core; irregular streams block), spin (poll a dedicated core, block after --spin-limit-us)")
       ->check(CLI::IsMember({"block", "predictive", "spin"}))
       ->default_str("block");
   cli.add_option_function<std::int64_t>(
-         "--spin-limit-us",
-         [&spin_limit](const std::int64_t& us) { spin_limit = std::chrono::microseconds(us); },
+         "--spin-limit-us", [&spin_limit](const std::int64_t& us) { spin_limit = std::chrono::microseconds(us); },
          "Longest poll: spin polls this long before it blocks (default: the whole wait); predictive's widest window "
          "(default 1000)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
@@ -87,7 +85,8 @@ mode_t parse_mode(const std::string& text) {
     used = 0;
   }
   if (used != text.size() || text.empty() || v > 0777 || (v & 0600) != 0600) {
-    throw CLI::ValidationError("--mode", "'" + text + "' is not an octal permission set with owner read+write, e.g. 0600 or 0660");
+    throw CLI::ValidationError(
+        "--mode", "'" + text + "' is not an octal permission set with owner read+write, e.g. 0600 or 0660");
   }
   return static_cast<mode_t>(v);
 }

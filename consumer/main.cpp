@@ -23,18 +23,36 @@ int print_status(const std::vector<std::string>& names) {
       const auto s = shmframe::inspect(n);
       nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
       for (const auto& c : s.consumers) {
-        consumers.push_back({{"entry", c.entry}, {"pid", c.pid}, {"last_seq", c.last_seq}, {"lag", c.lag}, {"frames", c.frames}, {"drops", c.drops},
-                             {"overruns", c.overruns}, {"heartbeat_age_ns", c.heartbeat_age_ns}, {"held_slots", c.held_slots},
-                             {"delivery", c.delivery}, {"demotions", c.demotions}, {"wait", c.wait_policy},
+        consumers.push_back({{"entry", c.entry},
+                             {"pid", c.pid},
+                             {"last_seq", c.last_seq},
+                             {"lag", c.lag},
+                             {"frames", c.frames},
+                             {"drops", c.drops},
+                             {"overruns", c.overruns},
+                             {"heartbeat_age_ns", c.heartbeat_age_ns},
+                             {"held_slots", c.held_slots},
+                             {"delivery", c.delivery},
+                             {"demotions", c.demotions},
+                             {"wait", c.wait_policy},
                              {"wake_latency_ns", c.wake_latency_ns}});
       }
-      out.push_back({{"name", s.name}, {"state", s.state}, {"generation", s.info.generation},
-                     {"width", s.info.format.width}, {"height", s.info.format.height},
+      out.push_back({{"name", s.name},
+                     {"state", s.state},
+                     {"generation", s.info.generation},
+                     {"width", s.info.format.width},
+                     {"height", s.info.format.height},
                      {"format", std::string(shmframe::to_string(s.info.format.pixel_format))},
-                     {"stride", s.info.format.effective_stride()}, {"slots", s.info.slots},
-                     {"producer_pid", s.info.writer_pid}, {"owner_uid", s.info.owner_uid}, {"producer_alive", s.producer_alive}, {"last_seq", s.info.last_seq},
-                     {"heartbeat_age_ns", s.info.heartbeat_age_ns}, {"forced_overwrites", s.forced_overwrites},
-                     {"consumers_reaped", s.consumers_reaped}, {"consumers", consumers}});
+                     {"stride", s.info.format.effective_stride()},
+                     {"slots", s.info.slots},
+                     {"producer_pid", s.info.writer_pid},
+                     {"owner_uid", s.info.owner_uid},
+                     {"producer_alive", s.producer_alive},
+                     {"last_seq", s.info.last_seq},
+                     {"heartbeat_age_ns", s.info.heartbeat_age_ns},
+                     {"forced_overwrites", s.forced_overwrites},
+                     {"consumers_reaped", s.consumers_reaped},
+                     {"consumers", consumers}});
     } catch (const shmframe::Error& e) {
       out.push_back({{"name", n}, {"error", e.what()}});
       rc = 1;
@@ -69,10 +87,11 @@ std::vector<std::string> plugin_dirs() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"shmframe-consumer: attach to a shared-memory video stream and process its frames without copying.\n"
-               "Waits for the stream to appear, follows producer restarts and format changes.\n"
-               "Examples: shmframe-consumer --name cam0 --processor probe --frames 100\n"
-               "          shmframe-consumer --name cam0 --plugin edge --output cam0-edges"};
+  CLI::App cli{
+      "shmframe-consumer: attach to a shared-memory video stream and process its frames without copying.\n"
+      "Waits for the stream to appear, follows producer restarts and format changes.\n"
+      "Examples: shmframe-consumer --name cam0 --processor probe --frames 100\n"
+      "          shmframe-consumer --name cam0 --plugin edge --output cam0-edges"};
   std::string name = "cam0";
   std::string processor = "stats";
   std::string plugin, output;
@@ -96,11 +115,16 @@ int main(int argc, char** argv) {
   cli.add_option("--output", output,
                  "Publish the processor's output frames as this stream (a pipeline stage); frames carry their origin")
       ->check(shmframe::app::StreamNameValidator());
-  cli.add_option("--output-slots", output_slots, "Slots of the output stream")->check(CLI::Range(1u, 64u))->capture_default_str();
-  cli.add_option("--output-mode", output_mode, "Permissions of the output stream (octal, e.g. 0600 or 0660)")->capture_default_str();
+  cli.add_option("--output-slots", output_slots, "Slots of the output stream")
+      ->check(CLI::Range(1u, 64u))
+      ->capture_default_str();
+  cli.add_option("--output-mode", output_mode, "Permissions of the output stream (octal, e.g. 0600 or 0660)")
+      ->capture_default_str();
   cli.add_option("--frames", frames, "Exit 0 after COUNT frames (0 = run until Ctrl-C)")->capture_default_str();
-  cli.add_option("--timeout-ms", timeout_ms, "Give up (exit 3) when no frame arrives for T ms (0 = wait forever)")->capture_default_str();
-  cli.add_option("--ready-timeout-ms", ready_timeout_ms, "How long a stream may stay initializing before it is reported")
+  cli.add_option("--timeout-ms", timeout_ms, "Give up (exit 3) when no frame arrives for T ms (0 = wait forever)")
+      ->capture_default_str();
+  cli.add_option("--ready-timeout-ms", ready_timeout_ms,
+                 "How long a stream may stay initializing before it is reported")
       ->capture_default_str();
   auto* every_opt = cli.add_flag("--every-frame", every_frame,
                                  "Take every frame still held by a slot instead of jumping to the newest (the producer "
@@ -115,7 +139,8 @@ int main(int argc, char** argv) {
   cli.add_flag("--verify", verify,
                "With --processor probe: check every frame against the test pattern of its seq (shmframe-producer's "
                "default source; shmframe/pattern.hpp): \"pattern_ok\" in each frame's JSON, exit 4 if any differed");
-  cli.add_flag("--exit-on-close", exit_on_close, "Exit 0 when the producer closes the stream instead of waiting for a new one");
+  cli.add_flag("--exit-on-close", exit_on_close,
+               "Exit 0 when the producer closes the stream instead of waiting for a new one");
   cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
   cli.add_flag("--list", list, "Print the state of every stream on this host as JSON and exit");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
@@ -125,7 +150,8 @@ int main(int argc, char** argv) {
     cli.parse(argc, argv);
     for (const auto& a : plugin_args) {
       const auto eq = a.find('=');
-      if (eq == std::string::npos || eq == 0) throw CLI::ValidationError("--plugin-arg", "'" + a + "' is not KEY=VALUE");
+      if (eq == std::string::npos || eq == 0)
+        throw CLI::ValidationError("--plugin-arg", "'" + a + "' is not KEY=VALUE");
       args.emplace_back(a.substr(0, eq), a.substr(eq + 1));
     }
     mode = shmframe::app::parse_mode(output_mode);
@@ -160,8 +186,9 @@ int main(int argc, char** argv) {
     proc = processor == "probe" ? shmframe::consumer::make_probe(counts) : shmframe::consumer::make_stats(name);
   }
   shmframe::ReaderOptions ro;
-  ro.delivery = lossless ? shmframe::Delivery::lossless
-                         : every_frame ? shmframe::Delivery::every_frame : shmframe::Delivery::latest;
+  ro.delivery = lossless      ? shmframe::Delivery::lossless
+                : every_frame ? shmframe::Delivery::every_frame
+                              : shmframe::Delivery::latest;
   ro.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
   ro.wait = wait;
   ro.spin_limit = spin_limit;
@@ -187,20 +214,18 @@ int main(int argc, char** argv) {
                    st.discarded, st.errors);
     }
     if (counts && counts->mismatches != 0) {
-      spdlog::error("{} of {} frames differed from the test pattern of their seq (see \"mismatch\" in the probe's "
-                    "output): the stream is not shmframe-producer's test pattern, or frames were corrupted",
-                    counts->mismatches, counts->verified);
+      spdlog::error(
+          "{} of {} frames differed from the test pattern of their seq (see \"mismatch\" in the probe's "
+          "output): the stream is not shmframe-producer's test pattern, or frames were corrupted",
+          counts->mismatches, counts->verified);
       return 4;
     }
     switch (r.end) {
-      case shmframe::RunEnd::error:
-        spdlog::error("{}", r.message);
-        return 1;
+      case shmframe::RunEnd::error: spdlog::error("{}", r.message); return 1;
       case shmframe::RunEnd::timed_out:
         spdlog::error("no frame from stream '{}' for {} ms: {}", name, timeout_ms, r.message);
         return 3;
-      default:
-        return 0;
+      default: return 0;
     }
   } catch (const shmframe::Error& e) {
     spdlog::error("{}", e.what());

@@ -19,7 +19,9 @@ Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, Wait
 
 Feed::~Feed() { stop(); }
 
-void Feed::start() { thread_ = std::thread([this] { run(); }); }
+void Feed::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Feed::stop() {
   stop_.store(true, std::memory_order_relaxed);  // relaxed: only ends a loop; join() orders the rest
@@ -73,7 +75,8 @@ void Feed::loop() {
     if (s.banner == b && b != Banner::live) return;
     s.banner = b;
     if (b == Banner::live) {
-      changes_.push_back(fmt::format("live: generation {}, {}, producer pid {}", s.generation, to_string(s.format), s.producer_pid));
+      changes_.push_back(
+          fmt::format("live: generation {}, {}, producer pid {}", s.generation, to_string(s.format), s.producer_pid));
     } else {
       changes_.push_back(banner_text(s, now));
     }

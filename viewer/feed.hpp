@@ -85,9 +85,9 @@ struct FeedStatus {
   std::uint64_t overruns = 0;    // copies dropped because the producer overwrote the slot meanwhile
   std::uint64_t last_seq = 0;
   std::uint64_t last_frame_ns = 0;
-  double fps = 0;                // over the last full second
-  double handoff_ms = 0;         // of the newest frame: commit -> taken by the viewer
-  double e2e_ms = 0;             // of the newest frame: capture -> validated copy ready to show
+  double fps = 0;                     // over the last full second
+  double handoff_ms = 0;              // of the newest frame: commit -> taken by the viewer
+  double e2e_ms = 0;                  // of the newest frame: capture -> validated copy ready to show
   std::uint64_t shmframe_cpu_ns = 0;  // feed thread CPU inside shmframe calls (wait, copy, validate)
   LatencyHistogram handoff, e2e;      // since start
   std::string fatal;                  // non-empty: the stream cannot be used (the message names the fix)

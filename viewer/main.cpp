@@ -56,7 +56,8 @@ class Viewer {
   explicit Viewer(Options o) : opt_(std::move(o)), start_ns_(monotonic_ns()), start_cpu_ns_(process_cpu_ns()) {
     for (std::size_t i = 0; i < opt_.names.size(); ++i) {
       // --frames counts the first stream's frames: its feed keeps exactly that many.
-      feeds_.push_back(std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.wait, opt_.spin_limit));
+      feeds_.push_back(
+          std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.wait, opt_.spin_limit));
       tick_.emplace_back();
     }
     for (auto& f : feeds_) f->start();
@@ -83,7 +84,7 @@ class Viewer {
   Options opt_;
   Notifier notifier_;
   std::vector<std::unique_ptr<Feed>> feeds_;
-  std::vector<FeedStatus> tick_;  // each stream's status at the last statistics line
+  std::vector<FeedStatus> tick_;           // each stream's status at the last statistics line
   std::uint64_t start_ns_, start_cpu_ns_;  // process start-up (loading OpenCV, Qt) is not the viewer's work
   std::uint64_t tick_ns_ = 0, tick_display_cpu_ns_ = 0;
   std::uint64_t display_cpu_ns_ = 0;  // display thread CPU: conversion, render, imshow, GUI events
@@ -118,8 +119,8 @@ std::optional<int> Viewer::check(std::uint64_t now) {
   if (g_stop.load(std::memory_order_relaxed)) return 0;
   if (opt_.exit_on_close && all_closed) return 0;
   if (opt_.timeout_ms != 0 && now - last_frame >= opt_.timeout_ms * 1'000'000ull) {
-    spdlog::error("no frame for {} ms from {}: the stream does not exist, or its producer is lost or paused", opt_.timeout_ms,
-                  opt_.names.size() == 1 ? "stream '" + opt_.names[0] + "'" : "any stream");
+    spdlog::error("no frame for {} ms from {}: the stream does not exist, or its producer is lost or paused",
+                  opt_.timeout_ms, opt_.names.size() == 1 ? "stream '" + opt_.names[0] + "'" : "any stream");
     return kTimedOut;
   }
   return std::nullopt;
@@ -154,7 +155,8 @@ void Viewer::save_shown(const cv::Mat& canvas) {
   std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&now));
   std::string names;
   for (const auto& n : opt_.names) names += (names.empty() ? "" : "+") + n;
-  const auto path = (std::filesystem::path(opt_.save_dir) / fmt::format("shmframe-{}-{}-{}.png", names, stamp, ++saved_)).string();
+  const auto path =
+      (std::filesystem::path(opt_.save_dir) / fmt::format("shmframe-{}-{}-{}.png", names, stamp, ++saved_)).string();
   bool ok = false;
   try {
     ok = cv::imwrite(path, canvas);
@@ -176,12 +178,14 @@ void Viewer::print_stats(std::uint64_t now) {
     const FeedStatus& t = tick_[i];
     const LatencyHistogram handoff = s.handoff.since(t.handoff), e2e = s.e2e.since(t.e2e);
     const std::string banner = banner_text(s, now);
-    say("{} gen {} seq {} {} | {:.1f} fps | hand-off p50 {:.3f} p99 {:.3f} ms | e2e p50 {:.3f} p99 {:.3f} ms | drops {} overruns {} | "
+    say("{} gen {} seq {} {} | {:.1f} fps | hand-off p50 {:.3f} p99 {:.3f} ms | e2e p50 {:.3f} p99 {:.3f} ms | drops "
+        "{} overruns {} | "
         "cpu shmframe {:.2f} ms/s display {:.2f} ms/s{}",
         feeds_[i]->name(), s.generation, s.last_seq, s.format.width != 0 ? shmframe::to_string(s.format) : "-",
-        static_cast<double>(s.frames - t.frames) / window, handoff.percentile_ms(50), handoff.percentile_ms(99), e2e.percentile_ms(50),
-        e2e.percentile_ms(99), s.drops, s.overruns, static_cast<double>(s.shmframe_cpu_ns - t.shmframe_cpu_ns) / 1e6 / window,
-        display_ms, banner.empty() ? "" : " | " + banner);
+        static_cast<double>(s.frames - t.frames) / window, handoff.percentile_ms(50), handoff.percentile_ms(99),
+        e2e.percentile_ms(50), e2e.percentile_ms(99), s.drops, s.overruns,
+        static_cast<double>(s.shmframe_cpu_ns - t.shmframe_cpu_ns) / 1e6 / window, display_ms,
+        banner.empty() ? "" : " | " + banner);
     tick_[i] = s;
   }
   tick_ns_ = now;
@@ -270,25 +274,35 @@ void Viewer::summary() {
     const FeedStatus s = f->status();
     shmframe_cpu += s.shmframe_cpu_ns;
     const double fps = run > 0 ? static_cast<double>(s.frames) / run : 0;
-    say("summary: {} frames {} in {:.1f} s ({:.1f} fps) | drops {} overruns {} | hand-off p50 {:.3f} p99 {:.3f} ms | e2e p50 {:.3f} p99 {:.3f} ms",
+    say("summary: {} frames {} in {:.1f} s ({:.1f} fps) | drops {} overruns {} | hand-off p50 {:.3f} p99 {:.3f} ms | "
+        "e2e p50 {:.3f} p99 {:.3f} ms",
         f->name(), s.frames, run, fps, s.drops, s.overruns, s.handoff.percentile_ms(50), s.handoff.percentile_ms(99),
         s.e2e.percentile_ms(50), s.e2e.percentile_ms(99));
-    streams.push_back({{"name", f->name()}, {"frames", s.frames}, {"fps", fps}, {"drops", s.drops}, {"overruns", s.overruns},
-                       {"generation", s.generation}, {"last_seq", s.last_seq},
+    streams.push_back({{"name", f->name()},
+                       {"frames", s.frames},
+                       {"fps", fps},
+                       {"drops", s.drops},
+                       {"overruns", s.overruns},
+                       {"generation", s.generation},
+                       {"last_seq", s.last_seq},
                        {"handoff_ms", {{"p50", s.handoff.percentile_ms(50)}, {"p99", s.handoff.percentile_ms(99)}}},
                        {"e2e_ms", {{"p50", s.e2e.percentile_ms(50)}, {"p99", s.e2e.percentile_ms(99)}}},
                        {"shmframe_cpu_s", seconds(s.shmframe_cpu_ns)}});
   }
   const double share = process_cpu != 0 ? static_cast<double>(shmframe_cpu) / static_cast<double>(process_cpu) : 0;
-  say("summary: cpu {:.3f} s in {:.1f} s: shmframe (wait, copy, validate) {:.3f} s, display (convert, render, show) {:.3f} s, "
+  say("summary: cpu {:.3f} s in {:.1f} s: shmframe (wait, copy, validate) {:.3f} s, display (convert, render, show) "
+      "{:.3f} s, "
       "other (GUI toolkit, logging) {:.3f} s; shmframe share of viewer CPU {:.1f}%",
       seconds(process_cpu), run, seconds(shmframe_cpu), seconds(display_cpu_ns_),
       seconds(process_cpu - std::min(process_cpu, shmframe_cpu + display_cpu_ns_)), share * 100);
   if (opt_.stats_json.empty()) return;
   nlohmann::ordered_json j = {{"duration_s", run},
                               {"streams", streams},
-                              {"cpu", {{"process_s", seconds(process_cpu)}, {"shmframe_s", seconds(shmframe_cpu)},
-                                       {"display_s", seconds(display_cpu_ns_)}, {"shmframe_share", share}}}};
+                              {"cpu",
+                               {{"process_s", seconds(process_cpu)},
+                                {"shmframe_s", seconds(shmframe_cpu)},
+                                {"display_s", seconds(display_cpu_ns_)},
+                                {"shmframe_share", share}}}};
   std::ofstream out(opt_.stats_json);
   out << j.dump(2) << "\n";
   if (!out) spdlog::error("cannot write --stats-json '{}': check that its directory is writable", opt_.stats_json);
@@ -312,7 +326,8 @@ std::string x_display_problem() {
     problem = "libxcb.so.1 lacks xcb_connect";
   } else {
     void* c = connect(nullptr, nullptr);
-    if (has_error(c) != 0) problem = "cannot connect to the X server (not running, or not authorized: check $DISPLAY and $XAUTHORITY)";
+    if (has_error(c) != 0)
+      problem = "cannot connect to the X server (not running, or not authorized: check $DISPLAY and $XAUTHORITY)";
     disconnect(c);
   }
   dlclose(xcb);
@@ -327,14 +342,16 @@ bool open_window(const std::string& title) {
     return false;
   }
   if (const std::string problem = x_display_problem(); !problem.empty()) {
-    std::fprintf(stderr, "shmframe-viewer: no window on display '%s': %s; running headless\n", display, problem.c_str());
+    std::fprintf(stderr, "shmframe-viewer: no window on display '%s': %s; running headless\n", display,
+                 problem.c_str());
     return false;
   }
   try {
     cv::namedWindow(title, cv::WINDOW_NORMAL | cv::WINDOW_KEEPRATIO | cv::WINDOW_GUI_NORMAL);
     return true;
   } catch (const cv::Exception& e) {
-    std::fprintf(stderr, "shmframe-viewer: cannot open a window on display '%s' (%s): running headless\n", display, e.what());
+    std::fprintf(stderr, "shmframe-viewer: cannot open a window on display '%s' (%s): running headless\n", display,
+                 e.what());
     return false;
   }
 }
@@ -342,8 +359,10 @@ bool open_window(const std::string& title) {
 cv::Size parse_size(const std::string& text) {
   unsigned w = 0, h = 0;
   char x = 0, extra = 0;
-  if (std::sscanf(text.c_str(), "%u%c%u%c", &w, &x, &h, &extra) != 3 || x != 'x' || w < 16 || h < 16 || w > 16384 || h > 16384) {
-    throw CLI::ValidationError("--max-size", "'" + text + "' is not WIDTHxHEIGHT with both in 16..16384, e.g. 1280x720");
+  if (std::sscanf(text.c_str(), "%u%c%u%c", &w, &x, &h, &extra) != 3 || x != 'x' || w < 16 || h < 16 || w > 16384 ||
+      h > 16384) {
+    throw CLI::ValidationError("--max-size",
+                               "'" + text + "' is not WIDTHxHEIGHT with both in 16..16384, e.g. 1280x720");
   }
   return {static_cast<int>(w), static_cast<int>(h)};
 }
@@ -351,42 +370,53 @@ cv::Size parse_size(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"shmframe-viewer: show shared-memory video streams live, several tiled in one window, with an overlay of\n"
-               "seq, fps, hand-off and end-to-end latency and drops, and a banner when a producer is missing, lost or closed.\n"
-               "Keys: q/Esc quit, space pause, s save the shown picture as PNG, o overlay on/off.\n"
-               "Without a display (or with --headless) it prints the statistics once a second instead.\n"
-               "Examples: shmframe-viewer --name cam0 --name cam1\n"
-               "          shmframe-viewer --name cam0 --snapshot frame.png --frames 10"};
+  CLI::App cli{
+      "shmframe-viewer: show shared-memory video streams live, several tiled in one window, with an overlay of\n"
+      "seq, fps, hand-off and end-to-end latency and drops, and a banner when a producer is missing, lost or closed.\n"
+      "Keys: q/Esc quit, space pause, s save the shown picture as PNG, o overlay on/off.\n"
+      "Without a display (or with --headless) it prints the statistics once a second instead.\n"
+      "Examples: shmframe-viewer --name cam0 --name cam1\n"
+      "          shmframe-viewer --name cam0 --snapshot frame.png --frames 10"};
   Options opt;
   std::string max_size = "1280x720";
   // CLI11 alone would read "-1" into an unsigned as 2^64-1 (wait forever).
   const CLI::Validator count(
       [](const std::string& v) -> std::string {
-        return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos ? "" : "'" + v + "' is not a whole number >= 0";
+        return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos
+                   ? ""
+                   : "'" + v + "' is not a whole number >= 0";
       },
       "COUNT");
   cli.add_option("-n,--name", opt.names, "Stream name; repeat for several streams tiled in one window (default cam0)")
       ->check(shmframe::app::StreamNameValidator())
       ->type_size(1)
       ->expected(1, 64);
-  cli.add_flag("--headless", opt.headless, "No window: print statistics once a second per stream and every state change");
+  cli.add_flag("--headless", opt.headless,
+               "No window: print statistics once a second per stream and every state change");
   cli.add_option("--snapshot", opt.snapshot,
-                 "Save the --frames N-th frame of the first stream (all streams tiled if several; full size, no overlay) as a PNG and exit 0")
+                 "Save the --frames N-th frame of the first stream (all streams tiled if several; full size, no "
+                 "overlay) as a PNG and exit 0")
       ->check([](const std::string& p) -> std::string {
         const std::filesystem::path path(p);
         if (path.extension() != ".png") return "'" + p + "' must end in .png (snapshots are PNG files)";
         const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
-        if (!std::filesystem::is_directory(dir)) return "directory '" + dir.string() + "' does not exist: create it first";
+        if (!std::filesystem::is_directory(dir))
+          return "directory '" + dir.string() + "' does not exist: create it first";
         return {};
       });
-  cli.add_option("--frames", opt.frames, "Exit 0 after the first stream's N-th frame (with --snapshot: default 1)")->check(count);
+  cli.add_option("--frames", opt.frames, "Exit 0 after the first stream's N-th frame (with --snapshot: default 1)")
+      ->check(count);
   cli.add_option("--timeout-ms", opt.timeout_ms, "Exit 3 when no frame arrives for T ms (0 = wait forever)")
       ->check(count)
       ->capture_default_str();
   cli.add_flag("--exit-on-close", opt.exit_on_close, "Exit 0 when every stream is closed by its producer");
-  cli.add_option("--stats-json", opt.stats_json, "At exit, write frames, fps, drops, latency p50/p99 and the CPU split as JSON to PATH");
-  cli.add_option("--save-dir", opt.save_dir, "Where the s key saves pictures")->check(CLI::ExistingDirectory)->capture_default_str();
-  cli.add_option("--max-size", max_size, "Largest window picture WIDTHxHEIGHT; frames are scaled down to fit, aspect kept")
+  cli.add_option("--stats-json", opt.stats_json,
+                 "At exit, write frames, fps, drops, latency p50/p99 and the CPU split as JSON to PATH");
+  cli.add_option("--save-dir", opt.save_dir, "Where the s key saves pictures")
+      ->check(CLI::ExistingDirectory)
+      ->capture_default_str();
+  cli.add_option("--max-size", max_size,
+                 "Largest window picture WIDTHxHEIGHT; frames are scaled down to fit, aspect kept")
       ->capture_default_str();
   shmframe::app::add_wait_options(cli, opt.wait, opt.spin_limit);
   cli.add_flag("--no-overlay", opt.no_overlay, "Start with the overlay off (o toggles it)");
@@ -396,7 +426,8 @@ int main(int argc, char** argv) {
     opt.max_size = parse_size(max_size);
     for (std::size_t i = 0; i < opt.names.size(); ++i) {
       for (std::size_t j = 0; j < i; ++j) {
-        if (opt.names[i] == opt.names[j]) throw CLI::ValidationError("--name", "stream '" + opt.names[i] + "' is given twice; name each stream once");
+        if (opt.names[i] == opt.names[j])
+          throw CLI::ValidationError("--name", "stream '" + opt.names[i] + "' is given twice; name each stream once");
       }
     }
     if (!opt.snapshot.empty() && opt.frames == 0) opt.frames = 1;

@@ -6,10 +6,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
-#include <map>
 #include <set>
 #include <shmframe/layout.hpp>
 #include <shmframe/shmframe.hpp>
@@ -94,7 +94,8 @@ TEST(Apps, FileSourceFramesArriveExactlyAsOpenCvDecodesThem) {
     while (cap.read(m)) expected.push_back(crc_of(m));
   }
   ASSERT_EQ(expected.size(), 20u);
-  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--frames", "20", "--timeout-ms", "20000"});
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--frames", "20",
+                "--timeout-ms", "20000"});
   App producer({kProducer, "--name", g.name(), "--source", "file:" + path, "--fps", "50", "--slots", "32"});
   for (std::size_t i = 0; i < expected.size(); ++i) {
     auto f = consumer.event("frame", 10s);
@@ -112,7 +113,8 @@ TEST(Apps, FileSourceFramesArriveExactlyAsOpenCvDecodesThem) {
 TEST(Apps, ConsumerFollowsAProducerRestartWithoutRestarting) {
   StreamGuard g("app-restart");
   App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--timeout-ms", "30000"});
-  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "100", "--heartbeat-ms", "50"});
+  auto first = std::make_unique<App>(
+      std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "100", "--heartbeat-ms", "50"});
   auto gen1 = consumer.event("generation", 10s);
   ASSERT_TRUE(gen1);
   ASSERT_TRUE(consumer.event("frame", 10s));
@@ -209,7 +211,8 @@ TEST(Apps, SecondProducerAppIsRefusedNamingTheOwner) {
 
 TEST(Apps, ProducerFramesCountExitsZeroAndTheConsumerSeesTheClose) {
   StreamGuard g("app-count");
-  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--exit-on-close", "--timeout-ms", "20000"});
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--exit-on-close",
+                "--timeout-ms", "20000"});
   App producer({kProducer, "--name", g.name(), "--frames", "25", "--fps", "100", "--slots", "32"});
   EXPECT_EQ(producer.proc->exit_code(20s), 0);
   std::uint64_t last = 0;
@@ -252,8 +255,10 @@ struct ProbeRun {
 ProbeRun probe_every_frame(const std::vector<std::string>& producer_args, int frames) {
   ProbeRun run;
   StreamGuard g("app-crc");
-  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--exit-on-close", "--timeout-ms", "20000"});
-  std::vector<std::string> args{kProducer, "--name", g.name(), "--frames", std::to_string(frames), "--fps", "50", "--slots", "32"};
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--exit-on-close",
+                "--timeout-ms", "20000"});
+  std::vector<std::string> args{kProducer, "--name", g.name(),  "--frames", std::to_string(frames),
+                                "--fps",   "50",     "--slots", "32"};
   args.insert(args.end(), producer_args.begin(), producer_args.end());
   App producer(args);
   auto gen = consumer.event("generation", 10s);
@@ -314,7 +319,8 @@ TEST(Apps, PaddedRowsCarryTheSamePixelsAsTightOnes) {
 TEST(Apps, VerifyChecksEveryFrameOfTheTestPattern) {
   for (const char* format : {"bgr8", "gray8", "rgb8", "bgra8"}) {
     StreamGuard g(std::string("app-verify-") + format);
-    App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "15", "--timeout-ms", "20000"});
+    App consumer(
+        {kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "15", "--timeout-ms", "20000"});
     App producer({kProducer, "--name", g.name(), "--fps", "100", "--width", "321", "--height", "67", "--format", format,
                   "--stride-align", "64"});
     int frames = 0;
@@ -334,7 +340,8 @@ TEST(Apps, VerifyChecksEveryFrameOfTheTestPattern) {
 // reported with where it first differs, and the consumer exits 4 naming the count.
 TEST(Apps, VerifyReportsMismatchesAndExitsNonZero) {
   StreamGuard g("app-verify-bad");
-  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "5", "--timeout-ms", "20000"});
+  App consumer(
+      {kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "5", "--timeout-ms", "20000"});
   Child producer([&] {
     shmframe::Writer w(g.name(), testkit::small_options());
     for (std::uint64_t n = 0; n < 2000; ++n) {

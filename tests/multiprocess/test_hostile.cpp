@@ -4,9 +4,9 @@
 // the victim consumer keeps receiving frames within a bounded time, that the damage is reported
 // (a corrupt event, the producer's tampering counter and log), and that new consumers can join.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,11 +70,13 @@ class Tamper {
 
 // A log Record of the producer containing `needle`, within `budget`.
 std::optional<Record> producer_log(LinePipe& events, const std::string& needle, std::chrono::milliseconds budget) {
-  return events.recv_kind("log", budget, [&](const Record& l) { return l.get("text").find(needle) != std::string::npos; });
+  return events.recv_kind("log", budget,
+                          [&](const Record& l) { return l.get("text").find(needle) != std::string::npos; });
 }
 
 // Every Record from `p` up to and including the first for which `stop` holds (within `budget`).
-std::vector<Record> records_until(LinePipe& p, std::chrono::milliseconds budget, const std::function<bool(const Record&)>& stop) {
+std::vector<Record> records_until(LinePipe& p, std::chrono::milliseconds budget,
+                                  const std::function<bool(const Record&)>& stop) {
   std::vector<Record> out;
   const auto deadline = std::chrono::steady_clock::now() + budget;
   while (auto r = p.recv_record(testkit::left_until(deadline))) {
@@ -109,7 +111,8 @@ TEST(Hostile, APoisonedSequenceIsReportedAndTheVictimKeepsReceiving) {
   for (int round = 0; round < 50 && !taken; ++round) {
     const std::uint64_t s = at(t.header().last_committed_seq).load();
     for (std::uint32_t i = 0; i < t.header().slot_count; ++i) {
-      if (at(t.slot_word(i)).load() == layout::slot_committed(s)) at(t.slot_word(i)).store(layout::slot_committed(kPoison));
+      if (at(t.slot_word(i)).load() == layout::slot_committed(s))
+        at(t.slot_word(i)).store(layout::slot_committed(kPoison));
     }
     at(t.header().last_committed_seq).store(kPoison);
     t.wake_everyone();
@@ -154,7 +157,8 @@ TEST(Hostile, TheProducerRestoresItsWordsOnEveryHeartbeat) {
   at(h.state).store(static_cast<std::uint32_t>(layout::State::closed));
   h.width = 9999;
   auto restored = [&] {
-    bool ok = at(h.last_committed_seq).load() == 4 && at(h.state).load() == static_cast<std::uint32_t>(layout::State::ready);
+    bool ok = at(h.last_committed_seq).load() == 4 &&
+              at(h.state).load() == static_cast<std::uint32_t>(layout::State::ready);
     for (std::uint32_t i = 0; i < 3; ++i) ok = ok && at(t.slot_word(i)).load() == words[i];
     return ok && h.width == 64;
   };
@@ -202,9 +206,11 @@ TEST_P(HostileState, AForgedEndIsReportedIgnoredAndRepaired) {
   }
   // The victim reported it, never believed it, and goes on receiving frames.
   const std::uint64_t before = at(Tamper(g.name()).header().last_committed_seq).load();
-  const auto seen = records_until(vp, 3s, [&](const Record& r) { return r.kind() == "frame" && r.get_u64("seq") > before; });
+  const auto seen = records_until(vp, 3s,
+                                  [&](const Record& r) { return r.kind() == "frame" && r.get_u64("seq") > before; });
   ASSERT_FALSE(seen.empty());
-  ASSERT_EQ(seen.back().kind(), "frame") << "the victim went silent after the forged state; last: " << seen.back().str();
+  ASSERT_EQ(seen.back().kind(), "frame") << "the victim went silent after the forged state; last: "
+                                         << seen.back().str();
   EXPECT_EQ(count_kind(seen, "closed"), 0u);
   EXPECT_EQ(count_kind(seen, "attached"), 0u) << "the victim re-attached";
   ASSERT_GE(count_kind(seen, "corrupt"), 1u) << "the victim did not report the forged state";
@@ -295,14 +301,17 @@ TEST(Hostile, EntriesStuckChangingHandsAreFreedByTheProducer) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   Child joiner([&] {
-    return children::report_events(g.name(), jp, [](const Event& e) { return e.kind == EventKind::frame; }, 10s);
+    return children::report_events(
+        g.name(), jp, [](const Event& e) { return e.kind == EventKind::frame; }, 10s);
   });
   const auto seen = records_until(jp, 5s, [](const Record& r) { return r.kind() == "frame"; });
   ASSERT_FALSE(seen.empty());
   ASSERT_EQ(seen.back().kind(), "frame") << "the joiner never got an entry; last: " << seen.back().str();
   EXPECT_EQ(count_kind(seen, "error"), 0u) << "the joiner was refused on the way";
-  RecordProperty("joined_after_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                         std::chrono::steady_clock::now() - t0).count()));
+  RecordProperty(
+      "joined_after_ms",
+      static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
   EXPECT_EQ(joiner.exit_code(5s), 0);
   EXPECT_TRUE(producer_log(wp, "stuck changing hands", 3s));
   writer.kill_and_reap(SIGTERM);
@@ -323,8 +332,8 @@ TEST_P(Truncation, KillsNobodyAndANewGenerationFollows) {
   ASSERT_TRUE(ready);
   const std::uint64_t g1 = ready->get_u64("gen");
   Child victim([&] {
-    return children::report_events(g.name(), vp, [g1](const Event& e) { return e.kind == EventKind::frame && e.generation != g1; },
-                                   20s);
+    return children::report_events(
+        g.name(), vp, [g1](const Event& e) { return e.kind == EventKind::frame && e.generation != g1; }, 20s);
   });
   ASSERT_TRUE(vp.recv_kind("frame", 10s));
   {
@@ -333,7 +342,8 @@ TEST_P(Truncation, KillsNobodyAndANewGenerationFollows) {
     ASSERT_EQ(ftruncate(fd, GetParam()), 0);
     close(fd);
   }
-  const auto seen = records_until(vp, 10s, [g1](const Record& r) { return r.kind() == "frame" && r.get_u64("gen") != g1; });
+  const auto seen = records_until(vp, 10s,
+                                  [g1](const Record& r) { return r.kind() == "frame" && r.get_u64("gen") != g1; });
   ASSERT_FALSE(seen.empty());
   ASSERT_EQ(seen.back().kind(), "frame") << "the consumer did not follow; last: " << seen.back().str();
   EXPECT_TRUE(seen.back().get_bool("ok")) << seen.back().str();
@@ -417,7 +427,7 @@ TEST(Hostile, TheSigbusGuardChainsToTheApplicationsHandler) {
   }
   auto followed = cp.recv_kind("followed", 15s);
   ASSERT_TRUE(followed);
-    EXPECT_TRUE(followed->get_bool("truncated")) << followed->str();
+  EXPECT_TRUE(followed->get_bool("truncated")) << followed->str();
   EXPECT_EQ(followed->get_u64("app_calls"), 0u) << "our SIGBUS reached the application's handler";
   auto own = cp.recv_kind("own", 5s);
   ASSERT_TRUE(own) << "the application's own SIGBUS killed it";
