@@ -1,5 +1,7 @@
 #include "app.hpp"
 
+#include <pwd.h>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -74,6 +76,39 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
          "Longest poll: spin polls this long before it blocks (default: the whole wait); predictive's widest window "
          "(default 1000)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
+}
+
+CLI::Option* add_access_option(CLI::App& cli, shmframe::Access& access) {
+  const std::map<std::string, shmframe::Access> names{{"auto", shmframe::Access::automatic},
+                                                      {"read-write", shmframe::Access::read_write},
+                                                      {"read-only", shmframe::Access::read_only}};
+  return cli
+      .add_option_function<std::string>(
+          "--access", [&access, names](const std::string& v) { access = names.at(v); },  // checked below
+          "How to open the stream: read-write (a consumer entry: held frames, lossless, listed by --status), "
+          "read-only (cannot disturb the producer or other consumers; frames are not held, no lossless, not listed), "
+          "auto (read-write if allowed, else read-only)")
+      ->check(CLI::IsMember({"auto", "read-write", "read-only"}))
+      ->default_str("auto");
+}
+
+void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid) {
+  cli.add_option_function<std::string>(
+      "--expect-owner",
+      [&uid](const std::string& v) {
+        char* end = nullptr;
+        const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+        if (!v.empty() && *end == '\0' && n <= 0xFFFFFFFEul) {
+          uid = static_cast<std::uint32_t>(n);
+          return;
+        }
+        const passwd* pw = getpwnam(v.c_str());  // startup, one thread
+        if (pw == nullptr)
+          throw CLI::ValidationError("--expect-owner", "'" + v + "' is neither a uid nor a user of this host");
+        uid = static_cast<std::uint32_t>(pw->pw_uid);
+      },
+      "Attach only to a stream whose segment this user (a uid or a user name) owns: another user's segment at "
+      "the name is refused instead of read (ownership is the file's, which nobody can forge)");
 }
 
 mode_t parse_mode(const std::string& text) {

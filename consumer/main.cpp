@@ -136,6 +136,10 @@ int main(int argc, char** argv) {
   shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
   std::chrono::microseconds spin_limit{0};
   shmframe::app::add_wait_options(cli, wait, spin_limit);
+  shmframe::Access access = shmframe::Access::automatic;
+  shmframe::app::add_access_option(cli, access);
+  std::optional<std::uint32_t> expect_owner;
+  shmframe::app::add_expect_owner_option(cli, expect_owner);
   cli.add_flag("--verify", verify,
                "With --processor probe: check every frame against the test pattern of its seq (shmframe-producer's "
                "default source; shmframe/pattern.hpp): \"pattern_ok\" in each frame's JSON, exit 4 if any differed");
@@ -159,6 +163,10 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("--verify", "needs --processor probe (and no --plugin)");
     }
     if (!output.empty() && output == name) throw CLI::ValidationError("--output", "must differ from --name");
+    if (lossless && access == shmframe::Access::read_only) {
+      throw CLI::ValidationError("--lossless",
+                                 "needs write access to the stream (a consumer entry): not with --access read-only");
+    }
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -192,6 +200,8 @@ int main(int argc, char** argv) {
   ro.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
   ro.wait = wait;
   ro.spin_limit = spin_limit;
+  ro.access = access;
+  ro.expect_owner = expect_owner;
   ro.log = shmframe::app::library_logger();
   shmframe::RunOptions opt;
   opt.max_frames = frames;

@@ -13,9 +13,8 @@
 
 namespace shmframe::viewer {
 
-Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, WaitPolicy wait,
-           std::chrono::microseconds spin_limit)
-    : name_(std::move(name)), frame_limit_(frame_limit), wait_(wait), spin_limit_(spin_limit), notifier_(notifier) {}
+Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, ReaderOptions reader)
+    : name_(std::move(name)), frame_limit_(frame_limit), reader_options_(std::move(reader)), notifier_(notifier) {}
 
 Feed::~Feed() { stop(); }
 
@@ -64,9 +63,7 @@ void Feed::run() {
 }
 
 void Feed::loop() {
-  ReaderOptions ro;
-  ro.wait = wait_;
-  ro.spin_limit = spin_limit_;
+  ReaderOptions ro = reader_options_;
   ro.log = app::library_logger();
   Reader reader(name_, ro);
   // Called under mu_. "live" is announced with the generation it is about (a new size or

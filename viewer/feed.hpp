@@ -96,9 +96,8 @@ struct FeedStatus {
 class Feed {
  public:
   // `frame_limit` != 0: keep only the first `frame_limit` frames (then the last one stays shown).
-  // `wait`, `spin_limit`: ReaderOptions::wait / spin_limit of the stream's reader.
-  Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, WaitPolicy wait = WaitPolicy::block,
-       std::chrono::microseconds spin_limit = std::chrono::microseconds(0));
+  // `reader`: the stream's ReaderOptions (wait policy, access; its log is the app's).
+  Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, ReaderOptions reader = {});
   ~Feed();  // stop()
   Feed(const Feed&) = delete;
   Feed& operator=(const Feed&) = delete;
@@ -126,8 +125,7 @@ class Feed {
 
   std::string name_;
   std::uint64_t frame_limit_;
-  WaitPolicy wait_;
-  std::chrono::microseconds spin_limit_;
+  ReaderOptions reader_options_;
   Notifier& notifier_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

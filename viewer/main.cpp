@@ -38,8 +38,7 @@ struct Options {
   std::string snapshot, stats_json, save_dir = ".";
   std::uint64_t frames = 0, timeout_ms = 0;
   cv::Size max_size{1280, 720};
-  shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
-  std::chrono::microseconds spin_limit{0};
+  shmframe::ReaderOptions reader;  // wait policy, spin limit, access
 };
 
 // Lines on stdout are for people and scripts alike: one whole line at a time, flushed.
@@ -56,8 +55,7 @@ class Viewer {
   explicit Viewer(Options o) : opt_(std::move(o)), start_ns_(monotonic_ns()), start_cpu_ns_(process_cpu_ns()) {
     for (std::size_t i = 0; i < opt_.names.size(); ++i) {
       // --frames counts the first stream's frames: its feed keeps exactly that many.
-      feeds_.push_back(
-          std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.wait, opt_.spin_limit));
+      feeds_.push_back(std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.reader));
       tick_.emplace_back();
     }
     for (auto& f : feeds_) f->start();
@@ -418,7 +416,9 @@ int main(int argc, char** argv) {
   cli.add_option("--max-size", max_size,
                  "Largest window picture WIDTHxHEIGHT; frames are scaled down to fit, aspect kept")
       ->capture_default_str();
-  shmframe::app::add_wait_options(cli, opt.wait, opt.spin_limit);
+  shmframe::app::add_wait_options(cli, opt.reader.wait, opt.reader.spin_limit);
+  shmframe::app::add_access_option(cli, opt.reader.access);
+  shmframe::app::add_expect_owner_option(cli, opt.reader.expect_owner);
   cli.add_flag("--no-overlay", opt.no_overlay, "Start with the overlay off (o toggles it)");
   cli.add_flag("-v,--verbose", opt.verbose, "Debug logging; statistics lines in window mode too");
   try {

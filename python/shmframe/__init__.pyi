@@ -9,6 +9,7 @@ __version__: str
 
 PixelFormat = Literal["bgr8", "rgb8", "bgra8", "gray8"]
 Delivery = Literal["latest", "every_frame", "lossless"]
+Access = Literal["auto", "read_write", "read_only"]
 WaitPolicy = Literal["block", "predictive", "spin"]
 EventKind = Literal["frame", "attached", "producer_lost", "closed", "corrupt", "timeout", "interrupted", "error"]
 Image = npt.NDArray[np.uint8]
@@ -133,12 +134,14 @@ class Reader:
         name: str,
         *,
         delivery: Delivery = "latest",
+        access: Access = "auto",
         wait: WaitPolicy = "block",
         spin_limit: Optional[float] = None,
         ready_timeout: float = 2.0,
         timeout: Optional[float] = None,
         stop_on_close: bool = False,
         on_event: Optional[Callable[[Event], object]] = None,
+        expect_owner: Union[int, str, None] = None,
     ) -> None: ...
     def wait(self, timeout: Optional[float] = None) -> Event: ...
     def frames(self, timeout: Optional[float] = None) -> Iterator[Frame]: ...
@@ -161,6 +164,8 @@ class Reader:
     def closed(self) -> bool: ...
     @property
     def hold_limit(self) -> int: ...
+    @property
+    def read_only(self) -> bool: ...
     @property
     def info(self) -> StreamInfo: ...
     @property

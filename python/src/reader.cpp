@@ -9,6 +9,8 @@
 // Thread contract: a Reader is used by one Python thread at a time (a second thread gets
 // shmframe.Busy instead of undefined behaviour). Frames may be used, released and collected on
 // any thread. Waits release the GIL.
+#include <pwd.h>
+
 #include <pybind11/stl.h>
 
 #include <cstring>
@@ -173,6 +175,29 @@ Delivery parse_delivery(const std::string& s) {
   raise(PyErrorKind::invalid, "delivery must be 'latest', 'every_frame' or 'lossless', not '" + s + "'");
 }
 
+Access parse_access(const std::string& s) {
+  if (s == "auto") return Access::automatic;
+  if (s == "read_write" || s == "read-write") return Access::read_write;
+  if (s == "read_only" || s == "read-only") return Access::read_only;
+  raise(PyErrorKind::invalid, "access must be 'auto', 'read_write' or 'read_only', not '" + s + "'");
+}
+
+std::optional<std::uint32_t> parse_owner(const py::object& o) {
+  if (o.is_none()) return std::nullopt;
+  if (py::isinstance<py::int_>(o)) {
+    const auto v = o.cast<long long>();
+    if (v < 0 || v > 0xFFFFFFFELL) raise(PyErrorKind::invalid, "expect_owner: " + std::to_string(v) + " is not a uid");
+    return static_cast<std::uint32_t>(v);
+  }
+  if (py::isinstance<py::str>(o)) {
+    const auto name = o.cast<std::string>();
+    const passwd* pw = getpwnam(name.c_str());  // under the GIL: one caller at a time
+    if (pw == nullptr) raise(PyErrorKind::invalid, "expect_owner: '" + name + "' is not a user of this host");
+    return static_cast<std::uint32_t>(pw->pw_uid);
+  }
+  raise(PyErrorKind::invalid, "expect_owner must be a uid (int), a user name (str) or None");
+}
+
 WaitPolicy parse_wait(const std::string& s) {
   if (s == "block") return WaitPolicy::block;
   if (s == "predictive") return WaitPolicy::predictive;
@@ -182,12 +207,15 @@ WaitPolicy parse_wait(const std::string& s) {
 
 class PyReader {
  public:
-  PyReader(const std::string& name, const std::string& delivery, const std::string& wait, const py::object& spin_limit,
-           double ready_timeout, const py::object& timeout, bool stop_on_close, py::object on_event)
+  PyReader(const std::string& name, const std::string& delivery, const std::string& access, const std::string& wait,
+           const py::object& spin_limit, double ready_timeout, const py::object& timeout, bool stop_on_close,
+           py::object on_event, const py::object& expect_owner)
       : logs_(std::make_shared<LogQueue>()), name_(name), stream_name_(std::make_shared<const std::string>(name)),
         timeout_(to_timeout(timeout, "timeout")), stop_on_close_(stop_on_close), on_event_(std::move(on_event)) {
     ReaderOptions o;
     o.delivery = parse_delivery(delivery);
+    o.access = parse_access(access);
+    o.expect_owner = parse_owner(expect_owner);
     o.wait = parse_wait(wait);
     if (auto s = to_timeout(spin_limit, "spin_limit"))
       o.spin_limit = std::chrono::duration_cast<std::chrono::microseconds>(*s);
@@ -304,6 +332,7 @@ class PyReader {
   bool closed() const { return !reader_; }
   bool attached() const { return reader_ && reader_->attached(); }
   std::uint32_t hold_limit() const { return reader_ ? reader_->hold_limit() : 0; }
+  bool read_only() const { return reader_ && reader_->read_only(); }
   const std::string& name() const { return name_; }
   std::optional<nanoseconds> timeout() const { return timeout_; }
 
@@ -563,8 +592,8 @@ keeps trying).
            [](EventIter& it) { return it.reader.cast<PyReader&>().next_event(it.timeout, it.last, it.done); });
 
   py::class_<PyReader>(m, "Reader", R"doc(
-Reader(name, *, delivery='latest', wait='block', spin_limit=None, ready_timeout=2.0,
-       timeout=None, stop_on_close=False, on_event=None)
+Reader(name, *, delivery='latest', access='auto', wait='block', spin_limit=None,
+       ready_timeout=2.0, timeout=None, stop_on_close=False, on_event=None, expect_owner=None)
 
 Follows stream `name` across producer restarts and format changes, like the C++ Reader: waits
 for it to appear, attaches, takes frames without copying, notices a lost producer and
@@ -581,18 +610,26 @@ the stream. A frame the loop moved past is released unless you kept a reference 
 
 delivery: 'latest' (newest frame, skip when slow), 'every_frame' (seq + 1 while a slot holds it),
 'lossless' (every frame: the producer waits up to its max block for this reader).
+access: 'read_write' (a consumer entry: held frames, lossless, listed by status()), 'read_only'
+(maps the stream read-only: cannot disturb the producer or other consumers, but frames are not
+held (check Frame.still_valid()), no lossless, not listed), 'auto' (read-write if allowed, else
+read-only).
+expect_owner: a uid or user name: attach only to a segment that user owns (another user's
+segment at the name raises PermissionDenied / gives an 'error' event).
 wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls around it),
 'spin' (polls; a whole core). timeout: seconds, None = forever (iteration only).
 )doc")
-      .def(py::init([](const std::string& name, const std::string& delivery, const std::string& wait,
-                       const py::object& spin_limit, double ready_timeout, const py::object& timeout,
-                       bool stop_on_close, py::object on_event) {
-             return std::make_unique<PyReader>(name, delivery, wait, spin_limit, ready_timeout, timeout, stop_on_close,
-                                               std::move(on_event));
+      .def(py::init([](const std::string& name, const std::string& delivery, const std::string& access,
+                       const std::string& wait, const py::object& spin_limit, double ready_timeout,
+                       const py::object& timeout, bool stop_on_close, py::object on_event,
+                       const py::object& expect_owner) {
+             return std::make_unique<PyReader>(name, delivery, access, wait, spin_limit, ready_timeout, timeout,
+                                               stop_on_close, std::move(on_event), expect_owner);
            }),
-           py::arg("name"), py::kw_only(), py::arg("delivery") = "latest", py::arg("wait") = "block",
-           py::arg("spin_limit") = py::none(), py::arg("ready_timeout") = 2.0, py::arg("timeout") = py::none(),
-           py::arg("stop_on_close") = false, py::arg("on_event") = py::none())
+           py::arg("name"), py::kw_only(), py::arg("delivery") = "latest", py::arg("access") = "auto",
+           py::arg("wait") = "block", py::arg("spin_limit") = py::none(), py::arg("ready_timeout") = 2.0,
+           py::arg("timeout") = py::none(), py::arg("stop_on_close") = false, py::arg("on_event") = py::none(),
+           py::arg("expect_owner") = py::none())
       .def("wait", &PyReader::wait, py::arg("timeout") = py::none(),
            "The next Event (a frame or a life-cycle change); kind 'timeout' after `timeout` seconds (None = "
            "forever). Attaches and re-attaches by itself.")
@@ -630,7 +667,9 @@ wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls aro
       .def_property_readonly("attached", &PyReader::attached)
       .def_property_readonly("closed", &PyReader::closed)
       .def_property_readonly("hold_limit", &PyReader::hold_limit,
-                             "Frames this Reader may hold at once (slots - 1, at least 1).")
+                             "Frames this Reader may hold at once (slots - 1, at least 1; 0 when read-only).")
+      .def_property_readonly("read_only", &PyReader::read_only,
+                             "True while attached read-only (access='read_only', or 'auto' without write access).")
       .def_property_readonly(
           "info", &PyReader::info,
           "The attached generation: dict(generation, width, height, format, stride, slots, "

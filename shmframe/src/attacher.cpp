@@ -15,9 +15,9 @@
 namespace shmframe::detail {
 
 Attacher::Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
-                   const std::function<void(const std::string&)>& warn)
+                   const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner)
     : stream_(std::move(stream)), path_(object_path(segment_object(stream_))), ready_timeout_(ready_timeout),
-      watcher_(segment_object(stream_), warn) {}
+      expect_owner_(expect_owner), watcher_(segment_object(stream_), warn) {}
 
 void Attacher::skip(dev_t dev, ino_t ino) noexcept {
   skip_dev_ = dev;
@@ -88,34 +88,57 @@ Attacher::Probe Attacher::on_end(const layout::SegmentHeader& snap, const struct
   return Probe::not_ready;
 }
 
-std::optional<Object> Attacher::open_or_wait(bool& unsized_denied) {
+std::optional<Object> Attacher::open_or_wait(Access access, bool& unsized_denied, bool& writable) {
   unsized_denied = false;
+  writable = access != Access::read_only;
   try {
-    return open_segment(stream_, true);
+    return open_segment(stream_, writable);
   } catch (const Error& e) {
     // The creator sets the final mode (fchmod) right after shm_open, before it sizes the
     // object: an empty object's mode is the umask's, not final. Denied only once it is sized.
     struct stat st = {};
-    if (e.value() != errc::permission_denied || lstat(path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-        st.st_size >= static_cast<off_t>(sizeof(layout::SegmentHeader))) {
+    if (e.value() != errc::permission_denied || lstat(path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw;
+    if (st.st_size < static_cast<off_t>(sizeof(layout::SegmentHeader))) {
+      unsized_denied = true;
+      denied_st_ = st;
+      return std::nullopt;
+    }
+    if (access != Access::automatic) throw;
+    // Automatic: we may read but not write (a 0644 / 0640 stream of another user)? Attach
+    // read-only then. Denied that too: the read-write refusal names every way out.
+    writable = false;
+    try {
+      return open_segment(stream_, false);
+    } catch (const Error& ro) {
+      if (ro.value() == errc::permission_denied) throw e;  // NOLINT(cert-err60-cpp): Error is copyable
       throw;
     }
-    unsized_denied = true;
-    denied_st_ = st;
-    return std::nullopt;
   }
 }
 
-Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
+void Attacher::check_owner(const struct stat& st) {
+  if (!expect_owner_ || st.st_uid == *expect_owner_) return;
+  // Judged by the object's owner (fstat), never by the header's writer_uid, which anyone with
+  // write access can forge. Not final: the name may change hands again.
+  skip(st.st_dev, st.st_ino);
+  fail(errc::permission_denied, stream_,
+       path_ + " is owned by uid " + std::to_string(st.st_uid) + ", not by the expected uid " +
+           std::to_string(*expect_owner_) + " (" + describe_owner(st) +
+           "): another user produces under this name. Not attached; stop that producer, or pick another name");
+}
+
+Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView& out, WriteView& wout) {
   recheck_at_ = 0;
   bool unsized_denied = false;
-  auto obj = open_or_wait(unsized_denied);
+  bool writable = false;
+  auto obj = open_or_wait(access, unsized_denied, writable);
   if (unsized_denied) return not_ready(denied_st_);
   if (!obj) return Probe::absent;
-  if (obj->st.st_dev == skip_dev_ && obj->st.st_ino == skip_ino_) return Probe::stale;
+  if (skipped(obj->st)) return Probe::stale;
+  check_owner(obj->st);
   const std::uint64_t size = obj->size();
   if (size < sizeof(layout::SegmentHeader)) return not_ready(obj->st);
-  auto region = map_region(*obj, true, stream_);
+  auto region = map_region(*obj, writable, stream_);
   auto& h = *reinterpret_cast<layout::SegmentHeader*>(region->base());
   layout::SegmentHeader snap;
   for (;;) {
@@ -150,7 +173,8 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, WriteView& out) {
   Geometry geo = validate_header(snap, size, stream_);
   check_backed(*obj, stream_);  // before anything touches the holes of a sparse object
   populate(*region);
-  out = WriteView{std::move(region), geo};
+  wout = writable ? WriteView{region, geo} : WriteView{};
+  out = ReadView{std::move(region), geo};
   return Probe::ready;
 }
 

@@ -36,6 +36,16 @@ void bump_and_wake(layout::ConsumerEntry& e) noexcept {
   at(e.wake).fetch_add(1, std::memory_order_seq_cst);
   if (at(e.waiting).load(std::memory_order_seq_cst) != 0) wake_word(&e.wake);
 }
+
+void wake_readers(const WriteView& v) noexcept {
+  // Read-only consumers cannot raise a flag: bump and wake unconditionally (one system call per
+  // commit, ~0.4 us here). SYNC(reader_wake) producer store side: the bump is seq_cst, after the
+  // commit's stores; a reader that read the old value as its ticket before checking for news
+  // either sees the commit or finds the word changed when the kernel compares it.
+  auto& h = v.header();
+  at(h.reader_wake).fetch_add(1, std::memory_order_seq_cst);
+  wake_word(&h.reader_wake);
+}
 }  // namespace
 
 void wake_consumers(const WriteView& v, std::uint64_t seq) noexcept {
@@ -46,6 +56,7 @@ void wake_consumers(const WriteView& v, std::uint64_t seq) noexcept {
     if (!consumer_table::claimed(e)) continue;
     bump_and_wake(e);
   }
+  wake_readers(v);
 }
 
 void wake_all(const WriteView& v) noexcept {
@@ -54,20 +65,30 @@ void wake_all(const WriteView& v) noexcept {
     at(e.wake).fetch_add(1, std::memory_order_seq_cst);
     wake_word(&e.wake);
   }
+  wake_readers(v);
 }
 
-std::uint32_t ticket(layout::ConsumerEntry& me) noexcept {
+WakeWord entry_wake(layout::ConsumerEntry& me) noexcept { return {&me.wake, &me.waiting, &me.polling}; }
+
+WakeWord reader_wake(const ReadView& v) noexcept { return {&v.header().reader_wake, nullptr, nullptr}; }
+
+std::uint32_t ticket(const WakeWord& w) noexcept {
   // acquire: read before the consumer checks for news, so that a commit after this point changes
   // the word and the FUTEX_WAIT in wait_for_commit() returns at once.
-  return at(me.wake).load(std::memory_order_acquire);
+  // SYNC(reader_wake) acquire load, read-only consumers' side: pairs with wake_readers().
+  return load(*w.word, std::memory_order_acquire);
 }
 
-int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept {
+int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept {
+  // The kernel compares the word under its own lock and never writes it: FUTEX_WAIT works on a
+  // read-only mapping.
+  auto* word = const_cast<std::uint32_t*>(w.word);  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  if (w.waiting == nullptr) return wait_word(word, ticket, timeout_ns);
   // SYNC(wake) consumer side: pairs with bump_and_wake() (see there).
-  at(me.waiting).store(1, std::memory_order_seq_cst);
-  const int r = wait_word(&me.wake, ticket, timeout_ns);
+  at(*w.waiting).store(1, std::memory_order_seq_cst);
+  const int r = wait_word(word, ticket, timeout_ns);
   // relaxed: a stale 1 costs the producer one spurious FUTEX_WAKE, nothing else.
-  at(me.waiting).store(0, std::memory_order_relaxed);
+  at(*w.waiting).store(0, std::memory_order_relaxed);
   return r;
 }
 
@@ -81,24 +102,24 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
-bool poll_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until_ns) noexcept {
+bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns) noexcept {
   // relaxed: an advisory count for other pollers (pollers()).
-  at(me.polling).store(1, std::memory_order_relaxed);
+  if (w.polling != nullptr) at(*w.polling).store(1, std::memory_order_relaxed);
   bool moved = false;
   for (std::uint32_t n = 0;; ++n) {
     // acquire: like ticket(); a new value means a commit we must look at.
-    if (at(me.wake).load(std::memory_order_acquire) != ticket) {
+    if (load(*w.word, std::memory_order_acquire) != ticket) {
       moved = true;
       break;
     }
     cpu_relax();
     if ((n & 63u) == 63u && monotonic_ns() >= until_ns) break;  // the clock every 64 pauses (~2-8 us)
   }
-  at(me.polling).store(0, std::memory_order_relaxed);
+  if (w.polling != nullptr) at(*w.polling).store(0, std::memory_order_relaxed);
   return moved;
 }
 
-std::uint32_t pollers(const WriteView& v) noexcept {
+std::uint32_t pollers(const ReadView& v) noexcept {
   std::uint32_t n = 0;
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     const auto& e = v.consumer(i);

@@ -41,8 +41,13 @@ OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {
     if (flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK) fail_os(stream, "cannot lock " + path, errno);
       layout::LockRecord rec{};
+      struct stat st = {};
       std::string what = "already produced by ";
       what += read_record(fd.get(), rec) ? "pid " + std::to_string(rec.pid) : "another process";
+      // The record is whatever its writer wrote; the object's owner is what the kernel says.
+      if (fstat(fd.get(), &st) == 0 && st.st_uid != geteuid()) {
+        what += " of another user (the lock is " + describe_owner(st) + "; the pid is its own claim)";
+      }
       what += " (a live producer holds " + path + "): stop that producer first, or use another --name";
       fail(errc::already_owned, stream, what);
     }

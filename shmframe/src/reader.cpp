@@ -57,18 +57,25 @@ struct ReaderCounters {
 };
 
 // One attached generation: the mapping, its validated geometry, our consumer entry and the
-// slots our frames hold. Frames share it, so it outlives the Reader's use of it.
+// slots our frames hold. Frames share it, so it outlives the Reader's use of it. Read-only: the
+// mapping is PROT_READ, `wview` is empty and there is no entry (me() must not be called).
 struct Attachment {
-  Attachment(WriteView v, std::uint32_t e, std::int32_t p, bool l, std::shared_ptr<ReaderCounters> c)
-      : view(std::move(v)), entry(e), pid(p), lossless(l), holds(p), counters(std::move(c)) {}
-  WriteView view;
+  Attachment(ReadView v, WriteView w, std::uint32_t e, std::int32_t p, bool l, std::shared_ptr<ReaderCounters> c)
+      : view(std::move(v)), wview(std::move(w)), entry(e), pid(p), lossless(l), holds(p), counters(std::move(c)) {}
+  ReadView view;
+  WriteView wview;  // the same mapping, writable; empty when read-only
   std::uint32_t entry;
   std::int32_t pid;
   bool lossless;  // the producer may wait for our progress: tell it (notifier::wake_producer)
   Holds holds;
   std::shared_ptr<ReaderCounters> counters;
 
-  layout::ConsumerEntry& me() const noexcept { return view.consumer(entry); }
+  bool read_only() const noexcept { return !wview; }
+  layout::ConsumerEntry& me() const noexcept { return wview.consumer(entry); }
+  layout::ConsumerEntry* entry_or_null() const noexcept { return read_only() ? nullptr : &me(); }
+  notifier::WakeWord wake() const noexcept {
+    return read_only() ? notifier::reader_wake(view) : notifier::entry_wake(me());
+  }
 };
 
 namespace {
@@ -99,9 +106,10 @@ constexpr std::uint64_t kPredictiveWindowNs = 1'000'000;
 class ReaderCore {
  public:
   ReaderCore(std::string_view name, ReaderOptions opt)
-      : name_(name), opt_(std::move(opt)), attacher_(name_, opt_.ready_timeout, [this](const std::string& m) {
-          log(LogLevel::warn, stream_tag(name_) + ": " + m);
-        }) {}
+      : name_(name), opt_(std::move(opt)),
+        attacher_(
+            name_, opt_.ready_timeout,
+            [this](const std::string& m) { log(LogLevel::warn, stream_tag(name_) + ": " + m); }, opt_.expect_owner) {}
   ~ReaderCore() { give_back(); }
   ReaderCore(const ReaderCore&) = delete;
   ReaderCore& operator=(const ReaderCore&) = delete;
@@ -114,10 +122,13 @@ class ReaderCore {
   void give_back() noexcept;
   // A sign of life outside wait() (a Reader driven by latest()/read() only).
   void beat() noexcept {
-    if (att_) (void)consumer_table::beat(att_->me(), att_->pid, monotonic_ns());
+    if (att_ && !att_->read_only()) (void)consumer_table::beat(att_->me(), att_->pid, monotonic_ns());
   }
-  std::uint32_t hold_limit() const noexcept { return att_ ? std::max(1u, att_->view.geo.slot_count - 1) : 0; }
+  std::uint32_t hold_limit() const noexcept {
+    return att_ && !att_->read_only() ? std::max(1u, att_->view.geo.slot_count - 1) : 0;
+  }
   bool attached() const noexcept { return att_ != nullptr; }
+  bool read_only() const noexcept { return att_ && att_->read_only(); }
   const std::string& name() const noexcept { return name_; }
   StreamInfo info() const noexcept {
     if (!att_) return {};
@@ -136,6 +147,8 @@ class ReaderCore {
   // One attach attempt: probe + claim. Throws Error (counted).
   bool try_attach(std::uint64_t deadline);
   Event frame_event(Frame f, std::uint64_t missed);
+  // Our entry's counters and last_seq (and, lossless, the producer's wake-up) for a frame taken.
+  void publish_progress(const Frame& f, std::uint64_t missed) noexcept;
   // One turn of wait(): an event to return, or nullopt to go round again.
   std::optional<Event> step_detached(std::uint64_t deadline) noexcept;
   std::optional<Event> step_attached(std::uint64_t deadline) noexcept;
@@ -146,7 +159,7 @@ class ReaderCore {
   // The header says CLOSED or SUPERSEDED. True when that is to be believed: the name no longer
   // refers to our segment, or its producer is lost. Otherwise (its producer lives, beats and
   // still owns the name) someone else wrote it.
-  bool end_believed(const WriteView& v, std::uint64_t now) const noexcept;
+  bool end_believed(const ReadView& v, std::uint64_t now) const noexcept;
   // A CLOSED / SUPERSEDED not believed: for up to one interval, waits for the name to change (a
   // closing producer unlinks right after its store); then reports it once, and ignores it from
   // then on. True when step_attached() returns `out` now; false: carry on as if READY.
@@ -163,7 +176,7 @@ class ReaderCore {
   void keep_lossless(std::uint64_t latest) noexcept;
   // Waits for a commit (the wake word moving past `ticket`) until `until`, as the wait policy
   // says. Returns 0, ETIMEDOUT, EAGAIN or EINTR like notifier::wait_for_commit().
-  int await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until) noexcept;
+  int await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept;
   // May this reader poll now? Not when as many consumers poll as there are CPUs besides one.
   bool may_poll() const noexcept;
 
@@ -180,20 +193,27 @@ class ReaderCore {
 
 bool ReaderCore::try_attach(std::uint64_t deadline) {
   try {
-    WriteView v;
-    if (attacher_.probe(deadline, v) != Attacher::Probe::ready) return false;
+    ReadView v;
+    WriteView w;
+    // Lossless needs an entry (the producer waits on it): never fall back to read-only then.
+    const Access access = opt_.delivery == Delivery::lossless && opt_.access == Access::automatic ? Access::read_write
+                                                                                                  : opt_.access;
+    if (attacher_.probe(deadline, access, v, w) != Attacher::Probe::ready) return false;
     const std::int32_t pid = own_pid();
-    const std::optional<std::uint32_t> entry = consumer_table::claim(v, pid, name_);
-    if (!entry) {
-      // Full, but some entries are changing hands: free again soon (the producer reaps stuck
-      // ones within an interval). Look again then; nothing announces it.
-      attacher_.recheck_at(monotonic_ns() + v.geo.heartbeat_interval_ns);
-      return false;
+    std::optional<std::uint32_t> entry = 0;
+    if (w) {
+      entry = consumer_table::claim(w, pid, name_);
+      if (!entry) {
+        // Full, but some entries are changing hands: free again soon (the producer reaps stuck
+        // ones within an interval). Look again then; nothing announces it.
+        attacher_.recheck_at(monotonic_ns() + v.geo.heartbeat_interval_ns);
+        return false;
+      }
     }
     try {
-      att_ = std::make_shared<Attachment>(v, *entry, pid, opt_.delivery == Delivery::lossless, counters_);
+      att_ = std::make_shared<Attachment>(v, w, *entry, pid, opt_.delivery == Delivery::lossless, counters_);
     } catch (...) {
-      consumer_table::release(v, *entry, pid);
+      if (w) consumer_table::release(w, *entry, pid);
       throw;
     }
     last_seq_ = 0;
@@ -202,8 +222,15 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
     forged_end_reported_ = false;
     predictor_.reset();
     ++counters_->attaches;
-    // relaxed: for observers (--list).
-    at(att_->me().wait_policy).store(policy_code(opt_.wait), std::memory_order_relaxed);
+    if (att_->read_only()) {
+      log(LogLevel::info, stream_tag(name_) + ": attached read-only (" +
+                              (opt_.access == Access::read_only ? std::string("as asked")
+                                                                : std::string("no write access to the segment")) +
+                              "): no consumer entry, frames are not held, not listed in --status");
+    } else {
+      // relaxed: for observers (--list).
+      at(att_->me().wait_policy).store(policy_code(opt_.wait), std::memory_order_relaxed);
+    }
     if (att_->view.region->owner_uid() != geteuid()) {
       log(LogLevel::warn, stream_tag(name_) + ": produced by another user (segment owned by uid " +
                               std::to_string(att_->view.region->owner_uid()) + ")");
@@ -219,8 +246,10 @@ void ReaderCore::give_back() noexcept {
   if (!att_) return;
   // Holds first (frames still out then hold nothing and never touch the entry again), then
   // the entry itself.
-  att_->holds.detach(att_->me());
-  consumer_table::release(att_->view, att_->entry, att_->pid);
+  if (!att_->read_only()) {
+    att_->holds.detach(att_->me());
+    consumer_table::release(att_->wview, att_->entry, att_->pid);
+  }
   att_.reset();
   lost_ = false;
 }
@@ -244,10 +273,10 @@ void ReaderCore::attach(std::chrono::milliseconds timeout) {
 Frame ReaderCore::take(std::uint64_t seq) noexcept {
   Frame f;
   if (!att_) return f;
-  const WriteView& v = att_->view;
-  auto t = detail::take(v, att_->me(), att_->holds, seq, hold_limit());
+  const ReadView& v = att_->view;
+  auto t = detail::take(v, att_->entry_or_null(), &att_->holds, seq, hold_limit());
   if (!t) return f;
-  if (!t->held) ++counters_->unheld;
+  if (!t->held && !att_->read_only()) ++counters_->unheld;  // read-only: none is held, by design
   f.att_ = att_;
   f.slot_ = t->slot;
   f.seq_ = seq;
@@ -297,14 +326,26 @@ bool ReaderCore::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64
 }
 
 Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
-  auto& me = att_->me();
   last_seq_ = f.seq();
   ++counters_->frames;
   counters_->drops += missed;
+  predictor_.observe(f.seq(), f.commit_ns());
+  lost_ = false;  // the producer came back (e.g. SIGCONT)
+  Event ev;
+  ev.kind = EventKind::frame;
+  ev.generation = att_->view.geo.generation;
+  ev.dropped = missed;
+  ev.frame = std::move(f);
+  if (!att_->read_only()) publish_progress(ev.frame, missed);
+  return ev;
+}
+
+void ReaderCore::publish_progress(const Frame& f, std::uint64_t missed) noexcept {
+  auto& me = att_->me();
   if (att_->lossless) {
     // SYNC(lossless) consumer store side: seq_cst, then wake_producer() loads producer_waiting.
     at(me.last_seq).store(last_seq_, std::memory_order_seq_cst);
-    notifier::wake_producer(att_->view);
+    notifier::wake_producer(att_->wview);
     keep_lossless(latest_seq(att_->view));
   } else {
     // relaxed: statistics for observers; no data depends on them.
@@ -316,15 +357,7 @@ Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   const std::uint64_t wake = now > f.commit_ns() ? now - f.commit_ns() : 0;
   at(me.wake_latency_ns)
       .store(static_cast<std::uint32_t>(std::min<std::uint64_t>(wake, UINT32_MAX)), std::memory_order_relaxed);
-  predictor_.observe(f.seq(), f.commit_ns());
   if (missed != 0) at(me.drops).fetch_add(missed, std::memory_order_relaxed);
-  lost_ = false;  // the producer came back (e.g. SIGCONT)
-  Event ev;
-  ev.kind = EventKind::frame;
-  ev.generation = att_->view.geo.generation;
-  ev.dropped = missed;
-  ev.frame = std::move(f);
-  return ev;
 }
 
 void ReaderCore::keep_lossless(std::uint64_t latest) noexcept {
@@ -375,7 +408,7 @@ Event ReaderCore::corrupt_event(const std::string& what) {
   return event(EventKind::corrupt, att_ ? att_->view.geo.generation : 0, stream_tag(name_) + ": " + what);
 }
 
-bool ReaderCore::end_believed(const WriteView& v, std::uint64_t now) const noexcept {
+bool ReaderCore::end_believed(const ReadView& v, std::uint64_t now) const noexcept {
   return !name_refers_to(segment_object(name_), v.region->dev(), v.region->ino()) || producer_lost(v, now);
 }
 
@@ -401,10 +434,10 @@ bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_
 }
 
 std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept {
-  const WriteView& v = att_->view;
-  auto& me = att_->me();
+  const ReadView& v = att_->view;
   const std::uint64_t now = monotonic_ns();
-  const bool ours = consumer_table::beat(me, att_->pid, now);  // the first touch of the entry
+  // The first touch of the entry (read-only: there is none to lose).
+  const bool ours = att_->read_only() || consumer_table::beat(att_->me(), att_->pid, now);
   if (v.region->broken()) {
     // Truncated under us: the SIGBUS guard put zero pages in its place (frames we hold fail
     // still_valid()). Our entry went with it. Skip the object; its producer replaces it.
@@ -425,7 +458,8 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     att_.reset();
     return std::nullopt;
   }
-  const std::uint32_t ticket = notifier::ticket(me);
+  const notifier::WakeWord wake = att_->wake();
+  const std::uint32_t ticket = notifier::ticket(wake);
   std::uint32_t state = load_state(v.header());
   const bool ended = state == static_cast<std::uint32_t>(layout::State::closed) ||
                      state == static_cast<std::uint32_t>(layout::State::superseded);
@@ -479,7 +513,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     return event(EventKind::producer_lost, v.geo.generation,
                  stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) + " stopped beating");
   }
-  if (await_commit(me, ticket, now + slice) == EINTR) return event(EventKind::interrupted);
+  if (await_commit(wake, ticket, now + slice) == EINTR) return event(EventKind::interrupted);
   return std::nullopt;
 }
 
@@ -487,7 +521,7 @@ bool ReaderCore::may_poll() const noexcept {
   return notifier::pollers(att_->view) < std::max<std::uint32_t>(1, cpus_ - 1);
 }
 
-int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until) noexcept {
+int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept {
   std::uint64_t now = monotonic_ns();
   if (now >= until) return ETIMEDOUT;
   const auto limit = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_limit).count());
@@ -495,7 +529,7 @@ int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, st
     case WaitPolicy::block: break;
     case WaitPolicy::spin: {
       const std::uint64_t stop = limit == 0 ? until : std::min(until, now + limit);
-      if (may_poll() && notifier::poll_for_commit(me, ticket, stop)) return 0;
+      if (may_poll() && notifier::poll_for_commit(wake, ticket, stop)) return 0;
       break;
     }
     case WaitPolicy::predictive: {
@@ -505,24 +539,24 @@ int ReaderCore::await_commit(layout::ConsumerEntry& me, std::uint32_t ticket, st
       // can be late by most of a millisecond); a frame that comes early wakes us as in block.
       const std::uint64_t wake_at = w->begin_ns - std::min(w->begin_ns, sleep_overshoot_);
       if (now < wake_at) {
-        const int r = notifier::wait_for_commit(me, ticket, std::min(until, wake_at) - now);
+        const int r = notifier::wait_for_commit(wake, ticket, std::min(until, wake_at) - now);
         if (r != ETIMEDOUT) return r;
         now = monotonic_ns();
         const std::uint64_t late = std::min<std::uint64_t>(now - std::min(now, wake_at), 2'000'000);
         sleep_overshoot_ = sleep_overshoot_ - sleep_overshoot_ / 8 + late / 8;  // EWMA, weight 1/8
         if (now >= until) return ETIMEDOUT;
       }
-      if (notifier::poll_for_commit(me, ticket, std::min(until, w->end_ns))) return 0;
+      if (notifier::poll_for_commit(wake, ticket, std::min(until, w->end_ns))) return 0;
       break;  // late: sleep until it comes
     }
   }
   now = monotonic_ns();
   if (now >= until) return ETIMEDOUT;
-  return notifier::wait_for_commit(me, ticket, until - now);
+  return notifier::wait_for_commit(wake, ticket, until - now);
 }
 
 std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t until) noexcept {
-  const WriteView& v = att_->view;
+  const ReadView& v = att_->view;
   // Keep the old mapping (frames taken stay readable) until a new generation shows up.
   if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
     give_back();
@@ -537,7 +571,7 @@ std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t u
   // supersedes this segment; one that could not (unreadable layout) is seen at the end of the
   // slice, by the name check above.
   const std::uint64_t now = monotonic_ns();
-  if (now < until && notifier::wait_for_commit(att_->me(), ticket, until - now) == EINTR) {
+  if (now < until && notifier::wait_for_commit(att_->wake(), ticket, until - now) == EINTR) {
     return event(EventKind::interrupted);
   }
   return std::nullopt;
@@ -576,6 +610,15 @@ std::string_view to_string(WaitPolicy w) noexcept {
     case WaitPolicy::block: return "block";
     case WaitPolicy::predictive: return "predictive";
     case WaitPolicy::spin: return "spin";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(Access a) noexcept {
+  switch (a) {
+    case Access::automatic: return "automatic";
+    case Access::read_write: return "read_write";
+    case Access::read_only: return "read_only";
   }
   return "unknown";
 }
@@ -623,9 +666,9 @@ void Frame::release() noexcept {
   if (!att_) return;
   const bool overrun = !still_valid();
   if (overrun) ++att_->counters->overruns;
-  att_->holds.release(att_->me(), slot_, held_, overrun);
+  if (!att_->read_only()) att_->holds.release(att_->me(), slot_, held_, overrun);
   // A freed slot may be what a producer waits for (SYNC(lossless): the hold was cleared seq_cst).
-  if (att_->lossless && held_) detail::notifier::wake_producer(att_->view);
+  if (att_->lossless && held_) detail::notifier::wake_producer(att_->wview);
   att_.reset();
   data_ = nullptr;
   metadata_ = nullptr;
@@ -636,6 +679,11 @@ void Frame::release() noexcept {
 // ---------------------------------------------------------------------------------------
 Reader::Reader(std::string_view name, ReaderOptions options) {
   detail::check_name(name);
+  if (options.access == Access::read_only && options.delivery == Delivery::lossless) {
+    throw Error(errc::invalid_argument,
+                "lossless delivery needs a consumer entry, so write access to the segment: drop read-only, or use "
+                "latest / every-frame delivery");
+  }
   impl_ = std::make_unique<detail::ReaderCore>(name, std::move(options));
 }
 
@@ -681,6 +729,7 @@ bool Reader::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* 
   return impl_->copy_latest(dst, dst_stride, seq);
 }
 std::uint32_t Reader::hold_limit() const noexcept { return impl_ ? impl_->hold_limit() : 0; }
+bool Reader::read_only() const noexcept { return impl_ && impl_->read_only(); }
 const std::string& Reader::name() const noexcept {
   static const std::string kNone;
   return impl_ ? impl_->name() : kNone;

@@ -235,7 +235,7 @@ std::optional<Object> open_segment(std::string_view stream, bool writable) {
       const std::string owner = lstat(path.c_str(), &st) == 0 ? " (" + describe_owner(st) + ")" : "";
       fail_os(stream, "cannot open " + path + owner, e,
               writable ? ": run as the producer's user, or start the producer with --mode 0660 and put both users in "
-                         "its group"
+                         "its group, or attach read-only (--read-only; the producer's --mode must let you read)"
                        : ": run as the producer's user, or start the producer with --mode 0640 or 0660");
     }
     if (e == ELOOP) fail(errc::bad_magic, stream, path + " is a symbolic link, not a shmframe segment: remove it", e);

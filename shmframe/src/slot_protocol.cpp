@@ -267,20 +267,20 @@ void Holds::forget_locked() noexcept {
   slots_held_ = 0;
 }
 
-std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& holds, std::uint64_t seq,
+std::optional<Taken> take(const ReadView& v, layout::ConsumerEntry* me, Holds* holds, std::uint64_t seq,
                           std::uint32_t hold_limit) noexcept {
   if (seq == 0) return std::nullopt;
   for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
-    auto& s = v.slot(i);
+    const auto& s = v.slot(i);
     // SYNC(slot_state) acquire: pairs with the release store in commit_slot(); pixels, metadata
     // and timestamps of `seq` are visible once we see its committed word.
-    if (at(s.state).load(std::memory_order_acquire) != layout::slot_committed(seq)) continue;
+    if (load(s.state, std::memory_order_acquire) != layout::slot_committed(seq)) continue;
     Taken t;
     t.slot = i;
-    t.held = holds.acquire(me, i, hold_limit);
+    t.held = me != nullptr && holds->acquire(*me, i, hold_limit);
     // SYNC(hold) consumer load side: seq_cst re-load after the seq_cst hold (see held_slots()).
-    if (at(s.state).load(std::memory_order_seq_cst) != layout::slot_committed(seq)) {
-      holds.release(me, i, t.held, false);
+    if (load(s.state, std::memory_order_seq_cst) != layout::slot_committed(seq)) {
+      if (me != nullptr) holds->release(*me, i, t.held, false);
       return std::nullopt;  // overwritten between the two loads
     }
     // Only now is the frame protected (or, unheld, at least was still committed): read what

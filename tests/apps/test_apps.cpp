@@ -183,6 +183,9 @@ TEST(Apps, BadArgumentsAreRefusedWithAReason) {
       {{kConsumer, "--name=", "--status"}, 2, "looks like an option"},
       {{kConsumer, "--name", "--status"}, 2, "looks like an option"},
       {{kProducer, "--name=", "--fps", "10"}, 2, "looks like an option"},
+      {{kConsumer, "--lossless", "--access", "read-only"}, 2, "write access"},
+      {{kConsumer, "--access", "readonly"}, 2, "--access"},
+      {{kConsumer, "--expect-owner", "no-such-user-here"}, 2, "neither a uid nor a user"},
   };
   for (const auto& c : cases) {
     App app(c.args);
@@ -381,6 +384,37 @@ TEST(Apps, VerifyHoldsAcrossANewGenerationAfterATruncation) {
   EXPECT_EQ(later, 20) << "the consumer did not follow the new generation: " << consumer.errors();
   consumer.proc->signal(SIGINT);
   EXPECT_EQ(consumer.proc->exit_code(10s), 0) << consumer.errors();
+  producer.proc->signal(SIGTERM);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}
+
+// Issue 10: an untrusted viewer gets read access only. Another user (uid 65534, through
+// setpriv) reads a 0644 stream: the consumer app attaches read-only by itself, verifies every
+// frame, and leaves no consumer entry behind it (--status lists none while it runs).
+TEST(Apps, AnotherUserReadsA0644StreamReadOnly) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
+  if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "setpriv (util-linux) is missing";
+  StreamGuard g("app-readonly");
+  App producer({kProducer, "--name", g.name(), "--fps", "100", "--mode", "0644"});
+  App consumer({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", kConsumer, "--name", g.name(),
+                "--processor", "probe", "--verify", "--frames", "20", "--timeout-ms", "20000", "-v"});
+  auto f = consumer.event("frame", 20s);
+  ASSERT_TRUE(f) << consumer.errors();
+  App status({kConsumer, "--name", g.name(), "--status"});
+  ASSERT_EQ(status.proc->exit_code(10s), 0);
+  std::string text;
+  while (auto l = status.out->recv(200ms)) text += *l;
+  const json st = json::parse(text);
+  ASSERT_TRUE(st.is_array() && st.size() == 1) << text;
+  EXPECT_TRUE(st[0]["consumers"].empty()) << "a read-only consumer owns no entry: " << text;
+  int frames = 1;
+  while (frames < 20 && (f = consumer.event("frame", 10s))) {
+    EXPECT_TRUE(f->value("pattern_ok", false)) << f->dump();
+    ++frames;
+  }
+  EXPECT_EQ(frames, 20);
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0);
+  EXPECT_NE(consumer.errors().find("read-only"), std::string::npos) << "the consumer did not say it is read-only";
   producer.proc->signal(SIGTERM);
   EXPECT_EQ(producer.proc->exit_code(10s), 0);
 }

@@ -58,6 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Input in{data, size};
     in.take(mode);
     ro.delivery = static_cast<shmframe::Delivery>(mode % 3);
+    // Every fourth run read-only (lossless needs write access: it stays read-write then).
+    if ((mode / 3) % 4 == 3 && ro.delivery != shmframe::Delivery::lossless) ro.access = shmframe::Access::read_only;
     shmframe::Reader r(name, ro);
     std::vector<shmframe::Frame> held;
     std::uint64_t sum = 0;
@@ -84,17 +86,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           if (op % 8 == 3 && e.frame && held.size() < 4) held.push_back(std::move(e.frame));
           break;
         }
-        case 4:
-          sum += fuzz::touch(r.latest());
-          break;
+        case 4: sum += fuzz::touch(r.latest()); break;
         case 5: {
           std::uint64_t seq = 0;
           if (in.take(seq)) sum += fuzz::touch(r.read(seq % 64));
           break;
         }
-        case 6:
-          held.clear();
-          break;
+        case 6: held.clear(); break;
         default: {  // the zero-copy path of the producer
           shmframe::WriteSlot s = w->acquire();
           if (s) (void)w->commit(s, shmframe::monotonic_ns());

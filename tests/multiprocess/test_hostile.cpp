@@ -4,6 +4,7 @@
 // the victim consumer keeps receiving frames within a bounded time, that the damage is reported
 // (a corrupt event, the producer's tampering counter and log), and that new consumers can join.
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <cstdio>
 #include <memory>
 #include <shmframe/detail/notifier.hpp>
+#include <shmframe/detail/owner_lock.hpp>
+#include <shmframe/inspect.hpp>
 #include <shmframe/layout.hpp>
 
 #include "children.hpp"
@@ -439,4 +442,165 @@ TEST(Hostile, TheSigbusGuardChainsToTheApplicationsHandler) {
   auto calls = wp.recv_kind("app_calls", 5s);
   ASSERT_TRUE(calls);
   EXPECT_EQ(calls->get_u64("n"), 0u) << "our SIGBUS reached the producer's own handler";
+}
+
+// ---- squatting and spoofing: another local user, the same /dev/shm -----------------------
+
+namespace {
+int as_nobody() { return setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0 ? 0 : 50; }
+struct stat stat_of(const std::string& path) {
+  struct stat st = {};
+  EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
+  return st;
+}
+}  // namespace
+
+// Another user's file at the segment's name (here: a small file of uid 65534) is neither used
+// nor removed: the producer refuses, naming the owner and the fix.
+TEST(Squatting, AnotherUsersFileAtTheNameIsNeitherUsedNorRemoved) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
+  StreamGuard g("squat-file");
+  Child squatter([&] {
+    if (as_nobody() != 0) return 50;
+    const int fd = open(g.path().c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    return fd >= 0 && write(fd, "mine", 4) == 4 && close(fd) == 0 ? 0 : 51;
+  });
+  ASSERT_EQ(squatter.exit_code(10s), 0);
+  const struct stat before = stat_of(g.path());
+  try {
+    Writer w(g.name(), children::options());
+    ADD_FAILURE() << "the producer used or replaced another user's file";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.value(), errc::permission_denied);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("owner uid 65534"), std::string::npos) << m;
+    EXPECT_NE(m.find("not ours"), std::string::npos) << m;
+  }
+  const struct stat after = stat_of(g.path());
+  EXPECT_EQ(after.st_ino, before.st_ino) << "the file was replaced";
+  EXPECT_EQ(after.st_size, 4);
+  EXPECT_NE(access(detail::object_path(detail::lock_object(g.name())).c_str(), F_OK), 0)
+      << "the failed start left its lock behind";
+}
+
+// A FIFO or a symbolic link at the name: nobody hangs on it (status, consumers, producers open
+// everything non-blocking and check for a regular file), nobody follows the link, nobody
+// removes either. Each call runs in a child that must finish within a bound: a hang fails.
+TEST(Squatting, AFifoOrALinkAtTheNameHangsNothingAndIsNotFollowed) {
+  StreamGuard g("squat-fifo");
+  const std::string victim = "/dev/shm/shmframe-test-victim-" + std::to_string(getpid());
+  for (const bool fifo : {true, false}) {
+    if (fifo) {
+      ASSERT_EQ(mkfifo(g.path().c_str(), 0666), 0);
+    } else {
+      const int fd = open(victim.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(write(fd, "victim", 6), 6);
+      close(fd);
+      ASSERT_EQ(symlink(victim.c_str(), g.path().c_str()), 0);
+    }
+    Child status([&] {
+      try {
+        (void)inspect(g.name());
+        return 10;
+      } catch (const Error&) {
+        return 0;
+      }
+    });
+    EXPECT_EQ(status.exit_code(10s), 0) << (fifo ? "fifo" : "link") << ": inspect() hung or accepted it";
+    Child consumer([&] {
+      Reader r(g.name());
+      try {
+        r.attach(500ms);
+        return 10;
+      } catch (const Error&) {
+        return 0;
+      }
+    });
+    EXPECT_EQ(consumer.exit_code(10s), 0) << (fifo ? "fifo" : "link") << ": the consumer hung or attached";
+    Child producer([&] {
+      try {
+        Writer w(g.name(), children::options());
+        return 10;
+      } catch (const Error&) {
+        return 0;
+      }
+    });
+    EXPECT_EQ(producer.exit_code(10s), 0) << (fifo ? "fifo" : "link") << ": the producer hung or replaced it";
+    const struct stat st = stat_of(g.path());
+    EXPECT_TRUE(fifo ? S_ISFIFO(st.st_mode) : S_ISLNK(st.st_mode)) << "the object at the name was replaced";
+    unlink(g.path().c_str());
+  }
+  struct stat vs = {};
+  ASSERT_EQ(stat(victim.c_str(), &vs), 0);
+  EXPECT_EQ(vs.st_size, 6) << "the link was followed";
+  unlink(victim.c_str());
+}
+
+// The lock object is owner-only whatever the stream's mode, and a producer refused because
+// another user's producer holds the name is told that the lock is another user's (the pid in
+// the record is only that producer's claim).
+TEST(Squatting, TheLockIsOwnerOnlyAndAnotherUsersLockIsReportedAsSuch) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
+  StreamGuard g("squat-lock");
+  LinePipe wp;
+  WriterOptions o = children::options();
+  o.mode = 0666;
+  Child theirs([&] {
+    if (as_nobody() != 0) return 50;
+    return children::produce(g.name(), o, 0, 5000, &wp);
+  });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  const std::string lock = detail::object_path(detail::lock_object(g.name()));
+  const struct stat st = stat_of(lock);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "the lock of a 0666 stream must stay 0600";
+  EXPECT_EQ(stat_of(g.path()).st_mode & 07777, 0666u);
+  try {
+    Writer w(g.name(), children::options());
+    ADD_FAILURE() << "a second producer took a live name";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.value(), errc::already_owned);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("of another user"), std::string::npos) << m;
+    EXPECT_NE(m.find("owner uid 65534"), std::string::npos) << m;
+  }
+  theirs.kill_and_reap(SIGTERM);
+}
+
+// Ownership is the object's (fstat), never the header's writer_uid, which anyone with write
+// access can forge: a Reader that expects an owner refuses another user's segment even when its
+// header claims the expected uid, and accepts the right owner's.
+TEST(Squatting, ExpectOwnerJudgesTheFileNotTheHeader) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
+  StreamGuard g("squat-owner");
+  LinePipe wp;
+  WriterOptions o = children::options();
+  o.mode = 0666;
+  Child theirs([&] {
+    if (as_nobody() != 0) return 50;
+    return children::produce(g.name(), o, 0, 5000, &wp);
+  });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  theirs.signal(SIGSTOP);  // or its heartbeat would restore writer_uid before we look
+  {
+    Tamper t(g.name());
+    t.header().writer_uid = 0;  // "root's stream"
+  }
+  ReaderOptions root;
+  root.expect_owner = 0;
+  Reader refused(g.name(), root);
+  try {
+    refused.attach(2s);
+    ADD_FAILURE() << "attached to uid 65534's segment while expecting uid 0";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.value(), errc::permission_denied);
+    EXPECT_NE(std::string(e.what()).find("owned by uid 65534"), std::string::npos) << e.what();
+  }
+  ReaderOptions nobody;
+  nobody.expect_owner = 65534;
+  Reader accepted(g.name(), nobody);
+  accepted.attach(2s);
+  EXPECT_EQ(accepted.info().owner_uid, 65534u);
+  theirs.signal(SIGCONT);
+  theirs.kill_and_reap(SIGTERM);
 }

@@ -1,6 +1,7 @@
 """The Python API in one process: a Writer and Readers of the module under test."""
 
 import gc
+import os
 import threading
 import zlib
 
@@ -266,6 +267,34 @@ def test_bad_arrays(stream):
         wide = np.zeros((8, 20, 3), np.uint8)
         wide[:, :8] = 5
         assert w.publish(wide[:, :8]) >= 1
+
+
+def test_read_only_reader_holds_nothing_and_is_not_listed(stream, make_pattern):
+    # access='read_only' maps the stream read-only: no consumer entry (status() lists none), no
+    # held frames (hold_limit 0), every frame still validated; lossless needs write access.
+    with pytest.raises(shmframe.InvalidArgument, match="write access"):
+        shmframe.Reader(stream, access="read_only", delivery="lossless")
+    with pytest.raises(shmframe.InvalidArgument, match="access"):
+        shmframe.Reader(stream, access="sometimes")
+    with pytest.raises(shmframe.InvalidArgument, match="expect_owner"):
+        shmframe.Reader(stream, expect_owner="no-such-user-here")
+    with shmframe.Writer(stream, 32, 16, slots=2) as w, shmframe.Reader(stream, access="read_only") as r:
+        r.attach(2.0)
+        assert r.read_only and r.hold_limit == 0
+        assert shmframe.status(stream)["consumers"] == []
+        w.publish(make_pattern(1, 16, 32, 3))
+        f = expect_frame(r)
+        assert not f.held and f.still_valid()
+        assert np.array_equal(f.array, make_pattern(1, 16, 32, 3))
+        w.publish(make_pattern(2, 16, 32, 3))
+        w.publish(make_pattern(3, 16, 32, 3))  # lands in frame 1's slot: nothing holds it
+        assert not f.still_valid()
+    with shmframe.Writer(stream, 32, 16) as w, shmframe.Reader(stream, expect_owner=os.geteuid()) as r:
+        r.attach(2.0)
+        assert not r.read_only and r.info["owner_uid"] == os.geteuid()
+    with shmframe.Writer(stream, 32, 16) as w, shmframe.Reader(stream, expect_owner=os.geteuid() + 1) as r:
+        with pytest.raises(shmframe.PermissionDenied, match="not by the expected uid"):
+            r.attach(2.0)
 
 
 def test_bad_names_options_and_misuse(stream):

@@ -26,7 +26,9 @@ inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRA
 // 3: lossless delivery: ConsumerEntry::delivery / demotions, the header's producer wake word
 // (producer_wake, producer_waiting) and lossless_demotions. Later, in reserved space with 0 =
 // absent (no version change): ConsumerEntry::wait_policy, polling, wake_latency_ns.
-inline constexpr std::uint32_t kAbiVersion = 3;
+// 4: read-only consumers: the header's reader_wake word, which every producer bumps and wakes
+// after each commit (a version 3 producer would leave read-only consumers asleep).
+inline constexpr std::uint32_t kAbiVersion = 4;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
 
@@ -91,7 +93,9 @@ struct SegmentHeader {
   std::uint32_t producer_wake;       // futex word: a lossless consumer bumps it after taking a frame; atomic
   std::uint32_t producer_waiting;    // the producer sets 1 while it waits for a lossless consumer; atomic
   std::uint64_t lossless_demotions;  // lossless consumers demoted to lossy for blocking too long; atomic
-  std::uint64_t reserved_hot[1];
+  std::uint32_t reader_wake;         // futex word: the producer increments it (and wakes it) after every
+                                     // commit and on close / supersede, for read-only consumers; atomic
+  std::uint32_t reserved_hot;
 
   // -- format and geometry: immutable once READY --
   std::uint32_t width;
@@ -210,7 +214,8 @@ static_assert(offsetof(SegmentHeader, commits_aborted) == 96);
 static_assert(offsetof(SegmentHeader, producer_wake) == 104);
 static_assert(offsetof(SegmentHeader, producer_waiting) == 108);
 static_assert(offsetof(SegmentHeader, lossless_demotions) == 112);
-static_assert(offsetof(SegmentHeader, reserved_hot) == 120);
+static_assert(offsetof(SegmentHeader, reader_wake) == 120);
+static_assert(offsetof(SegmentHeader, reserved_hot) == 124);
 static_assert(offsetof(SegmentHeader, width) == 128);
 static_assert(offsetof(SegmentHeader, height) == 132);
 static_assert(offsetof(SegmentHeader, stride) == 136);

@@ -5,7 +5,8 @@
 // takes committed frames without copying them, notices a lost producer within a few heartbeats,
 // and re-attaches by itself when a new generation appears. Each Reader owns one entry in the
 // segment's consumer table (its wake-up word, its held slots, its counters); the producer never
-// waits for it.
+// waits for it (but for lossless delivery, bounded). A Reader with read access only attaches
+// read-only instead: no entry, nothing held (see Access).
 //
 // Thread contract: the Reader's own calls (wait, latest, read, copy_latest, attach, detach,
 // info, stats) are made from one thread at a time. The Frames it returns may be kept, moved,
@@ -18,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -57,8 +59,22 @@ enum class WaitPolicy {
 };
 std::string_view to_string(WaitPolicy w) noexcept;
 
+// How a Reader opens the segment (docs/PROTOCOL.md, "Read-only consumers").
+enum class Access {
+  automatic,   // read-write if allowed, else read-only (a 0644 / 0640 stream of another user)
+  read_write,  // own a consumer entry: held frames, lossless delivery, counters in --list
+  read_only,   // map it read-only, own no entry: cannot disturb the producer or anyone else, but
+               // holds nothing (every frame unheld: check still_valid()), cannot be lossless, and
+               // is not listed; wakes on the header's reader_wake word
+};
+std::string_view to_string(Access a) noexcept;
+
 struct ReaderOptions {
   std::chrono::milliseconds ready_timeout{2000};  // how long a segment may stay INITIALIZING
+  Access access = Access::automatic;              // lossless needs write access: read_write then
+  // Attach only to a segment this uid owns (the object's owner, fstat: the header's writer_uid
+  // can be forged): another user's segment at the name is an error (permission_denied).
+  std::optional<std::uint32_t> expect_owner;
   Delivery delivery = Delivery::latest;
   WaitPolicy wait = WaitPolicy::block;
   std::chrono::microseconds spin_limit{0};  // 0 = the policy's default (see WaitPolicy)
@@ -106,15 +122,16 @@ struct ReaderStats {
 
 class Reader {
  public:
-  // Does not attach yet. Throws Error(invalid_name).
+  // Does not attach yet. Throws Error(invalid_name), Error(invalid_argument) for lossless
+  // delivery with Access::read_only.
   explicit Reader(std::string_view name, ReaderOptions options = {});
   Reader(Reader&&) noexcept;
   Reader& operator=(Reader&&) noexcept;
   ~Reader();
 
   // Attaches now, waiting up to `timeout` for the stream to exist and be READY. Throws Error:
-  // not_found, permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout, creator_died,
-  // too_many_consumers.
+  // not_found, permission_denied (also: lossless without write access), abi_mismatch, bad_magic,
+  // corrupt, init_timeout, creator_died, too_many_consumers.
   void attach(std::chrono::milliseconds timeout);
   bool attached() const noexcept;
   // Gives the consumer entry back. Frames still held stay readable; they just hold nothing.
@@ -134,8 +151,11 @@ class Reader {
   // <shmframe/opencv.hpp>, shmframe::copy_latest(reader, mat) does the sizing.
   bool copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq = nullptr) noexcept;
 
-  // Frames one Reader may hold at once (slots - 1, at least 1); more are handed out unheld.
+  // Frames one Reader may hold at once (slots - 1, at least 1; 0 when read-only or detached);
+  // more are handed out unheld.
   std::uint32_t hold_limit() const noexcept;
+  // True while attached read-only (Access::read_only, or automatic without write access).
+  bool read_only() const noexcept;
 
   const std::string& name() const noexcept;
   StreamInfo info() const noexcept;  // of the attached generation; zeros when detached

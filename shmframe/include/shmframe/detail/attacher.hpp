@@ -17,6 +17,7 @@
 
 #include "shmframe/detail/segment.hpp"
 #include "shmframe/detail/watcher.hpp"
+#include "shmframe/reader.hpp"
 
 namespace shmframe::detail {
 
@@ -24,13 +25,16 @@ class Attacher {
  public:
   enum class Probe { ready, absent, not_ready, stale };
 
+  // `expect_owner`: refuse (and skip) a segment whose object another uid owns.
   Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
-           const std::function<void(const std::string&)>& warn);
+           const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner = {});
 
-  // One attempt. `ready` fills `out` with a validated, populated, writable view. `deadline`
+  // One attempt. `ready` fills `out` with a validated, populated view, and `wout` with the same
+  // mapping when it is writable (left empty when read-only). `access` says how to open it:
+  // read-write; read-only; or automatic, read-write unless only reading is allowed. `deadline`
   // bounds the wait for READY. Throws Error for a stream that exists but cannot be used
   // (permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout, creator_died).
-  Probe probe(std::uint64_t deadline, WriteView& out);
+  Probe probe(std::uint64_t deadline, Access access, ReadView& out, WriteView& wout);
   // Sleeps until the name changes, the deadline, or the moment a segment stuck before READY
   // must be reported. 0, ETIMEDOUT or EINTR.
   int wait_for_change(std::uint64_t deadline) noexcept;
@@ -40,14 +44,17 @@ class Attacher {
   // Skip this object until the name refers to another one.
   void skip(dev_t dev, ino_t ino) noexcept;
   void forget_skipped() noexcept;
+  bool skipped(const struct stat& st) const noexcept { return st.st_dev == skip_dev_ && st.st_ino == skip_ino_; }
   // True while a segment was seen not READY (for the error an attach() timeout reports).
   bool waiting_for_ready() const noexcept { return not_ready_since_ != 0; }
 
  private:
   Probe not_ready(const struct stat& st);
-  // open_segment(), except that permission denied on an object not sized yet (its creator is
-  // between shm_open and fchmod) sets `unsized_denied` instead of throwing.
-  std::optional<Object> open_or_wait(bool& unsized_denied);
+  // Throws Error(permission_denied), and skips the object, unless its owner is the expected one.
+  void check_owner(const struct stat& st);
+  // open_segment() as `access` says, except that permission denied on an object not sized yet
+  // (its creator is between shm_open and fchmod) sets `unsized_denied` instead of throwing.
+  std::optional<Object> open_or_wait(Access access, bool& unsized_denied, bool& writable);
   // A CLOSED or SUPERSEDED header snapshot: stale (the object is skipped) when that is
   // believable (its producer is gone or silent); not_ready, with a recheck scheduled, while its
   // producer lives and beats (someone else may have written it).
@@ -62,6 +69,7 @@ class Attacher {
   std::string stream_;
   std::string path_;
   std::chrono::milliseconds ready_timeout_;
+  std::optional<std::uint32_t> expect_owner_;
   Watcher watcher_;
   dev_t skip_dev_ = 0;
   ino_t skip_ino_ = 0;

@@ -2,10 +2,11 @@
 //
 // Each consumer entry carries a futex word `wake` that the producer bumps after every commit,
 // and a `waiting` flag the consumer raises while it sleeps on it, so the producer makes the
-// FUTEX_WAKE system call only for consumers that sleep. The header's state word is a futex too
-// (READY waiters, close and supersede). Waits are relative CLOCK_MONOTONIC timeouts: a wall-
-// clock jump cannot stall them. A Windows backend would map the same words to named events.
-// Internal; every function may be called from any thread.
+// FUTEX_WAKE system call only for consumers that sleep. Read-only consumers, which cannot write
+// a flag, sleep on the header's `reader_wake`, which the producer wakes after every commit. The header's state word is
+// a futex too (READY waiters, close and supersede). Waits are relative CLOCK_MONOTONIC timeouts: a wall- clock jump
+// cannot stall them. A Windows backend would map the same words to named events. Internal; every function may be called
+// from any thread.
 #pragma once
 
 #include <cstdint>
@@ -22,24 +23,37 @@ void wake_word(std::uint32_t* word) noexcept;
 
 // Producer, after committing frame `seq`: bump every claimed entry's wake word, and make the
 // system call for those that sleep. Starts at entry seq % max_consumers so that no consumer is
-// always woken last.
+// always woken last. Then bumps and wakes the header's reader_wake (read-only consumers).
 void wake_consumers(const WriteView& v, std::uint64_t seq) noexcept;
-// Producer, on events that commit nothing (close, supersede): wakes every entry.
+// Producer, on events that commit nothing (close, supersede, a repair): wakes every entry and
+// the read-only consumers.
 void wake_all(const WriteView& v) noexcept;
+
+// Where a consumer sleeps: its entry's `wake` word, with the `waiting` and `polling` flags it
+// raises there; or, read-only (no entry, a PROT_READ mapping), the header's `reader_wake`, with
+// no flags (the producer wakes that word after every commit, whether anyone sleeps or not).
+struct WakeWord {
+  const std::uint32_t* word = nullptr;
+  std::uint32_t* waiting = nullptr;  // nullptr when read-only
+  std::uint32_t* polling = nullptr;  // nullptr when read-only
+};
+WakeWord entry_wake(layout::ConsumerEntry& me) noexcept;
+WakeWord reader_wake(const ReadView& v) noexcept;
 
 // Consumer: the wake word's value; read it before checking for news, then pass it to
 // wait_for_commit() so that a commit in between ends the wait at once.
-std::uint32_t ticket(layout::ConsumerEntry& me) noexcept;
-// Consumer: sleeps until the producer bumps `wake` past `ticket`, or the timeout.
+std::uint32_t ticket(const WakeWord& w) noexcept;
+// Consumer: sleeps until the producer bumps the word past `ticket`, or the timeout.
 // Returns 0, ETIMEDOUT, EAGAIN or EINTR like wait_word().
-int wait_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
+int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
 
-// Consumer, polling instead of sleeping (wait policies spin and predictive): watches `wake` with
-// a CPU pause until it moves past `ticket` (true) or `until_ns` passes (false). Raises the entry's
-// `polling` flag meanwhile; `waiting` stays 0, so the producer makes no system call for it.
-bool poll_for_commit(layout::ConsumerEntry& me, std::uint32_t ticket, std::uint64_t until_ns) noexcept;
+// Consumer, polling instead of sleeping (wait policies spin and predictive): watches the word
+// with a CPU pause until it moves past `ticket` (true) or `until_ns` passes (false). Raises the
+// entry's `polling` flag meanwhile (not read-only: nobody counts those pollers); `waiting`
+// stays 0, so the producer makes no system call for it.
+bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns) noexcept;
 // Consumers of the segment polling right now (their `polling` flag).
-std::uint32_t pollers(const WriteView& v) noexcept;
+std::uint32_t pollers(const ReadView& v) noexcept;
 
 // Lossless back-pressure, the producer's side: the header's producer_wake word, bumped by
 // lossless consumers when they take a frame or free a slot while the producer waits.

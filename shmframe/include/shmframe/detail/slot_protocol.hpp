@@ -87,8 +87,9 @@ struct Taken {
   std::uint32_t metadata_size = 0;  // clamped to the capacity
   bool held = false;                // false: over the holder limit, unprotected (still validated)
 };
-// Takes frame `seq` if a slot holds it: hold the slot, then re-check the sequence word.
-std::optional<Taken> take(const WriteView& v, layout::ConsumerEntry& me, Holds& holds, std::uint64_t seq,
+// Takes frame `seq` if a slot holds it: hold the slot, then re-check the sequence word. A
+// read-only consumer (no entry: `me` and `holds` null) takes it unheld.
+std::optional<Taken> take(const ReadView& v, layout::ConsumerEntry* me, Holds* holds, std::uint64_t seq,
                           std::uint32_t hold_limit) noexcept;
 // The newest committed sequence number (0 = none yet).
 std::uint64_t latest_seq(const ReadView& v) noexcept;
