@@ -22,6 +22,7 @@
 // Usage: shmframe-gst-bench [--frames N] [--warmup N] [--json FILE]
 // Thread contract: single-threaded apart from GStreamer's streaming threads; the probes touch
 // only atomics and the sample vector (guarded by its own mutex).
+#include <fcntl.h>
 #include <gst/gst.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -314,7 +315,8 @@ Result run_pipe_fdsrc(const std::string& self, int warmup, int frames, const std
   Result r;
   r.name = "pipe-fdsrc";
   int fds[2];
-  if (pipe(fds) != 0) return r;  // no O_CLOEXEC: the receiver inherits the read end
+  // The receiver inherits the read end only: no O_CLOEXEC on it, FD_CLOEXEC on the write end.
+  if (pipe(fds) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) return r;
   const std::string pipeline = "fdsrc fd=" + std::to_string(fds[0]) + " blocksize=8 ! fakesink name=probe sync=false";
   Child rc = spawn(self, "receive", pipeline, warmup, frames, dir + "/" + r.name + ".recv");
   close(fds[0]);
