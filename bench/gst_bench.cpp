@@ -13,6 +13,8 @@
 //   shmframe       shmframesink (upstream draws into its slot pool) -> shmframesrc (zero copy)
 //   shmframe-copy  shmframesink offer-pool=false (one copy into the slot) -> shmframesrc
 //   gst-shm        shmsink (wait-for-connection) -> shmsrc is-live=true
+//   pipe-fdsrc     fdsrc (a pipe this process writes 8-byte stamps into at 30 Hz) ! fakesink: what
+//                  any GStreamer receiver pays per frame here (a wake-up, a buffer, a push)
 //   source-only    videotestsrc ! fakesink: what drawing the frames costs the sender alone
 // plus memcpy of one 1080p BGRx frame (8 MB) in this process, to compare a receiver's CPU per
 // frame with the cost of one copy. Sinks run with sync=false: nothing waits on purpose.
@@ -20,6 +22,7 @@
 // Usage: shmframe-gst-bench [--frames N] [--warmup N] [--json FILE]
 // Thread contract: single-threaded apart from GStreamer's streaming threads; the probes touch
 // only atomics and the sample vector (guarded by its own mutex).
+#include <fcntl.h>
 #include <gst/gst.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -302,6 +305,46 @@ Result run_case(const std::string& self, const std::string& name, const std::str
   return r;
 }
 
+// The least a stock GStreamer live receiver does: `fdsrc ! fakesink`, woken by 8-byte stamps this
+// process writes into a pipe at 30 Hz. The same receiver role, probe and window as the other
+// cases, with no transport and no video: one wake-up (poll, read), one 8-byte buffer, one push
+// per frame, and no GStreamer element on the sending side. A source's CPU per frame minus this is
+// what it costs beyond the simplest source; latency minus this, what the transport and the
+// sending pipeline add to a pipe's wake-up and GStreamer's push.
+Result run_pipe_fdsrc(const std::string& self, int warmup, int frames, const std::string& dir) {
+  Result r;
+  r.name = "pipe-fdsrc";
+  int fds[2];
+  // The receiver inherits the read end only: no O_CLOEXEC on it, FD_CLOEXEC on the write end.
+  if (pipe(fds) != 0 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) != 0) return r;
+  const std::string pipeline = "fdsrc fd=" + std::to_string(fds[0]) + " blocksize=8 ! fakesink name=probe sync=false";
+  Child rc = spawn(self, "receive", pipeline, warmup, frames, dir + "/" + r.name + ".recv");
+  close(fds[0]);
+  // Until the receiver is done (it exits after its window); bounded like run_role's deadline.
+  int status = -1;
+  for (int i = 0; i < 120 * 30; ++i) {
+    std::this_thread::sleep_for(std::chrono::microseconds(33333));
+    const std::uint64_t now = shmframe::monotonic_ns();
+    if (write(fds[1], &now, sizeof now) != sizeof now) break;  // EPIPE: it exited (SIGPIPE ignored)
+    int st = 0;
+    if (waitpid(rc.pid, &st, WNOHANG) == rc.pid) {
+      status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+  }
+  close(fds[1]);
+  if (status == -1) status = reap(rc.pid);
+  if (status != 0) std::fprintf(stderr, "%s: receiver exited with %d\n", r.name.c_str(), status);
+  const auto rp = parse(rc.out);
+  if (!rp) return r;
+  r.recv_cpu_us = rp->cpu_us_per_frame;
+  r.p50_us = percentile(rp->latencies, 0.5);
+  r.p99_us = percentile(rp->latencies, 0.99);
+  r.max_us = percentile(rp->latencies, 1.0);
+  r.ok = true;
+  return r;
+}
+
 // Median time of one 1080p BGRx memcpy between two pre-faulted buffers.
 double memcpy_us() {
   std::vector<std::uint8_t> a(kFrameBytes, 1), b(kFrameBytes, 2);
@@ -391,14 +434,20 @@ int main(int argc, char** argv) {
       run_case(self, "gst-shm",
                "shmsink name=probe socket-path=" + socket + " shm-size=67108864 wait-for-connection=true sync=false",
                "shmsrc socket-path=" + socket + " is-live=true", socket, warmup, frames, dir));
+  std::signal(SIGPIPE, SIG_IGN);  // run_pipe_fdsrc's writes after its receiver exited
+  results.push_back(run_pipe_fdsrc(self, warmup, frames, dir));
   results.push_back(run_case(self, "source-only", "fakesink name=probe sync=false", "", "", warmup, frames, dir));
   std::filesystem::remove_all(dir);
 
   std::printf("shmframe-gst-bench: 1920x1080 BGRx at 30 fps, %d frames per case after %d of warm-up\n", frames, warmup);
   std::printf("memcpy of one frame (8.3 MB): %.0f us; CPU of an idle process per wake-up at 30 Hz: %.1f us\n\n",
               copy_us, wake_us);
-  std::printf("%-14s %10s %10s %10s %14s %14s %12s %16s\n", "case", "p50 us", "p99 us", "max us", "sender CPU/f",
-              "receiver CPU/f", "recv/memcpy", "(recv-wake)/memcpy");
+  double pipe_us = 0;
+  for (const auto& r : results) {
+    if (r.name == "pipe-fdsrc" && r.ok) pipe_us = r.recv_cpu_us;
+  }
+  std::printf("%-14s %10s %10s %10s %14s %14s %12s %18s %19s\n", "case", "p50 us", "p99 us", "max us", "sender CPU/f",
+              "receiver CPU/f", "recv/memcpy", "(recv-wake)/memcpy", "(recv-pipe)/memcpy");
   bool all = true;
   for (const auto& r : results) {
     if (!r.ok) {
@@ -406,13 +455,17 @@ int main(int argc, char** argv) {
       all = false;
       continue;
     }
+    const auto share = [&](double us) { return 100.0 * us / copy_us; };  // signed: below the pipe is below
     if (r.name == "source-only") {
-      std::printf("%-14s %10s %10s %10s %11.0f us %14s %12s %16s\n", r.name.c_str(), "-", "-", "-", r.send_cpu_us, "-",
-                  "-", "-");
+      std::printf("%-14s %10s %10s %10s %11.0f us %14s %12s %18s %19s\n", r.name.c_str(), "-", "-", "-", r.send_cpu_us,
+                  "-", "-", "-", "-");
+    } else if (r.name == "pipe-fdsrc") {
+      std::printf("%-14s %10.1f %10.1f %10.1f %14s %11.1f us %11.2f%% %17.2f%% %19s\n", r.name.c_str(), r.p50_us,
+                  r.p99_us, r.max_us, "-", r.recv_cpu_us, share(r.recv_cpu_us), share(r.recv_cpu_us - wake_us), "-");
     } else {
-      std::printf("%-14s %10.1f %10.1f %10.1f %11.0f us %11.1f us %11.2f%% %15.2f%%\n", r.name.c_str(), r.p50_us,
-                  r.p99_us, r.max_us, r.send_cpu_us, r.recv_cpu_us, 100.0 * r.recv_cpu_us / copy_us,
-                  100.0 * std::max(0.0, r.recv_cpu_us - wake_us) / copy_us);
+      std::printf("%-14s %10.1f %10.1f %10.1f %11.0f us %11.1f us %11.2f%% %17.2f%% %18.2f%%\n", r.name.c_str(),
+                  r.p50_us, r.p99_us, r.max_us, r.send_cpu_us, r.recv_cpu_us, share(r.recv_cpu_us),
+                  share(r.recv_cpu_us - wake_us), share(r.recv_cpu_us - pipe_us));
     }
   }
   if (!json.empty()) {

@@ -428,6 +428,18 @@ void warn_drop(ShmframeSink* self, const char* why) {
   GST_WARNING_OBJECT(self, "frame dropped: %s (%" G_GUINT64_FORMAT " so far)", why, st.core->dropped.load());
 }
 
+// Whether `buf` is exactly the slot its lease holds: the lease's memory, unresized, in the slot's
+// layout. Decided from the buffer's metadata alone: mapping it (gst_video_frame_map) costs a few
+// microseconds of cold-cache work per frame on the hand-off path, to learn a pointer we know.
+bool is_slot_itself(GstBuffer* buf, const WriteSlot& slot) {
+  gsize offset = 0;
+  const gsize size = gst_buffer_get_sizes(buf, &offset, nullptr);
+  if (offset != 0 || size < slot.format().frame_bytes()) return false;
+  const GstVideoMeta* meta = gst_buffer_get_video_meta(buf);
+  return meta == nullptr ||
+         (meta->n_planes == 1 && meta->offset[0] == 0 && static_cast<std::size_t>(meta->stride[0]) == slot.stride());
+}
+
 // With SinkCore::mu held. Fills `slot` from `buf` (unless it is the slot itself) and commits it.
 shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture,
                                        bool* in_place) {
@@ -456,9 +468,15 @@ GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
     if (!format || !open_writer(self, *format)) return GST_FLOW_ERROR;
   }
   bool in_place = false;
-  // A buffer of our pool still holding its slot: commit that slot (normally in place).
+  // A buffer of our pool still holding its slot: commit that slot, in place unless upstream
+  // changed the buffer's layout.
   if (Lease* lease = lease_of(buf); lease != nullptr && lease->slot) {
-    if (fill_and_commit(st, buf, lease->slot, capture, &in_place) == shmframe::CommitStatus::ok) {
+    if (is_slot_itself(buf, lease->slot)) {
+      if (st.core->writer->commit(lease->slot, capture).status == shmframe::CommitStatus::ok) {
+        st.core->zero_copy.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+        return GST_FLOW_OK;
+      }
+    } else if (fill_and_commit(st, buf, lease->slot, capture, &in_place) == shmframe::CommitStatus::ok) {
       (in_place ? st.core->zero_copy : st.core->copied).fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
       return GST_FLOW_OK;
     }
@@ -539,6 +557,8 @@ constexpr const char* kSinkDescription =
     "Capture time of each frame: running time + base time, which is CLOCK_MONOTONIC when the pipeline "
     "clock is the system clock (the default), else that clock plus a constant offset; buffers "
     "without a timestamp get the time they are rendered.\n"
+    "enable-last-sample defaults to false here: keeping the last buffer costs the hand-off a buffer free per "
+    "frame.\n"
     "The stream closes at EOS and when the element stops. Properties apply at the next start.";
 
 }  // namespace
@@ -613,4 +633,9 @@ static void shmframe_sink_class_init(ShmframeSinkClass* klass) {
 
 static void shmframe_sink_init(ShmframeSink* self) {
   self->state = new SinkState();  // NOLINT(cppcoreguidelines-owning-memory): freed in finalize
+  // basesink keeps the last buffer for its last-sample property, and replaces it *before* it
+  // renders the next one: freeing the previous pool buffer (its lease, memory and meta) then sat
+  // on the hand-off path, ~10 us per frame here (docs/PERFORMANCE.md, "GStreamer elements").
+  // Nothing reads last-sample from a transport sink; enable-last-sample=true brings it back.
+  gst_base_sink_set_last_sample_enabled(GST_BASE_SINK(self), FALSE);
 }
