@@ -79,10 +79,27 @@ GType wait_get_type() {
   return kType;
 }
 
+GType access_get_type() {
+  static const GEnumValue kValues[] = {
+      {static_cast<gint>(shmframe::Access::automatic), "Read-write if allowed, else read-only", "auto"},
+      {static_cast<gint>(shmframe::Access::read_write),
+       "Own a consumer entry: held frames (zero copy), lossless mode, listed by shmframe-consumer --status",
+       "read-write"},
+      {static_cast<gint>(shmframe::Access::read_only),
+       "Map the stream read-only: cannot disturb the producer or other consumers; no frame is held, so every buffer "
+       "is a copy; no lossless mode",
+       "read-only"},
+      {0, nullptr, nullptr}};
+  static const GType kType = g_enum_register_static("ShmframeSrcAccess", kValues);
+  return kType;
+}
+
 struct Settings {
   std::string stream;
   Mode mode = Mode::latest;
   shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
+  shmframe::Access access = shmframe::Access::automatic;
+  gint expect_owner = -1;  // -1: any
   bool eos_on_close = false;
   guint timeout_ms = 0;
 };
@@ -105,7 +122,18 @@ struct SrcState {
   std::atomic<std::uint64_t> torn{0};  // overwritten before they could be pushed: dropped
 };
 
-enum class Prop : guint { stream = 1, mode, wait, eos_on_close, timeout, zero_copy, copied, torn };
+enum class Prop : guint {
+  stream = 1,
+  mode,
+  wait,
+  eos_on_close,
+  timeout,
+  zero_copy,
+  copied,
+  torn,
+  access,
+  expect_owner
+};
 constexpr guint prop_id(Prop p) { return static_cast<guint>(p); }
 
 }  // namespace
@@ -161,6 +189,8 @@ gboolean src_start(GstBaseSrc* bsrc) {
   shmframe::ReaderOptions opt;
   opt.delivery = delivery_of(st.active.mode);
   opt.wait = st.active.wait;
+  opt.access = st.active.access;
+  if (st.active.expect_owner >= 0) opt.expect_owner = static_cast<std::uint32_t>(st.active.expect_owner);
   opt.log = [self](shmframe::LogLevel level, const std::string& message) {
     GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, shmframe::gst::to_debug_level(level), self, "%s", message.c_str());
   };
@@ -417,6 +447,8 @@ void src_set_property(GObject* object, guint id, const GValue* value, GParamSpec
       break;
     case Prop::mode: st.settings.mode = static_cast<Mode>(g_value_get_enum(value)); break;
     case Prop::wait: st.settings.wait = static_cast<shmframe::WaitPolicy>(g_value_get_enum(value)); break;
+    case Prop::access: st.settings.access = static_cast<shmframe::Access>(g_value_get_enum(value)); break;
+    case Prop::expect_owner: st.settings.expect_owner = g_value_get_int(value); break;
     case Prop::eos_on_close: st.settings.eos_on_close = g_value_get_boolean(value) != FALSE; break;
     case Prop::timeout: st.settings.timeout_ms = g_value_get_uint(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
@@ -431,6 +463,8 @@ void src_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspe
     case Prop::stream: g_value_set_string(value, st.settings.stream.c_str()); break;
     case Prop::mode: g_value_set_enum(value, static_cast<gint>(st.settings.mode)); break;
     case Prop::wait: g_value_set_enum(value, static_cast<gint>(st.settings.wait)); break;
+    case Prop::access: g_value_set_enum(value, static_cast<gint>(st.settings.access)); break;
+    case Prop::expect_owner: g_value_set_int(value, st.settings.expect_owner); break;
     case Prop::eos_on_close: g_value_set_boolean(value, st.settings.eos_on_close ? TRUE : FALSE); break;
     case Prop::timeout: g_value_set_uint(value, st.settings.timeout_ms); break;
     case Prop::zero_copy: g_value_set_uint64(value, st.zero_copy.load()); break;
@@ -451,7 +485,8 @@ void src_finalize(GObject* object) {
 constexpr const char* kSrcDescription =
     "A live source that follows a shmframe stream by name, like shmframe-consumer: it waits for the "
     "stream to appear, follows producer restarts and format changes (new caps before the first frame "
-    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost', 'shmframe-corrupt' and "
+    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost', 'shmframe-corrupt' "
+    "and "
     "'shmframe-closed' (fields: stream, generation, message) and keeps waiting; eos-on-close=true "
     "ends the stream at a close instead.\n"
     "Zero copy: each buffer views its frame's slot in shared memory and holds it until the buffer is "
@@ -488,6 +523,18 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
       gobject_class, prop_id(Prop::wait),
       g_param_spec_enum("wait", "Wait policy", "How to wait for the next frame (README, \"Wait policies\")",
                         wait_get_type(), static_cast<gint>(shmframe::WaitPolicy::block), rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::access),
+      g_param_spec_enum("access", "Access",
+                        "How to open the stream (README, \"Sharing a stream with other users\"); lossless mode needs "
+                        "write access",
+                        access_get_type(), static_cast<gint>(shmframe::Access::automatic), rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::expect_owner),
+      g_param_spec_int("expect-owner", "Expected owner",
+                       "Read the stream only if this uid owns its segment (-1 = any owner): another user's segment "
+                       "at the name is an error",
+                       -1, G_MAXINT, -1, rw));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::eos_on_close),
       g_param_spec_boolean("eos-on-close", "EOS on close",
@@ -528,6 +575,7 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
   GST_DEBUG_CATEGORY_INIT(shmframe_src_debug, "shmframesrc", 0, "shmframe source");
   gst_type_mark_as_plugin_api(mode_get_type(), static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(wait_get_type(), static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(access_get_type(), static_cast<GstPluginAPIFlags>(0));
 }
 
 static void shmframe_src_init(ShmframeSrc* self) {

@@ -29,6 +29,8 @@ expect_error src-no-stream "no stream name: set the 'stream' property" shmframes
 new_stream missing
 expect_error src-missing "stream '$missing' did not appear within timeout=300 ms" shmframesrc stream="$missing" timeout=300 ! fakesink
 expect_error src-mode "could not set property \"mode\"|mode" shmframesrc stream="$s" mode=sometimes ! fakesink
+expect_error src-readonly-lossless "lossless delivery needs .*write access" \
+  shmframesrc stream="$s" access=read-only mode=lossless ! fakesink
 
 # A source waiting for a stream that never comes must still stop when asked: gst-launch-1.0 sets
 # the pipeline to NULL on SIGINT, which unlocks the source's wait (unlock(): its flushing flag,
@@ -50,5 +52,16 @@ wait_for "stream '$s' generation [0-9]*:" "$work/producer.log"
 expect_error sink-owned "cannot create stream '$s'.*(owned|owner)" $test_src ! shmframesink stream="$s"
 expect_error src-caps "downstream does not accept stream '$s' as video/x-raw, format=\(string\)BGR.*videoconvert" \
   shmframesrc stream="$s" ! video/x-raw,format=GRAY8 ! fakesink
+# Read-only: it holds no frame, so every buffer is a copy (never a view the producer may overwrite).
+bg "$work/src-ro.log" env GST_DEBUG=shmframesrc:INFO gst-launch-1.0 shmframesrc stream="$s" access=read-only \
+  num-buffers=5 ! fakesink
+ro_pid=$last_pid
+reap "$ro_pid"
+((rc == 0)) || fail "src-read-only: gst-launch-1.0 exited with $rc"
+grep -qE "stopped: 0 frames pushed zero-copy, 5 copied" "$work/src-ro.log" ||
+  fail "src-read-only: expected 5 copied buffers: $(grep -o 'stopped: .*' "$work/src-ro.log")"
+echo "src-read-only: 5 buffers, all copies"
+# Another owner expected than the stream's: an error naming both.
+expect_error src-owner "owned by uid $(id -u), not by the expected uid 4242" shmframesrc stream="$s" expect-owner=4242 ! fakesink
 kill -TERM "$producer_pid"
 reap "$producer_pid"
