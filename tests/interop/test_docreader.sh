@@ -17,12 +17,14 @@ PREFIX="docreader-$$"
 WORK=$(mktemp -d /tmp/shmframe-docreader.XXXXXX)
 PIDS=()
 FAILED=0
+pub=""
 
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
   rm -f /dev/shm/shmframe."$PREFIX"-* /dev/shm/shmframe-lock."$PREFIX"-*
+  [ -n "$pub" ] && rm -rf "$pub"
   if [ "$FAILED" = 0 ]; then rm -rf "$WORK"; else echo "logs kept in $WORK"; fi
 }
 trap cleanup EXIT
@@ -69,6 +71,8 @@ d = [o for o in lines(doc) if o.get("event") == "frame"]
 p = {o["seq"]: o for o in lines(probe) if o.get("event") == "frame"}
 errs = []
 if not d: errs.append("docreader saw no frame")
+bad = [o for o in lines(doc) if o.get("event") in ("corrupt", "error")]
+if bad: errs.append(f"docreader reported {bad[:3]}")
 for o in d:
     if o.get("valid") and o.get("pattern_ok") is not True:
         errs.append(f"seq {o['seq']}: pattern_ok {o.get('pattern_ok')} {o.get('mismatch')}")
@@ -166,6 +170,23 @@ assert ev[-1]["event"] == "closed" and ev[-1]["generation"] == att[1]["generatio
 print(f"  generations {att[0]['generation']} -> {att[1]['generation']}, {len(fr)} frames")
 EOF
 compare "$dir/doc.jsonl" /dev/null 0 || fail "$s"
+
+# ---- 3b. the case read-only consumers exist for: another user, a 0644 stream (as root only)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+  s="$PREFIX-other-user"; dir="$WORK/$s"; mkdir -p "$dir"
+  echo "case $s: --mode 0644, docreader as nobody"
+  pub=$(mktemp -d /tmp/shmframe-docreader-pub.XXXXXX); chmod 755 "$pub"; cp "$READER" "$pub/"; chmod 644 "$pub/docreader.py"
+  "$PRODUCER" --name "$s" --fps 100 --width 321 --height 67 --format rgb8 --mode 0644 >"$dir/producer.log" 2>&1 &
+  prod=$!; PIDS+=("$prod")
+  setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$pub/docreader.py" --name "$s" --frames 20 \
+    --timeout 15 --verify >"$dir/doc.jsonl" 2>"$dir/doc.log" &
+  doc=$!; PIDS+=("$doc")
+  wait_exit "$doc" 40; rc=$?
+  rm -rf "$pub"; pub=""
+  [ $rc = 0 ] || { cat "$dir/doc.log"; fail "$s: docreader as nobody exited $rc"; }
+  kill -TERM "$prod"; wait_exit "$prod" 10 || fail "$s: producer did not exit 0 on SIGTERM"
+  compare "$dir/doc.jsonl" /dev/null 0 || fail "$s"
+fi
 
 # ---- 4. errors: no stream (bounded), a stream that is not shmframe, an ABI mismatch
 s="$PREFIX-missing"
