@@ -6,10 +6,11 @@
 // contract (docs/RELIABILITY.md repeats it), so a checker in another language can be written
 // from it alone. All arithmetic is on unsigned integers; `/` truncates.
 //
-// For frame `seq`, width W, height H, pixel (x, y), first as B, G, R:
+// For frame `seq`, width W, height H, pixel (x, y), first as B, G, R (each step over the last):
 //   1. gradient: B = x * 255 / max(1, W - 1), G = y * 255 / max(1, H - 1), R = 128;
 //   2. bar: with bar = min(W, max(4, W / 40)), step = max(1, W / 120), bx = (seq * step) mod W
-//      (seq * step modulo 2^64): pixels with bx <= x < bx + bar are B = G = R = 255;
+//      (seq * step modulo 2^64): pixels with bx <= x < bx + bar are B = G = R = 255 (clipped at
+//      the right edge, no wrap);
 //   3. seq code: with c = max(1, W / 128): pixels with y < c and x < 64 * c show bit
 //      k = x / c of seq (bit 0 first): 255, 255, 255 when set, 0, 0, 0 when clear.
 // Stored as: bgr8 B,G,R; rgb8 R,G,B; bgra8 B,G,R,255; gray8 (114 B + 587 G + 299 R + 500) / 1000.
