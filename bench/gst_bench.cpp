@@ -270,6 +270,22 @@ void remove_stream(const std::string& stream) {
   std::filesystem::remove("/dev/shm/shmframe-lock." + stream, ec);
 }
 
+// ... and so does GStreamer's shmsink area: /dev/shm/shmpipe.<pid>.<n>, the numbers padded
+// with spaces to 5 characters (64 MiB each here). Remove the sender's.
+void remove_shmpipe(pid_t sender) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind("shmpipe.", 0) != 0) continue;
+    const std::size_t dot = n.find('.', 8);
+    if (dot == std::string::npos) continue;
+    const std::string pid = n.substr(8, dot - 8);
+    const std::size_t digits = pid.find_first_not_of(' ');
+    if (digits != std::string::npos && pid.substr(digits) == std::to_string(sender))
+      std::filesystem::remove(e.path(), ec);
+  }
+}
+
 Result run_case(const std::string& self, const std::string& name, const std::string& sink, const std::string& src,
                 const std::string& socket, int warmup, int frames, const std::string& dir,
                 const std::string& stream = "") {
@@ -293,6 +309,7 @@ Result run_case(const std::string& self, const std::string& name, const std::str
   if (!src.empty()) kill(s.pid, SIGTERM);  // it lingers (see run_role); its window is printed
   reap(s.pid);
   remove_stream(stream);
+  remove_shmpipe(s.pid);
   const auto sp = parse(s.out);
   const auto rp = src.empty() ? std::optional<Side>(Side{}) : parse(rc.out);
   if (!sp || !rp) return r;
