@@ -3,12 +3,13 @@
 
 For --minutes, at random moments: producers are SIGKILLed, SIGTERMed or SIGSTOPped and
 restarted with another size, pixel format and slot count; short-lived consumers (latest, every
-frame, lossless, verifying or not) come, get stopped and killed; a chained stage (the edge
-plugin, stream A -> B) is killed and restarted, with a probe on B. Throughout, one verifying
-consumer (shmframe-consumer --processor probe --verify) reads stream A and checks every frame
-against the test pattern, a pure function of (seq, width, height, format).
+frame, lossless, read-only, verifying or not) come, get stopped and killed; a chained stage (the
+edge plugin, stream A -> B) is killed and restarted, with a probe on B. Throughout, two verifying
+consumers (shmframe-consumer --processor probe --verify, one of them --access read-only) read
+stream A and check every frame against the test pattern, a pure function of (seq, width, height,
+format).
 
-At the end it fails unless: the verifier is still running and saw no torn or misrouted frame
+At the end it fails unless: both verifiers are still running and saw no torn or misrouted frame
 (pattern mismatch) and a strictly increasing sequence of generations; every frame on B names A
 as its origin, one hop away; A's consumer table holds no entry of a dead process; the
 verifier's file descriptors did not grow; and nothing of the run is left in /dev/shm.
@@ -163,7 +164,8 @@ def main():
                      "--fps", str(rnd.choice([30, 60, 200])), "--slots", str(rnd.choice([2, 3, 4]))])
 
     def start_consumer():
-        extra = rnd.choice([[], ["--every-frame"], ["--lossless"], ["--verify"], ["--lossless", "--verify"]])
+        extra = rnd.choice([[], ["--every-frame"], ["--lossless"], ["--verify"], ["--lossless", "--verify"],
+                            ["--access", "read-only", "--verify"], ["--access", "read-only", "--every-frame"]])
         counts["consumers"] += 1
         proc = "probe" if "--verify" in extra else rnd.choice(["probe", "stats"])
         return Proc([consumer_bin, "--name", a, "--processor", proc, *extra])
@@ -173,12 +175,15 @@ def main():
         return Proc([consumer_bin, "--name", a, "--plugin", "edge", "--output", b])
 
     verifier = Verifier()
+    verifier_ro = Verifier()  # the same checks through a read-only consumer (no entry, nothing held)
     chain = StageChecker(a)
     everything = []
     try:
         verify = Proc([consumer_bin, "--name", a, "--processor", "probe", "--verify"], verifier.line)
+        verify_ro = Proc([consumer_bin, "--name", a, "--processor", "probe", "--verify", "--access", "read-only"],
+                         verifier_ro.line)
         b_probe = Proc([consumer_bin, "--name", b, "--processor", "probe"], chain.line)
-        everything += [verify, b_probe]
+        everything += [verify, verify_ro, b_probe]
         producer = start_producer()
         stage = start_stage()
         churn = [start_consumer() for _ in range(2)]
@@ -242,8 +247,9 @@ def main():
             failures.append(f"the last stage ended with {rc}, not 0, on SIGTERM")
         for c in churn + [b_probe]:
             c.end(signal.SIGTERM)
-        if not verify.alive():
-            failures.append(f"the verifying consumer died (exit {verify.p.returncode})")
+        for v in (verify, verify_ro):
+            if not v.alive():
+                failures.append(f"a verifying consumer (pid {v.p.pid}) died (exit {v.p.returncode})")
         # Entries of the consumers that left must go (clean detach at once; a SIGKILLed one within
         # a few producer heartbeats): poll the status for at most 10 s.
         stale, seen_verifier = [], False
@@ -267,14 +273,16 @@ def main():
         if rc != 0:
             failures.append(f"the last producer ended with {rc}, not 0, on SIGTERM")
         verify.end(signal.SIGTERM)
-        with verifier.lock:
-            if verifier.mismatches:
-                failures.append(f"{verifier.mismatches} frames did not match the pattern; first: {verifier.first_mismatch}")
-            if verifier.frames == 0:
-                failures.append("the verifier saw no frame")
-            g = verifier.generations
-            if any(y <= x for x, y in zip(g, g[1:])):
-                failures.append(f"generations not strictly increasing: {g}")
+        verify_ro.end(signal.SIGTERM)
+        for what, v in (("verifier", verifier), ("read-only verifier", verifier_ro)):
+            with v.lock:
+                if v.mismatches:
+                    failures.append(f"{what}: {v.mismatches} frames did not match the pattern; first: {v.first_mismatch}")
+                if v.frames == 0:
+                    failures.append(f"the {what} saw no frame")
+                g = v.generations
+                if any(y <= x for x, y in zip(g, g[1:])):
+                    failures.append(f"{what}: generations not strictly increasing: {g}")
         if chain.bad:
             failures.append(f"{chain.bad} frames on {b} did not come from {a} one hop away; first: {chain.first_bad}")
         if chain.frames == 0:
@@ -293,7 +301,8 @@ def main():
         f"closed {counts['producer_terms']}, stopped {counts['producer_stops']}), consumers {counts['consumers']} "
         f"(killed/stopped {counts['consumer_kills']}, paused {counts['consumer_stops']}), stage restarts "
         f"{counts['stage_kills']}; verified {verifier.frames} frames ({verifier.overruns} overruns skipped) over "
-        f"{len(verifier.generations)} generations, {chain.frames} stage frames; fds {fds_start} -> {fds_end}",
+        f"{len(verifier.generations)} generations, read-only {verifier_ro.frames} ({verifier_ro.overruns} overruns "
+        f"skipped) over {len(verifier_ro.generations)}, {chain.frames} stage frames; fds {fds_start} -> {fds_end}",
         flush=True,
     )
     for f in failures:
