@@ -286,6 +286,16 @@ void remove_shmpipe(pid_t sender) {
   }
 }
 
+// A case's result from what its receiver measured.
+Result received(Result r, const Side& recv) {
+  r.recv_cpu_us = recv.cpu_us_per_frame;
+  r.p50_us = percentile(recv.latencies, 0.5);
+  r.p99_us = percentile(recv.latencies, 0.99);
+  r.max_us = percentile(recv.latencies, 1.0);
+  r.ok = true;
+  return r;
+}
+
 Result run_case(const std::string& self, const std::string& name, const std::string& sink, const std::string& src,
                 const std::string& socket, int warmup, int frames, const std::string& dir,
                 const std::string& stream = "") {
@@ -314,12 +324,7 @@ Result run_case(const std::string& self, const std::string& name, const std::str
   const auto rp = src.empty() ? std::optional<Side>(Side{}) : parse(rc.out);
   if (!sp || !rp) return r;
   r.send_cpu_us = sp->cpu_us_per_frame;
-  r.recv_cpu_us = rp->cpu_us_per_frame;
-  r.p50_us = percentile(rp->latencies, 0.5);
-  r.p99_us = percentile(rp->latencies, 0.99);
-  r.max_us = percentile(rp->latencies, 1.0);
-  r.ok = true;
-  return r;
+  return received(r, *rp);
 }
 
 // The least a stock GStreamer live receiver does: `fdsrc ! fakesink`, woken by 8-byte stamps this
@@ -353,13 +358,7 @@ Result run_pipe_fdsrc(const std::string& self, int warmup, int frames, const std
   if (status == -1) status = reap(rc.pid);
   if (status != 0) std::fprintf(stderr, "%s: receiver exited with %d\n", r.name.c_str(), status);
   const auto rp = parse(rc.out);
-  if (!rp) return r;
-  r.recv_cpu_us = rp->cpu_us_per_frame;
-  r.p50_us = percentile(rp->latencies, 0.5);
-  r.p99_us = percentile(rp->latencies, 0.99);
-  r.max_us = percentile(rp->latencies, 1.0);
-  r.ok = true;
-  return r;
+  return rp ? received(r, *rp) : r;
 }
 
 // Median time of one 1080p BGRx memcpy between two pre-faulted buffers.

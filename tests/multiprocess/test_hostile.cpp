@@ -447,7 +447,6 @@ TEST(Hostile, TheSigbusGuardChainsToTheApplicationsHandler) {
 // ---- squatting and spoofing: another local user, the same /dev/shm -----------------------
 
 namespace {
-int as_nobody() { return setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0 ? 0 : 50; }
 struct stat stat_of(const std::string& path) {
   struct stat st = {};
   EXPECT_EQ(lstat(path.c_str(), &st), 0) << path;
@@ -461,7 +460,7 @@ TEST(Squatting, AnotherUsersFileAtTheNameIsNeitherUsedNorRemoved) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
   StreamGuard g("squat-file");
   Child squatter([&] {
-    if (as_nobody() != 0) return 50;
+    if (children::become_nobody() != 0) return 50;
     const int fd = open(g.path().c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
     return fd >= 0 && write(fd, "mine", 4) == 4 && close(fd) == 0 ? 0 : 51;
   });
@@ -546,10 +545,7 @@ TEST(Squatting, TheLockIsOwnerOnlyAndAnotherUsersLockIsReportedAsSuch) {
   LinePipe wp;
   WriterOptions o = children::options();
   o.mode = 0666;
-  Child theirs([&] {
-    if (as_nobody() != 0) return 50;
-    return children::produce(g.name(), o, 0, 5000, &wp);
-  });
+  Child theirs([&] { return children::produce_as_nobody(g.name(), o, &wp); });
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   const std::string lock = detail::object_path(detail::lock_object(g.name()));
   const struct stat st = stat_of(lock);
@@ -576,10 +572,7 @@ TEST(Squatting, ExpectOwnerJudgesTheFileNotTheHeader) {
   LinePipe wp;
   WriterOptions o = children::options();
   o.mode = 0666;
-  Child theirs([&] {
-    if (as_nobody() != 0) return 50;
-    return children::produce(g.name(), o, 0, 5000, &wp);
-  });
+  Child theirs([&] { return children::produce_as_nobody(g.name(), o, &wp); });
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   theirs.signal(SIGSTOP);  // or its heartbeat would restore writer_uid before we look
   {

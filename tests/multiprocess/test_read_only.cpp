@@ -37,8 +37,6 @@ WriterOptions slow_beat(mode_t mode = 0600) {
   return o;
 }
 
-int become_nobody() { return setgroups(0, nullptr) == 0 && setgid(65534) == 0 && setuid(65534) == 0 ? 0 : 50; }
-
 // `n` waits in a row must each return a frame, newer than the last, with the pattern of its seq
 // when still valid. Returns the number of frames that were (0 on a timeout or a torn frame), and
 // in `skipped` how many frames were committed between the first and the last but not taken.
@@ -86,7 +84,7 @@ TEST(ReadOnly, AnotherUserAttachesReadOnlyToA0644Stream) {
   Child writer([&] { return children::produce(g.name(), slow_beat(0644), 0, 2000, &wp); });
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   Child other([&] {
-    if (become_nobody() != 0) return 50;
+    if (children::become_nobody() != 0) return 50;
     Reader r(g.name());
     r.attach(5s);
     if (!r.read_only() || r.hold_limit() != 0) return 10;

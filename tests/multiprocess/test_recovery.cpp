@@ -225,7 +225,7 @@ TEST(Recovery, PermissionDeniedForAnotherUserIsAnErrorNotACrash) {
   Child writer([&] { return children::produce(g.name(), children::options(), 0, 10000, &wp); });  // mode 0600, owner root
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   Child other([&] {
-    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) return 50;
+    if (children::become_nobody() != 0) return 50;
     Reader r(g.name());
     try {
       r.attach(2s);
@@ -260,7 +260,7 @@ TEST(Recovery, AnUnsizedSegmentsPermissionsAreNotFinal) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(fchmod(fd, 0600), 0);
   Child other([&] {
-    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) return 50;
+    if (children::become_nobody() != 0) return 50;
     cp.send(Record("waiting"));
     return children::report_events(g.name(), cp, [](const Event& e) { return e.kind == EventKind::frame; }, 20s);
   });
@@ -391,7 +391,7 @@ TEST(Recovery, GroupModeLetsAGroupMemberRead) {
   Child writer([&] { return children::produce(g.name(), o, 0, 5000, &wp); });
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   Child member([&] {
-    if (setgroups(0, nullptr) != 0 || setgid(getegid()) != 0 || setuid(65534) != 0) return 50;  // same group as the producer
+    if (children::become_nobody(true) != 0) return 50;  // same group as the producer
     Reader r(g.name());
     r.attach(2s);
     const auto deadline = std::chrono::steady_clock::now() + 5s;

@@ -13,8 +13,10 @@
 // OpenCV-free. Threads: none (children fork from a single-threaded parent).
 #pragma once
 
+#include <grp.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <functional>
@@ -28,9 +30,16 @@ inline std::atomic<bool> g_term{false};
 inline void on_term(int) { g_term.store(true); }
 // SIGTERM ends a child's loop so it closes its stream cleanly.
 inline void install_term() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_term;
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Drops root for uid and gid 65534 (nobody), no supplementary groups: 0, or 50 if that failed
+// (a child's exit code). `keep_group`: keep the current gid (a member of the producer's group).
+inline int become_nobody(bool keep_group = false) {
+  const gid_t gid = keep_group ? getegid() : 65534;
+  return setgroups(0, nullptr) == 0 && setgid(gid) == 0 && setuid(65534) == 0 ? 0 : 50;
 }
 
 // Pacing for a producer loop (the frame period, not synchronization).
@@ -57,7 +66,8 @@ inline std::uint64_t put_pattern(shmframe::Writer& w) {
 // Producer child body: `frames` frames (0 = until SIGTERM), one every `period_us` (0 = flat
 // out). Sends ready/log/done Records on `events` if given.
 inline int produce(const std::string& name, shmframe::WriterOptions o, std::uint64_t frames, std::uint64_t period_us,
-                   const testkit::LinePipe* events = nullptr, const std::function<void(shmframe::Writer&, std::uint64_t)>& each = {}) {
+                   const testkit::LinePipe* events = nullptr,
+                   const std::function<void(shmframe::Writer&, std::uint64_t)>& each = {}) {
   install_term();
   if (events != nullptr) {
     o.log = [events](shmframe::LogLevel, const std::string& m) { events->send(testkit::Record("log").set("text", m)); };
@@ -77,6 +87,13 @@ inline int produce(const std::string& name, shmframe::WriterOptions o, std::uint
   return 0;
 }
 
+// A producer child that runs as nobody: another local user's producer.
+inline int produce_as_nobody(const std::string& name, const shmframe::WriterOptions& o,
+                             const testkit::LinePipe* events) {
+  if (become_nobody() != 0) return 50;
+  return produce(name, o, 0, 5000, events);
+}
+
 // What a consumer saw of one frame: pattern intact (ok) and still valid after checking it.
 inline testkit::Record frame_record(const shmframe::Event& e, const shmframe::Reader& r) {
   const bool ok = testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq());
@@ -91,8 +108,9 @@ inline testkit::Record frame_record(const shmframe::Event& e, const shmframe::Re
 
 // Consumer child body: reports every event as a Record until `stop(event)` says so (exit 0) or
 // `budget` runs out (exit 2).
-inline int report_events(const std::string& name, const testkit::LinePipe& out, const std::function<bool(const shmframe::Event&)>& stop,
-                         std::chrono::milliseconds budget, shmframe::ReaderOptions ro = {}) {
+inline int report_events(const std::string& name, const testkit::LinePipe& out,
+                         const std::function<bool(const shmframe::Event&)>& stop, std::chrono::milliseconds budget,
+                         shmframe::ReaderOptions ro = {}) {
   shmframe::Reader r(name, ro);
   const auto deadline = std::chrono::steady_clock::now() + budget;
   while (std::chrono::steady_clock::now() < deadline) {
