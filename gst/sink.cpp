@@ -32,6 +32,7 @@
 #include <gst/video/video.h>
 #include <shmframe/clock.hpp>
 #include <shmframe/error.hpp>
+#include <shmframe/inspect.hpp>
 #include <shmframe/writer.hpp>
 
 #include "common.hpp"
@@ -313,6 +314,22 @@ gboolean sink_start(GstBaseSink* bsink) {
   st.active = st.settings;
   GST_OBJECT_UNLOCK(self);
   if (!check_settings(self, st.active)) return FALSE;
+  // A stream a live producer owns cannot be ours: say so now, while the state change can still
+  // fail synchronously, rather than at the first caps (an error from the streaming thread during
+  // preroll, which gst-launch-1.0 has been seen to hang on). Writer creation re-checks it anyway.
+  try {
+    const shmframe::StreamStatus owner = shmframe::inspect(st.active.stream);
+    if (owner.producer_alive && (owner.state == "ready" || owner.state == "initializing")) {
+      SHMFRAME_GST_ERROR(self, RESOURCE, OPEN_WRITE,
+                         shmframe::gst::printf_string(
+                             "shmframesink: cannot create stream '%s': it is already produced by pid %d (owned by "
+                             "uid %u): stop that producer first, or use another stream name",
+                             st.active.stream.c_str(), static_cast<int>(owner.info.writer_pid),
+                             static_cast<unsigned>(owner.info.owner_uid)));
+      return FALSE;
+    }
+  } catch (const std::exception&) {  // no stream yet, or not one we can read: the Writer decides
+  }
   st.info.reset();
   st.clock_map.reset();
   return TRUE;
