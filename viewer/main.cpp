@@ -116,7 +116,10 @@ std::optional<int> Viewer::check(std::uint64_t now) {
   }
   if (g_stop.load(std::memory_order_relaxed)) return 0;
   if (opt_.exit_on_close && all_closed) return 0;
-  if (opt_.timeout_ms != 0 && now - last_frame >= opt_.timeout_ms * 1'000'000ull) {
+  // A feed may have taken a frame after `now` was read: no time has passed since then (the
+  // unsigned difference would wrap, and the viewer quit at once saying no frame came for T ms).
+  const std::uint64_t idle = now > last_frame ? now - last_frame : 0;
+  if (opt_.timeout_ms != 0 && idle >= opt_.timeout_ms * 1'000'000ull) {
     spdlog::error("no frame for {} ms from {}: the stream does not exist, or its producer is lost or paused",
                   opt_.timeout_ms, opt_.names.size() == 1 ? "stream '" + opt_.names[0] + "'" : "any stream");
     return kTimedOut;
