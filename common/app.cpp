@@ -78,16 +78,15 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{10'000'000}));
 }
 
-CLI::Option* add_access_option(CLI::App& cli, shmframe::Access& access) {
+void add_access_option(CLI::App& cli, shmframe::Access& access) {
   const std::map<std::string, shmframe::Access> names{{"auto", shmframe::Access::automatic},
                                                       {"read-write", shmframe::Access::read_write},
                                                       {"read-only", shmframe::Access::read_only}};
-  return cli
-      .add_option_function<std::string>(
-          "--access", [&access, names](const std::string& v) { access = names.at(v); },  // checked below
-          "How to open the stream: read-write (a consumer entry: held frames, lossless, listed by --status), "
-          "read-only (cannot disturb the producer or other consumers; frames are not held, no lossless, not listed), "
-          "auto (read-write if allowed, else read-only)")
+  cli.add_option_function<std::string>(
+         "--access", [&access, names](const std::string& v) { access = names.at(v); },  // checked below
+         "How to open the stream: read-write (a consumer entry: held frames, lossless, listed by --status), "
+         "read-only (cannot disturb the producer or other consumers; frames are not held, no lossless, not listed), "
+         "auto (read-write if allowed, else read-only)")
       ->check(CLI::IsMember({"auto", "read-write", "read-only"}))
       ->default_str("auto");
 }

@@ -36,8 +36,8 @@ mode_t parse_mode(const std::string& text);
 // --wait block|predictive|spin and --spin-limit-us, into `policy` / `spin_limit` (the consumer's
 // and the viewer's ReaderOptions::wait / spin_limit).
 void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::microseconds& spin_limit);
-// --access auto|read-write|read-only into `access` (ReaderOptions::access). Returns the option.
-CLI::Option* add_access_option(CLI::App& cli, shmframe::Access& access);
+// --access auto|read-write|read-only into `access` (ReaderOptions::access).
+void add_access_option(CLI::App& cli, shmframe::Access& access);
 // --expect-owner UID|USER into `uid` (ReaderOptions::expect_owner).
 void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid);
 

@@ -37,14 +37,18 @@ void bump_and_wake(layout::ConsumerEntry& e) noexcept {
   if (at(e.waiting).load(std::memory_order_seq_cst) != 0) wake_word(&e.wake);
 }
 
+// Bumps a futex word and wakes every sleeper, whether anyone sleeps or not.
+void bump_and_wake_always(std::uint32_t& word) noexcept {
+  at(word).fetch_add(1, std::memory_order_seq_cst);
+  wake_word(&word);
+}
+
 void wake_readers(const WriteView& v) noexcept {
   // Read-only consumers cannot raise a flag: bump and wake unconditionally (one system call per
   // commit, ~0.4 us here). SYNC(reader_wake) producer store side: the bump is seq_cst, after the
   // commit's stores; a reader that read the old value as its ticket before checking for news
   // either sees the commit or finds the word changed when the kernel compares it.
-  auto& h = v.header();
-  at(h.reader_wake).fetch_add(1, std::memory_order_seq_cst);
-  wake_word(&h.reader_wake);
+  bump_and_wake_always(v.header().reader_wake);
 }
 }  // namespace
 
@@ -60,11 +64,7 @@ void wake_consumers(const WriteView& v, std::uint64_t seq) noexcept {
 }
 
 void wake_all(const WriteView& v) noexcept {
-  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
-    auto& e = v.consumer(i);
-    at(e.wake).fetch_add(1, std::memory_order_seq_cst);
-    wake_word(&e.wake);
-  }
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) bump_and_wake_always(v.consumer(i).wake);
   wake_readers(v);
 }
 

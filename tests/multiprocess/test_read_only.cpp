@@ -28,8 +28,9 @@ using testkit::StreamGuard;
 
 namespace {
 
-// A producer whose heartbeat is far longer than any wait below: a reader that is not woken by
-// commits times out instead of being rescued by its heartbeat-sized wait slices.
+// A producer whose heartbeat is far longer than any wait below, so that a reader's wait slices
+// (one heartbeat each) never end early: a reader not woken by commits sleeps through each whole
+// wait and skips hundreds of frames (see woken()).
 WriterOptions slow_beat(mode_t mode = 0600) {
   WriterOptions o = children::options();
   o.heartbeat = 10s;

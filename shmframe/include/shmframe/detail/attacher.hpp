@@ -44,11 +44,11 @@ class Attacher {
   // Skip this object until the name refers to another one.
   void skip(dev_t dev, ino_t ino) noexcept;
   void forget_skipped() noexcept;
-  bool skipped(const struct stat& st) const noexcept { return st.st_dev == skip_dev_ && st.st_ino == skip_ino_; }
   // True while a segment was seen not READY (for the error an attach() timeout reports).
   bool waiting_for_ready() const noexcept { return not_ready_since_ != 0; }
 
  private:
+  bool skipped(const struct stat& st) const noexcept { return st.st_dev == skip_dev_ && st.st_ino == skip_ino_; }
   Probe not_ready(const struct stat& st);
   // Throws Error(permission_denied), and skips the object, unless its owner is the expected one.
   void check_owner(const struct stat& st);

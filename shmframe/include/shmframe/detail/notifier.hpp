@@ -3,10 +3,10 @@
 // Each consumer entry carries a futex word `wake` that the producer bumps after every commit,
 // and a `waiting` flag the consumer raises while it sleeps on it, so the producer makes the
 // FUTEX_WAKE system call only for consumers that sleep. Read-only consumers, which cannot write
-// a flag, sleep on the header's `reader_wake`, which the producer wakes after every commit. The header's state word is
-// a futex too (READY waiters, close and supersede). Waits are relative CLOCK_MONOTONIC timeouts: a wall- clock jump
-// cannot stall them. A Windows backend would map the same words to named events. Internal; every function may be called
-// from any thread.
+// a flag, sleep on the header's `reader_wake`, which the producer wakes after every commit. The
+// header's state word is a futex too (READY waiters, close and supersede). Waits are relative
+// CLOCK_MONOTONIC timeouts: a wall-clock jump cannot stall them. A Windows backend would map the
+// same words to named events. Internal; every function may be called from any thread.
 #pragma once
 
 #include <cstdint>
