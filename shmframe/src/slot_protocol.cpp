@@ -277,17 +277,23 @@ std::optional<Taken> take(const ReadView& v, layout::ConsumerEntry* me, Holds* h
     if (load(s.state, std::memory_order_acquire) != layout::slot_committed(seq)) continue;
     Taken t;
     t.slot = i;
+    // What travels with the frame is read before the re-check below, which validates it like
+    // still_valid() validates pixels: a frame we cannot hold may be overwritten at any moment,
+    // and values read after the check could be the next frame's.
+    t.capture_ns = s.capture_ns;
+    t.commit_ns = s.commit_ns;
+    t.metadata_size = std::min(s.metadata_size, v.geo.metadata_capacity);  // untrusted: clamp
     t.held = me != nullptr && holds->acquire(*me, i, hold_limit);
+    // SYNC(seqlock) acquire fence: orders the reads above before the re-load; pairs with the
+    // release fence after the writing mark in mark_for_write().
+    std::atomic_thread_fence(std::memory_order_acquire);
     // SYNC(hold) consumer load side: seq_cst re-load after the seq_cst hold (see held_slots()).
     if (load(s.state, std::memory_order_seq_cst) != layout::slot_committed(seq)) {
       if (me != nullptr) holds->release(*me, i, t.held, false);
       return std::nullopt;  // overwritten between the two loads
     }
-    // Only now is the frame protected (or, unheld, at least was still committed): read what
-    // travels with it. A producer overwriting it from here on is caught by still_valid().
-    t.capture_ns = s.capture_ns;
-    t.commit_ns = s.commit_ns;
-    t.metadata_size = std::min(s.metadata_size, v.geo.metadata_capacity);  // untrusted: clamp
+    // From here on the frame is protected (held), or, unheld, what we read was still that
+    // frame's; a producer overwriting it later is caught by still_valid().
     return t;
   }
   return std::nullopt;
