@@ -93,14 +93,4 @@ GstDebugLevel to_debug_level(LogLevel level) noexcept {
   return GST_LEVEL_INFO;
 }
 
-void copy_rows(std::uint8_t* dst, std::size_t dst_stride, const std::uint8_t* src, std::size_t src_stride,
-               std::size_t row_bytes, std::uint32_t rows) noexcept {
-  if (dst == src && dst_stride == src_stride) return;  // the slot itself: nothing to move
-  if (dst_stride == row_bytes && src_stride == row_bytes) {
-    std::memmove(dst, src, row_bytes * rows);
-    return;
-  }
-  for (std::uint32_t y = 0; y < rows; ++y) std::memmove(dst + y * dst_stride, src + y * src_stride, row_bytes);
-}
-
 }  // namespace shmframe::gst

@@ -67,9 +67,4 @@ std::string printf_string(const char* format, ...) G_GNUC_PRINTF(1, 2);
 // The GStreamer debug level of a shmframe log level (the Writer's and Reader's log callbacks).
 GstDebugLevel to_debug_level(LogLevel level) noexcept;
 
-// Rows of `row_bytes` from `src` (stride `src_stride`) to `dst` (stride `dst_stride`).
-// memmove: the sink may copy a slot onto itself (a buffer pushed twice, see sink.cpp).
-void copy_rows(std::uint8_t* dst, std::size_t dst_stride, const std::uint8_t* src, std::size_t src_stride,
-               std::size_t row_bytes, std::uint32_t rows) noexcept;
-
 }  // namespace shmframe::gst

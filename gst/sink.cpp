@@ -466,7 +466,7 @@ shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot&
   const auto src_stride = static_cast<std::size_t>(GST_VIDEO_FRAME_PLANE_STRIDE(&vf, 0));
   auto* dst = reinterpret_cast<std::uint8_t*>(slot.data());
   *in_place = src == dst && src_stride == slot.stride();
-  shmframe::gst::copy_rows(dst, slot.stride(), src, src_stride, slot.format().row_bytes(), slot.format().height);
+  shmframe::copy_rows(dst, slot.stride(), src, src_stride, slot.format().row_bytes(), slot.format().height);
   gst_video_frame_unmap(&vf);
   return st.core->writer->commit(slot, capture).status;
 }

@@ -18,13 +18,13 @@
 // - Timestamps: the frame's capture time (CLOCK_MONOTONIC) mapped to the pipeline clock by
 //   ClockMap (common.hpp), minus the base time: PTS is the running time of the capture.
 //   Buffer offset = the frame's seq.
-// - unlock(): Reader::wait() has no wake-up for another thread, so create() waits in slices of
-//   kWaitSlice and checks the flushing flag between them: a flush or a state change waits at
-//   most one slice. Frames still end a wait at once (the Reader's futex wake-up).
+// - unlock(): Reader::interrupt() ends create()'s wait at once (a flush or a state change does
+//   not wait for a frame); unlock_stop() clears it. create() otherwise sleeps until the next
+//   event, bounded only by the timeout property while the stream has not appeared yet.
 //
 // Thread contract: properties from any thread (GST_OBJECT_LOCK); start/stop on the application
 // thread; create and negotiation on the streaming thread; unlock/unlock_stop from any thread
-// (an atomic flag); buffers, and the Frames inside them, are freed on any thread.
+// (Reader::interrupt() is); buffers, and the Frames inside them, are freed on any thread.
 #include "src.hpp"
 
 #include <atomic>
@@ -48,7 +48,8 @@ namespace {
 
 using shmframe::FrameFormat;
 
-constexpr auto kWaitSlice = std::chrono::milliseconds(100);
+// A wait with nothing to time: the Reader returns at the next event, or at unlock().
+constexpr auto kWaitForever = std::chrono::hours(1);
 
 enum class Mode : gint { latest = 0, every_frame = 1, lossless = 2 };
 
@@ -105,11 +106,10 @@ struct Settings {
 };
 
 struct SrcState {
-  Settings settings;  // guarded by GST_OBJECT_LOCK
-  Settings active;    // copied at start()
-  std::optional<shmframe::Reader> reader;
-  std::atomic<bool> flushing{false};
-  GstCaps* caps = nullptr;  // of the current format; guarded by GST_OBJECT_LOCK (get_caps)
+  Settings settings;                       // guarded by GST_OBJECT_LOCK
+  Settings active;                         // copied at start()
+  std::optional<shmframe::Reader> reader;  // made in start(), reset in stop(): unlock() is between
+  GstCaps* caps = nullptr;                 // of the current format; guarded by GST_OBJECT_LOCK (get_caps)
   std::optional<FrameFormat> format;
   GstVideoInfo info{};   // GStreamer's default layout of `format`
   bool meta_ok = false;  // downstream accepts GstVideoMeta
@@ -225,13 +225,14 @@ gboolean src_stop(GstBaseSrc* bsrc) {
 }
 
 gboolean src_unlock(GstBaseSrc* bsrc) {
-  // release: create() sees it after its current wait slice; pairs with the acquire in create()
-  state_of(bsrc).flushing.store(true, std::memory_order_release);
+  SrcState& st = state_of(bsrc);
+  if (st.reader) st.reader->interrupt();  // create() returns FLUSHING at once, and until unlock_stop()
   return TRUE;
 }
 
 gboolean src_unlock_stop(GstBaseSrc* bsrc) {
-  state_of(bsrc).flushing.store(false, std::memory_order_release);  // release: pairs with create()
+  SrcState& st = state_of(bsrc);
+  if (st.reader) st.reader->clear_interrupt();
   return TRUE;
 }
 
@@ -324,11 +325,9 @@ GstBuffer* copy(SrcState& st, shmframe::Frame& f) {
     gst_buffer_unref(buf);
     return nullptr;
   }
-  shmframe::gst::copy_rows(map.data, static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0)),
-                           reinterpret_cast<const std::uint8_t*>(f.data()), f.stride(), f.format().row_bytes(),
-                           f.height());
+  const bool intact = f.copy_to(reinterpret_cast<std::byte*>(map.data),
+                                static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0)));
   gst_buffer_unmap(buf, &map);
-  const bool intact = f.still_valid();  // after the copy: the seqlock rule
   f.release();
   if (!intact) {
     gst_buffer_unref(buf);
@@ -391,11 +390,11 @@ GstFlowReturn check_appeared(ShmframeSrc* self) {
   return kRetry;
 }
 
-// Between frames: the life of the stream, and the timeout for it to appear.
 void log(ShmframeSrc* self, GstDebugLevel level, const std::string& text) {
   GST_CAT_LEVEL_LOG(GST_CAT_DEFAULT, level, self, "%s", text.c_str());
 }
 
+// Between frames: the life of the stream, and the timeout for it to appear.
 GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
   SrcState& st = state_of(self);
   const std::string gen = std::to_string(ev.generation);
@@ -418,6 +417,11 @@ GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
       post(self, "shmframe-corrupt", ev.generation, ev.message);
       return kRetry;
     case shmframe::EventKind::error:
+      if (!ev.fatal()) {  // a creator that died or stalled: the next producer replaces it
+        log(self, GST_LEVEL_WARNING, ev.message + "; waiting for a new producer");
+        post(self, "shmframe-error", ev.generation, ev.message);
+        return kRetry;
+      }
       SHMFRAME_GST_ERROR(self, RESOURCE, OPEN_READ,
                          "shmframesrc: stream '" + st.active.stream + "' cannot be read: " + ev.message);
       return GST_FLOW_ERROR;
@@ -430,9 +434,16 @@ GstFlowReturn src_create(GstPushSrc* psrc, GstBuffer** out) {
   auto* self = SHMFRAME_SRC(psrc);
   SrcState& st = state_of(self);
   for (;;) {
-    // acquire: pairs with the release in unlock()
-    if (st.flushing.load(std::memory_order_acquire)) return GST_FLOW_FLUSHING;
-    shmframe::Event ev = st.reader->wait(kWaitSlice);
+    // Until the stream appears, wake up in time to report that it did not (timeout property).
+    std::chrono::nanoseconds wait = kWaitForever;
+    if (!st.attached_once && st.active.timeout_ms != 0) {
+      const std::uint64_t limit = st.started_ns + std::uint64_t{st.active.timeout_ms} * 1'000'000;
+      const std::uint64_t now = shmframe::monotonic_ns();
+      wait = std::chrono::nanoseconds(limit > now ? limit - now : 0);
+    }
+    shmframe::Event ev = st.reader->wait(wait);
+    // unlock(): flushing or stopping. A signal (EINTR) is not ours to act on: wait again.
+    if (ev.kind == shmframe::EventKind::interrupted && st.reader->interrupt_requested()) return GST_FLOW_FLUSHING;
     const GstFlowReturn r = ev.kind == shmframe::EventKind::frame ? deliver(self, ev, out) : on_event(self, ev);
     if (r != kRetry) return r;
   }
@@ -485,8 +496,8 @@ void src_finalize(GObject* object) {
 constexpr const char* kSrcDescription =
     "A live source that follows a shmframe stream by name, like shmframe-consumer: it waits for the "
     "stream to appear, follows producer restarts and format changes (new caps before the first frame "
-    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost', 'shmframe-corrupt' "
-    "and "
+    "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost', 'shmframe-corrupt', "
+    "'shmframe-error' (an error waiting can cure, e.g. a producer that died while creating the stream) and "
     "'shmframe-closed' (fields: stream, generation, message) and keeps waiting; eos-on-close=true "
     "ends the stream at a close instead.\n"
     "Zero copy: each buffer views its frame's slot in shared memory and holds it until the buffer is "

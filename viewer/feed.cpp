@@ -19,11 +19,20 @@ Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, Read
 Feed::~Feed() { stop(); }
 
 void Feed::start() {
+  try {
+    ReaderOptions ro = reader_options_;
+    ro.log = app::library_logger();
+    reader_.emplace(name_, ro);
+  } catch (const std::exception& e) {  // names are checked before: only an allocation failure
+    update([&](FeedStatus& s) { s.fatal = e.what(); });
+    return;
+  }
   thread_ = std::thread([this] { run(); });
 }
 
 void Feed::stop() {
-  stop_.store(true, std::memory_order_relaxed);  // relaxed: only ends a loop; join() orders the rest
+  stop_.store(true, std::memory_order_relaxed);  // relaxed: the interrupt ends the wait; join() orders the rest
+  if (reader_) reader_->interrupt();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -57,15 +66,13 @@ void Feed::update(F&& f) {
 void Feed::run() {
   try {
     loop();
-  } catch (const std::exception& e) {  // Reader construction (names are checked before) or OpenCV allocation
+  } catch (const std::exception& e) {  // OpenCV allocation
     update([&](FeedStatus& s) { s.fatal = e.what(); });
   }
 }
 
 void Feed::loop() {
-  ReaderOptions ro = reader_options_;
-  ro.log = app::library_logger();
-  Reader reader(name_, ro);
+  Reader& reader = *reader_;
   // Called under mu_. "live" is announced with the generation it is about (a new size or
   // format comes as a new generation, possibly without any banner in between).
   auto set_banner = [&](Banner b, FeedStatus& s, std::uint64_t now) {
@@ -82,7 +89,8 @@ void Feed::loop() {
   std::uint64_t kept = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     const std::uint64_t cpu0 = thread_cpu_ns();
-    Event ev = reader.wait(kWaitSlice);
+    // No timeout: the next event, or stop()'s interrupt.
+    Event ev = reader.wait(std::chrono::hours(1));
     if (ev.kind == EventKind::timeout || ev.kind == EventKind::interrupted) {
       const std::uint64_t cpu = thread_cpu_ns() - cpu0;
       std::lock_guard lock(mu_);  // nothing to announce: no notify
@@ -109,26 +117,27 @@ void Feed::loop() {
             break;
           case EventKind::closed: set_banner(Banner::closed, s, now); break;
           case EventKind::error:
-            // A producer that died while creating the stream, or one too slow to finish: the
-            // next producer replaces it. Anything else (permissions, ABI, corruption) is final.
-            if (ev.error == errc::init_timeout || ev.error == errc::creator_died) {
-              spdlog::warn("{}", ev.message);
-            } else {
+            // The library says whether waiting on can help (a creator that died: the next
+            // producer replaces it), or not (permissions, ABI, corruption).
+            if (ev.fatal()) {
               s.fatal = ev.message;
+            } else {
+              spdlog::warn("{}", ev.message);
             }
             break;
           default: break;
         }
       });
-      if (ev.kind == EventKind::error && ev.error != errc::init_timeout && ev.error != errc::creator_died) return;
+      if (ev.fatal()) return;
       continue;
     }
     if (frame_limit_ != 0 && kept >= frame_limit_) continue;  // ~Event releases the frame at once
 
     Shot& shot = shots_[back_];
     shot.taken_ns = monotonic_ns();
-    ev.frame.mat().copyTo(shot.pixels);
-    const bool valid = ev.frame.still_valid();
+    const FrameFormat& fmt = ev.frame.format();
+    shot.pixels.create(static_cast<int>(fmt.height), static_cast<int>(fmt.width), cv_type(fmt.pixel_format));
+    const bool valid = ev.frame.copy_to(reinterpret_cast<std::byte*>(shot.pixels.data), shot.pixels.step[0]);
     shot.pixel_format = ev.frame.pixel_format();
     shot.seq = ev.frame.seq();
     shot.generation = ev.frame.generation();

@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,7 +104,7 @@ class Feed {
   Feed& operator=(const Feed&) = delete;
 
   void start();
-  void stop();  // returns within one wait slice (kWaitSlice)
+  void stop();  // returns at once: ends the feed thread's wait (Reader::interrupt())
   const std::string& name() const { return name_; }
 
   // Display thread: makes the newest validated copy the front one; true if it changed.
@@ -114,8 +115,6 @@ class Feed {
   // The state changes since the last call, oldest first, as lines for people ("live:
   // generation 2, 640x480 bgr8, producer pid 42", "producer lost (pid 42, 0.2 s ago)", ...).
   std::vector<std::string> take_changes();
-
-  static constexpr std::chrono::milliseconds kWaitSlice{100};
 
  private:
   void run();
@@ -128,6 +127,7 @@ class Feed {
   ReaderOptions reader_options_;
   Notifier& notifier_;
   std::atomic<bool> stop_{false};
+  std::optional<Reader> reader_;  // made by start() before the thread; used by it, interrupted by stop()
   std::thread thread_;
 
   mutable std::mutex mu_;

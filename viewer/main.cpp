@@ -30,6 +30,9 @@ using shmframe::app::g_stop;
 
 constexpr int kUsageError = 2, kFailed = 1, kTimedOut = 3;
 constexpr int kGuiTickMs = 10;  // cv::waitKey slice: the GUI event loop and the display rate cap (100 Hz)
+// Headless: how often the display thread looks at g_stop. A signal handler cannot notify a
+// condition variable; the feeds' own waits need no such check (Feed::stop() interrupts them).
+constexpr std::chrono::milliseconds kStopCheck{100};
 constexpr std::uint64_t kSecond = 1'000'000'000ull;
 
 struct Options {
@@ -204,8 +207,7 @@ int Viewer::run_headless() {
       next_tick += std::chrono::seconds(1);
     }
     display_cpu_ns_ += thread_cpu_ns() - cpu0;
-    // A signal wakes no condition variable: look at g_stop at least every Feed::kWaitSlice.
-    version = notifier_.wait_past(version, std::min(next_tick, std::chrono::steady_clock::now() + Feed::kWaitSlice));
+    version = notifier_.wait_past(version, std::min(next_tick, std::chrono::steady_clock::now() + kStopCheck));
   }
 }
 

@@ -75,20 +75,24 @@ std::optional<std::chrono::nanoseconds> to_timeout(const py::object& seconds, co
 std::chrono::milliseconds to_millis(double seconds, const char* what);
 
 // ---- waiting -------------------------------------------------------------------------------
-// Runs `step(budget)` with the GIL released, in turns of at most 50 ms, until it returns true
-// or `timeout` has passed (returns false). Between turns, and whenever a step reports that a
-// signal interrupted it, runs Python's signal handlers: a KeyboardInterrupt propagates as
-// py::error_already_set. The turns bound how late a signal delivered to another thread is seen;
-// frames still wake the wait at once (the step blocks in the kernel).
+// Runs `step(budget, interrupted)` with the GIL released until it returns true, or `timeout` has
+// passed (returns false). A step that a signal interrupted (it sets `interrupted`) runs Python's
+// signal handlers: a KeyboardInterrupt propagates as py::error_already_set; otherwise the step
+// runs again with the time left. No turns: the step sleeps in the kernel for the whole budget,
+// and another thread ends it with Reader::interrupt() (close()), a signal with EINTR. Python's
+// handlers also run before each step, for a signal that arrived before the wait began.
 template <class Step>
 bool wait_in_turns(std::optional<std::chrono::nanoseconds> timeout, Step&& step) {
   using Clock = std::chrono::steady_clock;
-  constexpr std::chrono::nanoseconds kTurn = std::chrono::milliseconds(50);
+  // "Forever" as a day at a time: the step's budget is a finite number.
+  constexpr std::chrono::nanoseconds kForever = std::chrono::hours(24);
   const auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
   for (;;) {
-    auto budget = kTurn;
-    if (timeout)
-      budget = std::min(kTurn, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()));
+    // A signal that came before the wait (between two bytecodes) interrupts no system call: its
+    // Python handler runs here, before the step sleeps.
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    auto budget = kForever;
+    if (timeout) budget = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
     if (budget < std::chrono::nanoseconds::zero()) budget = std::chrono::nanoseconds::zero();
     bool done = false;
     bool interrupted = false;
@@ -96,10 +100,22 @@ bool wait_in_turns(std::optional<std::chrono::nanoseconds> timeout, Step&& step)
       py::gil_scoped_release nogil;
       done = step(budget, interrupted);
     }
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (interrupted && PyErr_CheckSignals() != 0) throw py::error_already_set();
     if (done) return true;
     if (timeout && Clock::now() >= deadline && !interrupted) return false;
   }
+}
+
+// Locks `mu` (an object's call lock) for a call that must wait for another thread's call on the
+// same object: that call may hold `mu` with the GIL released and need the GIL back to finish, so
+// the wait for `mu` releases the GIL (otherwise: a deadlock, each thread holding what the other needs).
+inline std::unique_lock<std::mutex> lock_releasing_gil(std::mutex& mu) {
+  std::unique_lock lock(mu, std::try_to_lock);
+  if (!lock) {
+    py::gil_scoped_release nogil;
+    lock.lock();
+  }
+  return lock;
 }
 
 // ---- statistics as dicts (the keys are in __init__.pyi: StreamInfo, ConsumerStats) ----------

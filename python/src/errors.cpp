@@ -18,8 +18,8 @@ struct ExceptionSpec {
 
 // Borrowed references to the classes, owned by the module (alive while it is loaded).
 PyObject* g_error = nullptr;
-std::array<PyObject*, 7> g_kinds{};                                           // by PyErrorKind
-std::array<PyObject*, static_cast<int>(errc::system_error) + 1> g_by_errc{};  // by errc
+std::array<PyObject*, 7> g_kinds{};                                          // by PyErrorKind
+std::array<PyObject*, static_cast<int>(errc::interrupted) + 1> g_by_errc{};  // by errc
 
 PyObject* make(py::module_& m, const ExceptionSpec& spec) {
   const std::string qualified = std::string("shmframe.") + spec.name;
@@ -32,22 +32,40 @@ PyObject* make(py::module_& m, const ExceptionSpec& spec) {
   return cls;
 }
 
+// The class of a library error code.
+PyObject* class_of(std::error_code code) noexcept {
+  if (code.category() == category()) {
+    const auto i = static_cast<std::size_t>(code.value());
+    if (i < g_by_errc.size() && g_by_errc.at(i) != nullptr) return g_by_errc.at(i);
+    return g_error;
+  }
+  return code ? g_by_errc.at(static_cast<std::size_t>(errc::system_error)) : g_error;
+}
+
+// Sets the Python error: an instance of `cls` whose `errno` attribute is `native_errno`
+// (every shmframe.Error has one, 0 when no OS call failed).
+void set_error(PyObject* cls, const std::string& message, int native_errno) {
+  PyObject* value = PyObject_CallFunction(cls, "s", message.c_str());
+  if (value == nullptr) return;  // the call's own exception is set
+  PyObject* errno_value = PyLong_FromLong(native_errno);
+  if (errno_value != nullptr) {
+    PyObject_SetAttrString(value, "errno", errno_value);
+    Py_DECREF(errno_value);
+  }
+  PyErr_SetObject(cls, value);
+  Py_DECREF(value);
+}
+
 }  // namespace
 
 void raise(PyErrorKind kind, const std::string& message) {
-  PyErr_SetString(g_kinds.at(static_cast<std::size_t>(kind)), message.c_str());
+  set_error(g_kinds.at(static_cast<std::size_t>(kind)), message, 0);
   throw py::error_already_set();
 }
 
 void raise(std::error_code code, const std::string& message) {
-  PyObject* cls = g_error;
-  if (code.category() == category()) {
-    const auto i = static_cast<std::size_t>(code.value());
-    if (i < g_by_errc.size() && g_by_errc.at(i) != nullptr) cls = g_by_errc.at(i);
-  } else if (code) {
-    cls = g_by_errc.at(static_cast<std::size_t>(errc::system_error));
-  }
-  PyErr_SetString(cls, (message.empty() ? code.message() : message).c_str());
+  set_error(class_of(code), message.empty() ? code.message() : message,
+            code.category() == category() ? 0 : code.value());
   throw py::error_already_set();
 }
 
@@ -78,6 +96,7 @@ void register_errors(py::module_& m) {
       {"TooManyConsumers", nullptr, "Every consumer entry of the stream is taken by a live consumer."});
   add(errc::closed, {"Closed", nullptr, "The stream or object was closed."});
   add(errc::system_error, {"OsError", PyExc_OSError, "An OS call failed (errno says which)."});
+  add(errc::interrupted, {"Interrupted", nullptr, "The wait was ended by close() or interrupt() from another thread."});
 
   g_kinds[static_cast<int>(PyErrorKind::error)] = g_error;
   g_kinds[static_cast<int>(PyErrorKind::closed)] = g_by_errc[static_cast<int>(errc::closed)];
@@ -109,22 +128,12 @@ void register_errors(py::module_& m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const shmframe::Error& e) {
-      const auto code = static_cast<std::size_t>(e.value());
-      PyObject* cls = code < g_by_errc.size() && g_by_errc.at(code) != nullptr ? g_by_errc.at(code) : g_error;
       // The instance carries errno as an attribute, so `except shmframe.Error as e: e.errno`.
       // what() is "<message>: <category text>"; the message alone already says it all.
       std::string message = e.what();
       const std::string suffix = ": " + e.code().message();
       if (message.size() > suffix.size() && message.ends_with(suffix)) message.resize(message.size() - suffix.size());
-      PyObject* value = PyObject_CallFunction(cls, "s", message.c_str());
-      if (value == nullptr) return;  // the call's own exception is set
-      PyObject* errno_value = PyLong_FromLong(e.native_errno());
-      if (errno_value != nullptr) {
-        PyObject_SetAttrString(value, "errno", errno_value);
-        Py_DECREF(errno_value);
-      }
-      PyErr_SetObject(cls, value);
-      Py_DECREF(value);
+      set_error(class_of(e.code()), message, e.native_errno());
     }
   });
 }

@@ -7,8 +7,11 @@
 // and still_valid()).
 //
 // Thread contract: a Reader is used by one Python thread at a time (a second thread gets
-// shmframe.Busy instead of undefined behaviour). Frames may be used, released and collected on
-// any thread. Waits release the GIL.
+// shmframe.Busy instead of undefined behaviour), except close(), which any thread may call at any
+// time: it ends a wait in progress at once (Reader::interrupt()), and the iteration ends cleanly.
+// The properties (attached, info, hold_limit, read_only) may be read from any thread; while
+// another thread is inside a call, they say what that call last saw. Frames may be used,
+// released and collected on any thread. Waits release the GIL.
 #include <pwd.h>
 
 #include <pybind11/stl.h>
@@ -72,13 +75,10 @@ class PyFrame {
     py::array_t<std::uint8_t> out(
         {static_cast<py::ssize_t>(format_.height), static_cast<py::ssize_t>(format_.width), c});
     auto* dst = reinterpret_cast<std::byte*>(out.mutable_data());
-    const std::size_t row = format_.row_bytes();
-    const std::size_t stride = format_.effective_stride();
     bool valid = false;
     {
       py::gil_scoped_release nogil;
-      for (std::uint32_t y = 0; y < format_.height; ++y) std::memcpy(dst + y * row, data_ + y * stride, row);
-      valid = frame_.still_valid();  // seqlock rule: valid after the copy = the copy is that frame
+      valid = frame_.copy_to(dst, format_.row_bytes());
     }
     if (!valid) raise(PyErrorKind::overrun, overrun_message("copy()"));
     return out;
@@ -233,7 +233,7 @@ class PyReader {
     explicit Use(PyReader& r) : lock_(r.mu_, std::try_to_lock) {
       if (!lock_)
         raise(PyErrorKind::busy, "Reader '" + r.name_ + "' is in use by another thread: use one Reader per thread");
-      if (!r.reader_) raise(PyErrorKind::closed, "Reader '" + r.name_ + "' is closed");
+      if (r.closed_) raise(PyErrorKind::closed, "Reader '" + r.name_ + "' is closed");
     }
 
    private:
@@ -242,24 +242,31 @@ class PyReader {
 
   py::object wait(const py::object& timeout) {
     Use use(*this);
-    return wait_event(to_timeout(timeout, "timeout"));
+    py::object ev = wait_event(to_timeout(timeout, "timeout"));
+    if (closing_.load()) raise(PyErrorKind::closed, "Reader '" + name_ + "' was closed while waiting");
+    return ev;
   }
 
   void attach(double timeout) {
     Use use(*this);
     const auto limit = std::chrono::duration_cast<nanoseconds>(to_millis(timeout, "timeout"));
-    // In turns, so Ctrl-C interrupts a long attach: retry while the stream is not there yet.
+    // Retry while waiting can help (Event::fatal()'s judgment), until the timeout.
     std::exception_ptr last;
-    const bool ok = wait_in_turns(limit, [&](nanoseconds budget, bool&) {
+    const bool ok = wait_in_turns(limit, [&](nanoseconds budget, bool& interrupted) {
       try {
         reader_->attach(std::chrono::duration_cast<std::chrono::milliseconds>(budget));
         return true;
       } catch (const Error& e) {
-        if (e.value() != errc::not_found && e.value() != errc::init_timeout) throw;
+        if (e.value() == errc::interrupted && !closing_.load()) {
+          interrupted = true;  // a signal: Python's handlers run, and the attach goes on
+          return false;
+        }
+        if (is_fatal(e.code()) || e.value() == errc::interrupted) throw;
         last = std::current_exception();
         return false;
       }
     });
+    refresh_locked();
     logs_->drain();
     if (!ok && last) std::rethrow_exception(last);
   }
@@ -279,13 +286,17 @@ class PyReader {
         last = hand_out(std::move(ev.frame), taken);  // the hot path: no Event object
         return last;
       }
+      if (ev.kind == EventKind::interrupted) throw py::stop_iteration();  // close() from another thread
+      const bool fatal = ev.fatal();
       py::object obj = to_event(std::move(ev), taken);
       auto& e = obj.cast<PyEvent&>();
       if (e.kind == "timeout") {
         raise(PyErrorKind::timeout, "no frame from stream '" + name_ + "' in " +
                                         std::to_string(std::chrono::duration<double>(*timeout).count()) + " s");
       }
-      if (e.kind == "error") raise(e.error, e.message);
+      // Waiting on can help (a creator that died while initializing: the next producer replaces
+      // it): the event goes to on_event like the life-cycle events, and the iteration goes on.
+      if (fatal) raise(e.error, e.message);
       if (!on_event_.is_none()) on_event_(obj);
       if (e.kind == "closed" && stop_on_close_) throw py::stop_iteration();
     }
@@ -304,6 +315,7 @@ class PyReader {
     }
     py::object ev = wait_event(timeout);
     auto& e = ev.cast<PyEvent&>();
+    if (e.kind == "interrupted" && closing_.load()) throw py::stop_iteration();  // close() from another thread
     if (e.kind == "frame") last = ev;
     if (e.kind == "closed" && stop_on_close_) done = true;  // yields the close, then stops
     return ev;
@@ -311,37 +323,52 @@ class PyReader {
 
   py::object latest() {
     Use use(*this);
-    return wrap(reader_->latest());
+    py::object f = wrap(reader_->latest());
+    refresh_locked();
+    return f;
   }
   py::object read(std::uint64_t seq) {
     Use use(*this);
-    return wrap(reader_->read(seq));
+    py::object f = wrap(reader_->read(seq));
+    refresh_locked();
+    return f;
   }
 
+  // detach() and close() wait for a call in progress on another thread (GIL released); close()
+  // ends that call's wait first. The Reader itself lives until this object does, so that
+  // interrupt() never races with its destruction.
   void detach() {
-    std::lock_guard lock(mu_);
-    if (reader_) reader_->detach();
+    const auto lock = lock_releasing_gil(mu_);
+    if (!closed_) reader_->detach();
     forget_views();
+    refresh_locked();
   }
   void close() {
-    std::lock_guard lock(mu_);
-    if (reader_) reader_->detach();
-    reader_.reset();
+    closing_.store(true);
+    reader_->interrupt();
+    const auto lock = lock_releasing_gil(mu_);
+    if (closed_) return;
+    reader_->detach();
+    closed_ = true;
     forget_views();
+    refresh_locked();
   }
-  bool closed() const { return !reader_; }
-  bool attached() const { return reader_ && reader_->attached(); }
-  std::uint32_t hold_limit() const { return reader_ ? reader_->hold_limit() : 0; }
-  bool read_only() const { return reader_ && reader_->read_only(); }
+  bool closed() const { return closing_.load(); }
+  bool attached() const { return snapshot().attached; }
+  std::uint32_t hold_limit() const { return snapshot().hold_limit; }
+  bool read_only() const { return snapshot().read_only; }
   const std::string& name() const { return name_; }
   std::optional<nanoseconds> timeout() const { return timeout_; }
 
-  py::dict info() const { return reader_ ? info_dict(reader_->info()) : py::dict(); }
+  py::dict info() const {
+    const Snapshot s = snapshot();
+    return s.attached ? info_dict(s.info) : py::dict();
+  }
 
   py::dict stats() const {
     py::dict d;
-    if (!reader_) return d;
-    const ReaderStats s = reader_->stats();
+    if (closing_.load()) return d;
+    const ReaderStats s = reader_->stats();  // atomic counters: any thread
     d["frames"] = s.frames;
     d["drops"] = s.drops;
     d["overruns"] = s.overruns;
@@ -362,6 +389,34 @@ class PyReader {
   }
 
  private:
+  // What the properties report: the Reader's state as of the last call that held mu_.
+  struct Snapshot {
+    StreamInfo info;
+    bool attached = false;
+    bool read_only = false;
+    std::uint32_t hold_limit = 0;
+  };
+  // Under mu_ (the thread in a call): records the Reader's state for the properties.
+  void refresh_locked() {
+    Snapshot s;
+    if (!closed_) {
+      s.info = reader_->info();
+      s.attached = reader_->attached();
+      s.read_only = reader_->read_only();
+      s.hold_limit = reader_->hold_limit();
+    }
+    std::lock_guard g(snap_mu_);
+    snap_ = s;
+  }
+  // Any thread: the live state when no call is in progress, else what the call last saw.
+  Snapshot snapshot() const {
+    auto* self = const_cast<PyReader*>(this);  // NOLINT(cppcoreguidelines-pro-type-const-cast): mu_ and the cache
+    std::unique_lock lock(self->mu_, std::try_to_lock);
+    if (lock) self->refresh_locked();
+    std::lock_guard g(snap_mu_);
+    return snap_;
+  }
+
   // Waits (GIL released) for the next event; false on timeout. Makes the next frame's Python
   // object and slot arrays first, while nothing is waiting for them (prepare()).
   bool wait_raw(std::optional<nanoseconds> timeout, Event& ev, std::uint64_t& taken) {
@@ -369,9 +424,12 @@ class PyReader {
     const bool got = wait_in_turns(timeout, [&](nanoseconds budget, bool& interrupted) {
       ev = reader_->wait(budget);
       taken = monotonic_ns();
-      if (ev.kind == EventKind::interrupted) interrupted = true;
-      return ev.kind != EventKind::timeout && ev.kind != EventKind::interrupted;
+      // interrupted: close() on another thread (the event is returned), or a signal (Python's
+      // handlers run, and the wait goes on).
+      if (ev.kind == EventKind::interrupted && !closing_.load()) interrupted = true;
+      return ev.kind != EventKind::timeout && !interrupted;
     });
+    refresh_locked();
     logs_->drain();
     if (!got) ev.kind = EventKind::timeout;
     return got;
@@ -456,8 +514,12 @@ class PyReader {
     py::object array;
   };
 
-  std::mutex mu_;
-  std::optional<Reader> reader_;
+  std::mutex mu_;                     // one call at a time (Use)
+  std::optional<Reader> reader_;      // engaged from construction to destruction
+  bool closed_ = false;               // under mu_
+  std::atomic<bool> closing_{false};  // set by close() before it waits for mu_
+  mutable std::mutex snap_mu_;
+  Snapshot snap_;  // under snap_mu_
   std::shared_ptr<LogQueue> logs_;
   std::string name_;
   std::shared_ptr<const std::string> stream_name_;  // shared by this Reader's frames

@@ -215,19 +215,15 @@ class PyWriter {
     return checked(r);
   }
 
+  // abandon(), close(), stats() and a collected slot wait for another thread's call (acquire()
+  // may block up to max_block with the GIL released) without holding the GIL.
   void abandon(PyWriteSlot& s) {
-    std::lock_guard lock(mu_);
+    const auto lock = lock_releasing_gil(mu_);
     s.slot_ = WriteSlot();
     s.seal();
   }
-  // From a collected slot. If another thread is inside a call on this Writer (its lock is
-  // taken), wait for it with the GIL released, since that call may need the GIL to finish.
   void abandon_from_gc(PyWriteSlot& s) {
-    std::unique_lock lock(mu_, std::try_to_lock);
-    if (!lock) {
-      py::gil_scoped_release nogil;
-      lock.lock();
-    }
+    const auto lock = lock_releasing_gil(mu_);
     s.slot_ = WriteSlot();
   }
 
@@ -247,7 +243,7 @@ class PyWriter {
   }
 
   void close() {
-    std::lock_guard lock(mu_);
+    const auto lock = lock_releasing_gil(mu_);
     if (writer_) {
       py::gil_scoped_release nogil;
       writer_->close();
@@ -258,7 +254,7 @@ class PyWriter {
 
   py::dict stats() {
     py::dict d;
-    std::lock_guard lock(mu_);
+    const auto lock = lock_releasing_gil(mu_);
     if (!writer_) return d;
     const WriterStats s = writer_->stats();
     d["generation"] = s.generation;

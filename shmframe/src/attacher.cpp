@@ -15,9 +15,10 @@
 namespace shmframe::detail {
 
 Attacher::Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
-                   const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner)
+                   const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner,
+                   const Interrupt* interrupt)
     : stream_(std::move(stream)), path_(object_path(segment_object(stream_))), ready_timeout_(ready_timeout),
-      expect_owner_(expect_owner), watcher_(segment_object(stream_), warn) {}
+      expect_owner_(expect_owner), interrupt_(interrupt), watcher_(segment_object(stream_), warn, interrupt) {}
 
 void Attacher::skip(dev_t dev, ino_t ino) noexcept {
   skip_dev_ = dev;
@@ -165,7 +166,9 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView&
     const std::uint64_t now = monotonic_ns();
     if (now >= ready_by) give_up_waiting(obj->st, state != 0 ? snap.writer_pid : lock_owner_pid(stream_));
     if (now >= deadline) return Probe::not_ready;
-    if (notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now) == EINTR) return Probe::not_ready;
+    if (notifier::interrupted(notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now, interrupt_))) {
+      return Probe::not_ready;
+    }
   }
   not_ready_since_ = 0;
   // Snapshot after READY (load_state was acquire), validate the copy, use only the copy.

@@ -1,5 +1,7 @@
 #include "shmframe/detail/copy.hpp"
 
+#include "shmframe/format.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -39,4 +41,30 @@ void stream_copy(void* dst, const void* src, std::size_t n) noexcept {
 #endif
 }
 
+void copy_rows(void* dst, std::size_t dst_stride, const void* src, std::size_t src_stride, std::size_t row_bytes,
+               std::size_t rows, bool streaming) noexcept {
+  auto* d = static_cast<unsigned char*>(dst);
+  const auto* s = static_cast<const unsigned char*>(src);
+  const auto copy = [streaming](unsigned char* to, const unsigned char* from, std::size_t n) {
+    if (streaming) stream_copy(to, from, n);
+    else std::memcpy(to, from, n);
+  };
+  if (rows == 0 || row_bytes == 0) return;
+  if (d == s && dst_stride == src_stride) return;  // a slot onto itself (a buffer the sink pushed twice)
+  if (dst_stride == row_bytes && src_stride == row_bytes) {
+    copy(d, s, row_bytes * rows);
+    return;
+  }
+  for (std::size_t y = 0; y < rows; ++y) copy(d + y * dst_stride, s + y * src_stride, row_bytes);
+}
+
 }  // namespace shmframe::detail
+
+namespace shmframe {
+
+void copy_rows(void* dst, std::size_t dst_stride, const void* src, std::size_t src_stride, std::size_t row_bytes,
+               std::size_t rows) noexcept {
+  detail::copy_rows(dst, dst_stride, src, src_stride, row_bytes, rows, false);
+}
+
+}  // namespace shmframe

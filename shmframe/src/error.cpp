@@ -30,6 +30,7 @@ class Category final : public std::error_category {
       case errc::too_many_consumers: return "too many consumers";
       case errc::closed: return "stream closed";
       case errc::system_error: return "system call failed";
+      case errc::interrupted: return "interrupted";
     }
     return "unknown shmframe error";
   }

@@ -5,6 +5,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <ctime>
@@ -14,17 +16,91 @@
 
 namespace shmframe::detail::notifier {
 
-int wait_word(std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept {
+namespace {
+timespec to_timespec(std::uint64_t ns) noexcept {
   timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000ull);
-  ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000ull);
+  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000ull);
+  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000ull);
+  return ts;
+}
+
+int futex_wait(const std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept {
+  timespec ts = to_timespec(timeout_ns);
   // Shared (not FUTEX_PRIVATE): the word is in a MAP_SHARED mapping. The relative timeout runs
-  // on CLOCK_MONOTONIC.
+  // on CLOCK_MONOTONIC. The kernel only reads the word: a PROT_READ mapping is fine.
   const long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, nullptr, 0);
   return r == 0 ? 0 : errno;
 }
 
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449  // the same number on every architecture (Linux 5.16)
+#endif
+// The kernel's struct futex_waitv and its flags (linux/futex.h of 5.16; Debian 12's headers have them,
+// spelled out here so that older headers build too).
+struct WaitvEntry {
+  std::uint64_t val;
+  std::uint64_t uaddr;
+  std::uint32_t flags;
+  std::uint32_t reserved;
+};
+static_assert(sizeof(WaitvEntry) == 24);
+constexpr std::uint32_t kFutex2Size32 = 0x02;
+constexpr std::uint32_t kFutex2Private = 128;
+
+// -1 unknown, 0 missing, 1 present. Written once by whichever thread learns it first.
+std::atomic<int> g_waitv{-1};
+
+// futex_waitv on the shared `word` and the Interrupt's private word: returns 0 when either was
+// woken, or ETIMEDOUT, EAGAIN (either value differed), EINTR, ENOSYS.
+int futex_waitv2(const std::uint32_t* word, std::uint32_t expected, const std::uint32_t* own,
+                 std::uint32_t own_expected, std::uint64_t timeout_ns) noexcept {
+  WaitvEntry w[2] = {
+      {expected, reinterpret_cast<std::uintptr_t>(word), kFutex2Size32, 0},
+      {own_expected, reinterpret_cast<std::uintptr_t>(own), kFutex2Size32 | kFutex2Private, 0},
+  };
+  // futex_waitv takes an absolute timeout on the clock it is told (CLOCK_MONOTONIC).
+  const std::uint64_t until = monotonic_ns() + timeout_ns;
+  timespec ts = to_timespec(until);
+  const long r = syscall(SYS_futex_waitv, w, 2u, 0u, &ts, CLOCK_MONOTONIC);
+  return r >= 0 ? 0 : errno;
+}
+}  // namespace
+
+bool has_futex_waitv() noexcept {
+  int known = g_waitv.load(std::memory_order_relaxed);  // relaxed: an idempotent cache
+  if (known < 0) {
+    // A zero-length wait says whether the call exists (EINVAL) or not (ENOSYS).
+    const long r = syscall(SYS_futex_waitv, nullptr, 0u, 0u, nullptr, CLOCK_MONOTONIC);
+    known = r < 0 && errno == ENOSYS ? 0 : 1;
+    g_waitv.store(known, std::memory_order_relaxed);
+  }
+  return known == 1;
+}
+
+int wait_word(const std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns,
+              const Interrupt* interrupt) noexcept {
+  if (interrupt == nullptr) return futex_wait(word, expected, timeout_ns);
+  // SYNC(interrupt) load side, the ticket loaded before the flag (both seq_cst). Pairs with
+  // Interrupt::raise(), which stores the flag before it bumps the word.
+  const std::uint32_t own = interrupt->ticket();
+  if (interrupt->raised()) return ECANCELED;
+  int r = 0;
+  if (has_futex_waitv()) {
+    r = futex_waitv2(word, expected, const_cast<Interrupt*>(interrupt)->word(), own, timeout_ns);  // NOLINT
+    if (r == ENOSYS) g_waitv.store(0, std::memory_order_relaxed);  // relaxed: see g_waitv
+  } else {
+    r = futex_wait(word, expected, std::min(timeout_ns, kInterruptSliceNs));
+  }
+  // Woken, or a word changed: which one does not matter, the flag says whether we were asked to stop.
+  if (r != ETIMEDOUT && interrupt->raised()) return ECANCELED;
+  return r;
+}
+
 void wake_word(std::uint32_t* word) noexcept { syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
+
+void wake_private(std::uint32_t* word) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, nullptr, nullptr, 0);
+}
 
 namespace {
 void bump_and_wake(layout::ConsumerEntry& e) noexcept {
@@ -79,14 +155,14 @@ std::uint32_t ticket(const WakeWord& w) noexcept {
   return load(*w.word, std::memory_order_acquire);
 }
 
-int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept {
+int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns,
+                    const Interrupt* interrupt) noexcept {
   // The kernel compares the word under its own lock and never writes it: FUTEX_WAIT works on a
   // read-only mapping.
-  auto* word = const_cast<std::uint32_t*>(w.word);  // NOLINT(cppcoreguidelines-pro-type-const-cast)
-  if (w.waiting == nullptr) return wait_word(word, ticket, timeout_ns);
+  if (w.waiting == nullptr) return wait_word(w.word, ticket, timeout_ns, interrupt);
   // SYNC(wake) consumer side: pairs with bump_and_wake() (see there).
   at(*w.waiting).store(1, std::memory_order_seq_cst);
-  const int r = wait_word(word, ticket, timeout_ns);
+  const int r = wait_word(w.word, ticket, timeout_ns, interrupt);
   // relaxed: a stale 1 costs the producer one spurious FUTEX_WAKE, nothing else.
   at(*w.waiting).store(0, std::memory_order_relaxed);
   return r;
@@ -102,7 +178,8 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
-bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns) noexcept {
+bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
+                     const Interrupt* interrupt) noexcept {
   // relaxed: an advisory count for other pollers (pollers()).
   if (w.polling != nullptr) at(*w.polling).store(1, std::memory_order_relaxed);
   bool moved = false;
@@ -113,7 +190,8 @@ bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t unti
       break;
     }
     cpu_relax();
-    if ((n & 63u) == 63u && monotonic_ns() >= until_ns) break;  // the clock every 64 pauses (~2-8 us)
+    if ((n & 63u) == 63u && (monotonic_ns() >= until_ns || (interrupt != nullptr && interrupt->raised())))
+      break;  // the clock every 64 pauses (~2-8 us)
   }
   if (w.polling != nullptr) at(*w.polling).store(0, std::memory_order_relaxed);
   return moved;

@@ -2,11 +2,15 @@
 #include "shmframe/processor.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "shmframe/clock.hpp"
@@ -65,36 +69,93 @@ std::string_view to_string(RunEnd e) noexcept {
 
 namespace {
 
-std::atomic<int> g_run_signal{0};  // lock-free: set from the handler
-static_assert(std::atomic<int>::is_always_lock_free);
-void on_run_signal(int sig) { g_run_signal.store(sig, std::memory_order_relaxed); }
-
-// SIGINT / SIGTERM handlers for the duration of run(), the previous ones restored after.
-class SignalScope {
+// SIGINT / SIGTERM for the run()s that handle signals (RunOptions::handle_signals), however
+// many run at once on however many threads: the handlers are installed when the first such run()
+// starts and the previous ones restored when the last one ends. The handler counts the signal and
+// interrupts every registered Reader, so each run() returns `stopped` at once.
+class RunSignals {
  public:
-  explicit SignalScope(bool on) : on_(on) {
-    if (!on_) return;
-    g_run_signal.store(0, std::memory_order_relaxed);
+  static RunSignals& instance() {
+    static RunSignals s;  // never destroyed before a run() that uses it ends
+    return s;
+  }
+
+  // Registers `reader`; the signal count now (a run() stops once it changes). False when every
+  // place is taken (then the run() sees signals only through EINTR and the count).
+  bool enter(Reader* reader, std::uint64_t& seen) {
+    std::lock_guard lock(mu_);
+    if (users_++ == 0) install();
+    seen = signals_.load(std::memory_order_seq_cst);
+    for (auto& r : readers_) {
+      Reader* none = nullptr;
+      if (r.compare_exchange_strong(none, reader, std::memory_order_seq_cst)) return true;
+    }
+    return false;
+  }
+  void leave(Reader* reader) {
+    for (auto& r : readers_) {
+      Reader* mine = reader;
+      (void)r.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst);
+    }
+    // A handler running on another thread may still hold the pointer it loaded: wait for it
+    // (a few instructions and one system call) before the Reader may go away.
+    while (in_handler_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    std::lock_guard lock(mu_);
+    if (--users_ == 0) restore();
+  }
+  bool fired_since(std::uint64_t seen) const noexcept { return signals_.load(std::memory_order_seq_cst) != seen; }
+
+ private:
+  static void on_signal(int) {
+    RunSignals& s = instance();
+    s.in_handler_.fetch_add(1, std::memory_order_seq_cst);
+    s.signals_.fetch_add(1, std::memory_order_seq_cst);
+    for (auto& r : s.readers_) {
+      if (Reader* reader = r.load(std::memory_order_seq_cst)) reader->interrupt();  // async-signal-safe
+    }
+    s.in_handler_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  void install() {
     struct sigaction sa {};
-    sa.sa_handler = on_run_signal;
+    sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: the reader's futex wait returns EINTR at once
+    sa.sa_flags = 0;  // no SA_RESTART: a wait in progress returns EINTR at once
     sigaction(SIGINT, &sa, &old_int_);
     sigaction(SIGTERM, &sa, &old_term_);
   }
-  ~SignalScope() {
-    if (!on_) return;
+  void restore() {
     sigaction(SIGINT, &old_int_, nullptr);
     sigaction(SIGTERM, &old_term_, nullptr);
   }
+
+  static constexpr std::size_t kReaders = 64;
+  std::mutex mu_;
+  int users_ = 0;  // under mu_
+  struct sigaction old_int_ {
+  }, old_term_{};  // under mu_
+  std::array<std::atomic<Reader*>, kReaders> readers_{};
+  std::atomic<std::uint64_t> signals_{0};
+  std::atomic<int> in_handler_{0};
+  static_assert(std::atomic<Reader*>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
+                std::atomic<int>::is_always_lock_free);
+};
+
+// One run()'s membership of RunSignals.
+class SignalScope {
+ public:
+  SignalScope(bool on, Reader& reader) : reader_(on ? &reader : nullptr) {
+    if (reader_ != nullptr) RunSignals::instance().enter(reader_, seen_);
+  }
+  ~SignalScope() {
+    if (reader_ != nullptr) RunSignals::instance().leave(reader_);
+  }
   SignalScope(const SignalScope&) = delete;
   SignalScope& operator=(const SignalScope&) = delete;
-  bool fired() const noexcept { return on_ && g_run_signal.load(std::memory_order_relaxed) != 0; }
+  bool fired() const noexcept { return reader_ != nullptr && RunSignals::instance().fired_since(seen_); }
 
  private:
-  bool on_;
-  struct sigaction old_int_ {
-  }, old_term_{};
+  Reader* reader_;
+  std::uint64_t seen_ = 0;
 };
 
 // The stage's output stream: created at the first acquire, reconfigured on a format change.
@@ -166,14 +227,15 @@ class StageOutput final : public Output {
 class Runner {
  public:
   Runner(Reader& r, Processor& p, const RunOptions& o)
-      : reader_(r), processor_(p), opt_(o), signals_(o.handle_signals), output_(o, result_.status),
+      : reader_(r), processor_(p), opt_(o), signals_(o.handle_signals, r), output_(o, result_.status),
         idle_ns_(static_cast<std::uint64_t>(std::chrono::nanoseconds(o.idle_period).count())),
         timeout_ns_(static_cast<std::uint64_t>(std::chrono::nanoseconds(o.idle_timeout).count())),
         last_frame_(monotonic_ns()), next_idle_(last_frame_ + idle_ns_) {}
 
   RunResult loop() {
     for (;;) {
-      if (signals_.fired() || (opt_.stop != nullptr && opt_.stop->load(std::memory_order_relaxed))) {
+      if (signals_.fired() || reader_.interrupt_requested() ||
+          (opt_.stop != nullptr && opt_.stop->load(std::memory_order_relaxed))) {
         return finish(RunEnd::stopped);
       }
       std::uint64_t now = monotonic_ns();
@@ -205,8 +267,8 @@ class Runner {
         if (opt_.exit_on_close) return RunEnd::closed;
         break;
       case EventKind::error:
-        if (ev.error == errc::init_timeout || ev.error == errc::creator_died) {
-          log(LogLevel::warn, ev.message);  // a new producer will replace it: keep waiting
+        if (!ev.fatal()) {
+          log(LogLevel::warn, ev.message);  // e.g. a new producer will replace it: keep waiting
           break;
         }
         message_ = ev.message;

@@ -14,6 +14,7 @@
 #include "shmframe/detail/attacher.hpp"
 #include "shmframe/detail/consumer_table.hpp"
 #include "shmframe/detail/errors.hpp"
+#include "shmframe/detail/interrupt.hpp"
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
 #include "shmframe/detail/predictor.hpp"
@@ -109,7 +110,8 @@ class ReaderCore {
       : name_(name), opt_(std::move(opt)),
         attacher_(
             name_, opt_.ready_timeout,
-            [this](const std::string& m) { log(LogLevel::warn, stream_tag(name_) + ": " + m); }, opt_.expect_owner) {}
+            [this](const std::string& m) { log(LogLevel::warn, stream_tag(name_) + ": " + m); }, opt_.expect_owner,
+            &interrupt_) {}
   ~ReaderCore() { give_back(); }
   ReaderCore(const ReaderCore&) = delete;
   ReaderCore& operator=(const ReaderCore&) = delete;
@@ -130,6 +132,8 @@ class ReaderCore {
   bool attached() const noexcept { return att_ != nullptr; }
   bool read_only() const noexcept { return att_ && att_->read_only(); }
   const std::string& name() const noexcept { return name_; }
+  Interrupt& interrupt() noexcept { return interrupt_; }
+  const Interrupt& interrupt() const noexcept { return interrupt_; }
   StreamInfo info() const noexcept {
     if (!att_) return {};
     return stream_info(att_->view);
@@ -150,9 +154,10 @@ class ReaderCore {
   // Our entry's counters and last_seq (and, lossless, the producer's wake-up) for a frame taken.
   void publish_progress(const Frame& f, std::uint64_t missed) noexcept;
   // One turn of wait(): an event to return, or nullopt to go round again.
-  std::optional<Event> step_detached(std::uint64_t deadline) noexcept;
-  std::optional<Event> step_attached(std::uint64_t deadline) noexcept;
-  std::optional<Event> step_lost(std::uint32_t ticket, std::uint64_t until) noexcept;
+  // They may throw std::bad_alloc (building a message); wait() turns that into an error event.
+  std::optional<Event> step_detached(std::uint64_t deadline);
+  std::optional<Event> step_attached(std::uint64_t deadline);
+  std::optional<Event> step_lost(std::uint32_t ticket, std::uint64_t until);
   // A value only a hostile or broken writer stores (PROTOCOL.md, "Hostile writers"): counted
   // and returned as an EventKind::corrupt event.
   Event corrupt_event(const std::string& what);
@@ -169,13 +174,14 @@ class ReaderCore {
 
   std::string name_;
   ReaderOptions opt_;
+  Interrupt interrupt_;  // before attacher_, which keeps a pointer to it
   Attacher attacher_;
   std::shared_ptr<Attachment> att_;
   std::shared_ptr<ReaderCounters> counters_ = std::make_shared<ReaderCounters>();
   // Lossless: arms the entry once caught up (first frame, or after a demotion); counts demotions.
   void keep_lossless(std::uint64_t latest) noexcept;
   // Waits for a commit (the wake word moving past `ticket`) until `until`, as the wait policy
-  // says. Returns 0, ETIMEDOUT, EAGAIN or EINTR like notifier::wait_for_commit().
+  // says. Returns 0, ETIMEDOUT, EAGAIN, EINTR or ECANCELED like notifier::wait_for_commit().
   int await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept;
   // May this reader poll now? Not when as many consumers poll as there are CPUs besides one.
   bool may_poll() const noexcept;
@@ -260,7 +266,10 @@ void ReaderCore::attach(std::chrono::milliseconds timeout) {
   attacher_.forget_skipped();
   for (;;) {
     if (try_attach(deadline)) return;
-    if (attacher_.wait_for_change(deadline) == ETIMEDOUT && monotonic_ns() >= deadline) break;
+    const int r = attacher_.wait_for_change(deadline);
+    if (r == ECANCELED) fail(errc::interrupted, name_, "attach interrupted (Reader::interrupt())");
+    if (r == EINTR) fail(errc::interrupted, name_, "attach interrupted by a signal");
+    if (r == ETIMEDOUT && monotonic_ns() >= deadline) break;
   }
   if (attacher_.waiting_for_ready()) {
     fail(errc::init_timeout, name_, "not READY within " + std::to_string(timeout.count()) + " ms");
@@ -308,16 +317,12 @@ Frame ReaderCore::take_latest() noexcept {
 
 bool ReaderCore::copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq) noexcept {
   if (!att_ || dst == nullptr) return false;
-  const FrameFormat& fmt = att_->view.geo.format;
-  const std::size_t row = fmt.row_bytes();
-  if (dst_stride < row) return false;
+  if (dst_stride < att_->view.geo.format.row_bytes()) return false;
   for (int attempt = 0; attempt < 64; ++attempt) {
     Frame f = take_latest();
     if (!f) return false;
-    for (std::uint32_t y = 0; y < fmt.height; ++y) std::memcpy(dst + y * dst_stride, f.row(y), row);
-    // Validate after copying (seqlock read): a copy taken while the slot was being rewritten
-    // is discarded and retried with the newer frame.
-    if (f.still_valid()) {
+    // A copy taken while the slot was being rewritten is discarded and retried with the newer frame.
+    if (f.copy_to(dst, dst_stride)) {
       if (seq != nullptr) *seq = f.seq();
       return true;
     }
@@ -383,13 +388,28 @@ void ReaderCore::keep_lossless(std::uint64_t latest) noexcept {
 Event ReaderCore::wait(std::chrono::nanoseconds timeout) noexcept {
   const std::uint64_t deadline = monotonic_ns() +
                                  static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()));
-  for (;;) {
-    std::optional<Event> ev = att_ ? step_attached(deadline) : step_detached(deadline);
-    if (ev) return std::move(*ev);
+  try {
+    for (;;) {
+      if (interrupt_.raised()) return event(EventKind::interrupted);
+      std::optional<Event> ev = att_ ? step_attached(deadline) : step_detached(deadline);
+      if (ev) return std::move(*ev);
+    }
+  } catch (const std::exception& e) {
+    // Out of memory building a message or an attachment: an error the caller may retry; wait()
+    // never throws. The short message needs no allocation.
+    Event ev;
+    ev.kind = EventKind::error;
+    ev.error = make_error_code(errc::system_error);
+    try {
+      ev.message = stream_tag(name_) + ": " + e.what();
+    } catch (...) {
+      ev.message = "out of memory";
+    }
+    return ev;
   }
 }
 
-std::optional<Event> ReaderCore::step_detached(std::uint64_t deadline) noexcept {
+std::optional<Event> ReaderCore::step_detached(std::uint64_t deadline) {
   try {
     if (try_attach(deadline)) return event(EventKind::attached, att_->view.geo.generation);
   } catch (const Error& e) {
@@ -398,7 +418,7 @@ std::optional<Event> ReaderCore::step_detached(std::uint64_t deadline) noexcept 
     return ev;
   }
   const int r = attacher_.wait_for_change(deadline);
-  if (r == EINTR) return event(EventKind::interrupted);
+  if (notifier::interrupted(r)) return event(EventKind::interrupted);
   if (r == ETIMEDOUT && monotonic_ns() >= deadline) return event(EventKind::timeout);
   return std::nullopt;
 }
@@ -421,7 +441,8 @@ bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_
     // A closing producer unlinks the name right after its store: inotify wakes us then.
     out.reset();
     if (now >= deadline) out = event(EventKind::timeout);
-    else if (attacher_.wait_for_change(std::min(deadline, grace_end)) == EINTR) out = event(EventKind::interrupted);
+    else if (notifier::interrupted(attacher_.wait_for_change(std::min(deadline, grace_end))))
+      out = event(EventKind::interrupted);
     return true;
   }
   forged_end_reported_ = true;
@@ -433,7 +454,7 @@ bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_
   return true;
 }
 
-std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept {
+std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
   const ReadView& v = att_->view;
   const std::uint64_t now = monotonic_ns();
   // The first touch of the entry (read-only: there is none to lose).
@@ -513,7 +534,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) noexcept 
     return event(EventKind::producer_lost, v.geo.generation,
                  stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) + " stopped beating");
   }
-  if (await_commit(wake, ticket, now + slice) == EINTR) return event(EventKind::interrupted);
+  if (notifier::interrupted(await_commit(wake, ticket, now + slice))) return event(EventKind::interrupted);
   return std::nullopt;
 }
 
@@ -529,7 +550,7 @@ int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticke
     case WaitPolicy::block: break;
     case WaitPolicy::spin: {
       const std::uint64_t stop = limit == 0 ? until : std::min(until, now + limit);
-      if (may_poll() && notifier::poll_for_commit(wake, ticket, stop)) return 0;
+      if (may_poll() && notifier::poll_for_commit(wake, ticket, stop, &interrupt_)) return 0;
       break;
     }
     case WaitPolicy::predictive: {
@@ -539,23 +560,23 @@ int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticke
       // can be late by most of a millisecond); a frame that comes early wakes us as in block.
       const std::uint64_t wake_at = w->begin_ns - std::min(w->begin_ns, sleep_overshoot_);
       if (now < wake_at) {
-        const int r = notifier::wait_for_commit(wake, ticket, std::min(until, wake_at) - now);
+        const int r = notifier::wait_for_commit(wake, ticket, std::min(until, wake_at) - now, &interrupt_);
         if (r != ETIMEDOUT) return r;
         now = monotonic_ns();
         const std::uint64_t late = std::min<std::uint64_t>(now - std::min(now, wake_at), 2'000'000);
         sleep_overshoot_ = sleep_overshoot_ - sleep_overshoot_ / 8 + late / 8;  // EWMA, weight 1/8
         if (now >= until) return ETIMEDOUT;
       }
-      if (notifier::poll_for_commit(wake, ticket, std::min(until, w->end_ns))) return 0;
+      if (notifier::poll_for_commit(wake, ticket, std::min(until, w->end_ns), &interrupt_)) return 0;
       break;  // late: sleep until it comes
     }
   }
   now = monotonic_ns();
   if (now >= until) return ETIMEDOUT;
-  return notifier::wait_for_commit(wake, ticket, until - now);
+  return notifier::wait_for_commit(wake, ticket, until - now, &interrupt_);
 }
 
-std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t until) noexcept {
+std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t until) {
   const ReadView& v = att_->view;
   // Keep the old mapping (frames taken stay readable) until a new generation shows up.
   if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
@@ -571,7 +592,7 @@ std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t u
   // supersedes this segment; one that could not (unreadable layout) is seen at the end of the
   // slice, by the name check above.
   const std::uint64_t now = monotonic_ns();
-  if (now < until && notifier::wait_for_commit(att_->wake(), ticket, until - now) == EINTR) {
+  if (now < until && notifier::interrupted(notifier::wait_for_commit(att_->wake(), ticket, until - now, &interrupt_))) {
     return event(EventKind::interrupted);
   }
   return std::nullopt;
@@ -590,6 +611,20 @@ Frame ReaderCore::take_next() noexcept {
 }
 
 }  // namespace detail
+
+bool is_fatal(std::error_code error) noexcept {
+  if (error.category() != category()) return true;  // not ours: nothing says waiting helps
+  switch (static_cast<errc>(error.value())) {
+    case errc::init_timeout:        // the creator may only be slow; a restart replaces it
+    case errc::creator_died:        // the next producer replaces the segment
+    case errc::too_many_consumers:  // entries free up as consumers leave or are reaped
+    case errc::not_found:           // a producer may still come
+    case errc::interrupted: return false;
+    default: return true;
+  }
+}
+
+bool Event::fatal() const noexcept { return kind == EventKind::error && is_fatal(error); }
 
 std::string_view to_string(EventKind k) noexcept {
   switch (k) {
@@ -662,6 +697,13 @@ const FrameFormat& Frame::format() const noexcept {
 
 bool Frame::still_valid() const noexcept { return att_ && detail::still_valid(att_->view, slot_, seq_); }
 
+bool Frame::copy_to(std::byte* dst, std::size_t dst_stride) const noexcept {
+  if (!att_ || dst == nullptr || dst_stride < row_bytes()) return false;
+  copy_rows(dst, dst_stride, data_, stride(), row_bytes(), height());
+  // Validate after copying (the seqlock read; still_valid() fences first).
+  return still_valid();
+}
+
 void Frame::release() noexcept {
   if (!att_) return;
   const bool overrun = !still_valid();
@@ -700,6 +742,13 @@ void Reader::attach(std::chrono::milliseconds timeout) {
   impl_->attach(timeout);
 }
 bool Reader::attached() const noexcept { return impl_ && impl_->attached(); }
+void Reader::interrupt() noexcept {
+  if (impl_) impl_->interrupt().raise();
+}
+void Reader::clear_interrupt() noexcept {
+  if (impl_) impl_->interrupt().clear();
+}
+bool Reader::interrupt_requested() const noexcept { return impl_ && impl_->interrupt().raised(); }
 void Reader::detach() noexcept {
   if (impl_) impl_->give_back();
 }

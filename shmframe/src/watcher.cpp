@@ -11,7 +11,8 @@
 
 namespace shmframe::detail {
 
-Watcher::Watcher(std::string object, const std::function<void(const std::string&)>& warn) : object_(std::move(object)) {
+Watcher::Watcher(std::string object, const std::function<void(const std::string&)>& warn, const Interrupt* interrupt)
+    : object_(std::move(object)), interrupt_(interrupt) {
   fd_ = UniqueFd(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!fd_) {
     if (warn) warn("inotify unavailable (" + errno_text(errno) + "): polling for the stream every 50 ms");
@@ -25,18 +26,21 @@ Watcher::Watcher(std::string object, const std::function<void(const std::string&
 }
 
 int Watcher::wait_for_change(std::uint64_t deadline) noexcept {
+  // The interrupt's eventfd beside inotify's: readable while raised. Without one, the wait is
+  // cut into 50 ms slices that look at the flag.
+  const int ifd = interrupt_ != nullptr ? interrupt_->fd() : -1;
   for (;;) {
+    if (interrupt_ != nullptr && interrupt_->raised()) return ECANCELED;
     const std::uint64_t now = monotonic_ns();
     if (now >= deadline) return ETIMEDOUT;
-    const std::uint64_t left_ms = (deadline - now + 999'999) / 1'000'000;
-    if (!fd_) {
-      // Degraded mode only (no inotify): a bounded poll, never on the frame path.
-      const int r = ::poll(nullptr, 0, static_cast<int>(std::min<std::uint64_t>(left_ms, 50)));
-      return r < 0 && errno == EINTR ? EINTR : 0;
-    }
-    pollfd p{fd_.get(), POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<std::uint64_t>(left_ms, 60'000)));
+    std::uint64_t left_ms = (deadline - now + 999'999) / 1'000'000;
+    if (!fd_ || (interrupt_ != nullptr && ifd < 0)) left_ms = std::min<std::uint64_t>(left_ms, 50);
+    pollfd p[2] = {{fd_.get(), POLLIN, 0}, {ifd, POLLIN, 0}};  // poll() skips negative fds
+    const int r = ::poll(p, 2, static_cast<int>(std::min<std::uint64_t>(left_ms, 60'000)));
     if (r < 0) return errno == EINTR ? EINTR : 0;
+    if ((p[1].revents & POLLIN) != 0) return ECANCELED;
+    // Degraded mode (no inotify): a bounded poll, never on the frame path; look again.
+    if (!fd_) return 0;
     if (r > 0 && drain_events()) return 0;
   }
 }

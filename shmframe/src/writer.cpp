@@ -460,20 +460,10 @@ CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
   if (metadata.size() > impl_->opt.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
   WriteSlot ws = acquire();
   if (!ws) return {ws.status(), 0};
-  const std::size_t row = f.row_bytes();
-  const auto* src = static_cast<const std::byte*>(image.data);
   // Large frames: streaming stores (detail/copy.hpp); the producer never reads them back.
   // commit() fences them before publishing.
-  const bool stream = f.frame_bytes() >= detail::kStreamingCopyMin;
-  auto copy = [stream](std::byte* dst, const std::byte* s, std::size_t n) {
-    if (stream) detail::stream_copy(dst, s, n);
-    else std::memcpy(dst, s, n);
-  };
-  if (image.stride == row && ws.stride() == row) {
-    copy(ws.data(), src, row * f.height);
-  } else {
-    for (std::uint32_t y = 0; y < f.height; ++y) copy(ws.row(y), src + y * image.stride, row);
-  }
+  detail::copy_rows(ws.data(), ws.stride(), image.data, image.stride, f.row_bytes(), f.height,
+                    f.frame_bytes() >= detail::kStreamingCopyMin);
   return commit(ws, capture_ns, metadata);
 }
 

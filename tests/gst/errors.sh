@@ -33,8 +33,8 @@ expect_error src-readonly-lossless "lossless delivery needs .*write access" \
   shmframesrc stream="$s" access=read-only mode=lossless ! fakesink
 
 # A source waiting for a stream that never comes must still stop when asked: gst-launch-1.0 sets
-# the pipeline to NULL on SIGINT, which unlocks the source's wait (unlock(): its flushing flag,
-# seen between wait slices). A source that ignored it would hang until `timeout` (rc 124).
+# the pipeline to NULL on SIGINT, which unlocks the source's wait (unlock(): Reader::interrupt()).
+# A source that ignored it would hang until `timeout` (rc 124). How fast: tests/gst/unlock.sh.
 new_stream waiting
 bg "$work/src-unlock.log" gst-launch-1.0 shmframesrc stream="$waiting" ! fakesink
 unlock_pid=$last_pid
@@ -65,3 +65,22 @@ echo "src-read-only: 5 buffers, all copies"
 expect_error src-owner "owned by uid $(id -u), not by the expected uid 4242" shmframesrc stream="$s" expect-owner=4242 ! fakesink
 kill -TERM "$producer_pid"
 reap "$producer_pid"
+
+# An error that waiting cures (Event::fatal() false) is reported and survived: an object at the
+# name that never becomes READY (no creator: init_timeout after 2 s) posts 'shmframe-error' and
+# the source goes on waiting; the producer that replaces the object is followed. A fatal error
+# (above: a stream that is not there in time, read-only lossless) ends the pipeline instead.
+new_stream z
+head -c 4096 /dev/zero >"/dev/shm/shmframe.$z"
+chmod 600 "/dev/shm/shmframe.$z"
+bg "$work/src-transient.log" gst-launch-1.0 -m shmframesrc stream="$z" num-buffers=3 ! fakesink
+transient_pid=$last_pid
+wait_for "shmframe-error.*initializing" "$work/src-transient.log"
+bg "$work/producer-z.log" "$producer" --name "$z" --width 64 --height 48 --fps 30 --frames 3000
+z_pid=$last_pid
+wait_for "shmframe-attached" "$work/src-transient.log"
+reap "$transient_pid"
+((rc == 0)) || fail "src-transient: gst-launch-1.0 exited with $rc, expected 0 (3 buffers after the error)"
+echo "src-transient: 'still initializing' reported, then the new producer's frames"
+kill -TERM "$z_pid"
+reap "$z_pid"

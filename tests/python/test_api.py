@@ -3,6 +3,7 @@
 import gc
 import os
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -368,3 +369,120 @@ def test_one_reader_two_threads_is_refused_not_undefined(stream):
         f = next(iter(reader))  # the 'attached' event comes first, through on_event
         assert f.seq == 1
     assert len(errors) == 1 and "another thread" in errors[0]
+
+
+def _daemon(target):
+    t = threading.Thread(target=target, daemon=True)  # a deadlock must not hang the interpreter's exit
+    t.start()
+    return t
+
+
+def test_close_from_another_thread_ends_the_iteration_at_once(stream):
+    # The iterating thread waits (GIL released, the Reader's call lock held) for a frame that never
+    # comes; close() from this thread must end that wait at once, and the loop cleanly. Before
+    # Reader::interrupt(), close() waited for the lock with the GIL held while the iterating
+    # thread needed the GIL to return: a deadlock.
+    with shmframe.Writer(stream, 8, 8) as w:
+        r = shmframe.Reader(stream)
+        r.attach(2.0)
+        looping = threading.Event()
+        outcome = {}
+
+        def iterate():
+            looping.set()
+            try:
+                for _ in r:  # no timeout: only close() ends it
+                    pass
+                outcome["end"] = "stopped"
+            except Exception as e:  # noqa: BLE001: the test reports whatever ended it
+                outcome["end"] = repr(e)
+
+        t = _daemon(iterate)
+        assert looping.wait(5.0)
+        time.sleep(0.05)  # let it reach the wait; a sooner close() ends the loop just the same
+        t0 = time.monotonic()
+        closer = _daemon(r.close)
+        closer.join(5.0)
+        t.join(5.0)
+        assert not closer.is_alive(), "close() did not return: deadlock"
+        assert not t.is_alive(), "the iteration did not end after close()"
+        assert time.monotonic() - t0 < 1.0
+        assert outcome["end"] == "stopped"
+        assert r.closed
+        with pytest.raises(shmframe.Closed):
+            r.wait(0.1)
+        w.publish(np.zeros((8, 8, 3), np.uint8))  # the stream lives on
+
+
+def test_properties_from_another_thread_while_a_wait_is_in_progress(stream):
+    with shmframe.Writer(stream, 8, 8), shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        started = threading.Event()
+
+        def wait_long():
+            started.set()
+            try:
+                r.wait(10.0)
+            except shmframe.Closed:
+                pass
+
+        t = _daemon(wait_long)
+        assert started.wait(5.0)
+        time.sleep(0.05)
+        # The waiting thread holds the call lock: the properties answer from what it last saw.
+        assert r.attached
+        assert r.hold_limit == 1
+        assert r.info["width"] == 8
+        assert r.stats["attaches"] == 1
+        r.close()
+        t.join(5.0)
+        assert not t.is_alive()
+
+
+def test_writer_stats_while_another_thread_is_blocked_in_acquire(stream):
+    # acquire() waits (GIL released, the call lock held) for a lossless consumer that owes every
+    # slot; stats() from this thread must wait for it without holding the GIL, or the acquiring
+    # thread could never take the GIL back to return: a deadlock.
+    with shmframe.Writer(stream, 8, 8, slots=2, max_block=1.0) as w, \
+            shmframe.Reader(stream, delivery="lossless") as r:
+        r.attach(2.0)
+        frame = np.zeros((8, 8, 3), np.uint8)
+        w.publish(frame)
+        expect_frame(r).release()  # caught up: the reader is armed
+        w.publish(frame)
+        w.publish(frame)  # both slots now hold frames the reader owes
+        acquiring = threading.Event()
+        got = {}
+
+        def acquire():
+            acquiring.set()
+            slot = w.acquire()  # blocks up to max_block, then demotes the reader
+            got["seq"] = slot.seq
+            slot.abandon()
+
+        t = _daemon(acquire)
+        assert acquiring.wait(5.0)
+        time.sleep(0.1)  # let it block; a stats() sooner than that proves less, not more
+        s = _daemon(lambda: got.setdefault("stats", w.stats))
+        s.join(5.0)
+        t.join(5.0)
+        assert not s.is_alive() and not t.is_alive(), "stats() and acquire() deadlocked"
+        assert got["stats"]["lossless_waits"] >= 1
+        assert got["seq"] == 4
+
+
+def test_an_error_event_raised_by_iteration_carries_errno(stream):
+    # Not a shmframe segment at the name: the iteration raises BadMagic, a shmframe.Error whose
+    # errno (0: no OS call failed) is there like on every other shmframe.Error.
+    path = f"/dev/shm/shmframe.{stream}"
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        os.write(fd, b"not a segment" * 400)
+    finally:
+        os.close(fd)
+    with shmframe.Reader(stream, timeout=5.0) as r:
+        with pytest.raises(shmframe.BadMagic) as info:
+            for _ in r:
+                pass
+    assert isinstance(info.value, shmframe.Error)
+    assert info.value.errno == 0

@@ -1,8 +1,11 @@
 // shmframe::run() and the processing interface in one process: dispatch, output stages, the
 // origin record, failures of the user's code, and every way a run ends.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <shmframe/shmframe.hpp>
 #include <stdexcept>
@@ -237,4 +240,122 @@ TEST(Processor, OriginRecordsRoundTripAndGarbageIsNotARecord) {
   broken[40] = std::byte{'/'};  // not a stream name
   EXPECT_FALSE(parse_metadata(broken).origin);
   EXPECT_FALSE(write_origin_record(Origin{std::string(65, 'a'), 1, 1, 1, 1}, buf));
+}
+
+namespace {
+// A processor that says when its run() is inside its loop (its first on_idle).
+struct Idler : Processor {
+  std::atomic<bool> idled{false};
+  bool on_frame(const Input&, Output&) override { return true; }
+  void on_idle(const RunStatus&) override { idled = true; }
+};
+}  // namespace
+
+TEST(Processor, InterruptingTheReaderStopsARunAtOnce) {
+  // The best of three runs, each stopped from another thread while it waits for a stream that
+  // does not exist: a stop that is seen only between events (up to idle_period, 1 s) fails.
+  testkit::StreamGuard g("proc-interrupt");
+  auto best = std::chrono::steady_clock::duration::max();
+  for (int i = 0; i < 3; ++i) {
+    Reader r(g.name());
+    Idler p;
+    RunOptions o = quiet();
+    o.idle_period = 10ms;  // only to learn that the loop runs
+    std::atomic<std::int64_t> stopped_at{0};
+    std::thread stopper([&] {
+      ASSERT_TRUE(testkit::wait_until([&] { return p.idled.load(); }, 5s));
+      stopped_at = std::chrono::steady_clock::now().time_since_epoch().count();
+      r.interrupt();
+    });
+    const RunResult res = run(r, p, o);
+    const auto end = std::chrono::steady_clock::now();
+    stopper.join();
+    EXPECT_EQ(res.end, RunEnd::stopped) << res.message;
+    best = std::min(best, end - std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(stopped_at)));
+  }
+  EXPECT_LT(best, 20ms);
+}
+
+namespace {
+std::atomic<int> g_own_sigint{0};
+void own_sigint(int) { ++g_own_sigint; }
+}  // namespace
+
+TEST(Processor, ASignalStopsEveryConcurrentRunAndTheLastRestoresTheHandler) {
+  struct sigaction mine {}, old {};
+  mine.sa_handler = own_sigint;
+  sigemptyset(&mine.sa_mask);
+  ASSERT_EQ(sigaction(SIGINT, &mine, &old), 0);
+  testkit::StreamGuard a("proc-sig-a"), b("proc-sig-b");
+  Reader ra(a.name()), rb(b.name());
+  Idler pa, pb;
+  RunOptions o = quiet();
+  o.handle_signals = true;
+  o.idle_period = 10ms;
+  RunResult res_a, res_b;
+  std::thread ta([&] { res_a = run(ra, pa, o); });
+  std::thread tb([&] { res_b = run(rb, pb, o); });
+  // Both runs are in their loops, their handler in place: one SIGINT for the process.
+  const bool both = testkit::wait_until([&] { return pa.idled.load() && pb.idled.load(); }, 5s);
+  EXPECT_TRUE(both);
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(getpid(), SIGINT);
+  ta.join();
+  tb.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(res_a.end, RunEnd::stopped) << res_a.message;
+  EXPECT_EQ(res_b.end, RunEnd::stopped) << res_b.message;
+  EXPECT_EQ(g_own_sigint.load(), 0) << "the signal reached the handler run() replaced";
+  // The handler in place before the runs is back once both have ended.
+  struct sigaction now {};
+  ASSERT_EQ(sigaction(SIGINT, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, own_sigint);
+  sigaction(SIGINT, &old, nullptr);
+}
+
+namespace {
+// An object at the stream's name of `bytes` bytes of `fill`, mode 0600: debris (zeros: never
+// READY, no creator) or not a shmframe segment at all (anything else).
+void plant(const std::string& stream, char fill, std::size_t bytes = 4096) {
+  const std::string path = "/dev/shm/shmframe." + stream;
+  const int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0) << path;
+  const std::string data(bytes, fill);
+  ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  close(fd);
+}
+}  // namespace
+
+TEST(Processor, ARunSurvivesAnErrorThatWaitingCuresAndEndsOnAFatalOne) {
+  {
+    // Never READY, no creator: init_timeout every ready_timeout, not fatal; the producer that
+    // replaces the object is followed.
+    testkit::StreamGuard g("proc-transient");
+    plant(g.name(), '\0');
+    ReaderOptions ro;
+    ro.ready_timeout = 100ms;
+    Reader r(g.name(), ro);
+    Recorder p;
+    RunOptions o = quiet();
+    o.max_frames = 3;
+    RunResult res;
+    std::thread t([&] { res = run(r, p, o); });
+    EXPECT_TRUE(testkit::wait_until([&] { return r.stats().init_failures >= 2; }, 10s));
+    {
+      Feeder f(g.name(), 1000);
+      t.join();
+    }
+    EXPECT_EQ(res.end, RunEnd::frames_done) << res.message;
+    EXPECT_EQ(p.seqs.size(), 3u);
+  }
+  {
+    // Not a shmframe segment: fatal, the run ends with the error.
+    testkit::StreamGuard g("proc-fatal");
+    plant(g.name(), 'x');
+    Reader r(g.name());
+    Recorder p;
+    const RunResult res = run(r, p, quiet());
+    EXPECT_EQ(res.end, RunEnd::error);
+    EXPECT_NE(res.message.find("not a shmframe segment"), std::string::npos) << res.message;
+  }
 }

@@ -25,6 +25,7 @@ enum class errc {
   too_many_consumers,  // every consumer entry is taken by a live consumer
   closed,              // the stream was closed by its producer
   system_error,        // an OS call failed (message has errno text)
+  interrupted,         // Reader::interrupt() ended the wait
 };
 
 const std::error_category& category() noexcept;

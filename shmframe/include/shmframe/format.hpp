@@ -4,6 +4,7 @@
 // out-of-band caps: width, height, row stride and pixel format. Values only; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,6 +38,13 @@ struct FrameFormat {
 
 // "1920x1080 bgr8" (stride appended when not tight).
 std::string to_string(const FrameFormat& f);
+
+// Copies `rows` rows of `row_bytes` bytes from `src` (rows `src_stride` apart) to `dst` (rows
+// `dst_stride` apart), as one memcpy when both are tight. The regions must not overlap, except
+// for being the same (same address and strides: nothing moves). The one row-copy loop of the
+// project: Frame::copy_to(), the Writer's publish and the GStreamer elements use it.
+void copy_rows(void* dst, std::size_t dst_stride, const void* src, std::size_t src_stride, std::size_t row_bytes,
+               std::size_t rows) noexcept;
 
 // Stream names: [A-Za-z0-9_.-]{1,64}, not "." or "..". Returns an explanation when the name
 // is invalid, std::nullopt when it is fine.

@@ -61,6 +61,14 @@ class Frame {
   // True while the producer has not started overwriting this slot. A frame whose pixels were
   // used and that is still valid afterwards was read consistently (seqlock rule).
   bool still_valid() const noexcept;
+  // Copies the pixels into `dst` (rows `dst_stride` bytes apart, at least row_bytes() each,
+  // height() rows), then validates: true when the copy is this frame, intact (the seqlock rule:
+  // the producer had not started overwriting the slot when the copy ended). False, with `dst`
+  // holding garbage, when it was overwritten meanwhile, or for an empty Frame or a `dst_stride`
+  // below the row size. The one copy-and-validate of the project: use it rather than copying
+  // data() and calling still_valid() by hand. Any thread (the Frame's thread contract).
+  [[nodiscard]] bool copy_to(std::byte* dst, std::size_t dst_stride) const noexcept;
+  std::size_t row_bytes() const noexcept { return format().row_bytes(); }
   // Gives the slot back; counts an overrun if it was overwritten while held. Idempotent.
   void release() noexcept;
   // Keeps the segment this frame lives in mapped, without holding its slot: for buffers that

@@ -187,7 +187,7 @@ class Processor {
 
 enum class RunEnd {
   frames_done,  // RunOptions::max_frames processed
-  stopped,      // the stop flag, or SIGINT / SIGTERM
+  stopped,      // Reader::interrupt() on the run's reader, the stop flag, or SIGINT / SIGTERM
   closed,       // the producer closed the stream and exit_on_close was set
   timed_out,    // no frame for RunOptions::idle_timeout
   error,        // the stream cannot be used (message says why), or the output failed
@@ -198,10 +198,15 @@ struct RunOptions {
   std::uint64_t max_frames = 0;               // return after this many processed frames (0 = no limit)
   std::chrono::milliseconds idle_timeout{0};  // return timed_out when no frame came this long (0 = never)
   bool exit_on_close = false;                 // return when the producer closes the stream
-  // Stop on SIGINT / SIGTERM: run() installs handlers (no SA_RESTART) for its duration and
-  // restores the previous ones. Off when the program handles signals itself (then use `stop`).
+  // Stop on SIGINT / SIGTERM: while any run() with this set is running, the process's handlers
+  // for them are shmframe's (no SA_RESTART), and the previous ones are restored when the last
+  // such run() ends; a signal stops every such run() at once, on any thread. Off when the
+  // program handles signals itself (then use `stop`, or Reader::interrupt()).
   bool handle_signals = true;
-  const std::atomic<bool>* stop = nullptr;  // checked between events; set it from anywhere
+  // Checked between events; set it from anywhere. To stop a run() at once, from any thread or a
+  // signal handler, call interrupt() on its Reader instead (or too): the wait in progress ends
+  // and run() returns `stopped` (clear_interrupt() before the Reader waits again).
+  const std::atomic<bool>* stop = nullptr;
   std::chrono::milliseconds idle_period{1000};
   // Publish the processor's output as this stream ("" = no output). Its format is whatever the
   // processor acquires; output_options sets the rest (slots, mode, max_block, ...). The output's

@@ -10,9 +10,10 @@
 //
 // Thread contract: the Reader's own calls (wait, latest, read, copy_latest, attach, detach,
 // info, stats) are made from one thread at a time. The Frames it returns may be kept, moved,
-// released and destroyed on any thread, concurrently with those calls (see frame.hpp). Waits
-// return early with EventKind::interrupted when a signal handler runs (install handlers without
-// SA_RESTART).
+// released and destroyed on any thread, concurrently with those calls (see frame.hpp).
+// interrupt() and clear_interrupt() may be called from any thread, interrupt() also from a
+// signal handler: it ends a wait() in progress at once. Waits also return early with
+// EventKind::interrupted when a signal handler runs (handlers installed without SA_RESTART).
 #pragma once
 
 #include <chrono>
@@ -87,8 +88,9 @@ enum class EventKind {
   producer_lost,  // the producer died or stopped beating; frames already taken stay readable
   closed,         // the producer closed the stream cleanly
   timeout,        // nothing happened before the timeout
-  interrupted,    // a signal arrived
-  error,          // the stream exists but cannot be used (error / message say why)
+  interrupted,    // Reader::interrupt() was called (or is still in force), or a signal arrived
+  error,          // the stream cannot be used now (error / message say why); Event::fatal() says
+                  // whether waiting on can help
   corrupt,        // the segment holds a value only a hostile or broken process writes (a sequence
                   // number going backwards, CLOSED / SUPERSEDED stored while its producer lives on
                   // and still owns the name): message says what; the Reader has recovered (it
@@ -103,7 +105,17 @@ struct Event {
   std::error_code error;
   std::string message;
   std::uint64_t dropped = 0;  // with a frame: frames missed just before it
+
+  // True when waiting on cannot help: an error event for a stream that exists but that this
+  // reader can never use as it is (permission_denied, abi_mismatch, bad_magic, corrupt,
+  // invalid_argument, system_error). Every other event is not fatal, errors included: a creator
+  // that died or stalled during initialization (creator_died, init_timeout) is replaced by the
+  // next producer, and a full consumer table (too_many_consumers) frees up. docs/PROTOCOL.md,
+  // "Events", lists each kind. Front ends give up on fatal events and report the others.
+  bool fatal() const noexcept;
 };
+// The same judgment for an error code (of an Event, or of an Error thrown by attach()).
+bool is_fatal(std::error_code error) noexcept;
 
 struct ReaderStats {
   std::uint64_t frames = 0;     // frames taken through wait()
@@ -131,11 +143,24 @@ class Reader {
 
   // Attaches now, waiting up to `timeout` for the stream to exist and be READY. Throws Error:
   // not_found, permission_denied (also: lossless without write access), abi_mismatch, bad_magic,
-  // corrupt, init_timeout, creator_died, too_many_consumers.
+  // corrupt, init_timeout, creator_died, too_many_consumers; interrupted when interrupt() was
+  // called, or a signal handler (installed without SA_RESTART) ran during the wait.
   void attach(std::chrono::milliseconds timeout);
   bool attached() const noexcept;
   // Gives the consumer entry back. Frames still held stay readable; they just hold nothing.
   void detach() noexcept;
+
+  // Ends a wait() in progress on another thread at once (EventKind::interrupted), and makes
+  // every later wait() (and attach(), which throws Error(interrupted)) return at once too, until
+  // clear_interrupt(). Any thread, and async-signal-safe: it sets a flag, bumps a private futex
+  // word and writes an eventfd, and touches no shared memory. For GStreamer's unlock(), a
+  // Python close() from another thread, a stop request.
+  void interrupt() noexcept;
+  // Lets waits block again (GStreamer's unlock_stop). An interrupt() racing with it may be
+  // lost: call it from the thread that waits, before it waits again.
+  void clear_interrupt() noexcept;
+  // True while an interrupt() is in force.
+  bool interrupt_requested() const noexcept;
 
   // The next event: a new frame, a life-cycle change, or timeout. Attaches and re-attaches by
   // itself. Never throws; bounded by `timeout`.

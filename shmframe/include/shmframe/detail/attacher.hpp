@@ -25,9 +25,11 @@ class Attacher {
  public:
   enum class Probe { ready, absent, not_ready, stale };
 
-  // `expect_owner`: refuse (and skip) a segment whose object another uid owns.
+  // `expect_owner`: refuse (and skip) a segment whose object another uid owns. `interrupt` (may
+  // be null; outlives the Attacher) ends its waits.
   Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
-           const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner = {});
+           const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner = {},
+           const Interrupt* interrupt = nullptr);
 
   // One attempt. `ready` fills `out` with a validated, populated view, and `wout` with the same
   // mapping when it is writable (left empty when read-only). `access` says how to open it:
@@ -35,8 +37,8 @@ class Attacher {
   // bounds the wait for READY. Throws Error for a stream that exists but cannot be used
   // (permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout, creator_died).
   Probe probe(std::uint64_t deadline, Access access, ReadView& out, WriteView& wout);
-  // Sleeps until the name changes, the deadline, or the moment a segment stuck before READY
-  // must be reported. 0, ETIMEDOUT or EINTR.
+  // Sleeps until the name changes, the deadline, the interrupt, or the moment a segment stuck
+  // before READY must be reported. 0, ETIMEDOUT, EINTR or ECANCELED.
   int wait_for_change(std::uint64_t deadline) noexcept;
   // Makes the next wait_for_change() return by `t` at the latest (something to look at again that
   // no inotify event announces). Cleared by the next probe.
@@ -70,6 +72,7 @@ class Attacher {
   std::string path_;
   std::chrono::milliseconds ready_timeout_;
   std::optional<std::uint32_t> expect_owner_;
+  const Interrupt* interrupt_;
   Watcher watcher_;
   dev_t skip_dev_ = 0;
   ino_t skip_ino_ = 0;

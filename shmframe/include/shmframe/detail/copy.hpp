@@ -18,4 +18,8 @@ inline constexpr std::size_t kStreamingCopyMin = 2u << 20;
 // are weakly ordered, so the caller must sfence before publishing them (the commit does).
 void stream_copy(void* dst, const void* src, std::size_t n) noexcept;
 
+// shmframe::copy_rows() (format.hpp), with streaming stores when `streaming`.
+void copy_rows(void* dst, std::size_t dst_stride, const void* src, std::size_t src_stride, std::size_t row_bytes,
+               std::size_t rows, bool streaming) noexcept;
+
 }  // namespace shmframe::detail

@@ -9,17 +9,31 @@
 // same words to named events. Internal; every function may be called from any thread.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 
+#include "shmframe/detail/interrupt.hpp"
 #include "shmframe/detail/segment.hpp"
 #include "shmframe/layout.hpp"
 
 namespace shmframe::detail::notifier {
 
-// FUTEX_WAIT on a shared word. Returns 0 when woken, or ETIMEDOUT, EAGAIN (value differed), EINTR.
-int wait_word(std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns) noexcept;
+// FUTEX_WAIT on a shared word. Returns 0 when woken, or ETIMEDOUT, EAGAIN (value differed), EINTR;
+// with an Interrupt, also ECANCELED once it is raised (at once if it already is): then the wait
+// is a futex_waitv on the shared word and the Interrupt's private one. Where futex_waitv is
+// missing (Linux < 5.16, qemu-user), waits last at most kInterruptSliceNs and the caller looks
+// again: an interrupt is then seen within that slice.
+int wait_word(const std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns,
+              const Interrupt* interrupt = nullptr) noexcept;
+inline constexpr std::uint64_t kInterruptSliceNs = 10'000'000;
+// A wait's result that ended because of a signal (EINTR) or Reader::interrupt() (ECANCELED).
+inline bool interrupted(int r) noexcept { return r == EINTR || r == ECANCELED; }
+// True when this kernel has futex_waitv (interruptible waits without slices).
+bool has_futex_waitv() noexcept;
 // FUTEX_WAKE every waiter of a shared word.
 void wake_word(std::uint32_t* word) noexcept;
+// FUTEX_WAKE every waiter of a process-private word (Interrupt::raise(): async-signal-safe).
+void wake_private(std::uint32_t* word) noexcept;
 
 // Producer, after committing frame `seq`: bump every claimed entry's wake word, and make the
 // system call for those that sleep. Starts at entry seq % max_consumers so that no consumer is
@@ -43,15 +57,17 @@ WakeWord reader_wake(const ReadView& v) noexcept;
 // Consumer: the wake word's value; read it before checking for news, then pass it to
 // wait_for_commit() so that a commit in between ends the wait at once.
 std::uint32_t ticket(const WakeWord& w) noexcept;
-// Consumer: sleeps until the producer bumps the word past `ticket`, or the timeout.
-// Returns 0, ETIMEDOUT, EAGAIN or EINTR like wait_word().
-int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns) noexcept;
+// Consumer: sleeps until the producer bumps the word past `ticket`, the timeout, or `interrupt`.
+// Returns 0, ETIMEDOUT, EAGAIN, EINTR or ECANCELED like wait_word().
+int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns,
+                    const Interrupt* interrupt = nullptr) noexcept;
 
 // Consumer, polling instead of sleeping (wait policies spin and predictive): watches the word
 // with a CPU pause until it moves past `ticket` (true) or `until_ns` passes (false). Raises the
 // entry's `polling` flag meanwhile (not read-only: nobody counts those pollers); `waiting`
-// stays 0, so the producer makes no system call for it.
-bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns) noexcept;
+// stays 0, so the producer makes no system call for it. Stops (false) when `interrupt` is raised.
+bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
+                     const Interrupt* interrupt = nullptr) noexcept;
 // Consumers of the segment polling right now (their `polling` flag).
 std::uint32_t pollers(const ReadView& v) noexcept;
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "shmframe/detail/interrupt.hpp"
 #include "shmframe/detail/os.hpp"
 
 namespace shmframe::detail {
@@ -18,9 +19,11 @@ namespace shmframe::detail {
 class Watcher {
  public:
   // Watches /dev/shm for `object` (e.g. "/shmframe.cam0"). `warn` hears a degraded mode.
-  Watcher(std::string object, const std::function<void(const std::string&)>& warn);
-  // Blocks until something happens to the name, or the deadline (CLOCK_MONOTONIC ns).
-  // Returns 0 (something may have changed), ETIMEDOUT or EINTR.
+  // `interrupt` (may be null; outlives the Watcher) ends waits when raised.
+  Watcher(std::string object, const std::function<void(const std::string&)>& warn,
+          const Interrupt* interrupt = nullptr);
+  // Blocks until something happens to the name, the deadline (CLOCK_MONOTONIC ns), or the
+  // interrupt. Returns 0 (something may have changed), ETIMEDOUT, EINTR or ECANCELED.
   int wait_for_change(std::uint64_t deadline) noexcept;
 
  private:
@@ -29,6 +32,7 @@ class Watcher {
 
   std::string object_;
   UniqueFd fd_;
+  const Interrupt* interrupt_;
 };
 
 }  // namespace shmframe::detail
