@@ -20,13 +20,20 @@ install(TARGETS shmframe shmframe_plugin EXPORT shmframeTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(EXPORT shmframeTargets NAMESPACE shmframe:: DESTINATION ${SHMFRAME_INSTALL_CMAKEDIR})
+# The build tree is a package too: find_package(shmframe) with shmframe_DIR=<build dir> uses the
+# targets in place, without installing (as spdlog's and iceoryx's build trees allow).
+export(EXPORT shmframeTargets NAMESPACE shmframe:: FILE ${PROJECT_BINARY_DIR}/shmframeTargets.cmake)
 
+# The public headers; detail/ is the library's own (no public header includes it).
 if(TARGET shmframe_opencv)
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+    PATTERN detail EXCLUDE)
   install(TARGETS shmframe_opencv EXPORT shmframeOpenCVTargets)
   install(EXPORT shmframeOpenCVTargets NAMESPACE shmframe:: DESTINATION ${SHMFRAME_INSTALL_CMAKEDIR})
+  export(EXPORT shmframeOpenCVTargets NAMESPACE shmframe:: FILE ${PROJECT_BINARY_DIR}/shmframeOpenCVTargets.cmake)
 else()
-  install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} PATTERN opencv.hpp EXCLUDE)
+  install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+    PATTERN opencv.hpp EXCLUDE PATTERN detail EXCLUDE)
 endif()
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/shmframeConfig.cmake.in

@@ -7,6 +7,8 @@
 
 #include <map>
 #include <shmframe/format.hpp>
+#include <shmframe/names.hpp>
+#include <vector>
 
 namespace shmframe::app {
 
@@ -60,17 +62,29 @@ StreamNameValidator::StreamNameValidator() {
   };
 }
 
+namespace {
+// --NAME with the values of enum E (names.hpp): their help, checked against the table, parsed by it.
+template <class E>
+CLI::Option* add_enum_option(CLI::App& cli, const std::string& option, E& value, const std::string& what) {
+  std::string help = what;
+  std::vector<std::string> names;
+  for (const auto& n : shmframe::enum_names<E>()) {
+    help += "; " + std::string(n.name) + ": " + std::string(n.description);
+    names.emplace_back(n.name);
+  }
+  return cli
+      .add_option_function<std::string>(
+          option, [&value](const std::string& v) { value = *shmframe::parse_name<E>(v); },  // checked below
+          help)
+      ->check(CLI::IsMember(names))
+      ->default_str(std::string(shmframe::name_of(value)));
+}
+}  // namespace
+
 void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::microseconds& spin_limit) {
-  const std::map<std::string, shmframe::WaitPolicy> names{{"block", shmframe::WaitPolicy::block},
-                                                          {"predictive", shmframe::WaitPolicy::predictive},
-                                                          {"spin", shmframe::WaitPolicy::spin}};
-  cli.add_option_function<std::string>(
-         "--wait", [&policy, names](const std::string& v) { policy = names.at(v); },  // checked below
-         "How to wait for frames: block (sleep until woken: no CPU, one kernel wake-up per frame), predictive "
-         "(learn the stream's period, sleep until a frame is due, poll briefly around it: near-polling latency "
-         "for ~1-3% of a core; irregular streams block), spin (poll a dedicated core, block after --spin-limit-us)")
-      ->check(CLI::IsMember({"block", "predictive", "spin"}))
-      ->default_str("block");
+  add_enum_option(cli, "--wait", policy,
+                  "How to wait for frames (predictive: near-polling latency for ~1-3% of a core; irregular "
+                  "streams block)");
   cli.add_option_function<std::int64_t>(
          "--spin-limit-us", [&spin_limit](const std::int64_t& us) { spin_limit = std::chrono::microseconds(us); },
          "Longest poll: spin polls this long before it blocks (default: the whole wait); predictive's widest window "
@@ -79,16 +93,7 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
 }
 
 void add_access_option(CLI::App& cli, shmframe::Access& access) {
-  const std::map<std::string, shmframe::Access> names{{"auto", shmframe::Access::automatic},
-                                                      {"read-write", shmframe::Access::read_write},
-                                                      {"read-only", shmframe::Access::read_only}};
-  cli.add_option_function<std::string>(
-         "--access", [&access, names](const std::string& v) { access = names.at(v); },  // checked below
-         "How to open the stream: read-write (a consumer entry: held frames, lossless, listed by --status), "
-         "read-only (cannot disturb the producer or other consumers; frames are not held, no lossless, not listed), "
-         "auto (read-write if allowed, else read-only)")
-      ->check(CLI::IsMember({"auto", "read-write", "read-only"}))
-      ->default_str("auto");
+  add_enum_option(cli, "--access", access, "How to open the stream");
 }
 
 void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid) {
@@ -110,6 +115,14 @@ void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid) {
       "the name is refused instead of read (ownership is the file's, which nobody can forge)");
 }
 
+nlohmann::ordered_json to_json(const shmframe::Fields& fields) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [key, value] : fields) {
+    std::visit([&j, k = std::string(key)](const auto& v) { j[k] = v; }, value);
+  }
+  return j;
+}
+
 mode_t parse_mode(const std::string& text) {
   std::size_t used = 0;
   unsigned long v = 0;
@@ -118,10 +131,12 @@ mode_t parse_mode(const std::string& text) {
   } catch (...) {
     used = 0;
   }
-  if (used != text.size() || text.empty() || v > 0777 || (v & 0600) != 0600) {
-    throw CLI::ValidationError(
-        "--mode", "'" + text + "' is not an octal permission set with owner read+write, e.g. 0600 or 0660");
+  if (used != text.size() || text.empty() || v > 07777) {
+    throw CLI::ValidationError("--mode", "'" + text + "' is not an octal permission set, e.g. 0600 or 0660");
   }
+  shmframe::WriterOptions o;  // the library's rule for the value (check_options())
+  o.mode = static_cast<mode_t>(v);
+  if (auto problem = shmframe::check_options(o)) throw CLI::ValidationError("--mode", *problem);
   return static_cast<mode_t>(v);
 }
 

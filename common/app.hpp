@@ -1,5 +1,6 @@
-// common/app.hpp: what every shmframe app shares: logging set-up, Ctrl-C handling, and
-// the option validators. Apps only; the library never logs or handles signals.
+// common/app.hpp: what every shmframe app shares: logging set-up, Ctrl-C handling, the option
+// validators, and statistics as JSON. Apps only: the library never logs, and handles signals only
+// inside run() when asked (RunOptions::handle_signals).
 #pragma once
 
 #include <sys/types.h>
@@ -10,6 +11,8 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <nlohmann/json.hpp>
+#include <shmframe/info.hpp>
 #include <shmframe/reader.hpp>
 #include <shmframe/writer.hpp>
 
@@ -40,5 +43,8 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
 void add_access_option(CLI::App& cli, shmframe::Access& access);
 // --expect-owner UID|USER into `uid` (ReaderOptions::expect_owner).
 void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid);
+
+// The library's statistics fields (shmframe::fields()) as a JSON object, in their order.
+nlohmann::ordered_json to_json(const shmframe::Fields& fields);
 
 }  // namespace shmframe::app

@@ -22,37 +22,10 @@ int print_status(const std::vector<std::string>& names) {
     try {
       const auto s = shmframe::inspect(n);
       nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
-      for (const auto& c : s.consumers) {
-        consumers.push_back({{"entry", c.entry},
-                             {"pid", c.pid},
-                             {"last_seq", c.last_seq},
-                             {"lag", c.lag},
-                             {"frames", c.frames},
-                             {"drops", c.drops},
-                             {"overruns", c.overruns},
-                             {"heartbeat_age_ns", c.heartbeat_age_ns},
-                             {"held_slots", c.held_slots},
-                             {"delivery", c.delivery},
-                             {"demotions", c.demotions},
-                             {"wait", c.wait_policy},
-                             {"wake_latency_ns", c.wake_latency_ns}});
-      }
-      out.push_back({{"name", s.name},
-                     {"state", s.state},
-                     {"generation", s.info.generation},
-                     {"width", s.info.format.width},
-                     {"height", s.info.format.height},
-                     {"format", std::string(shmframe::to_string(s.info.format.pixel_format))},
-                     {"stride", s.info.format.effective_stride()},
-                     {"slots", s.info.slots},
-                     {"producer_pid", s.info.writer_pid},
-                     {"owner_uid", s.info.owner_uid},
-                     {"producer_alive", s.producer_alive},
-                     {"last_seq", s.info.last_seq},
-                     {"heartbeat_age_ns", s.info.heartbeat_age_ns},
-                     {"forced_overwrites", s.forced_overwrites},
-                     {"consumers_reaped", s.consumers_reaped},
-                     {"consumers", consumers}});
+      for (const auto& c : s.consumers) consumers.push_back(shmframe::app::to_json(shmframe::fields(c)));
+      nlohmann::ordered_json stream = shmframe::app::to_json(shmframe::fields(s));
+      stream["consumers"] = consumers;
+      out.push_back(stream);
     } catch (const shmframe::Error& e) {
       out.push_back({{"name", n}, {"error", e.what()}});
       rc = 1;

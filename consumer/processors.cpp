@@ -1,13 +1,15 @@
 #include "processors.hpp"
 
+#include "app.hpp"
+
 #include <zlib.h>
 
 #include <shmframe/pattern.hpp>
 
 #include <algorithm>
-#include <string>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 namespace shmframe::consumer {
@@ -21,14 +23,9 @@ void emit(const nlohmann::ordered_json& j) {
 }
 
 nlohmann::ordered_json stream_json(const char* event, const shmframe::StreamInfo& i) {
-  return {{"event", event},
-          {"generation", i.generation},
-          {"width", i.format.width},
-          {"height", i.format.height},
-          {"format", std::string(shmframe::to_string(i.format.pixel_format))},
-          {"stride", i.format.effective_stride()},
-          {"slots", i.slots},
-          {"producer_pid", i.writer_pid}};
+  nlohmann::ordered_json j{{"event", event}};
+  j.update(shmframe::app::to_json(shmframe::fields(i)));
+  return j;
 }
 
 // One JSON object per line for every frame and event: the machine-readable view of a stream.
@@ -54,22 +51,22 @@ class Probe final : public Processor {
     const auto since = [now](std::uint64_t t) { return now > t ? now - t : 0; };
     const Origin& o = f.origin();
     nlohmann::ordered_json j{{"event", "frame"},
-          {"seq", f.seq()},
-          {"generation", f.generation()},
-          {"width", fmt.width},
-          {"height", fmt.height},
-          {"format", std::string(shmframe::to_string(fmt.pixel_format))},
-          {"capture_ns", f.capture_ns()},
-          {"commit_ns", f.commit_ns()},
-          {"latency_ns", since(f.capture_ns())},
-          {"handoff_ns", since(f.commit_ns())},
-          {"origin_stream", o.stream},
-          {"origin_seq", o.seq},
-          {"origin_generation", o.generation},
-          {"hops", o.hops},
-          {"e2e_latency_ns", since(o.capture_ns)},
-          {"crc32", hex},
-          {"dropped", f.dropped()}};
+                             {"seq", f.seq()},
+                             {"generation", f.generation()},
+                             {"width", fmt.width},
+                             {"height", fmt.height},
+                             {"format", std::string(shmframe::to_string(fmt.pixel_format))},
+                             {"capture_ns", f.capture_ns()},
+                             {"commit_ns", f.commit_ns()},
+                             {"latency_ns", since(f.capture_ns())},
+                             {"handoff_ns", since(f.commit_ns())},
+                             {"origin_stream", o.stream},
+                             {"origin_seq", o.seq},
+                             {"origin_generation", o.generation},
+                             {"hops", o.hops},
+                             {"e2e_latency_ns", since(o.capture_ns)},
+                             {"crc32", hex},
+                             {"dropped", f.dropped()}};
     if (counts_) verified(j, check);
     emit(j);
     return true;
@@ -110,7 +107,8 @@ class Stats final : public Processor {
   }
   void on_attached(const shmframe::StreamInfo& i) override {
     std::printf("attached to '%s' generation %llu: %s, %u slots, producer pid %d\n", stream_.c_str(),
-                static_cast<unsigned long long>(i.generation), shmframe::to_string(i.format).c_str(), i.slots, i.writer_pid);
+                static_cast<unsigned long long>(i.generation), shmframe::to_string(i.format).c_str(), i.slots,
+                i.writer_pid);
     std::fflush(stdout);
   }
   void on_producer_lost(const shmframe::StreamInfo&, std::string_view why) override {
@@ -139,13 +137,14 @@ class Stats final : public Processor {
       mx = static_cast<double>(latencies_.back()) / 1e6;
     }
     const auto& s = st.reader;
-    std::printf("%s gen %llu | %s | %6.1f fps | latency p50 %.3f ms p99 %.3f ms max %.3f ms | frames %llu drops %llu "
-                "overruns %llu%s | heartbeat age %.0f ms\n",
-                stream_.c_str(), static_cast<unsigned long long>(st.stream.generation), last_format_.c_str(),
-                static_cast<double>(latencies_.size()) / secs, p50, p99, mx, static_cast<unsigned long long>(s.frames),
-                static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.overruns),
-                s.demotions != 0 ? (" demotions " + std::to_string(s.demotions)).c_str() : "",
-                static_cast<double>(st.stream.heartbeat_age_ns) / 1e6);
+    std::printf(
+        "%s gen %llu | %s | %6.1f fps | latency p50 %.3f ms p99 %.3f ms max %.3f ms | frames %llu drops %llu "
+        "overruns %llu%s | heartbeat age %.0f ms\n",
+        stream_.c_str(), static_cast<unsigned long long>(st.stream.generation), last_format_.c_str(),
+        static_cast<double>(latencies_.size()) / secs, p50, p99, mx, static_cast<unsigned long long>(s.frames),
+        static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.overruns),
+        s.demotions != 0 ? (" demotions " + std::to_string(s.demotions)).c_str() : "",
+        static_cast<double>(st.stream.heartbeat_age_ns) / 1e6);
     std::fflush(stdout);
     latencies_.clear();
     t0_ = now;

@@ -207,7 +207,7 @@ namespace {
 
 constexpr guint kDefaultSlots = 3;
 constexpr guint kDefaultMaxConsumers = 32;
-constexpr guint kDefaultMode = 0600;
+constexpr guint kDefaultMode = shmframe::kDefaultMode;
 
 struct Settings {
   std::string stream;
@@ -247,6 +247,16 @@ void log_to_gst(ShmframeSink* self, shmframe::LogLevel level, const std::string&
 }
 
 // Checks what the Writer would reject, with the property's name and the fix in the message.
+// The Writer's options of these settings (the format comes with the caps).
+shmframe::WriterOptions writer_options(const Settings& s) {
+  shmframe::WriterOptions opt;
+  opt.format = FrameFormat{0, 0, shmframe::PixelFormat::bgr8, 0};  // not known yet: not checked
+  opt.slots = s.slots;
+  opt.max_consumers = s.max_consumers;
+  opt.mode = static_cast<mode_t>(s.mode);
+  return opt;
+}
+
 bool check_settings(ShmframeSink* self, const Settings& s) {
   if (s.stream.empty()) {
     SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
@@ -259,26 +269,9 @@ bool check_settings(ShmframeSink* self, const Settings& s) {
                                                     s.stream.c_str(), why->c_str()));
     return false;
   }
-  if (s.slots < 1 || s.slots > 64) {
-    SHMFRAME_GST_ERROR(
-        self, RESOURCE, SETTINGS,
-        shmframe::gst::printf_string(
-            "shmframesink: slots=%u is out of range: use 1..64 (2 = double buffering; more let readers hold frames)",
-            s.slots));
-    return false;
-  }
-  if (s.max_consumers < 1 || s.max_consumers > 1024) {
-    SHMFRAME_GST_ERROR(
-        self, RESOURCE, SETTINGS,
-        shmframe::gst::printf_string("shmframesink: max-consumers=%u is out of range: use 1..1024", s.max_consumers));
-    return false;
-  }
-  if ((s.mode & ~0777u) != 0 || (s.mode & 0600u) != 0600u) {
-    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS,
-                       shmframe::gst::printf_string(
-                           "shmframesink: mode=0%o is not a permission set that includes owner read+write: use e.g. "
-                           "mode=0600 or mode=0660",
-                           s.mode));
+  // The library's limits (check_options()), before any caps: a bad property fails start().
+  if (auto problem = shmframe::check_options(writer_options(s))) {
+    SHMFRAME_GST_ERROR(self, RESOURCE, SETTINGS, "shmframesink: " + *problem);
     return false;
   }
   return true;
@@ -287,11 +280,8 @@ bool check_settings(ShmframeSink* self, const Settings& s) {
 // With SinkCore::mu held.
 bool open_writer(ShmframeSink* self, const FrameFormat& format) {
   SinkState& st = state_of(self);
-  shmframe::WriterOptions opt;
+  shmframe::WriterOptions opt = writer_options(st.active);
   opt.format = format;
-  opt.slots = st.active.slots;
-  opt.max_consumers = st.active.max_consumers;
-  opt.mode = static_cast<mode_t>(st.active.mode);
   opt.log = [self](shmframe::LogLevel level, const std::string& message) { log_to_gst(self, level, message); };
   try {
     st.core->writer.emplace(st.active.stream, std::move(opt));

@@ -33,10 +33,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <gst/video/video.h>
 #include <shmframe/clock.hpp>
 #include <shmframe/error.hpp>
+#include <shmframe/names.hpp>
 #include <shmframe/reader.hpp>
 
 #include "common.hpp"
@@ -51,53 +53,29 @@ using shmframe::FrameFormat;
 // A wait with nothing to time: the Reader returns at the next event, or at unlock().
 constexpr auto kWaitForever = std::chrono::hours(1);
 
-enum class Mode : gint { latest = 0, every_frame = 1, lossless = 2 };
-
-GType mode_get_type() {
-  static const GEnumValue kValues[] = {
-      {static_cast<gint>(Mode::latest), "The newest frame at each wait; a slow pipeline skips frames", "latest"},
-      {static_cast<gint>(Mode::every_frame),
-       "Every frame while a slot still holds it, else the newest; the producer never waits", "every-frame"},
-      {static_cast<gint>(Mode::lossless),
-       "Every frame, in order: the producer waits for this reader up to its max block (100 ms by default)", "lossless"},
-      {0, nullptr, nullptr}};
-  static const GType kType = g_enum_register_static("ShmframeSrcMode", kValues);
+// A GEnum of an option enum, from its table (shmframe/names.hpp): nick = the library's name,
+// description = its one line. The values are the C++ enum's.
+template <class E>
+GType register_enum(const char* type_name) {
+  static std::vector<GEnumValue> values = [] {
+    std::vector<GEnumValue> v;
+    for (const auto& n : shmframe::enum_names<E>()) {
+      // The table's strings are literals: NUL-terminated and static.
+      v.push_back({static_cast<gint>(n.value), n.description.data(), n.name.data()});
+    }
+    v.push_back({0, nullptr, nullptr});
+    return v;
+  }();
+  static const GType kType = g_enum_register_static(type_name, values.data());
   return kType;
 }
-
-GType wait_get_type() {
-  static const GEnumValue kValues[] = {
-      {static_cast<gint>(shmframe::WaitPolicy::block),
-       "Sleep in the kernel until the producer's wake-up: no CPU between frames", "block"},
-      {static_cast<gint>(shmframe::WaitPolicy::predictive),
-       "Learn the stream's period, sleep until shortly before the next frame, then poll a short window (lower latency, "
-       "a little CPU)",
-       "predictive"},
-      {static_cast<gint>(shmframe::WaitPolicy::spin), "Poll for the next frame (a dedicated core; lowest latency)",
-       "spin"},
-      {0, nullptr, nullptr}};
-  static const GType kType = g_enum_register_static("ShmframeSrcWait", kValues);
-  return kType;
-}
-
-GType access_get_type() {
-  static const GEnumValue kValues[] = {
-      {static_cast<gint>(shmframe::Access::automatic), "Read-write if allowed, else read-only", "auto"},
-      {static_cast<gint>(shmframe::Access::read_write),
-       "Own a consumer entry: held frames (zero copy), lossless mode, listed by shmframe-consumer --status",
-       "read-write"},
-      {static_cast<gint>(shmframe::Access::read_only),
-       "Map the stream read-only: cannot disturb the producer or other consumers; no frame is held, so every buffer "
-       "is a copy; no lossless mode",
-       "read-only"},
-      {0, nullptr, nullptr}};
-  static const GType kType = g_enum_register_static("ShmframeSrcAccess", kValues);
-  return kType;
-}
+GType mode_get_type() { return register_enum<shmframe::Delivery>("ShmframeSrcMode"); }
+GType wait_get_type() { return register_enum<shmframe::WaitPolicy>("ShmframeSrcWait"); }
+GType access_get_type() { return register_enum<shmframe::Access>("ShmframeSrcAccess"); }
 
 struct Settings {
   std::string stream;
-  Mode mode = Mode::latest;
+  shmframe::Delivery mode = shmframe::Delivery::latest;
   shmframe::WaitPolicy wait = shmframe::WaitPolicy::block;
   shmframe::Access access = shmframe::Access::automatic;
   gint expect_owner = -1;  // -1: any
@@ -152,15 +130,6 @@ SrcState& state_of(gpointer self) { return *SHMFRAME_SRC(self)->state; }
 // "Not yet": create() goes on waiting.
 constexpr GstFlowReturn kRetry = GST_FLOW_CUSTOM_SUCCESS;
 
-shmframe::Delivery delivery_of(Mode m) {
-  switch (m) {
-    case Mode::every_frame: return shmframe::Delivery::every_frame;
-    case Mode::lossless: return shmframe::Delivery::lossless;
-    case Mode::latest: break;
-  }
-  return shmframe::Delivery::latest;
-}
-
 void post(ShmframeSrc* self, const char* what, std::uint64_t generation, const std::string& text) {
   SrcState& st = state_of(self);
   GstStructure* s = gst_structure_new(what, "stream", G_TYPE_STRING, st.active.stream.c_str(), "generation",
@@ -187,7 +156,7 @@ gboolean src_start(GstBaseSrc* bsrc) {
     return FALSE;
   }
   shmframe::ReaderOptions opt;
-  opt.delivery = delivery_of(st.active.mode);
+  opt.delivery = st.active.mode;
   opt.wait = st.active.wait;
   opt.access = st.active.access;
   if (st.active.expect_owner >= 0) opt.expect_owner = static_cast<std::uint32_t>(st.active.expect_owner);
@@ -456,7 +425,7 @@ void src_set_property(GObject* object, guint id, const GValue* value, GParamSpec
     case Prop::stream:
       st.settings.stream = g_value_get_string(value) != nullptr ? g_value_get_string(value) : "";
       break;
-    case Prop::mode: st.settings.mode = static_cast<Mode>(g_value_get_enum(value)); break;
+    case Prop::mode: st.settings.mode = static_cast<shmframe::Delivery>(g_value_get_enum(value)); break;
     case Prop::wait: st.settings.wait = static_cast<shmframe::WaitPolicy>(g_value_get_enum(value)); break;
     case Prop::access: st.settings.access = static_cast<shmframe::Access>(g_value_get_enum(value)); break;
     case Prop::expect_owner: st.settings.expect_owner = g_value_get_int(value); break;
@@ -527,9 +496,9 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
                           "Name of the shmframe stream to read: [A-Za-z0-9_.-], 1 to 64 characters (the producer's "
                           "--name). Required ('name' is GStreamer's element name)",
                           nullptr, rw));
-  g_object_class_install_property(
-      gobject_class, prop_id(Prop::mode),
-      g_param_spec_enum("mode", "Mode", "Which frames to take", mode_get_type(), static_cast<gint>(Mode::latest), rw));
+  g_object_class_install_property(gobject_class, prop_id(Prop::mode),
+                                  g_param_spec_enum("mode", "Mode", "Which frames to take", mode_get_type(),
+                                                    static_cast<gint>(shmframe::Delivery::latest), rw));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::wait),
       g_param_spec_enum("wait", "Wait policy", "How to wait for the next frame (README, \"Wait policies\")",

@@ -24,8 +24,9 @@ void sleep_until(std::uint64_t t_ns) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"shmframe-producer: publish video frames into a shared-memory stream that consumers read without copying.\n"
-               "Example: shmframe-producer --name cam0 --source test --width 1280 --height 720 --fps 30"};
+  CLI::App cli{
+      "shmframe-producer: publish video frames into a shared-memory stream that consumers read without copying.\n"
+      "Example: shmframe-producer --name cam0 --source test --width 1280 --height 720 --fps 30"};
   std::string name = "cam0";
   shmframe::producer::SourceOptions src;
   std::string format_name = "bgr8";
@@ -37,35 +38,47 @@ int main(int argc, char** argv) {
   cli.add_option("-n,--name", name, "Stream name ([A-Za-z0-9_.-], 1-64 chars); lives in /dev/shm/shmframe.NAME")
       ->check(shmframe::app::StreamNameValidator())
       ->capture_default_str();
-  cli.add_option("-s,--source", src.spec, "test (moving test pattern) | file:PATH | camera:N | gst:PIPELINE")->capture_default_str();
-  cli.add_option("--width", src.width, "Frame width (test pattern: default 640; others: resize to it)")->check(CLI::Range(1u, 32768u));
-  cli.add_option("--height", src.height, "Frame height (test pattern: default 480; others: resize to it)")->check(CLI::Range(1u, 32768u));
-  cli.add_option("--fps", fps, "Frames per second; 0 = as fast as possible (default: 30 for test, the file's own rate otherwise)")
+  cli.add_option("-s,--source", src.spec, "test (moving test pattern) | file:PATH | camera:N | gst:PIPELINE")
+      ->capture_default_str();
+  cli.add_option("--width", src.width, "Frame width (test pattern: default 640; others: resize to it)")
+      ->check(CLI::Range(1u, shmframe::kMaxDimension));
+  cli.add_option("--height", src.height, "Frame height (test pattern: default 480; others: resize to it)")
+      ->check(CLI::Range(1u, shmframe::kMaxDimension));
+  cli.add_option("--fps", fps,
+                 "Frames per second; 0 = as fast as possible (default: 30 for test, the file's own rate otherwise)")
       ->check(CLI::Range(0.0, 100000.0));
   cli.add_option("--format", format_name, "Pixel format: bgr8 | rgb8 | bgra8 | gray8")
       ->check(CLI::IsMember({"bgr8", "rgb8", "bgra8", "gray8"}))
       ->capture_default_str();
-  cli.add_option("--slots", slots, "Frame slots in the segment (2 = double buffering; more let slow zero-copy readers keep frames)")
-      ->check(CLI::Range(1u, 64u))
+  cli.add_option("--slots", slots,
+                 "Frame slots in the segment (2 = double buffering; more let slow zero-copy readers keep frames)")
+      ->check(CLI::Range(1u, shmframe::kMaxSlots))
       ->capture_default_str();
   cli.add_option("--stride-align", stride_align,
                  "Pad every row to a multiple of N bytes (a power of two; 1 = tight rows, 64 = cache-line rows)")
       ->check(CLI::IsMember({1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u, 512u, 1024u, 2048u, 4096u}))
       ->capture_default_str();
-  cli.add_option("--frames", frames, "Stop after COUNT frames and exit 0 (0 = run until Ctrl-C or end of file)")->capture_default_str();
-  cli.add_option("--mode", mode_text, "Permissions of the segment (octal, must include 0600; 0660 shares with the group)")->capture_default_str();
-  cli.add_option("--max-consumers", max_consumers, "Consumer table size")->check(CLI::Range(1u, 1024u))->capture_default_str();
-  cli.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat period; consumers declare the producer lost after ~3 missed beats")
-      ->check(CLI::Range(1u, 60000u))
+  cli.add_option("--frames", frames, "Stop after COUNT frames and exit 0 (0 = run until Ctrl-C or end of file)")
+      ->capture_default_str();
+  cli.add_option("--mode", mode_text,
+                 "Permissions of the segment (octal, must include 0600; 0660 shares with the group)")
+      ->capture_default_str();
+  cli.add_option("--max-consumers", max_consumers, "Consumer table size")
+      ->check(CLI::Range(1u, shmframe::kMaxConsumers))
+      ->capture_default_str();
+  cli.add_option("--heartbeat-ms", heartbeat_ms,
+                 "Heartbeat period; consumers declare the producer lost after ~3 missed beats")
+      ->check(CLI::Range(static_cast<std::uint32_t>(shmframe::kMinHeartbeat.count()),
+                         static_cast<std::uint32_t>(shmframe::kMaxHeartbeat.count())))
       ->capture_default_str();
   cli.add_option("--max-block-ms", max_block_ms,
                  "Wait at most this long for a --lossless consumer to take a frame before overwriting it; then it is "
                  "demoted to lossy until it catches up (0 = never wait)")
-      ->check(CLI::Range(0u, 60000u))
+      ->check(CLI::Range(0u, static_cast<std::uint32_t>(shmframe::kMaxMaxBlock.count())))
       ->capture_default_str();
   cli.add_flag("--loop", src.loop, "Restart a file source at its end instead of stopping");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
-  mode_t mode = 0600;
+  mode_t mode = shmframe::kDefaultMode;
   try {
     cli.parse(argc, argv);
     mode = shmframe::app::parse_mode(mode_text);
@@ -97,8 +110,8 @@ int main(int argc, char** argv) {
     wo.log = shmframe::app::library_logger();
     shmframe::Writer writer(name, wo);
     spdlog::info("stream '{}' generation {}: {} ({}) at {} fps, {} slots, /dev/shm/shmframe.{} mode {:04o}", name,
-                 writer.generation(), source->describe(), shmframe::to_string(writer.format()), fps > 0 ? fmt::format("{:g}", fps) : std::string("max"), slots, name,
-                 mode);
+                 writer.generation(), source->describe(), shmframe::to_string(writer.format()),
+                 fps > 0 ? fmt::format("{:g}", fps) : std::string("max"), slots, name, mode);
 
     const std::uint64_t period = fps > 0 ? static_cast<std::uint64_t>(std::llround(1e9 / fps)) : 0;
     std::uint64_t next = shmframe::monotonic_ns();
@@ -140,17 +153,19 @@ int main(int argc, char** argv) {
           max_lag = std::max(max_lag, c.lag);
           drops += c.drops;
         }
-        spdlog::info("seq {} | {:.1f} fps | {} consumer(s), max lag {}, drops {} | forced overwrites {} | lossless: "
-                     "waited {:.1f} ms in {} waits, demotions {}",
-                     st.last_seq, static_cast<double>(count - stat_n0) * 1e9 / static_cast<double>(now - stat_t0),
-                     st.consumers.size(), max_lag, drops, st.forced_overwrites,
-                     static_cast<double>(st.lossless_blocked_ns) / 1e6, st.lossless_waits, st.lossless_demotions);
+        spdlog::info(
+            "seq {} | {:.1f} fps | {} consumer(s), max lag {}, drops {} | forced overwrites {} | lossless: "
+            "waited {:.1f} ms in {} waits, demotions {}",
+            st.last_seq, static_cast<double>(count - stat_n0) * 1e9 / static_cast<double>(now - stat_t0),
+            st.consumers.size(), max_lag, drops, st.forced_overwrites,
+            static_cast<double>(st.lossless_blocked_ns) / 1e6, st.lossless_waits, st.lossless_demotions);
         stat_t0 = now;
         stat_n0 = count;
       }
     }
     writer.close();
-    if (g_stop.load()) spdlog::info("signal {}: closed stream '{}' after {} frames", shmframe::app::g_signal.load(), name, count);
+    if (g_stop.load())
+      spdlog::info("signal {}: closed stream '{}' after {} frames", shmframe::app::g_signal.load(), name, count);
     else spdlog::info("closed stream '{}' after {} frames", name, count);
     return 0;
   } catch (const shmframe::Error& e) {

@@ -8,8 +8,9 @@ import numpy.typing as npt
 __version__: str
 
 PixelFormat = Literal["bgr8", "rgb8", "bgra8", "gray8"]
-Delivery = Literal["latest", "every_frame", "lossless"]
-Access = Literal["auto", "read_write", "read_only"]
+# The library's names (shmframe/names.hpp); '_' for '-' is accepted too ("every_frame").
+Delivery = Literal["latest", "every-frame", "lossless", "every_frame"]
+Access = Literal["auto", "read-write", "read-only", "read_write", "read_only"]
 WaitPolicy = Literal["block", "predictive", "spin"]
 EventKind = Literal["frame", "attached", "producer_lost", "closed", "corrupt", "timeout", "interrupted", "error"]
 Image = npt.NDArray[np.uint8]
@@ -28,6 +29,8 @@ class NotFound(Error, FileNotFoundError): ...
 class PermissionDenied(Error, PermissionError): ...
 class AbiMismatch(Error): ...
 class BadMagic(Error): ...
+class Interrupted(Error):
+    """A wait ended by close() (or interrupt()) from another thread."""
 class Corrupt(Error): ...
 class InitTimeout(Error, TimeoutError): ...
 class CreatorDied(Error): ...
@@ -106,7 +109,7 @@ class StreamInfo(TypedDict):
     stride: int
     slots: int
     max_consumers: int
-    writer_pid: int
+    producer_pid: int
     owner_uid: int
     last_seq: int
     heartbeat_age_ns: int
@@ -125,6 +128,7 @@ class ReaderStats(TypedDict):
     corrupt: int
     permission_denied: int
     init_failures: int
+    polled: int
 
 class Reader:
     """Follows a stream across producer restarts and format changes; iterate for frames."""

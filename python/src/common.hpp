@@ -119,8 +119,8 @@ inline std::unique_lock<std::mutex> lock_releasing_gil(std::mutex& mu) {
 }
 
 // ---- statistics as dicts (the keys are in __init__.pyi: StreamInfo, ConsumerStats) ----------
-py::dict info_dict(const StreamInfo& i);
-py::dict consumer_dict(const ConsumerInfo& c);
+// shmframe::fields() as a dict: the keys of shmframe-consumer --status.
+py::dict fields_dict(const Fields& fields);
 
 // ---- stages ---------------------------------------------------------------------------------
 // The origin a stage's output frame carries when it was computed from `frame` (a shmframe.Frame,

@@ -24,15 +24,9 @@ py::dict status(const std::string& name) {
     py::gil_scoped_release nogil;
     s = inspect(name);
   }
-  py::dict d = info_dict(s.info);
-  d["name"] = s.name;
-  d["state"] = s.state;
-  d["producer_alive"] = s.producer_alive;
-  d["forced_overwrites"] = s.forced_overwrites;
-  d["consumers_reaped"] = s.consumers_reaped;
-  d["commits_aborted"] = s.commits_aborted;
+  py::dict d = fields_dict(fields(s));
   py::list consumers;
-  for (const auto& c : s.consumers) consumers.append(consumer_dict(c));
+  for (const auto& c : s.consumers) consumers.append(fields_dict(fields(c)));
   d["consumers"] = consumers;
   return d;
 }

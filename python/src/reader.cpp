@@ -24,6 +24,7 @@
 
 #include "common.hpp"
 #include "shmframe/clock.hpp"
+#include "shmframe/names.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
 
@@ -168,18 +169,11 @@ void release_if_unused(py::object& last, py::ssize_t max_refs) {
   last = py::none();
 }
 
-Delivery parse_delivery(const std::string& s) {
-  if (s == "latest") return Delivery::latest;
-  if (s == "every_frame" || s == "every-frame") return Delivery::every_frame;
-  if (s == "lossless") return Delivery::lossless;
-  raise(PyErrorKind::invalid, "delivery must be 'latest', 'every_frame' or 'lossless', not '" + s + "'");
-}
-
-Access parse_access(const std::string& s) {
-  if (s == "auto") return Access::automatic;
-  if (s == "read_write" || s == "read-write") return Access::read_write;
-  if (s == "read_only" || s == "read-only") return Access::read_only;
-  raise(PyErrorKind::invalid, "access must be 'auto', 'read_write' or 'read_only', not '" + s + "'");
+// A keyword value of an option enum (names.hpp: '_' and '-' alike), InvalidArgument naming the choices.
+template <class E>
+E parse_option(const std::string& s, const char* what) {
+  if (auto v = parse_name<E>(s)) return *v;
+  raise(PyErrorKind::invalid, std::string(what) + " must be " + name_choices<E>() + ", not '" + s + "'");
 }
 
 std::optional<std::uint32_t> parse_owner(const py::object& o) {
@@ -198,13 +192,6 @@ std::optional<std::uint32_t> parse_owner(const py::object& o) {
   raise(PyErrorKind::invalid, "expect_owner must be a uid (int), a user name (str) or None");
 }
 
-WaitPolicy parse_wait(const std::string& s) {
-  if (s == "block") return WaitPolicy::block;
-  if (s == "predictive") return WaitPolicy::predictive;
-  if (s == "spin") return WaitPolicy::spin;
-  raise(PyErrorKind::invalid, "wait must be 'block', 'predictive' or 'spin', not '" + s + "'");
-}
-
 class PyReader {
  public:
   PyReader(const std::string& name, const std::string& delivery, const std::string& access, const std::string& wait,
@@ -213,10 +200,10 @@ class PyReader {
       : logs_(std::make_shared<LogQueue>()), name_(name), stream_name_(std::make_shared<const std::string>(name)),
         timeout_(to_timeout(timeout, "timeout")), stop_on_close_(stop_on_close), on_event_(std::move(on_event)) {
     ReaderOptions o;
-    o.delivery = parse_delivery(delivery);
-    o.access = parse_access(access);
+    o.delivery = parse_option<Delivery>(delivery, "delivery");
+    o.access = parse_option<Access>(access, "access");
     o.expect_owner = parse_owner(expect_owner);
-    o.wait = parse_wait(wait);
+    o.wait = parse_option<WaitPolicy>(wait, "wait");
     if (auto s = to_timeout(spin_limit, "spin_limit"))
       o.spin_limit = std::chrono::duration_cast<std::chrono::microseconds>(*s);
     o.ready_timeout = to_millis(ready_timeout, "ready_timeout");
@@ -362,7 +349,7 @@ class PyReader {
 
   py::dict info() const {
     const Snapshot s = snapshot();
-    return s.attached ? info_dict(s.info) : py::dict();
+    return s.attached ? fields_dict(fields(s.info)) : py::dict();
   }
 
   py::dict stats() const {
@@ -381,6 +368,7 @@ class PyReader {
     d["corrupt"] = s.corrupt;
     d["permission_denied"] = s.permission_denied;
     d["init_failures"] = s.init_failures;
+    d["polled"] = s.polled;
     return d;
   }
 

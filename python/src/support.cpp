@@ -79,39 +79,12 @@ ArrayImage check_image(const py::handle& obj) {
   return img;
 }
 
-py::dict info_dict(const StreamInfo& i) {
+py::dict fields_dict(const Fields& fields) {
   py::dict d;
-  d["generation"] = i.generation;
-  d["width"] = i.format.width;
-  d["height"] = i.format.height;
-  d["format"] = std::string(to_string(i.format.pixel_format));
-  d["stride"] = i.format.effective_stride();
-  d["slots"] = i.slots;
-  d["max_consumers"] = i.max_consumers;
-  d["writer_pid"] = i.writer_pid;
-  d["owner_uid"] = i.owner_uid;
-  d["last_seq"] = i.last_seq;
-  d["heartbeat_age_ns"] = i.heartbeat_age_ns;
-  d["heartbeat_interval_ns"] = i.heartbeat_interval_ns;
+  for (const auto& [key, value] : fields) {
+    std::visit([&d, k = std::string(key)](const auto& v) { d[py::str(k)] = v; }, value);
+  }
   return d;
-}
-
-py::dict consumer_dict(const ConsumerInfo& c) {
-  py::dict e;
-  e["entry"] = c.entry;
-  e["pid"] = c.pid;
-  e["last_seq"] = c.last_seq;
-  e["lag"] = c.lag;
-  e["frames"] = c.frames;
-  e["drops"] = c.drops;
-  e["overruns"] = c.overruns;
-  e["heartbeat_age_ns"] = c.heartbeat_age_ns;
-  e["held_slots"] = c.held_slots;
-  e["delivery"] = c.delivery;
-  e["demotions"] = c.demotions;
-  e["wait"] = c.wait_policy;
-  e["wake_latency_ns"] = c.wake_latency_ns;
-  return e;
 }
 
 LogCallback LogQueue::callback(const std::shared_ptr<LogQueue>& queue) {

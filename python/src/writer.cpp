@@ -267,7 +267,7 @@ class PyWriter {
     d["lossless_blocked_ns"] = s.lossless_blocked_ns;
     d["tampering"] = s.tampering;
     py::list consumers;
-    for (const auto& c : s.consumers) consumers.append(consumer_dict(c));
+    for (const auto& c : s.consumers) consumers.append(fields_dict(fields(c)));
     d["consumers"] = consumers;
     return d;
   }

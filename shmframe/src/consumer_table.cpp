@@ -60,7 +60,8 @@ void free_entry(layout::ConsumerEntry& e) noexcept {
   at(e.held).store(0, std::memory_order_seq_cst);
   at(e.active).store(0, std::memory_order_relaxed);
   at(e.waiting).store(0, std::memory_order_relaxed);
-  // seq_cst: a producer waiting for this (lossless) consumer stops counting it at once.
+  // seq_cst: a producer waiting for this (lossless) consumer stops counting it at its next look
+  // (the releasing consumer wakes it: ReaderCore::give_back()).
   at(e.delivery).store(0, std::memory_order_seq_cst);
   at(e.polling).store(0, std::memory_order_relaxed);  // a dead poller no longer counts
   // SYNC(entry_free) release: the cleared fields before the entry can be claimed again.
@@ -207,16 +208,18 @@ std::vector<ConsumerInfo> snapshot(const ReadView& v) {
     const std::uint64_t valid = v.geo.slot_count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << v.geo.slot_count) - 1;
     c.held_slots = static_cast<std::uint32_t>(std::popcount(held & valid));
     switch (load(e.delivery, std::memory_order_relaxed)) {
-      case static_cast<std::uint32_t>(layout::Delivery::lossless): c.delivery = "lossless"; break;
-      case static_cast<std::uint32_t>(layout::Delivery::demoted): c.delivery = "demoted"; break;
-      default: c.delivery = "lossy"; break;
+      case static_cast<std::uint32_t>(layout::Delivery::lossless): c.delivery = ConsumerDelivery::lossless; break;
+      case static_cast<std::uint32_t>(layout::Delivery::demoted): c.delivery = ConsumerDelivery::demoted; break;
+      default: c.delivery = ConsumerDelivery::lossy; break;
     }
     c.demotions = load(e.demotions, std::memory_order_relaxed);
     switch (load(e.wait_policy, std::memory_order_relaxed)) {
-      case static_cast<std::uint32_t>(layout::WaitPolicyCode::block): c.wait_policy = "block"; break;
-      case static_cast<std::uint32_t>(layout::WaitPolicyCode::predictive): c.wait_policy = "predictive"; break;
-      case static_cast<std::uint32_t>(layout::WaitPolicyCode::spin): c.wait_policy = "spin"; break;
-      default: c.wait_policy = "unknown"; break;
+      case static_cast<std::uint32_t>(layout::WaitPolicyCode::block): c.wait_policy = WaitPolicy::block; break;
+      case static_cast<std::uint32_t>(layout::WaitPolicyCode::predictive):
+        c.wait_policy = WaitPolicy::predictive;
+        break;
+      case static_cast<std::uint32_t>(layout::WaitPolicyCode::spin): c.wait_policy = WaitPolicy::spin; break;
+      default: c.wait_policy.reset(); break;
     }
     c.wake_latency_ns = load(e.wake_latency_ns, std::memory_order_relaxed);
     out.push_back(c);

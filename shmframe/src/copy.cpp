@@ -4,7 +4,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "shmframe/detail/os.hpp"
 
 #if defined(__x86_64__) || defined(__SSE2__)
 #include <emmintrin.h>
@@ -39,6 +46,66 @@ void stream_copy(void* dst, const void* src, std::size_t n) noexcept {
 #else
   std::memcpy(dst, src, n);
 #endif
+}
+
+namespace {
+struct Measured {
+  std::size_t bytes;
+  bool stream;
+};
+std::mutex g_measured_mu;
+std::vector<Measured> g_measured;  // under g_measured_mu; a few sizes per process
+
+// One timed copy of each kind per round, alternating destinations as a producer does.
+bool measure(std::size_t bytes) noexcept {
+  std::unique_ptr<unsigned char[]> src(new (std::nothrow) unsigned char[bytes]);
+  std::unique_ptr<unsigned char[]> a(new (std::nothrow) unsigned char[bytes]);
+  std::unique_ptr<unsigned char[]> b(new (std::nothrow) unsigned char[bytes]);
+  if (!src || !a || !b) return false;
+  // Touched: no page faults in the timed copies (a producer's slots are pre-faulted).
+  std::memset(src.get(), 0x5a, bytes);
+  std::memset(a.get(), 0, bytes);
+  std::memset(b.get(), 0, bytes);
+  std::uint64_t best_memcpy = UINT64_MAX;
+  std::uint64_t best_stream = UINT64_MAX;
+  void* dst[2] = {a.get(), b.get()};
+  for (int round = 0; round < 4; ++round) {
+    for (void* d : dst) {
+      std::uint64_t t0 = monotonic_ns();
+      std::memcpy(d, src.get(), bytes);
+      std::uint64_t t1 = monotonic_ns();
+      best_memcpy = std::min(best_memcpy, t1 - t0);
+      t0 = monotonic_ns();
+      stream_copy(d, src.get(), bytes);
+#ifdef SHMFRAME_HAVE_SSE2
+      _mm_sfence();  // part of its cost: the commit fences before it publishes
+#endif
+      t1 = monotonic_ns();
+      best_stream = std::min(best_stream, t1 - t0);
+    }
+  }
+  // Streaming must win clearly: a tie keeps the producer's cache-friendly memcpy.
+  return best_stream * 20 < best_memcpy * 19;
+}
+}  // namespace
+
+bool streaming_wins(std::size_t bytes) noexcept {
+  if (bytes < kStreamingCopyMin) return false;
+  if (const char* forced = std::getenv("SHMFRAME_COPY")) {
+    if (std::strcmp(forced, "stream") == 0) return true;
+    if (std::strcmp(forced, "memcpy") == 0) return false;
+  }
+  try {
+    std::lock_guard lock(g_measured_mu);
+    for (const auto& m : g_measured) {
+      if (m.bytes == bytes) return m.stream;
+    }
+    const bool stream = measure(bytes);
+    g_measured.push_back({bytes, stream});
+    return stream;
+  } catch (...) {  // the lock or the list: memcpy, unmeasured
+    return false;
+  }
 }
 
 void copy_rows(void* dst, std::size_t dst_stride, const void* src, std::size_t src_stride, std::size_t row_bytes,

@@ -19,6 +19,11 @@ void Interrupt::raise() noexcept {
   flag_.store(true, std::memory_order_seq_cst);
   word_.fetch_add(1, std::memory_order_seq_cst);
   notifier::wake_private(word());
+  // SYNC(interrupt) load side: after the flag store; a waiter that recorded its word before
+  // loading the flag is either seen here or sees the flag (without futex_waitv only).
+  if (const std::uint32_t* shared = shared_.load(std::memory_order_seq_cst)) {
+    notifier::wake_word(const_cast<std::uint32_t*>(shared));  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  }
   if (fd_) {
     const std::uint64_t one = 1;
     // A full counter (impossible in practice) is readable anyway: nothing to do on failure.

@@ -84,12 +84,22 @@ int wait_word(const std::uint32_t* word, std::uint32_t expected, std::uint64_t t
   // Interrupt::raise(), which stores the flag before it bumps the word.
   const std::uint32_t own = interrupt->ticket();
   if (interrupt->raised()) return ECANCELED;
+  auto* intr = const_cast<Interrupt*>(interrupt);  // NOLINT(cppcoreguidelines-pro-type-const-cast): its atomics
   int r = 0;
   if (has_futex_waitv()) {
-    r = futex_waitv2(word, expected, const_cast<Interrupt*>(interrupt)->word(), own, timeout_ns);  // NOLINT
+    r = futex_waitv2(word, expected, intr->word(), own, timeout_ns);
     if (r == ENOSYS) g_waitv.store(0, std::memory_order_relaxed);  // relaxed: see g_waitv
   } else {
-    r = futex_wait(word, expected, std::min(timeout_ns, kInterruptSliceNs));
+    // raise() wakes the word we sleep on. Recorded before the flag is loaded (both seq_cst): it
+    // sees the record, or we see the flag. A raise() between that load and the kernel's sleep is
+    // lost until the timeout (the Reader's waits last at most one heartbeat interval).
+    intr->sleeping_on(word);
+    if (interrupt->raised()) {
+      intr->sleeping_on(nullptr);
+      return ECANCELED;
+    }
+    r = futex_wait(word, expected, timeout_ns);
+    intr->sleeping_on(nullptr);
   }
   // Woken, or a word changed: which one does not matter, the flag says whether we were asked to stop.
   if (r != ETIMEDOUT && interrupt->raised()) return ECANCELED;
@@ -180,7 +190,7 @@ inline void cpu_relax() noexcept {
 
 bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
                      const Interrupt* interrupt) noexcept {
-  // relaxed: an advisory count for other pollers (pollers()).
+  // relaxed: an advisory count for other pollers (activity()).
   if (w.polling != nullptr) at(*w.polling).store(1, std::memory_order_relaxed);
   bool moved = false;
   for (std::uint32_t n = 0;; ++n) {
@@ -197,14 +207,16 @@ bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t unti
   return moved;
 }
 
-std::uint32_t pollers(const ReadView& v) noexcept {
-  std::uint32_t n = 0;
+Activity activity(const ReadView& v) noexcept {
+  Activity a;
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     const auto& e = v.consumer(i);
     // relaxed: advisory (a consumer deciding whether to poll or to sleep).
-    if (load(e.polling, std::memory_order_relaxed) != 0 && load(e.owner_pid, std::memory_order_relaxed) > 0) ++n;
+    if (load(e.owner_pid, std::memory_order_relaxed) <= 0) continue;
+    ++a.consumers;
+    if (load(e.polling, std::memory_order_relaxed) != 0) ++a.pollers;
   }
-  return n;
+  return a;
 }
 
 std::uint32_t producer_wait_begin(const WriteView& v) noexcept {

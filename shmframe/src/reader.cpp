@@ -2,6 +2,7 @@
 // protocol, notifier). docs/PROTOCOL.md describes the same steps for other implementations.
 #include "shmframe/reader.hpp"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,7 +27,7 @@ namespace detail {
 // Counters of one Reader, shared with its Frames (released on any thread).
 struct ReaderCounters {
   std::atomic<std::uint64_t> frames{0}, drops{0}, overruns{0}, unheld{0}, demotions{0}, attaches{0}, producer_lost{0},
-      version_mismatches{0}, bad_magic{0}, corrupt{0}, permission_denied{0}, init_failures{0};
+      version_mismatches{0}, bad_magic{0}, corrupt{0}, permission_denied{0}, init_failures{0}, polled{0};
 
   void count(errc code) noexcept {
     switch (code) {
@@ -53,6 +54,7 @@ struct ReaderCounters {
     s.corrupt = corrupt.load(std::memory_order_relaxed);
     s.permission_denied = permission_denied.load(std::memory_order_relaxed);
     s.init_failures = init_failures.load(std::memory_order_relaxed);
+    s.polled = polled.load(std::memory_order_relaxed);
     return s;
   }
 };
@@ -88,7 +90,13 @@ Event event(EventKind k, std::uint64_t generation = 0, std::string message = {})
   return e;
 }
 std::int32_t own_pid() noexcept { return static_cast<std::int32_t>(getpid()); }
-std::uint32_t online_cpus() noexcept {
+// The CPUs this thread may run on (its affinity: a reader pinned to one CPU must not poll it),
+// else the online ones.
+std::uint32_t usable_cpus() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<std::uint32_t>(CPU_COUNT(&set));
   const long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<std::uint32_t>(n) : 1u;
 }
@@ -183,12 +191,13 @@ class ReaderCore {
   // Waits for a commit (the wake word moving past `ticket`) until `until`, as the wait policy
   // says. Returns 0, ETIMEDOUT, EAGAIN, EINTR or ECANCELED like notifier::wait_for_commit().
   int await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept;
-  // May this reader poll now? Not when as many consumers poll as there are CPUs besides one.
-  bool may_poll() const noexcept;
+  // May this reader poll now? Not when as many consumers poll as there are CPUs besides one;
+  // predictive, also not when the producer and every consumer it wakes need more CPUs than there are.
+  bool may_poll(bool predictive) const noexcept;
 
   ArrivalPredictor predictor_;
-  std::uint64_t sleep_overshoot_ = 0;  // EWMA of how late timed sleeps end (predictive)
-  const std::uint32_t cpus_ = online_cpus();
+  std::uint64_t sleep_overshoot_ = 0;         // EWMA of how late timed sleeps end (predictive)
+  const std::uint32_t cpus_ = usable_cpus();  // of the thread that made the Reader
 
   std::uint64_t last_seq_ = 0;
   std::uint64_t forged_end_since_ = 0;  // first sight of a CLOSED / SUPERSEDED not to be believed
@@ -255,6 +264,9 @@ void ReaderCore::give_back() noexcept {
   if (!att_->read_only()) {
     att_->holds.detach(att_->me());
     consumer_table::release(att_->wview, att_->entry, att_->pid);
+    // A producer asleep waiting for this lossless consumer stops counting it now, not at the end
+    // of its max block (SYNC(lossless): the release's delivery = 0 was stored seq_cst).
+    if (att_->lossless) notifier::wake_producer(att_->wview);
   }
   att_.reset();
   lost_ = false;
@@ -538,8 +550,16 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
   return std::nullopt;
 }
 
-bool ReaderCore::may_poll() const noexcept {
-  return notifier::pollers(att_->view) < std::max<std::uint32_t>(1, cpus_ - 1);
+bool ReaderCore::may_poll(bool predictive) const noexcept {
+  const notifier::Activity a = notifier::activity(att_->view);
+  if (a.pollers >= std::max<std::uint32_t>(1, cpus_ - 1)) return false;
+  if (!predictive) return true;
+  // At a commit the producer, every consumer it wakes and we all want a CPU at once. With fewer
+  // CPUs than that, a consumer woken at the commit preempts us while we poll, and processes its
+  // frame before we run again: later than if we had slept (issue 18: 0.8-1.3 ms behind a block
+  // consumer on 2 CPUs). Then predictive blocks, and is never worse than block.
+  const std::uint32_t consumers = a.consumers + (att_->read_only() ? 1 : 0);  // we have no entry read-only
+  return consumers + 1 <= cpus_;
 }
 
 int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept {
@@ -550,12 +570,14 @@ int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticke
     case WaitPolicy::block: break;
     case WaitPolicy::spin: {
       const std::uint64_t stop = limit == 0 ? until : std::min(until, now + limit);
-      if (may_poll() && notifier::poll_for_commit(wake, ticket, stop, &interrupt_)) return 0;
+      if (!may_poll(false)) break;
+      ++counters_->polled;
+      if (notifier::poll_for_commit(wake, ticket, stop, &interrupt_)) return 0;
       break;
     }
     case WaitPolicy::predictive: {
       const auto w = predictor_.next(now, limit == 0 ? kPredictiveWindowNs : limit);
-      if (!w || !may_poll()) break;
+      if (!w || !may_poll(true)) break;
       // Asleep until the window opens, minus what timed sleeps overshoot here (a VM's timer
       // can be late by most of a millisecond); a frame that comes early wakes us as in block.
       const std::uint64_t wake_at = w->begin_ns - std::min(w->begin_ns, sleep_overshoot_);
@@ -567,6 +589,7 @@ int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticke
         sleep_overshoot_ = sleep_overshoot_ - sleep_overshoot_ / 8 + late / 8;  // EWMA, weight 1/8
         if (now >= until) return ETIMEDOUT;
       }
+      ++counters_->polled;
       if (notifier::poll_for_commit(wake, ticket, std::min(until, w->end_ns), &interrupt_)) return 0;
       break;  // late: sleep until it comes
     }
@@ -636,33 +659,6 @@ std::string_view to_string(EventKind k) noexcept {
     case EventKind::interrupted: return "interrupted";
     case EventKind::error: return "error";
     case EventKind::corrupt: return "corrupt";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(WaitPolicy w) noexcept {
-  switch (w) {
-    case WaitPolicy::block: return "block";
-    case WaitPolicy::predictive: return "predictive";
-    case WaitPolicy::spin: return "spin";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(Access a) noexcept {
-  switch (a) {
-    case Access::automatic: return "automatic";
-    case Access::read_write: return "read_write";
-    case Access::read_only: return "read_only";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(Delivery d) noexcept {
-  switch (d) {
-    case Delivery::latest: return "latest";
-    case Delivery::every_frame: return "every_frame";
-    case Delivery::lossless: return "lossless";
   }
   return "unknown";
 }

@@ -299,6 +299,16 @@ void publish_state(layout::SegmentHeader& h, layout::State s) noexcept {
   notifier::wake_word(&h.state);
 }
 
+namespace {
+std::function<void()>& hook_storage() {
+  static std::function<void()> hook;
+  return hook;
+}
+}  // namespace
+
+void set_initializing_hook(std::function<void()> hook) { hook_storage() = std::move(hook); }
+const std::function<void()>& initializing_hook() { return hook_storage(); }
+
 WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, bool prefault,
                          const std::function<void()>& hook) {
   const std::string object = segment_object(stream);

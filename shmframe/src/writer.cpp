@@ -8,9 +8,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -31,6 +33,8 @@ struct WriterImpl {
   std::string name;
   WriterOptions opt;
   FrameFormat format;  // the stream's format, stride resolved
+  // publish() copies with streaming stores: measured at the first publish() of a size.
+  std::optional<bool> stream_copies;
   OwnerLock lock;
   WriteView view;  // current generation; replaced only by the driving thread under mu
   std::uint64_t next_seq = 1;
@@ -93,10 +97,7 @@ struct WriterImpl {
 };
 
 FrameFormat WriterImpl::resolve(FrameFormat f) const {
-  const std::uint32_t a = opt.stride_align;
-  if (a == 0 || a > 4096 || (a & (a - 1)) != 0) {
-    fail(errc::invalid_argument, name, "stride alignment " + std::to_string(a) + " is not a power of two in 1..4096");
-  }
+  const std::uint32_t a = opt.stride_align;  // checked by check_options()
   if (f.stride == 0 && a > 1) {
     const std::uint64_t row = static_cast<std::uint64_t>(f.width) * bytes_per_pixel(f.pixel_format);
     const std::uint64_t padded = (row + a - 1) / a * a;
@@ -113,7 +114,7 @@ void WriterImpl::create_generation(const FrameFormat& f) {
   Geometry geo = plan_geometry(name, f, opt.slots, opt.max_consumers, opt.metadata_capacity);
   geo.generation = next_generation();
   geo.heartbeat_interval_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.heartbeat).count());
-  WriteView v = create_segment(name, geo, opt.mode, opt.prefault, opt.test_hook_initializing);
+  WriteView v = create_segment(name, geo, opt.mode, opt.prefault, initializing_hook());
   {
     // The view and the words the heartbeat compares it with change together.
     std::lock_guard lk(mu);
@@ -124,6 +125,7 @@ void WriterImpl::create_generation(const FrameFormat& f) {
     view = std::move(v);
   }
   format = f;
+  stream_copies.reset();  // measured again for the new size (remembered per size)
   last_generation = geo.generation;
   next_seq = 1;
   newest_slot = -1;
@@ -331,18 +333,49 @@ void WriteSlot::abandon() noexcept {
   status_ = CommitStatus::empty_slot;
 }
 
+static_assert(kMaxSlots == layout::kMaxSlots && kMaxConsumers == layout::kMaxConsumers &&
+              kMaxDimension == layout::kMaxDimension && kMaxMetadata == layout::kMaxMetadata);
+
+std::optional<std::string> check_options(const WriterOptions& o) {
+  const auto n = [](auto v) { return std::to_string(v); };
+  const FrameFormat& f = o.format;
+  if ((f.width != 0 || f.height != 0) &&
+      (f.width == 0 || f.height == 0 || f.width > kMaxDimension || f.height > kMaxDimension)) {
+    return "size " + n(f.width) + "x" + n(f.height) + " is out of range: use 1.." + n(kMaxDimension) + " each";
+  }
+  if (o.slots < 1 || o.slots > kMaxSlots) {
+    return "slots=" + n(o.slots) + " is out of range: use 1.." + n(kMaxSlots) +
+           " (2 = double buffering; more let readers hold frames)";
+  }
+  if (o.max_consumers < 1 || o.max_consumers > kMaxConsumers) {
+    return "max-consumers=" + n(o.max_consumers) + " is out of range: use 1.." + n(kMaxConsumers);
+  }
+  if (o.metadata_capacity > kMaxMetadata) {
+    return "metadata-capacity=" + n(o.metadata_capacity) + " is out of range: use 0.." + n(kMaxMetadata) + " bytes";
+  }
+  const std::uint32_t a = o.stride_align;
+  if (a == 0 || a > kMaxStrideAlign || (a & (a - 1)) != 0) {
+    return "stride-align=" + n(a) + " is not a power of two in 1.." + n(kMaxStrideAlign);
+  }
+  if ((o.mode & ~static_cast<mode_t>(0777)) != 0 || (o.mode & 0600) != 0600) {
+    char octal[16];
+    (void)std::snprintf(octal, sizeof octal, "0%o", static_cast<unsigned>(o.mode));
+    return std::string("mode=") + octal +
+           " is not a permission set that includes owner read+write: use e.g. 0600 or 0660 (0640 / 0644: others "
+           "may read)";
+  }
+  if (o.heartbeat < kMinHeartbeat || o.heartbeat > kMaxHeartbeat) {
+    return "heartbeat=" + n(o.heartbeat.count()) + " ms is out of range: use 1 ms .. 60 s";
+  }
+  if (o.max_block < std::chrono::milliseconds(0) || o.max_block > kMaxMaxBlock) {
+    return "max-block=" + n(o.max_block.count()) + " ms is out of range: use 0 .. 60 s (0: never wait)";
+  }
+  return std::nullopt;
+}
+
 Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_shared<detail::WriterImpl>()) {
   detail::check_name(name);
-  if (options.heartbeat < std::chrono::milliseconds(1) || options.heartbeat > std::chrono::seconds(60)) {
-    detail::fail(errc::invalid_argument, name, "heartbeat must be 1 ms .. 60 s");
-  }
-  if (options.max_block < std::chrono::milliseconds(0) || options.max_block > std::chrono::seconds(60)) {
-    detail::fail(errc::invalid_argument, name, "max_block must be 0 .. 60 s");
-  }
-  if ((options.mode & ~static_cast<mode_t>(0777)) != 0 || (options.mode & 0600) != 0600) {
-    detail::fail(errc::invalid_argument, name,
-                 "mode must be an octal permission set that includes owner read+write (0600), e.g. 0600 or 0660");
-  }
+  if (auto problem = check_options(options)) detail::fail(errc::invalid_argument, name, *problem);
   auto& d = *impl_;
   d.name = std::string(name);
   d.opt = std::move(options);
@@ -460,10 +493,10 @@ CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
   if (metadata.size() > impl_->opt.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
   WriteSlot ws = acquire();
   if (!ws) return {ws.status(), 0};
-  // Large frames: streaming stores (detail/copy.hpp); the producer never reads them back.
-  // commit() fences them before publishing.
-  detail::copy_rows(ws.data(), ws.stride(), image.data, image.stride, f.row_bytes(), f.height,
-                    f.frame_bytes() >= detail::kStreamingCopyMin);
+  // Streaming stores where they win on this machine at this size (detail/copy.hpp); commit()
+  // fences them before publishing.
+  if (!impl_->stream_copies) impl_->stream_copies = detail::streaming_wins(f.frame_bytes());
+  detail::copy_rows(ws.data(), ws.stride(), image.data, image.stride, f.row_bytes(), f.height, *impl_->stream_copies);
   return commit(ws, capture_ns, metadata);
 }
 

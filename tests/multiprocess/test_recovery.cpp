@@ -3,14 +3,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstddef>
+#include <shmframe/detail/segment.hpp>
 #include <shmframe/layout.hpp>
 
 #include "children.hpp"
@@ -63,7 +64,8 @@ TEST(Recovery, ProducerKilledMidWriteIsLostThenTakenOverAndFollowed) {
 
   // A consumer in its own process, following the stream until it sees a frame of a later generation.
   Child consumer([&] {
-    return children::report_events(g.name(), cp, [&](const Event& e) { return e.kind == EventKind::frame && e.generation > g1; }, 30s);
+    return children::report_events(
+        g.name(), cp, [&](const Event& e) { return e.kind == EventKind::frame && e.generation > g1; }, 30s);
   });
   Reader r(g.name());
   ASSERT_EQ(expect_event(r, EventKind::attached, 5s).generation, g1);
@@ -77,8 +79,10 @@ TEST(Recovery, ProducerKilledMidWriteIsLostThenTakenOverAndFollowed) {
   auto never_torn = [&](const Frame& f) { return f.generation() == g1 && f.seq() >= torn_seq; };
   Event lost = expect_event(r, EventKind::producer_lost, 5s, never_torn);
   EXPECT_EQ(lost.generation, g1);
-  RecordProperty("lost_after_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                       std::chrono::steady_clock::now() - t_kill).count()));
+  RecordProperty(
+      "lost_after_ms",
+      static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t_kill).count()));
   ASSERT_TRUE(cp.recv_kind("lost", 10s, [&](const Record& l) { return l.get_u64("gen") == g1; }));
   // The last good frame stays readable after the loss.
   Frame keep = r.latest();
@@ -107,10 +111,10 @@ TEST(Recovery, JoinersStartedDuringInitializationWaitForReady) {
   LinePipe wp, go, jp;
   Child writer([&] {
     WriterOptions o = children::options();
-    o.test_hook_initializing = [&] {
+    detail::set_initializing_hook([&] {
       wp.send(Record("initializing"));
       (void)go.recv(30s);
-    };
+    });
     return children::produce(g.name(), o, 0, 5000, &wp);
   });
   ASSERT_TRUE(wp.recv_kind("initializing", 10s));
@@ -150,10 +154,10 @@ TEST(Recovery, CreatorKilledDuringInitializationIsReportedAndReplaced) {
   LinePipe wp, go;
   Child creator([&] {
     WriterOptions o = children::options();
-    o.test_hook_initializing = [&] {
+    detail::set_initializing_hook([&] {
       wp.send(Record("initializing"));
       (void)go.recv(60s);
-    };
+    });
     Writer w(g.name(), o);
     return 0;
   });
@@ -222,7 +226,8 @@ TEST(Recovery, PermissionDeniedForAnotherUserIsAnErrorNotACrash) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to another uid";
   StreamGuard g("perm");
   LinePipe wp, rp;
-  Child writer([&] { return children::produce(g.name(), children::options(), 0, 10000, &wp); });  // mode 0600, owner root
+  Child writer(
+      [&] { return children::produce(g.name(), children::options(), 0, 10000, &wp); });  // mode 0600, owner root
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   Child other([&] {
     if (children::become_nobody() != 0) return 50;
@@ -262,7 +267,8 @@ TEST(Recovery, AnUnsizedSegmentsPermissionsAreNotFinal) {
   Child other([&] {
     if (children::become_nobody() != 0) return 50;
     cp.send(Record("waiting"));
-    return children::report_events(g.name(), cp, [](const Event& e) { return e.kind == EventKind::frame; }, 20s);
+    return children::report_events(
+        g.name(), cp, [](const Event& e) { return e.kind == EventKind::frame; }, 20s);
   });
   ASSERT_TRUE(cp.recv_kind("waiting", 10s));
   // A bounded look for a premature verdict while the object stays empty and denied.
@@ -397,7 +403,8 @@ TEST(Recovery, GroupModeLetsAGroupMemberRead) {
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (std::chrono::steady_clock::now() < deadline) {
       Event e = r.wait(100ms);
-      if (e.kind == EventKind::frame) return testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq()) ? 0 : 13;
+      if (e.kind == EventKind::frame)
+        return testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq()) ? 0 : 13;
     }
     return 14;
   });
@@ -424,7 +431,8 @@ TEST(Recovery, GenerationSwitchMidStreamIsFollowedWithTheNewFormat) {
     return 0;
   });
   Child consumer([&] {
-    return children::report_events(g.name(), cp, [](const Event& e) { return e.kind == EventKind::frame && e.frame.format().width == 128; }, 30s);
+    return children::report_events(
+        g.name(), cp, [](const Event& e) { return e.kind == EventKind::frame && e.frame.format().width == 128; }, 30s);
   });
   Reader r(g.name());
   const std::uint64_t g1 = expect_event(r, EventKind::attached, 5s).generation;

@@ -55,6 +55,15 @@ with_pkg_config() {
 step "find_package(shmframe REQUIRED) from a fresh CMake project"
 with_cmake plain
 
+# The build tree itself is a package (export(EXPORT ...)): no install needed. The install's
+# headers must not be the ones found: the prefix is not on the path here (shmframe_DIR wins).
+step "find_package(shmframe REQUIRED) against the build tree, shmframe_DIR=$build"
+with_cmake buildtree -Dshmframe_DIR="$build" -DCMAKE_PREFIX_PATH=/nonexistent
+
+# Only public headers are installed: detail/ is the library's own.
+[[ -z "$(find "$prefix" -path '*/include/shmframe/detail*')" ]] ||
+  { echo "package test: include/shmframe/detail was installed" >&2; exit 1; }
+
 pc="$(find "$prefix" -name shmframe.pc | head -n 1)"
 [[ -n "$pc" ]] || { echo "package test: no shmframe.pc under $prefix" >&2; exit 1; }
 PKG_CONFIG_PATH="$(dirname "$pc")"

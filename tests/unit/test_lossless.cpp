@@ -2,6 +2,7 @@
 // "Delivery modes"). The cross-process version (a SIGSTOPped consumer) is in tests/apps.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <shmframe/shmframe.hpp>
 #include <thread>
@@ -106,7 +107,7 @@ TEST(Lossless, AStalledReaderIsDemotedAfterMaxBlockAndRearmsWhenCaughtUp) {
   Reader& r = a.r;
   auto delivery = [&] {
     const auto c = w.stats().consumers;
-    return c.empty() ? std::string("none") : std::string(c[0].delivery);
+    return c.empty() ? std::string("none") : std::string(to_string(c[0].delivery));
   };
   EXPECT_EQ(delivery(), "lossless");
   // The reader takes nothing now: seq 2 and 3 fill the free slots, seq 4 must wait, then demote.
@@ -131,6 +132,33 @@ TEST(Lossless, AStalledReaderIsDemotedAfterMaxBlockAndRearmsWhenCaughtUp) {
   producer.join();
   EXPECT_EQ(after, (std::vector<std::uint64_t>{21, 22, 23, 24}));
   EXPECT_EQ(w.stats().lossless_demotions, 1u);
+}
+
+// A lossless reader that goes away cleanly while the producer waits for it wakes the producer:
+// it goes on at once, not after what was left of its max block (5 s here).
+TEST(Lossless, AReaderThatDetachesWakesTheWaitingProducerAtOnce) {
+  testkit::StreamGuard g("lossless-detach");
+  Armed a(g.name(), 2, 5s);
+  // Frames 2 and 3 fill both slots (frame 1 was taken) with frames the reader owes.
+  publish(a.w, 2);
+  publish(a.w, 3);
+  std::atomic<bool> acquiring{false};
+  std::chrono::steady_clock::time_point done;
+  std::thread producer([&] {
+    acquiring = true;
+    publish(a.w, 4);  // every slot holds a frame the reader has not taken: waits
+    done = std::chrono::steady_clock::now();
+  });
+  ASSERT_TRUE(testkit::wait_until([&] { return acquiring.load(); }, 5s));
+  // Wait until the producer is really asleep waiting (its wait counter), then detach.
+  EXPECT_TRUE(testkit::wait_until([&] { return a.w.stats().lossless_waits >= 1; }, 5s));
+  // Let it fall asleep (a detach before that is seen at its next look, which proves less).
+  std::this_thread::sleep_for(100ms);
+  const auto detached = std::chrono::steady_clock::now();
+  a.r.detach();
+  producer.join();
+  EXPECT_LT(done - detached, 1s) << "the producer slept out its max block";
+  EXPECT_EQ(a.w.stats().lossless_demotions, 0u) << "a reader that left is not demoted";
 }
 
 // Latest-mode readers are not lossless: the producer never waits for them.

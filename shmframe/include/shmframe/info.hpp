@@ -1,13 +1,21 @@
-// shmframe/info.hpp: what a stream and its consumers look like from outside (statistics).
+// shmframe/info.hpp: what a stream and its consumers look like from outside (statistics), and
+// fields(): the same as named values, the one spelling of every key (shmframe-consumer --list /
+// --status and its probe, Python's Reader.info / status() / Writer.stats, GStreamer messages).
 // Values only; filled by Reader::info(), Writer::stats() and inspect().
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "shmframe/format.hpp"
+#include "shmframe/modes.hpp"
 
 namespace shmframe {
 
@@ -34,12 +42,20 @@ struct ConsumerInfo {
   std::uint64_t overruns = 0;
   std::uint64_t heartbeat_age_ns = 0;
   std::uint32_t held_slots = 0;  // slots it holds frames in right now
-  // "lossy" (latest or every frame), "lossless", or "demoted" (lossless that blocked the
-  // producer for longer than its max block; lossless again once it catches up).
-  const char* delivery = "lossy";
-  std::uint32_t demotions = 0;          // times the producer demoted it
-  const char* wait_policy = "unknown";  // "block", "predictive", "spin" (ReaderOptions::wait)
-  std::uint32_t wake_latency_ns = 0;    // its last commit -> frame taken time (0 = none yet)
+  ConsumerDelivery delivery = ConsumerDelivery::lossy;
+  std::uint32_t demotions = 0;            // times the producer demoted it
+  std::optional<WaitPolicy> wait_policy;  // ReaderOptions::wait; nullopt: not told (yet)
+  std::uint32_t wake_latency_ns = 0;      // its last commit -> frame taken time (0 = none yet)
 };
+
+// A statistic as a value: a count, a signed id (pid), a flag or a name.
+using FieldValue = std::variant<std::uint64_t, std::int64_t, bool, std::string>;
+using Fields = std::vector<std::pair<std::string_view, FieldValue>>;
+// generation, width, height, format, stride, slots, max_consumers, producer_pid, owner_uid,
+// last_seq, heartbeat_age_ns, heartbeat_interval_ns.
+Fields fields(const StreamInfo& info);
+// entry, pid, last_seq, lag, frames, drops, overruns, heartbeat_age_ns, held_slots, delivery,
+// demotions, wait ("unknown" when not told), wake_latency_ns.
+Fields fields(const ConsumerInfo& c);
 
 }  // namespace shmframe

@@ -26,6 +26,9 @@ struct StreamStatus {
 
 // Throws Error like Reader::attach (not_found, permission_denied, abi_mismatch, corrupt...).
 StreamStatus inspect(std::string_view name);
+// name, state, the stream's fields (info.hpp), producer_alive, forced_overwrites,
+// consumers_reaped, commits_aborted; the consumers are the caller's to add (fields() of each).
+Fields fields(const StreamStatus& s);
 // Names of the shmframe streams in /dev/shm, sorted.
 std::vector<std::string> list_streams();
 

@@ -30,45 +30,13 @@
 #include "shmframe/frame.hpp"
 #include "shmframe/info.hpp"
 #include "shmframe/log.hpp"
+#include "shmframe/modes.hpp"
 
 namespace shmframe {
 
 namespace detail {
 class ReaderCore;
 }
-
-// What a Reader takes, and what the producer does for it (docs/PROTOCOL.md, "Delivery modes").
-enum class Delivery {
-  latest,       // the newest frame at each wait: a slow reader skips frames (counted as drops)
-  every_frame,  // seq + 1 while a slot still holds it, else the newest; the producer never waits
-  lossless,     // every frame, in order: the producer does not overwrite a frame this reader has
-                // not taken, for up to its max block (WriterOptions::max_block, default 100 ms);
-                // a reader that blocks it longer is demoted to every_frame (ReaderStats::demotions)
-                // until it has caught up with the newest frame
-};
-std::string_view to_string(Delivery d) noexcept;
-
-// How a Reader waits for the next frame (docs/PROTOCOL.md, "Wait policies"; README, "Wait
-// policies" for what each costs).
-enum class WaitPolicy {
-  block,       // sleep in the kernel until the producer's wake-up: no CPU, one wake-up per frame
-  predictive,  // learn the stream's period; sleep until shortly before the next frame is due,
-               // then poll for a window sized from the observed jitter (at most spin_limit,
-               // default 1 ms); late or irregular frames: block. Polls only while fewer consumers
-               // poll than there are CPUs besides one
-  spin,        // poll for up to spin_limit (default: the whole wait), then block: a dedicated core
-};
-std::string_view to_string(WaitPolicy w) noexcept;
-
-// How a Reader opens the segment (docs/PROTOCOL.md, "Read-only consumers").
-enum class Access {
-  automatic,   // read-write if allowed, else read-only (a 0644 / 0640 stream of another user)
-  read_write,  // own a consumer entry: held frames, lossless delivery, counters in --list
-  read_only,   // map it read-only, own no entry: cannot disturb the producer or anyone else, but
-               // holds nothing (every frame unheld: check still_valid()), cannot be lossless, and
-               // is not listed; wakes on the header's reader_wake word
-};
-std::string_view to_string(Access a) noexcept;
 
 struct ReaderOptions {
   std::chrono::milliseconds ready_timeout{2000};  // how long a segment may stay INITIALIZING
@@ -130,6 +98,7 @@ struct ReaderStats {
   std::uint64_t corrupt = 0;  // corrupt headers refused, and corrupt events (EventKind::corrupt)
   std::uint64_t permission_denied = 0;
   std::uint64_t init_failures = 0;
+  std::uint64_t polled = 0;  // waits that polled (spin, predictive) instead of sleeping at once
 };
 
 class Reader {

@@ -9,6 +9,8 @@
 #include "shmframe/info.hpp"
 #include "shmframe/inspect.hpp"
 #include "shmframe/log.hpp"
+#include "shmframe/modes.hpp"
+#include "shmframe/names.hpp"
 #include "shmframe/pattern.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"

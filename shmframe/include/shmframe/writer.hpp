@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,10 +56,26 @@ struct WriterOptions {
   std::chrono::milliseconds max_block{100};
   bool prefault = true;  // touch every page at creation so the first frames don't fault
   LogCallback log;       // optional; called from the driving thread or the heartbeat thread
-
-  // Test hook, not for production: called with the segment in INITIALIZING state.
-  std::function<void()> test_hook_initializing;
 };
+
+// The limits of WriterOptions: the Writer refuses anything outside them (Error(invalid_argument)).
+// Front ends use these constants in their own option checks rather than restating the numbers.
+inline constexpr std::uint32_t kMaxSlots = 64;  // one bit per slot in a consumer's held set
+inline constexpr std::uint32_t kMaxConsumers = 1024;
+inline constexpr std::uint32_t kMaxDimension = 32768;  // width and height
+inline constexpr std::uint32_t kMaxMetadata = 1u << 20;
+inline constexpr std::uint32_t kMaxStrideAlign = 4096;
+inline constexpr std::chrono::milliseconds kMinHeartbeat{1};
+inline constexpr std::chrono::milliseconds kMaxHeartbeat{60'000};
+inline constexpr std::chrono::milliseconds kMaxMaxBlock{60'000};
+inline constexpr mode_t kDefaultMode = 0600;
+
+// Every option against those limits (the format's size too, when it is set: width and height
+// not 0). nullopt when a Writer would accept them; else the first problem, naming the option as
+// the apps and the GStreamer element spell it ("slots=0 is out of range: use 1..64 ..."). The
+// Writer's constructor throws the same message; front ends call this to refuse early (the
+// GStreamer sink when it starts, before any caps).
+std::optional<std::string> check_options(const WriterOptions& o);
 
 // Why a hot-path call did not commit. Every value but `ok` means nothing was published.
 enum class CommitStatus {

@@ -4,7 +4,10 @@
 // the Reader watches both (notifier::wait_word() waits on the shared word and the private one
 // at once with futex_waitv; the detached inotify wait polls the eventfd beside inotify's), so a
 // raise() ends a wait in progress at once, and every later wait returns at once until clear().
-// raise() touches nothing in shared memory: it cannot race with an unmap.
+// raise() writes nothing in shared memory: it cannot race with an unmap. Where futex_waitv is
+// missing (Linux < 5.16, qemu-user), a wait records the shared word it sleeps on and raise()
+// also FUTEX_WAKEs that word: a system call on an address, never a store through it (an address
+// unmapped meanwhile gives EFAULT, a reused one a spurious wake-up, which waiters tolerate).
 // Thread contract: raise() from any thread, and from a signal handler (it makes only
 // async-signal-safe calls); clear() and the waits from the Reader's own thread.
 #pragma once
@@ -36,10 +39,14 @@ class Interrupt {
   std::uint32_t* word() noexcept { return reinterpret_cast<std::uint32_t*>(&word_); }
   // Readable while raised (for poll()); -1 when no eventfd could be made.
   int fd() const noexcept { return fd_.get(); }
+  // Without futex_waitv: the shared word a wait sleeps on, for raise() to wake; null when none.
+  // SYNC(interrupt) store side, seq_cst: set before the flag is loaded (notifier::wait_word()).
+  void sleeping_on(const std::uint32_t* word) noexcept { shared_.store(word, std::memory_order_seq_cst); }
 
  private:
   std::atomic<bool> flag_{false};
   std::atomic<std::uint32_t> word_{0};
+  std::atomic<const std::uint32_t*> shared_{nullptr};
   UniqueFd fd_;
   static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free,
                 "raise() must be async-signal-safe");

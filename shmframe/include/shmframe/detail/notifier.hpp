@@ -21,11 +21,10 @@ namespace shmframe::detail::notifier {
 // FUTEX_WAIT on a shared word. Returns 0 when woken, or ETIMEDOUT, EAGAIN (value differed), EINTR;
 // with an Interrupt, also ECANCELED once it is raised (at once if it already is): then the wait
 // is a futex_waitv on the shared word and the Interrupt's private one. Where futex_waitv is
-// missing (Linux < 5.16, qemu-user), waits last at most kInterruptSliceNs and the caller looks
-// again: an interrupt is then seen within that slice.
+// missing (Linux < 5.16, qemu-user), a plain FUTEX_WAIT that Interrupt::raise() wakes through the
+// shared word (see interrupt.hpp; a raise() in the instant before the sleep waits for the timeout).
 int wait_word(const std::uint32_t* word, std::uint32_t expected, std::uint64_t timeout_ns,
               const Interrupt* interrupt = nullptr) noexcept;
-inline constexpr std::uint64_t kInterruptSliceNs = 10'000'000;
 // A wait's result that ended because of a signal (EINTR) or Reader::interrupt() (ECANCELED).
 inline bool interrupted(int r) noexcept { return r == EINTR || r == ECANCELED; }
 // True when this kernel has futex_waitv (interruptible waits without slices).
@@ -68,8 +67,13 @@ int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeo
 // stays 0, so the producer makes no system call for it. Stops (false) when `interrupt` is raised.
 bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
                      const Interrupt* interrupt = nullptr) noexcept;
-// Consumers of the segment polling right now (their `polling` flag).
-std::uint32_t pollers(const ReadView& v) noexcept;
+// The segment's live consumers (claimed entries; read-only ones are not counted: they have none)
+// and those of them polling right now (their `polling` flag).
+struct Activity {
+  std::uint32_t consumers = 0;
+  std::uint32_t pollers = 0;
+};
+Activity activity(const ReadView& v) noexcept;
 
 // Lossless back-pressure, the producer's side: the header's producer_wake word, bumped by
 // lossless consumers when they take a frame or free a slot while the producer waits.

@@ -169,6 +169,11 @@ void publish_state(layout::SegmentHeader& h, layout::State s) noexcept;
 // header written and READY. Debris at the name (we hold the owner lock) is removed first.
 // `hook` runs while the segment is INITIALIZING (tests only). Throws Error; nothing is left
 // behind on failure.
+// Tests only: a function every Writer of this process calls with its new segment still
+// INITIALIZING (to kill or stall a creator there); empty (the default) for none. Set it before
+// the Writer is made, on the thread that makes it (a forked test child).
+void set_initializing_hook(std::function<void()> hook);
+const std::function<void()>& initializing_hook();
 WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, bool prefault,
                          const std::function<void()>& hook);
 
