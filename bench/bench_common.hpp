@@ -32,7 +32,9 @@ inline std::uint64_t now_ns() {
 inline std::uint64_t cpu_ns() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) { return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(t.tv_usec) * 1000ull; };
+  auto tv = [](const timeval& t) {
+    return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(t.tv_usec) * 1000ull;
+  };
   return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
@@ -113,10 +115,10 @@ static_assert(sizeof(FrameHeader) == 64);
 // The shape of a run.
 struct Case {
   std::string transport;  // shmframe, unix_socket, zeromq, iceoryx
-  std::string mode;       // copy | zerocopy; shmframe also zerocopy/predictive, zerocopy/spin (the reader's wait policy)
+  std::string mode;  // copy | zerocopy; shmframe also zerocopy/predictive, zerocopy/spin (the reader's wait policy)
   int width = 1920, height = 1080;
   int consumers = 1;
-  double rate = 30;       // frames per second; 0 = as fast as possible
+  double rate = 30;               // frames per second; 0 = as fast as possible
   std::uint64_t frames = 0;       // at a fixed rate: how many frames
   std::uint64_t duration_ns = 0;  // flat out: for how long
   std::size_t bytes() const { return static_cast<std::size_t>(width) * static_cast<std::size_t>(height) * 3u; }

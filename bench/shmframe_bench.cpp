@@ -33,7 +33,9 @@ Pct percentiles(std::vector<std::uint64_t> v) {
   Pct p;
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return static_cast<double>(v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))]); };
+  auto at = [&](double q) {
+    return static_cast<double>(v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))]);
+  };
   p.p50 = at(0.50);
   p.p99 = at(0.99);
   p.p999 = at(0.999);
@@ -125,7 +127,8 @@ Result run_case(const Transport& t, const Case& c) {
   pid_t prod = fork();
   if (prod == 0) _exit(t.producer(c, *s));
   if (t.teardown) t.teardown();
-  const int budget_ms = static_cast<int>(30'000.0 + static_cast<double>(c.duration_ns) / 1e6 + (c.rate > 0 ? static_cast<double>(c.frames) * 1000.0 / c.rate : 0));
+  const int budget_ms = static_cast<int>(30'000.0 + static_cast<double>(c.duration_ns) / 1e6 +
+                                         (c.rate > 0 ? static_cast<double>(c.frames) * 1000.0 / c.rate : 0));
   int rc = reap(prod, budget_ms);
   if (rc != 0) {
     signal_done(*s);
@@ -173,8 +176,8 @@ double memcpy_ns(std::size_t bytes, int reps, int rotating) {
 }
 
 struct Wake {
-  Pct one_way;    // stamped: waker writes its clock, wakee subtracts (what "wake" measures for transports)
-  Pct pingpong;   // round trip / 2
+  Pct one_way;              // stamped: waker writes its clock, wakee subtracts (what "wake" measures for transports)
+  Pct pingpong;             // round trip / 2
   double wakee_cpu_ns = 0;  // CPU time the woken process spends per wake-up (blocking + waking)
 };
 
@@ -194,7 +197,8 @@ Wake wake_latency(int samples, std::uint64_t gap_ns) {
   if (child == 0) {
     const std::uint64_t c0 = cpu_ns();
     for (int i = 0; i < n; ++i) {
-      while (flag(*ping).load() == static_cast<std::uint32_t>(i)) futex_wait(ping, static_cast<std::uint32_t>(i), 1'000'000'000);
+      while (flag(*ping).load() == static_cast<std::uint32_t>(i))
+        futex_wait(ping, static_cast<std::uint32_t>(i), 1'000'000'000);
       one_way[i] = now_ns() - std::atomic_ref<std::uint64_t>(*stamp).load();
       flag(*pong).store(static_cast<std::uint32_t>(i + 1));
       futex_wake(pong);
@@ -209,7 +213,8 @@ Wake wake_latency(int samples, std::uint64_t gap_ns) {
     std::atomic_ref<std::uint64_t>(*stamp).store(t0);
     flag(*ping).store(static_cast<std::uint32_t>(i + 1));
     futex_wake(ping);
-    while (flag(*pong).load() == static_cast<std::uint32_t>(i)) futex_wait(pong, static_cast<std::uint32_t>(i), 1'000'000'000);
+    while (flag(*pong).load() == static_cast<std::uint32_t>(i))
+      futex_wait(pong, static_cast<std::uint32_t>(i), 1'000'000'000);
     rtt.push_back((now_ns() - t0) / 2);
   }
   reap(child, 5000);
@@ -260,7 +265,7 @@ struct RouDi {
     }
     // RouDi is up once its management segment exists (bounded; bench setup only).
     for (int i = 0; i < 1000; ++i) {
-      struct stat st{};
+      struct stat st {};
       if (stat("/dev/shm/iceoryx_mgmt", &st) == 0) return true;
       int status = 0;
       if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -285,7 +290,10 @@ std::string fmt_us(double ns) {
 std::string rate_str(double r) { return r > 0 ? std::to_string(static_cast<int>(r)) : "max"; }
 
 json result_json(const Result& r) {
-  json j = {{"transport", r.c.transport}, {"mode", r.c.mode}, {"width", r.c.width}, {"height", r.c.height},
+  json j = {{"transport", r.c.transport},
+            {"mode", r.c.mode},
+            {"width", r.c.width},
+            {"height", r.c.height},
             {"consumers", r.c.consumers}};
   if (r.c.rate > 0) j["rate"] = r.c.rate;
   else j["rate"] = "max";
@@ -304,16 +312,18 @@ json result_json(const Result& r) {
 }
 
 void print_row(const Result& r) {
-  std::printf("%-12s %-8s %9s %2d %5s | %10s %10s %10s %10s | %10s %10s | %8.1f %6llu | %9s %9s %s\n", r.c.transport.c_str(),
-              r.c.mode.c_str(), (std::to_string(r.c.width) + "x" + std::to_string(r.c.height)).c_str(), r.c.consumers,
-              rate_str(r.c.rate).c_str(), fmt_us(r.handoff.p50).c_str(), fmt_us(r.handoff.p99).c_str(), fmt_us(r.handoff.p999).c_str(),
-              fmt_us(r.handoff.max).c_str(), fmt_us(r.wake.p50).c_str(), fmt_us(r.wake.p99).c_str(), r.fps,
-              static_cast<unsigned long long>(r.drops), fmt_us(r.cpu_producer).c_str(), fmt_us(r.cpu_consumer).c_str(),
-              r.ok ? "" : ("FAILED: " + r.error).c_str());
+  std::printf(
+      "%-12s %-8s %9s %2d %5s | %10s %10s %10s %10s | %10s %10s | %8.1f %6llu | %9s %9s %s\n", r.c.transport.c_str(),
+      r.c.mode.c_str(), (std::to_string(r.c.width) + "x" + std::to_string(r.c.height)).c_str(), r.c.consumers,
+      rate_str(r.c.rate).c_str(), fmt_us(r.handoff.p50).c_str(), fmt_us(r.handoff.p99).c_str(),
+      fmt_us(r.handoff.p999).c_str(), fmt_us(r.handoff.max).c_str(), fmt_us(r.wake.p50).c_str(),
+      fmt_us(r.wake.p99).c_str(), r.fps, static_cast<unsigned long long>(r.drops), fmt_us(r.cpu_producer).c_str(),
+      fmt_us(r.cpu_consumer).c_str(), r.ok ? "" : ("FAILED: " + r.error).c_str());
   std::fflush(stdout);
 }
 
-const Result* find(const std::vector<Result>& rs, const std::string& t, const std::string& mode, int w, int consumers, double rate) {
+const Result* find(const std::vector<Result>& rs, const std::string& t, const std::string& mode, int w, int consumers,
+                   double rate) {
   for (const auto& r : rs) {
     if (r.ok && r.c.transport == t && r.c.mode == mode && r.c.width == w && r.c.consumers == consumers &&
         ((rate > 0) == (r.c.rate > 0))) {
@@ -328,18 +338,22 @@ const Result* find(const std::vector<Result>& rs, const std::string& t, const st
 
 int main(int argc, char** argv) {
   using namespace bench;
-  CLI::App cli{"shmframe-bench: shmframe vs the machine's limits (memcpy, futex wake-up) and vs a UNIX socket, ZeroMQ\n"
-               "and iceoryx moving the same frames between processes, in one run. Prints a table; --json writes it."};
+  CLI::App cli{
+      "shmframe-bench: shmframe vs the machine's limits (memcpy, futex wake-up) and vs a UNIX socket, ZeroMQ\n"
+      "and iceoryx moving the same frames between processes, in one run. Prints a table; --json writes it."};
   bool quick = false;
   std::string json_path;
   std::vector<std::string> only;
-  cli.add_flag("--quick", quick, "Short run (under a minute on 2 cores): fewer frames per case, baselines at 1080p only");
+  cli.add_flag("--quick", quick,
+               "Short run (under a minute on 2 cores): fewer frames per case, baselines at 1080p only");
   cli.add_option("--json", json_path, "Also write the results as JSON to PATH");
-  cli.add_option("--only", only, "Run only these transports (shmframe, unix_socket, zeromq, iceoryx) and parts (stages)");
+  cli.add_option("--only", only,
+                 "Run only these transports (shmframe, unix_socket, zeromq, iceoryx) and parts (stages)");
   std::vector<std::string> modes;
   cli.add_option("--mode", modes, "Run only cases of these modes (copy, zerocopy, zerocopy/predictive, zerocopy/spin)");
   std::string noop_plugin = SHMFRAME_BENCH_NOOP_PLUGIN;
-  cli.add_option("--noop-plugin", noop_plugin, "The plugin of the dispatch benchmark (shmframe-bench-noop.so)")->capture_default_str();
+  cli.add_option("--noop-plugin", noop_plugin, "The plugin of the dispatch benchmark (shmframe-bench-noop.so)")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   signal(SIGPIPE, SIG_IGN);
 
@@ -348,7 +362,9 @@ int main(int argc, char** argv) {
   const std::uint64_t frames30 = quick ? 20 : 150;
   const std::uint64_t flat_ns = quick ? 300'000'000ull : 2'000'000'000ull;
   const std::vector<std::pair<int, int>> sizes = {{640, 480}, {1920, 1080}, {3840, 2160}};
-  auto wanted = [&](const std::string& t) { return only.empty() || std::find(only.begin(), only.end(), t) != only.end(); };
+  auto wanted = [&](const std::string& t) {
+    return only.empty() || std::find(only.begin(), only.end(), t) != only.end();
+  };
 
   std::vector<Case> cases;
   auto add = [&](const std::string& t, const std::string& mode, std::pair<int, int> sz, int consumers, double rate) {
@@ -366,7 +382,9 @@ int main(int argc, char** argv) {
   };
   std::vector<std::string> available;
   for (const auto& t : transports()) available.push_back(t.name);
-  auto has = [&](const std::string& t) { return wanted(t) && std::find(available.begin(), available.end(), t) != available.end(); };
+  auto has = [&](const std::string& t) {
+    return wanted(t) && std::find(available.begin(), available.end(), t) != available.end();
+  };
   for (auto sz : sizes) {
     if (quick && sz.first != 1920) continue;
     for (double rate : {30.0, 0.0}) {
@@ -397,8 +415,10 @@ int main(int argc, char** argv) {
     const double t1 = memcpy_ns(bytes, quick ? 10 : 40, 1), t2 = memcpy_ns(bytes, quick ? 10 : 40, 2);
     limits["memcpy_ns"][key] = t1;
     limits["memcpy_rotating_ns"][key] = t2;
-    std::printf("  memcpy %s BGR (%zu bytes, warm): one destination %s (%.0f frames/s), two alternating destinations %s (%.0f frames/s)\n",
-                key.c_str(), bytes, fmt_us(t1).c_str(), 1e9 / t1, fmt_us(t2).c_str(), 1e9 / t2);
+    std::printf(
+        "  memcpy %s BGR (%zu bytes, warm): one destination %s (%.0f frames/s), two alternating destinations %s (%.0f "
+        "frames/s)\n",
+        key.c_str(), bytes, fmt_us(t1).c_str(), 1e9 / t1, fmt_us(t2).c_str(), 1e9 / t2);
   }
   const Wake idle = wake_latency(quick ? 20 : 150, 1'000'000'000ull / 30);
   const Wake hot = wake_latency(quick ? 400 : 400, 0);
@@ -406,12 +426,15 @@ int main(int argc, char** argv) {
   limits["wake_pingpong_ns"] = {{"p50", idle.pingpong.p50}, {"p99", idle.pingpong.p99}, {"p999", idle.pingpong.p999}};
   limits["wake_hot_pingpong_ns"] = {{"p50", hot.pingpong.p50}, {"p99", hot.pingpong.p99}, {"p999", hot.pingpong.p999}};
   limits["wake_cpu_ns"] = idle.wakee_cpu_ns;
-  std::printf("  futex wake-up at 30 Hz (CPUs idle between wakes), one way (stamped): p50 %s p99 %s; ping-pong RTT/2: p50 %s p99 %s\n",
-              fmt_us(idle.one_way.p50).c_str(), fmt_us(idle.one_way.p99).c_str(), fmt_us(idle.pingpong.p50).c_str(),
-              fmt_us(idle.pingpong.p99).c_str());
-  std::printf("  futex wake-up back to back (busy CPUs), ping-pong RTT/2: p50 %s p99 %s\n", fmt_us(hot.pingpong.p50).c_str(),
-              fmt_us(hot.pingpong.p99).c_str());
-  std::printf("  CPU time of the woken process per idle wake-up (block + wake, no work): %s\n\n", fmt_us(idle.wakee_cpu_ns).c_str());
+  std::printf(
+      "  futex wake-up at 30 Hz (CPUs idle between wakes), one way (stamped): p50 %s p99 %s; ping-pong RTT/2: p50 %s "
+      "p99 %s\n",
+      fmt_us(idle.one_way.p50).c_str(), fmt_us(idle.one_way.p99).c_str(), fmt_us(idle.pingpong.p50).c_str(),
+      fmt_us(idle.pingpong.p99).c_str());
+  std::printf("  futex wake-up back to back (busy CPUs), ping-pong RTT/2: p50 %s p99 %s\n",
+              fmt_us(hot.pingpong.p50).c_str(), fmt_us(hot.pingpong.p99).c_str());
+  std::printf("  CPU time of the woken process per idle wake-up (block + wake, no work): %s\n\n",
+              fmt_us(idle.wakee_cpu_ns).c_str());
 
   RouDi roudi;
   bool iox_ok = true;
@@ -439,27 +462,31 @@ int main(int argc, char** argv) {
       results[idx].error = "iox-roudi unavailable";
       continue;
     }
-    std::fprintf(stderr, "[%zu/%zu] %s %s %dx%d, %d consumer(s), %s fps\n", step, plan.size(), c.transport.c_str(), c.mode.c_str(),
-                 c.width, c.height, c.consumers, rate_str(c.rate).c_str());
+    std::fprintf(stderr, "[%zu/%zu] %s %s %dx%d, %d consumer(s), %s fps\n", step, plan.size(), c.transport.c_str(),
+                 c.mode.c_str(), c.width, c.height, c.consumers, rate_str(c.rate).c_str());
     for (const auto& t : transports()) {
       if (t.name == c.transport) results[idx].merge(run_case(t, c));
     }
   }
-  std::printf("%-12s %-8s %9s %2s %5s | %10s %10s %10s %10s | %10s %10s | %8s %6s | %9s %9s\n", "transport", "mode", "size", "n", "rate",
-              "hand p50", "p99", "p99.9", "max", "wake p50", "wake p99", "fps", "drops", "cpu prod", "cpu cons");
+  std::printf("%-12s %-8s %9s %2s %5s | %10s %10s %10s %10s | %10s %10s | %8s %6s | %9s %9s\n", "transport", "mode",
+              "size", "n", "rate", "hand p50", "p99", "p99.9", "max", "wake p50", "wake p99", "fps", "drops",
+              "cpu prod", "cpu cons");
   for (auto& r : results) {
     r.finish();
     print_row(r);
   }
-  results.erase(std::remove_if(results.begin(), results.end(), [](const Result& r) { return r.rounds == 0 && r.error == "iox-roudi unavailable"; }),
+  results.erase(std::remove_if(results.begin(), results.end(),
+                               [](const Result& r) { return r.rounds == 0 && r.error == "iox-roudi unavailable"; }),
                 results.end());
 
   // Targets (issue #3), as ratios within this run, 1920x1080 unless named.
   json targets = json::array();
   auto target = [&](const std::string& what, double value, double limit, bool lower_is_better) {
     const bool pass = lower_is_better ? value <= limit : value >= limit;
-    targets.push_back({{"target", what}, {"value", value}, {"limit", limit}, {"lower_is_better", lower_is_better}, {"pass", pass}});
-    std::printf("  %-4s %-90s %8.3f (limit %s %.3f)\n", pass ? "ok" : "MISS", what.c_str(), value, lower_is_better ? "<=" : ">=", limit);
+    targets.push_back(
+        {{"target", what}, {"value", value}, {"limit", limit}, {"lower_is_better", lower_is_better}, {"pass", pass}});
+    std::printf("  %-4s %-90s %8.3f (limit %s %.3f)\n", pass ? "ok" : "MISS", what.c_str(), value,
+                lower_is_better ? "<=" : ">=", limit);
   };
   std::printf("\ntargets (ratios within this run):\n");
   const Result* s_copy30 = find(results, "shmframe", "copy", 1920, 1, 30);
@@ -471,34 +498,52 @@ int main(int argc, char** argv) {
   const Result* zmq30 = find(results, "zeromq", "copy", 1920, 1, 30);
   const Result* s_copymax = find(results, "shmframe", "copy", 1920, 1, 0);
   if (s_copy30 && i_copy30) {
-    target("copy 30fps hand-off p50: shmframe / iceoryx loan+copy", s_copy30->handoff.p50 / i_copy30->handoff.p50, 1.0, true);
-    target("copy 30fps hand-off p99: shmframe / iceoryx loan+copy", s_copy30->handoff.p99 / i_copy30->handoff.p99, 1.0, true);
+    target("copy 30fps hand-off p50: shmframe / iceoryx loan+copy", s_copy30->handoff.p50 / i_copy30->handoff.p50, 1.0,
+           true);
+    target("copy 30fps hand-off p99: shmframe / iceoryx loan+copy", s_copy30->handoff.p99 / i_copy30->handoff.p99, 1.0,
+           true);
   }
   const Result* s_zcmax = find(results, "shmframe", "zerocopy", 1920, 1, 0);
-  if (s_copy30 && sock30) target("copy 30fps hand-off p50: unix socket / shmframe", sock30->handoff.p50 / s_copy30->handoff.p50, 20.0, false);
-  if (s_copy30 && zmq30) target("copy 30fps hand-off p50: zeromq / shmframe", zmq30->handoff.p50 / s_copy30->handoff.p50, 20.0, false);
-  if (s_zc30 && sock30) target("  (zero-copy) 30fps hand-off p50: unix socket / shmframe zero-copy", sock30->handoff.p50 / s_zc30->handoff.p50, 20.0, false);
-  if (s_zc30 && zmq30) target("  (zero-copy) 30fps hand-off p50: zeromq / shmframe zero-copy", zmq30->handoff.p50 / s_zc30->handoff.p50, 20.0, false);
+  if (s_copy30 && sock30)
+    target("copy 30fps hand-off p50: unix socket / shmframe", sock30->handoff.p50 / s_copy30->handoff.p50, 20.0, false);
+  if (s_copy30 && zmq30)
+    target("copy 30fps hand-off p50: zeromq / shmframe", zmq30->handoff.p50 / s_copy30->handoff.p50, 20.0, false);
+  if (s_zc30 && sock30)
+    target("  (zero-copy) 30fps hand-off p50: unix socket / shmframe zero-copy",
+           sock30->handoff.p50 / s_zc30->handoff.p50, 20.0, false);
+  if (s_zc30 && zmq30)
+    target("  (zero-copy) 30fps hand-off p50: zeromq / shmframe zero-copy", zmq30->handoff.p50 / s_zc30->handoff.p50,
+           20.0, false);
   if (s_zc30) {
-    target("zero-copy 30fps wake p50 / raw futex wake-up p50 (one way, stamped, 30 Hz)", s_zc30->wake.p50 / idle.one_way.p50, 1.5, true);
-    target("  (as specified) zero-copy 30fps wake p50 / raw ping-pong RTT/2 p50 (30 Hz)", s_zc30->wake.p50 / idle.pingpong.p50, 1.5, true);
+    target("zero-copy 30fps wake p50 / raw futex wake-up p50 (one way, stamped, 30 Hz)",
+           s_zc30->wake.p50 / idle.one_way.p50, 1.5, true);
+    target("  (as specified) zero-copy 30fps wake p50 / raw ping-pong RTT/2 p50 (30 Hz)",
+           s_zc30->wake.p50 / idle.pingpong.p50, 1.5, true);
   }
-  if (s_zc30 && i_zc30) target("zero-copy 30fps hand-off p50: shmframe / iceoryx zero-copy", s_zc30->handoff.p50 / i_zc30->handoff.p50, 1.0, true);
-  if (s_zc30 && s_zc30_4k) target("zero-copy 30fps hand-off p50: 3840x2160 / 1920x1080", s_zc30_4k->handoff.p50 / s_zc30->handoff.p50, 1.2, true);
+  if (s_zc30 && i_zc30)
+    target("zero-copy 30fps hand-off p50: shmframe / iceoryx zero-copy", s_zc30->handoff.p50 / i_zc30->handoff.p50, 1.0,
+           true);
+  if (s_zc30 && s_zc30_4k)
+    target("zero-copy 30fps hand-off p50: 3840x2160 / 1920x1080", s_zc30_4k->handoff.p50 / s_zc30->handoff.p50, 1.2,
+           true);
   if (s_copymax) {
     const double one = 1e9 / limits["memcpy_ns"]["1920x1080"].get<double>();
     const double two = 1e9 / limits["memcpy_rotating_ns"]["1920x1080"].get<double>();
     target("copy flat out: fps / (1 / memcpy, two alternating destinations)", s_copymax->fps / two, 0.95, false);
-    target("  (as specified) copy flat out: fps / (1 / memcpy, one cache-resident destination)", s_copymax->fps / one, 0.95, false);
+    target("  (as specified) copy flat out: fps / (1 / memcpy, one cache-resident destination)", s_copymax->fps / one,
+           0.95, false);
   }
   const Result* i_copymax = find(results, "iceoryx", "copy", 1920, 1, 0);
-  if (s_copymax && i_copymax) target("copy flat out fps: shmframe / iceoryx loan+copy", s_copymax->fps / i_copymax->fps, 1.0, false);
+  if (s_copymax && i_copymax)
+    target("copy flat out fps: shmframe / iceoryx loan+copy", s_copymax->fps / i_copymax->fps, 1.0, false);
   for (const char* mode : {"copy", "zerocopy"}) {
     const Result* one = find(results, "shmframe", mode, 1920, 1, 30);
     const Result* eight = find(results, "shmframe", mode, 1920, 8, 30);
     if (one && eight) {
-      target(std::string(mode) + " 30fps producer CPU/frame: 8 consumers / 1 consumer", eight->cpu_producer / one->cpu_producer, 1.10, true);
-      target(std::string(mode) + " 30fps worst consumer p50: 8 consumers / 1 consumer", eight->worst_consumer_p50 / one->handoff.p50, 2.0, true);
+      target(std::string(mode) + " 30fps producer CPU/frame: 8 consumers / 1 consumer",
+             eight->cpu_producer / one->cpu_producer, 1.10, true);
+      target(std::string(mode) + " 30fps worst consumer p50: 8 consumers / 1 consumer",
+             eight->worst_consumer_p50 / one->handoff.p50, 2.0, true);
     }
   }
   // Wait policies (issue #11): 1080p, 30 fps, zero-copy.
@@ -515,11 +560,14 @@ int main(int argc, char** argv) {
     target("  (for reference) wait spin: consumer CPU, share of one core", spin1->cpu_consumer * 30 / 1e9, 1.0, true);
   }
   if (pred1 && pred8) {
-    target("wait predictive, 8 consumers: producer CPU/frame / with 1", pred8->cpu_producer / pred1->cpu_producer, 1.10, true);
-    target("wait predictive, 8 consumers: worst consumer p50 / 1-consumer p50", pred8->worst_consumer_p50 / pred1->handoff.p50, 2.0,
+    target("wait predictive, 8 consumers: producer CPU/frame / with 1", pred8->cpu_producer / pred1->cpu_producer, 1.10,
            true);
+    target("wait predictive, 8 consumers: worst consumer p50 / 1-consumer p50",
+           pred8->worst_consumer_p50 / pred1->handoff.p50, 2.0, true);
   }
-  if (pred1 && i_zc30) target("wait predictive: hand-off p50 / iceoryx zero-copy p50", pred1->handoff.p50 / i_zc30->handoff.p50, 1.0, true);
+  if (pred1 && i_zc30)
+    target("wait predictive: hand-off p50 / iceoryx zero-copy p50", pred1->handoff.p50 / i_zc30->handoff.p50, 1.0,
+           true);
 
   // Processing stages (issue #7): plugin dispatch, and a three-stage chain against one hop.
   json stages;
@@ -537,21 +585,26 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "stages failed: %s\n", st.error.c_str());
       failed_parts = 1;
     } else {
-      std::printf("\nstages (1920x1080 bgr8, 30 fps, zero-copy): on_frame() compiled in %.1f ns, as a plugin %.1f ns; single hop "
-                  "p50 %s; producer -> pass-through stage -> probe p50 %s end to end, of which the stage's own work (a "
-                  "frame copy into its output) %s\n",
-                  st.builtin_call_ns, st.plugin_call_ns, fmt_us(st.single_hop_p50_ns).c_str(), fmt_us(st.chain_e2e_p50_ns).c_str(),
-                  fmt_us(st.stage_work_p50_ns).c_str());
+      std::printf(
+          "\nstages (1920x1080 bgr8, 30 fps, zero-copy): on_frame() compiled in %.1f ns, as a plugin %.1f ns; single "
+          "hop "
+          "p50 %s; producer -> pass-through stage -> probe p50 %s end to end, of which the stage's own work (a "
+          "frame copy into its output) %s\n",
+          st.builtin_call_ns, st.plugin_call_ns, fmt_us(st.single_hop_p50_ns).c_str(),
+          fmt_us(st.chain_e2e_p50_ns).c_str(), fmt_us(st.stage_work_p50_ns).c_str());
       target("plugin dispatch: on_frame() through the plugin ABI minus compiled in (ns per frame)",
              st.plugin_call_ns - st.builtin_call_ns, 1000.0, true);
       target("3-stage chain e2e p50 minus the stage's work / single-hop p50",
              (st.chain_e2e_p50_ns - st.stage_work_p50_ns) / st.single_hop_p50_ns, 2.2, true);
-      target("  (the stage's work included) 3-stage chain e2e p50 / single-hop p50", st.chain_e2e_p50_ns / st.single_hop_p50_ns, 2.2, true);
+      target("  (the stage's work included) 3-stage chain e2e p50 / single-hop p50",
+             st.chain_e2e_p50_ns / st.single_hop_p50_ns, 2.2, true);
     }
   }
 
   const double mc = limits["memcpy_ns"]["1920x1080"].get<double>();
-  if (s_zcmax) target("zero-copy read CPU/frame (flat out: no sleeping) / one 1080p memcpy", s_zcmax->cpu_consumer / mc, 0.02, true);
+  if (s_zcmax)
+    target("zero-copy read CPU/frame (flat out: no sleeping) / one 1080p memcpy", s_zcmax->cpu_consumer / mc, 0.02,
+           true);
   if (s_zc30) {
     target("  zero-copy 30fps consumer CPU/frame / one 1080p memcpy", s_zc30->cpu_consumer / mc, 0.02, true);
     target("  zero-copy 30fps consumer CPU/frame minus a raw idle wake-up / one 1080p memcpy",
@@ -573,9 +626,13 @@ int main(int argc, char** argv) {
       }
       std::ifstream("/proc/sys/kernel/osrelease") >> kernel;
     }
-    const double mem_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) / (1ull << 30);
-    out["machine"] = {{"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"cpu_model", model}, {"kernel", kernel},
-                      {"memory_gib", std::round(mem_gib)}, {"host", host}};
+    const double mem_gib = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) /
+                           (1ull << 30);
+    out["machine"] = {{"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
+                      {"cpu_model", model},
+                      {"kernel", kernel},
+                      {"memory_gib", std::round(mem_gib)},
+                      {"host", host}};
     out["seconds"] = static_cast<double>(now_ns() - run_start) / 1e9;
     out["quick"] = quick;
     out["limits"] = limits;

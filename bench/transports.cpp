@@ -6,10 +6,10 @@
 #include <sys/socket.h>
 
 #include <cstdio>
-#include <type_traits>
 #include <opencv2/core.hpp>
 #include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
+#include <type_traits>
 
 #ifdef SHMFRAME_BENCH_ZMQ
 #include <zmq.h>
@@ -32,7 +32,8 @@ std::string shm_stream() { return "bench-" + std::to_string(getppid()); }
 
 int shmframe_producer(const Case& c, Shared& s) {
   shmframe::WriterOptions o;
-  o.format = shmframe::FrameFormat{static_cast<std::uint32_t>(c.width), static_cast<std::uint32_t>(c.height), shmframe::PixelFormat::bgr8, 0};
+  o.format = shmframe::FrameFormat{static_cast<std::uint32_t>(c.width), static_cast<std::uint32_t>(c.height),
+                                   shmframe::PixelFormat::bgr8, 0};
   o.slots = 2;
   o.max_consumers = kMaxConsumers;
   shmframe::Writer w(shm_stream(), o);
@@ -227,7 +228,8 @@ namespace {
 const iox::capro::ServiceDescription kService{"shmframe", "bench", "frames"};
 
 void iox_init(const char* role) {
-  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kOff, iox::log::LogLevelOutput::kHideLogLevel);
+  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kOff,
+                                                           iox::log::LogLevelOutput::kHideLogLevel);
   std::string n = std::string("shmframe_bench_") + role + "_" + std::to_string(getpid());
   iox::runtime::PoshRuntime::initRuntime(iox::RuntimeName_t(iox::cxx::TruncateToCapacity, n.c_str()));
 }
@@ -301,7 +303,8 @@ int iceoryx_consumer(const Case&, Shared& s, int index) {
 std::vector<Transport> transports() {
   std::vector<Transport> t;
   t.push_back({"shmframe", shmframe_producer, shmframe_consumer, {}, {}});
-  t.push_back({"unix_socket", socket_producer, socket_consumer, [](const Case&) {
+  t.push_back({"unix_socket", socket_producer, socket_consumer,
+               [](const Case&) {
                  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_sock) != 0) return false;
                  int sz = 8 << 20;
                  for (int fd : g_sock) {
@@ -309,7 +312,8 @@ std::vector<Transport> transports() {
                    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
                  }
                  return true;
-               }, [] {
+               },
+               [] {
                  for (int& fd : g_sock) {
                    if (fd >= 0) ::close(fd);
                    fd = -1;

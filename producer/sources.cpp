@@ -61,8 +61,10 @@ class CaptureSource final : public Source {
   void render(cv::Mat& slot) override {
     // Frames go in exactly as OpenCV decodes them unless another format or size was asked.
     const cv::Mat* src = &decoded_;
-    if (opt_.width != 0 && opt_.height != 0 && (decoded_.cols != static_cast<int>(opt_.width) || decoded_.rows != static_cast<int>(opt_.height))) {
-      cv::resize(decoded_, resized_, cv::Size(static_cast<int>(opt_.width), static_cast<int>(opt_.height)), 0, 0, cv::INTER_AREA);
+    if (opt_.width != 0 && opt_.height != 0 &&
+        (decoded_.cols != static_cast<int>(opt_.width) || decoded_.rows != static_cast<int>(opt_.height))) {
+      cv::resize(decoded_, resized_, cv::Size(static_cast<int>(opt_.width), static_cast<int>(opt_.height)), 0, 0,
+                 cv::INTER_AREA);
       src = &resized_;
     }
     const int code = conversion(src->channels());
@@ -86,7 +88,8 @@ class CaptureSource final : public Source {
         index = std::stoi(s.substr(7));
       } catch (...) {
       }
-      if (index < 0) throw std::runtime_error("bad camera spec '" + s + "': use camera:N with N >= 0 (camera:0 is /dev/video0)");
+      if (index < 0)
+        throw std::runtime_error("bad camera spec '" + s + "': use camera:N with N >= 0 (camera:0 is /dev/video0)");
       ok = cap_.open(index, cv::CAP_V4L2);
     } else if (s.rfind("gst:", 0) == 0) {
       ok = cap_.open(s.substr(4), cv::CAP_GSTREAMER);
@@ -102,7 +105,8 @@ class CaptureSource final : public Source {
     using shmframe::PixelFormat;
     switch (opt_.pixel_format) {
       case PixelFormat::bgr8: return channels == 3 ? -1 : channels == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_BGRA2BGR;
-      case PixelFormat::rgb8: return channels == 3 ? cv::COLOR_BGR2RGB : channels == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGRA2RGB;
+      case PixelFormat::rgb8:
+        return channels == 3 ? cv::COLOR_BGR2RGB : channels == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGRA2RGB;
       case PixelFormat::bgra8: return channels == 4 ? -1 : channels == 1 ? cv::COLOR_GRAY2BGRA : cv::COLOR_BGR2BGRA;
       case PixelFormat::gray8: return channels == 1 ? -1 : channels == 3 ? cv::COLOR_BGR2GRAY : cv::COLOR_BGRA2GRAY;
     }
@@ -130,9 +134,11 @@ class CaptureSource final : public Source {
 
 std::unique_ptr<Source> make_source(const SourceOptions& o) {
   if (o.spec == "test") return std::make_unique<TestPattern>(o);
-  if (o.spec.rfind("file:", 0) == 0 && o.spec.size() > 5) return std::make_unique<CaptureSource>(o, "video file '" + o.spec.substr(5) + "'");
+  if (o.spec.rfind("file:", 0) == 0 && o.spec.size() > 5)
+    return std::make_unique<CaptureSource>(o, "video file '" + o.spec.substr(5) + "'");
   if (o.spec.rfind("camera:", 0) == 0) return std::make_unique<CaptureSource>(o, "camera " + o.spec.substr(7));
-  if (o.spec.rfind("gst:", 0) == 0 && o.spec.size() > 4) return std::make_unique<CaptureSource>(o, "GStreamer pipeline '" + o.spec.substr(4) + "'");
+  if (o.spec.rfind("gst:", 0) == 0 && o.spec.size() > 4)
+    return std::make_unique<CaptureSource>(o, "GStreamer pipeline '" + o.spec.substr(4) + "'");
   throw std::runtime_error("unknown source '" + o.spec + "': use test, file:PATH, camera:N or gst:PIPELINE");
 }
 

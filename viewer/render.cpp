@@ -23,7 +23,8 @@ int color_conversion(PixelFormat f) {
 void draw_fit(const Shot& shot, cv::Mat cell) {
   const cv::Mat& src = shot.pixels;
   const double k = std::min(static_cast<double>(cell.cols) / src.cols, static_cast<double>(cell.rows) / src.rows);
-  const cv::Size size(std::max(1, static_cast<int>(std::lround(src.cols * k))), std::max(1, static_cast<int>(std::lround(src.rows * k))));
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(src.cols * k))),
+                      std::max(1, static_cast<int>(std::lround(src.rows * k))));
   cv::Mat dst = cell(cv::Rect((cell.cols - size.width) / 2, (cell.rows - size.height) / 2, size.width, size.height));
   cv::Mat scaled = src;
   if (size != src.size()) cv::resize(src, scaled, size, 0, 0, k < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
@@ -42,7 +43,8 @@ void draw_overlay(const Tile& t, const RenderOptions& o, cv::Mat cell) {
   const bool stale = s.last_frame_ns == 0 || o.now_ns - s.last_frame_ns > 2'000'000'000ull;
   std::vector<std::string> lines{
       fmt::format("{}  gen {}  seq {}", t.name, s.generation, t.shot != nullptr ? t.shot->seq : 0),
-      fmt::format("{}x{} {}  {:.1f} fps", s.format.width, s.format.height, to_string(s.format.pixel_format), stale ? 0.0 : s.fps),
+      fmt::format("{}x{} {}  {:.1f} fps", s.format.width, s.format.height, to_string(s.format.pixel_format),
+                  stale ? 0.0 : s.fps),
       fmt::format("hand-off {:.2f} ms  e2e {:.2f} ms", s.handoff_ms, s.e2e_ms),
       fmt::format("drops {}  overruns {}", s.drops, s.overruns),
   };
@@ -52,12 +54,14 @@ void draw_overlay(const Tile& t, const RenderOptions& o, cv::Mat cell) {
   const cv::Size one = cv::getTextSize("Ag", cv::FONT_HERSHEY_SIMPLEX, scale, 1, &base);
   const int line_h = one.height + base + 4, pad = 6;
   int width = 0;
-  for (const auto& l : lines) width = std::max(width, cv::getTextSize(l, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &base).width);
-  const cv::Rect panel = cv::Rect(0, 0, width + 2 * pad, static_cast<int>(lines.size()) * line_h + pad) & cv::Rect(0, 0, cell.cols, cell.rows);
+  for (const auto& l : lines)
+    width = std::max(width, cv::getTextSize(l, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &base).width);
+  const cv::Rect panel = cv::Rect(0, 0, width + 2 * pad, static_cast<int>(lines.size()) * line_h + pad) &
+                         cv::Rect(0, 0, cell.cols, cell.rows);
   cv::rectangle(cell, panel, kOverlayColor, cv::FILLED);
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    cv::putText(cell, lines[i], cv::Point(pad, pad / 2 + static_cast<int>(i + 1) * line_h - base - 2), cv::FONT_HERSHEY_SIMPLEX, scale,
-                cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
+    cv::putText(cell, lines[i], cv::Point(pad, pad / 2 + static_cast<int>(i + 1) * line_h - base - 2),
+                cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
   }
 }
 
@@ -68,8 +72,8 @@ void draw_banner(const std::string& text, cv::Mat cell) {
   const int h = std::min(cell.rows, (ts.height + base) * 2 + 8);
   const cv::Rect bar(0, (cell.rows - h) / 2, cell.cols, h);
   cv::rectangle(cell, bar, kBannerColor, cv::FILLED);
-  cv::putText(cell, text, cv::Point(std::max(4, (cell.cols - ts.width) / 2), bar.y + (h + ts.height) / 2), cv::FONT_HERSHEY_SIMPLEX, scale,
-              cv::Scalar(0, 0, 0), 2, cv::LINE_AA);
+  cv::putText(cell, text, cv::Point(std::max(4, (cell.cols - ts.width) / 2), bar.y + (h + ts.height) / 2),
+              cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), 2, cv::LINE_AA);
 }
 
 }  // namespace
@@ -79,7 +83,8 @@ std::string banner_text(const FeedStatus& s, std::uint64_t now_ns) {
     case Banner::waiting: return "waiting for producer";
     case Banner::live: return "";
     case Banner::lost:
-      return fmt::format("producer lost (pid {}, {:.1f} s ago)", s.producer_pid, static_cast<double>(now_ns - std::min(now_ns, s.lost_at_ns)) / 1e9);
+      return fmt::format("producer lost (pid {}, {:.1f} s ago)", s.producer_pid,
+                         static_cast<double>(now_ns - std::min(now_ns, s.lost_at_ns)) / 1e9);
     case Banner::closed: return "closed";
   }
   return "";
@@ -87,7 +92,8 @@ std::string banner_text(const FeedStatus& s, std::uint64_t now_ns) {
 
 cv::Size grid_for(std::size_t n) {
   const int cols = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n)))));
-  const int rows = std::max(1, static_cast<int>((n + static_cast<std::size_t>(cols) - 1) / static_cast<std::size_t>(cols)));
+  const int rows = std::max(
+      1, static_cast<int>((n + static_cast<std::size_t>(cols) - 1) / static_cast<std::size_t>(cols)));
   return {cols, rows};
 }
 

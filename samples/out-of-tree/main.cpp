@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   const std::string name = argv[1];
   const unsigned long long count = argc == 3 ? std::strtoull(argv[2], nullptr, 10) : 0;
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);  // no SA_RESTART: Reader::wait returns "interrupted"
   sigaction(SIGTERM, &sa, nullptr);

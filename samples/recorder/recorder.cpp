@@ -58,16 +58,16 @@ std::string part_path(const std::string& base, int part) {
 
 // Fails early, before waiting for a stream, if `path` cannot be created or written.
 bool check_writable(const std::string& path, std::string& why) {
-  struct stat st{};
+  struct stat st {};
   const bool existed = ::stat(path.c_str(), &st) == 0;
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int err = errno;
     why = "cannot write '" + path + "': " + std::strerror(err) +
-          (err == ENOENT    ? " (create its directory first, or give --output a path in an existing one)"
-           : err == EACCES  ? " (no permission: choose a directory you can write, e.g. --output /tmp/out.avi)"
-           : err == EISDIR  ? " (that is a directory: give a file name, e.g. --output " + path + "/out.avi)"
-                            : " (give --output a writable file path)");
+          (err == ENOENT   ? " (create its directory first, or give --output a path in an existing one)"
+           : err == EACCES ? " (no permission: choose a directory you can write, e.g. --output /tmp/out.avi)"
+           : err == EISDIR ? " (that is a directory: give a file name, e.g. --output " + path + "/out.avi)"
+                           : " (give --output a writable file path)");
     return false;
   }
   ::close(fd);
@@ -149,7 +149,8 @@ class Recorder final : public shmframe::Processor {
     const int code = cv::VideoWriter::fourcc(f[0], f[1], f[2], f[3]);
     if (!writer_.open(path_, code, opt_.fps, size, true)) {
       error_ = "cannot open '" + path_ + "' for writing as " + f + " video at " + std::to_string(size.width) + "x" +
-               std::to_string(size.height) + ": OpenCV has no writer for this codec and file type (use a .avi file "
+               std::to_string(size.height) +
+               ": OpenCV has no writer for this codec and file type (use a .avi file "
                "with --fourcc MJPG, which OpenCV writes without extra packages)";
       stop_.store(true);
       return;
@@ -169,14 +170,15 @@ class Recorder final : public shmframe::Processor {
 };
 
 int usage(const char* why) {
-  std::fprintf(stderr,
-               "shmframe-record: %s\n"
-               "usage: shmframe-record --name STREAM --output FILE.avi [--fps 30] [--frames N] [--fourcc MJPG] [--follow]\n"
-               "  --fps F      frame rate written into the file (default 30)\n"
-               "  --frames N   stop after N frames (default: until Ctrl-C or the stream closes)\n"
-               "  --fourcc C   four-character codec (default MJPG)\n"
-               "  --follow     keep recording when the producer closes the stream (wait for a new one)\n",
-               why);
+  std::fprintf(
+      stderr,
+      "shmframe-record: %s\n"
+      "usage: shmframe-record --name STREAM --output FILE.avi [--fps 30] [--frames N] [--fourcc MJPG] [--follow]\n"
+      "  --fps F      frame rate written into the file (default 30)\n"
+      "  --frames N   stop after N frames (default: until Ctrl-C or the stream closes)\n"
+      "  --fourcc C   four-character codec (default MJPG)\n"
+      "  --follow     keep recording when the producer closes the stream (wait for a new one)\n",
+      why);
   return 2;
 }
 
@@ -188,7 +190,8 @@ std::string parse(int argc, char** argv, Options& o) {
       o.follow = true;
       continue;
     }
-    if (a != "--name" && a != "--output" && a != "--fps" && a != "--frames" && a != "--fourcc") return "unknown option " + a;
+    if (a != "--name" && a != "--output" && a != "--fps" && a != "--frames" && a != "--fourcc")
+      return "unknown option " + a;
     if (i + 1 >= argc) return a + " needs a value";
     const std::string v = argv[++i];
     char* end = nullptr;
@@ -197,7 +200,8 @@ std::string parse(int argc, char** argv, Options& o) {
     else if (a == "--fourcc") o.fourcc = v;
     else if (a == "--fps") {
       o.fps = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || !(o.fps > 0 && o.fps <= 1000)) return "--fps must be a number in (0, 1000]";
+      if (end == v.c_str() || *end != '\0' || !(o.fps > 0 && o.fps <= 1000))
+        return "--fps must be a number in (0, 1000]";
     } else {
       o.frames = std::strtoull(v.c_str(), &end, 10);
       if (end == v.c_str() || *end != '\0' || v[0] == '-') return "--frames must be a count (0 = no limit)";

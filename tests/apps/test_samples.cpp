@@ -3,13 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/videoio.hpp>
 #include <optional>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -86,7 +86,8 @@ std::optional<Summary> summary(Proc& rec, std::chrono::milliseconds t) {
   auto l = rec.out->recv_prefix("wrote ", t);
   if (!l) return std::nullopt;
   unsigned long long frames = 0, first = 0;
-  if (std::sscanf(l->c_str() + l->find("wrote "), "wrote %llu frames (seq %llu..", &frames, &first) != 2) return std::nullopt;
+  if (std::sscanf(l->c_str() + l->find("wrote "), "wrote %llu frames (seq %llu..", &frames, &first) != 2)
+    return std::nullopt;
   return Summary{frames, first, *l};
 }
 
@@ -98,12 +99,14 @@ TEST(Samples, EdgePluginChainCarriesTheOriginThroughTwoStages) {
   StreamGuard cam("smp-cam"), e1("smp-edge1"), e2("smp-edge2");
   const std::uint64_t kFrames = 40;
   // Downstream first: every consumer waits for its stream to appear.
-  Proc probe0({kConsumer, "--name", cam.name(), "--processor", "probe", "--lossless", "--exit-on-close", "--timeout-ms", "20000"});
+  Proc probe0({kConsumer, "--name", cam.name(), "--processor", "probe", "--lossless", "--exit-on-close", "--timeout-ms",
+               "20000"});
   Proc probe1({kConsumer, "--name", e1.name(), "--processor", "probe", "--exit-on-close", "--timeout-ms", "20000"});
   Proc probe2({kConsumer, "--name", e2.name(), "--processor", "probe", "--exit-on-close", "--timeout-ms", "20000"});
   Proc stage2({kConsumer, "--name", e1.name(), "--plugin", kEdgePlugin, "--plugin-arg", "low=30", "--output", e2.name(),
                "--exit-on-close", "--timeout-ms", "20000"});
-  Proc stage1({kConsumer, "--name", cam.name(), "--plugin", "edge", "--output", e1.name(), "--exit-on-close", "--timeout-ms", "20000"});
+  Proc stage1({kConsumer, "--name", cam.name(), "--plugin", "edge", "--output", e1.name(), "--exit-on-close",
+               "--timeout-ms", "20000"});
   Proc producer({kProducer, "--name", cam.name(), "--frames", std::to_string(kFrames), "--fps", "30", "--width", "320",
                  "--height", "240", "--format", "rgb8"});
   ASSERT_EQ(producer.exit_code(20s), 0) << producer.errors();
@@ -149,9 +152,10 @@ TEST(Samples, EdgePluginChainCarriesTheOriginThroughTwoStages) {
 TEST(Samples, MotionPluginReportsBoxesForTheMovingTestPattern) {
   StreamGuard cam("smp-mcam"), out("smp-motion");
   Proc probe({kConsumer, "--name", out.name(), "--processor", "probe", "--frames", "3", "--timeout-ms", "20000"});
-  Proc motion({kConsumer, "--name", cam.name(), "--plugin", "motion", "--plugin-arg", "min_area=50", "--output", out.name(),
-               "--frames", "20", "--timeout-ms", "20000"});
-  Proc producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", "bgra8"});
+  Proc motion({kConsumer, "--name", cam.name(), "--plugin", "motion", "--plugin-arg", "min_area=50", "--output",
+               out.name(), "--frames", "20", "--timeout-ms", "20000"});
+  Proc producer(
+      {kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", "bgra8"});
   std::size_t with_boxes = 0;
   std::uint64_t last_seq = 0;
   std::size_t n = 0;

@@ -121,8 +121,10 @@ TEST(Stages, AThreeStageChainCarriesOriginAndEndToEndLatency) {
   StreamGuard s0("chain-cam"), s1("chain-s1"), s2("chain-s2");
   App source_probe({kConsumer, "--name", s0.name(), "--processor", "probe", "--every-frame", "--timeout-ms", "20000"});
   App end_probe({kConsumer, "--name", s2.name(), "--processor", "probe", "--frames", "30", "--timeout-ms", "20000"});
-  App stage2({kConsumer, "--name", s1.name(), "--plugin", kTestPlugin, "--plugin-arg", "pass=true", "--output", s2.name()});
-  App stage1({kConsumer, "--name", s0.name(), "--plugin", kTestPlugin, "--plugin-arg", "pass=true", "--output", s1.name()});
+  App stage2(
+      {kConsumer, "--name", s1.name(), "--plugin", kTestPlugin, "--plugin-arg", "pass=true", "--output", s2.name()});
+  App stage1(
+      {kConsumer, "--name", s0.name(), "--plugin", kTestPlugin, "--plugin-arg", "pass=true", "--output", s1.name()});
   App producer({kProducer, "--name", s0.name(), "--fps", "60", "--width", "320", "--height", "240", "--slots", "8"});
   std::vector<json> ends;
   for (int i = 0; i < 30; ++i) {
@@ -158,7 +160,8 @@ TEST(Delivery, ALosslessConsumerWithRandomStallsGetsEverySeq) {
   App consumer({kConsumer, "--name", g.name(), "--lossless", "--plugin", kTestPlugin, "--plugin-arg", "print=true",
                 "--plugin-arg", "stall_every=7", "--plugin-arg", "stall_ms=40", "--exit-on-close", "--timeout-ms",
                 "30000"});
-  App producer({kProducer, "--name", g.name(), "--fps", "100", "--frames", "300", "--slots", "8", "--max-block-ms", "2000"});
+  App producer(
+      {kProducer, "--name", g.name(), "--fps", "100", "--frames", "300", "--slots", "8", "--max-block-ms", "2000"});
   std::vector<std::uint64_t> seqs;
   while (seqs.empty() || seqs.back() < 300) {
     auto j = next_json(consumer, 15s);
@@ -183,7 +186,8 @@ TEST(Delivery, AStoppedLosslessConsumerIsDemotedAndOthersKeepTheirRate) {
   App other({kConsumer, "--name", g.name(), "--processor", "probe", "--timeout-ms", "30000"});
   ASSERT_TRUE(lossless.event("frame", 10s)) << lossless.errors();
   ASSERT_TRUE(other.event("frame", 10s)) << other.errors();
-  ASSERT_TRUE(testkit::wait_until([&] { return entry_of(status_of(g.name()), lossless.proc->pid()).value("delivery", "") == "lossless"; }, 10s));
+  ASSERT_TRUE(testkit::wait_until(
+      [&] { return entry_of(status_of(g.name()), lossless.proc->pid()).value("delivery", "") == "lossless"; }, 10s));
   lossless.proc->signal(SIGSTOP);
   // The other consumer goes on: 100 frames at 100 fps take ~1 s; allow a loaded machine 10 s.
   std::uint64_t first = 0, last = 0;
@@ -204,7 +208,8 @@ TEST(Delivery, AStoppedLosslessConsumerIsDemotedAndOthersKeepTheirRate) {
   while (lossless.out->recv(0ms)) {
   }  // what it printed before the stop
   ASSERT_TRUE(lossless.event("frame", 10s));
-  EXPECT_TRUE(testkit::wait_until([&] { return entry_of(status_of(g.name()), lossless.proc->pid()).value("delivery", "") == "lossless"; }, 10s));
+  EXPECT_TRUE(testkit::wait_until(
+      [&] { return entry_of(status_of(g.name()), lossless.proc->pid()).value("delivery", "") == "lossless"; }, 10s));
   producer.proc->signal(SIGINT);
   EXPECT_EQ(producer.proc->exit_code(10s), 0);
 }
@@ -213,9 +218,10 @@ TEST(Delivery, AStoppedLosslessConsumerIsDemotedAndOthersKeepTheirRate) {
 TEST(Delivery, StatusShowsEachConsumersWaitPolicyAndWakeLatency) {
   StreamGuard g("wait-status");
   App producer({kProducer, "--name", g.name(), "--fps", "100"});
-  App predictive({kConsumer, "--name", g.name(), "--wait", "predictive", "--processor", "probe", "--timeout-ms", "20000"});
-  App spin({kConsumer, "--name", g.name(), "--wait", "spin", "--spin-limit-us", "500", "--processor", "probe", "--timeout-ms",
-            "20000"});
+  App predictive(
+      {kConsumer, "--name", g.name(), "--wait", "predictive", "--processor", "probe", "--timeout-ms", "20000"});
+  App spin({kConsumer, "--name", g.name(), "--wait", "spin", "--spin-limit-us", "500", "--processor", "probe",
+            "--timeout-ms", "20000"});
   ASSERT_TRUE(predictive.event("frame", 10s)) << predictive.errors();
   ASSERT_TRUE(spin.event("frame", 10s)) << spin.errors();
   const json st = status_of(g.name());

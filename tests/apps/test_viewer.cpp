@@ -33,7 +33,10 @@ const std::string kViewerLsan = "LSAN_OPTIONS=suppressions=" SHMFRAME_VIEWER_LSA
 // A file removed when the test ends, however it ends.
 struct TempFile {
   std::string path;
-  explicit TempFile(const std::string& tag) : path("/tmp/shmframe-viewer-test-" + std::to_string(getpid()) + "-" + tag) { ::unlink(path.c_str()); }
+  explicit TempFile(const std::string& tag)
+      : path("/tmp/shmframe-viewer-test-" + std::to_string(getpid()) + "-" + tag) {
+    ::unlink(path.c_str());
+  }
   ~TempFile() { ::unlink(path.c_str()); }
 };
 
@@ -100,7 +103,8 @@ TEST_P(ViewerSnapshot, EqualsTheProducersFrameInBgr) {
   const std::string format = GetParam();
   StreamGuard g("viewer-snap-" + format);
   TempFile png("snap-" + format + ".png");
-  App viewer({kViewer, "--name", g.name(), "--headless", "--snapshot", png.path, "--frames", "3", "--timeout-ms", "20000"});
+  App viewer(
+      {kViewer, "--name", g.name(), "--headless", "--snapshot", png.path, "--frames", "3", "--timeout-ms", "20000"});
   App producer({kProducer, "--name", g.name(), "--fps", "50", "--width", "160", "--height", "120", "--format", format});
   const std::string said = line_with(viewer, "snapshot: ", 20s);
   ASSERT_FALSE(said.empty()) << viewer.errors();
@@ -113,7 +117,8 @@ TEST_P(ViewerSnapshot, EqualsTheProducersFrameInBgr) {
   ASSERT_EQ(shot.rows, 120);
   ASSERT_EQ(shot.type(), CV_8UC3);
   const cv::Mat want = expected_bgr(160, 120, *shmframe::parse_pixel_format(format), seq);
-  EXPECT_EQ(cv::norm(shot, want, cv::NORM_INF), 0) << format << ": the snapshot differs from the test pattern of seq " << seq;
+  EXPECT_EQ(cv::norm(shot, want, cv::NORM_INF), 0)
+      << format << ": the snapshot differs from the test pattern of seq " << seq;
   // Not a blank or uniform picture, and the colour order is right: the pattern's red channel is
   // 128 everywhere but under the bar and text; blue grows left to right (bgr8, rgb8).
   cv::Scalar mean, dev;
@@ -142,7 +147,8 @@ TEST(Viewer, SnapshotOfTwoStreamsTilesThemSideBySide) {
   // Wait for the second stream first, so that the tile of b has a frame when a's 5th arrives.
   App probe({kViewer, "--name", b.name(), "--headless", "--frames", "1", "--timeout-ms", "20000"});
   ASSERT_EQ(probe.proc->exit_code(20s), 0) << probe.errors();
-  App viewer({kViewer, "--name", a.name(), "--name", b.name(), "--headless", "--snapshot", png.path, "--frames", "5", "--timeout-ms", "20000"});
+  App viewer({kViewer, "--name", a.name(), "--name", b.name(), "--headless", "--snapshot", png.path, "--frames", "5",
+              "--timeout-ms", "20000"});
   const std::string said = line_with(viewer, "snapshot: ", 20s);
   ASSERT_FALSE(said.empty()) << viewer.errors();
   EXPECT_EQ(viewer.proc->exit_code(10s), 0);
@@ -165,8 +171,8 @@ TEST(Viewer, HeadlessBannersFollowTheProducerLifecycle) {
   StreamGuard g("viewer-life");
   App viewer({kViewer, "--name", g.name(), "--headless", "--timeout-ms", "30000"});
   EXPECT_FALSE(line_with(viewer, g.name() + ": waiting for producer", 10s).empty()) << viewer.errors();
-  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "50", "--width", "320", "--height", "240",
-                                                              "--heartbeat-ms", "50"});
+  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "50", "--width",
+                                                              "320", "--height", "240", "--heartbeat-ms", "50"});
   const pid_t pid1 = first->proc->pid();
   const std::string live1 = line_with(viewer, g.name() + ": live: generation ", 10s);
   EXPECT_NE(live1.find(", 320x240 bgr8, producer pid " + std::to_string(pid1)), std::string::npos) << live1;
@@ -177,10 +183,12 @@ TEST(Viewer, HeadlessBannersFollowTheProducerLifecycle) {
   EXPECT_NE(stats.find("fps"), std::string::npos) << stats;
   EXPECT_NE(stats.find("cpu shmframe"), std::string::npos) << stats;
   first->proc->kill_and_reap(SIGKILL);
-  EXPECT_FALSE(line_with(viewer, g.name() + ": producer lost (pid " + std::to_string(pid1) + ", ", 10s).empty()) << viewer.errors();
+  EXPECT_FALSE(line_with(viewer, g.name() + ": producer lost (pid " + std::to_string(pid1) + ", ", 10s).empty())
+      << viewer.errors();
   App second({kProducer, "--name", g.name(), "--fps", "50", "--width", "200", "--height", "100", "--format", "gray8"});
   const std::string gen2 = std::to_string(gen1 + 1);  // a takeover: +1
-  EXPECT_FALSE(line_with(viewer, g.name() + ": live: generation " + gen2 + ", 200x100 gray8", 10s).empty()) << viewer.errors();
+  EXPECT_FALSE(line_with(viewer, g.name() + ": live: generation " + gen2 + ", 200x100 gray8", 10s).empty())
+      << viewer.errors();
   const std::string stats2 = line_with(viewer, g.name() + " gen " + gen2 + " ", 10s);
   EXPECT_NE(stats2.find("200x100 gray8"), std::string::npos) << stats2;
   second.proc->signal(SIGINT);
@@ -195,7 +203,8 @@ TEST(Viewer, HeadlessBannersFollowTheProducerLifecycle) {
 TEST(Viewer, ExitOnCloseStatsJsonAndFramesCount) {
   StreamGuard g("viewer-close");
   TempFile json("stats.json");
-  App viewer({kViewer, "--name", g.name(), "--headless", "--exit-on-close", "--stats-json", json.path, "--timeout-ms", "20000"});
+  App viewer({kViewer, "--name", g.name(), "--headless", "--exit-on-close", "--stats-json", json.path, "--timeout-ms",
+              "20000"});
   App producer({kProducer, "--name", g.name(), "--fps", "100", "--frames", "30", "--slots", "4"});
   EXPECT_EQ(producer.proc->exit_code(20s), 0);
   EXPECT_EQ(viewer.proc->exit_code(10s), 0) << viewer.errors();
@@ -225,7 +234,9 @@ TEST(Viewer, BadInputIsRefusedWithAReasonAndAMissingStreamIsWaitedFor) {
       {{kViewer, "--save-dir", "/nonexistent-dir"}, 2, "--save-dir"},
       {{kViewer, "--frames", "-1"}, 2, "--frames"},
       {{kViewer, "--bogus"}, 2, "--bogus"},
-      {{kViewer, "--name", "viewer-never-there", "--headless", "--timeout-ms", "300"}, 3, "no frame for 300 ms from stream 'viewer-never-there'"},
+      {{kViewer, "--name", "viewer-never-there", "--headless", "--timeout-ms", "300"},
+       3,
+       "no frame for 300 ms from stream 'viewer-never-there'"},
   };
   for (const auto& c : cases) {
     App app(c.args);
@@ -238,7 +249,8 @@ TEST(Viewer, BadInputIsRefusedWithAReasonAndAMissingStreamIsWaitedFor) {
   EXPECT_EQ(help.proc->exit_code(10s), 0);
   std::string text;
   while (auto l = help.out->recv(200ms)) text += *l + "\n";
-  for (const char* opt : {"--name", "--headless", "--snapshot", "--frames", "--timeout-ms", "--exit-on-close", "--stats-json", "space", "Esc"}) {
+  for (const char* opt : {"--name", "--headless", "--snapshot", "--frames", "--timeout-ms", "--exit-on-close",
+                          "--stats-json", "space", "Esc"}) {
     EXPECT_NE(text.find(opt), std::string::npos) << "--help does not mention " << opt;
   }
 }
@@ -247,12 +259,15 @@ TEST(Viewer, BadInputIsRefusedWithAReasonAndAMissingStreamIsWaitedFor) {
 // is unset or names a display nobody serves.
 TEST(Viewer, WithoutADisplayItRunsHeadlessAndSaysSo) {
   StreamGuard g("viewer-nodisplay");
-  for (const std::string& display : std::vector<std::string>{"DISPLAY=", "DISPLAY=:" + std::to_string(900 + getpid() % 90)}) {
+  for (const std::string& display :
+       std::vector<std::string>{"DISPLAY=", "DISPLAY=:" + std::to_string(900 + getpid() % 90)}) {
     App viewer({kViewer, "--name", g.name(), "--timeout-ms", "300"}, {display});
     EXPECT_EQ(viewer.proc->exit_code(10s), 3) << display;
     const std::string err = viewer.errors();
     EXPECT_NE(err.find("running headless"), std::string::npos) << display << ": " << err;
-    EXPECT_NE(err.find(display == "DISPLAY=" ? "$DISPLAY is not set" : "cannot connect to the X server"), std::string::npos) << err;
+    EXPECT_NE(err.find(display == "DISPLAY=" ? "$DISPLAY is not set" : "cannot connect to the X server"),
+              std::string::npos)
+        << err;
     EXPECT_FALSE(line_with(viewer, g.name() + ": waiting for producer", 2s).empty());
   }
 }
@@ -281,14 +296,22 @@ class Xvfb {
  public:
   Xvfb() {
     if (access(kBinary, X_OK) != 0) {
-      error_ = std::string(kBinary) + " is missing: install the Debian packages xvfb and x11-apps (scripts/install-deps.sh does)";
+      error_ = std::string(kBinary) +
+               " is missing: install the Debian packages xvfb and x11-apps (scripts/install-deps.sh does)";
       return;
     }
     for (int n = 100 + getpid() % 500, tries = 0; tries < 20; ++n, ++tries) {
-      if (access(file_of(n).c_str(), F_OK) == 0 || access(("/tmp/.X" + std::to_string(n) + "-lock").c_str(), F_OK) == 0) continue;
-      server_ = std::make_unique<App>(std::vector<std::string>{kBinary, ":" + std::to_string(n), "-screen", "0", "1280x800x24", "-nolisten", "tcp"});
+      if (access(file_of(n).c_str(), F_OK) == 0 || access(("/tmp/.X" + std::to_string(n) + "-lock").c_str(), F_OK) == 0)
+        continue;
+      server_ = std::make_unique<App>(std::vector<std::string>{kBinary, ":" + std::to_string(n), "-screen", "0",
+                                                               "1280x800x24", "-nolisten", "tcp"});
       // Ready once its socket exists; an early exit means another server took the number.
-      if (retry_until([&] { return access(file_of(n).c_str(), F_OK) == 0 || !server_->proc->running() || server_->proc->wait_exit(0ms); }, 10s) &&
+      if (retry_until(
+              [&] {
+                return access(file_of(n).c_str(), F_OK) == 0 || !server_->proc->running() ||
+                       server_->proc->wait_exit(0ms);
+              },
+              10s) &&
           server_->proc->running()) {
         display_ = ":" + std::to_string(n);
         return;
@@ -315,10 +338,12 @@ cv::Mat read_xwd(const std::string& path) {
   if (d.size() < 100) return {};
   auto field = [&](int i) {
     const unsigned char* p = &d[static_cast<std::size_t>(i) * 4];
-    return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 | static_cast<std::uint32_t>(p[2]) << 8 | p[3];
+    return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
+           static_cast<std::uint32_t>(p[2]) << 8 | p[3];
   };
-  const std::uint32_t header = field(0), format = field(2), width = field(4), height = field(5), byte_order = field(7), bpp = field(11),
-                      bpl = field(12), masks[3] = {field(16), field(15), field(14)}, ncolors = field(19);
+  const std::uint32_t header = field(0), format = field(2), width = field(4), height = field(5), byte_order = field(7),
+                      bpp = field(11), bpl = field(12), masks[3] = {field(16), field(15), field(14)},
+                      ncolors = field(19);
   const std::size_t offset = header + std::size_t{ncolors} * 12;
   if (format != 2 || (bpp != 24 && bpp != 32) || d.size() < offset + std::size_t{bpl} * height) return {};
   cv::Mat out(static_cast<int>(height), static_cast<int>(width), CV_8UC3);
@@ -327,7 +352,8 @@ cv::Mat read_xwd(const std::string& path) {
     for (std::uint32_t x = 0; x < width; ++x) {
       const unsigned char* p = &d[offset + std::size_t{y} * bpl + x * bytes];
       std::uint32_t v = 0;
-      for (std::size_t b = 0; b < bytes; ++b) v |= static_cast<std::uint32_t>(p[byte_order == 0 ? b : bytes - 1 - b]) << (8 * b);
+      for (std::size_t b = 0; b < bytes; ++b)
+        v |= static_cast<std::uint32_t>(p[byte_order == 0 ? b : bytes - 1 - b]) << (8 * b);
       auto& px = out.at<cv::Vec3b>(static_cast<int>(y), static_cast<int>(x));
       for (int c = 0; c < 3; ++c) px[c] = static_cast<uchar>((v & masks[c]) >> __builtin_ctz(masks[c]));
     }
@@ -347,7 +373,10 @@ cv::Rect window_rect(const std::string& display, const std::string& title) {
   App info({"/usr/bin/xwininfo", "-name", title}, {"DISPLAY=" + display});
   cv::Rect r;
   while (auto l = info.out->recv(5s)) {
-    for (auto [key, field] : {std::pair{"Absolute upper-left X:", &r.x}, {"Absolute upper-left Y:", &r.y}, {"Width:", &r.width}, {"Height:", &r.height}}) {
+    for (auto [key, field] : {std::pair{"Absolute upper-left X:", &r.x},
+                              {"Absolute upper-left Y:", &r.y},
+                              {"Width:", &r.width},
+                              {"Height:", &r.height}}) {
       if (const long long v = number_after(*l, key); v >= 0) *field = static_cast<int>(v);
     }
   }
@@ -386,8 +415,9 @@ TEST(ViewerWindow, ShowsTheStreamWithOverlayThenTheLostBannerThenFollowsANewSize
   StreamGuard g("viewer-x");
   const std::string title = "shmframe-viewer: " + g.name();
   App viewer({kViewer, "--name", g.name(), "--timeout-ms", "60000"}, {"DISPLAY=" + x.display(), kViewerLsan});
-  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "30", "--width", "320", "--height", "240",
-                                                              "--format", "rgb8", "--heartbeat-ms", "50"});
+  auto first = std::make_unique<App>(std::vector<std::string>{kProducer, "--name", g.name(), "--fps", "30", "--width",
+                                                              "320", "--height", "240", "--format", "rgb8",
+                                                              "--heartbeat-ms", "50"});
   const std::string live1 = line_with(viewer, g.name() + ": live: generation ", 20s);
   ASSERT_NE(live1.find(", 320x240 rgb8"), std::string::npos) << live1 << viewer.errors();
   const std::uint64_t gen1 = generation_in(live1);
@@ -402,7 +432,8 @@ TEST(ViewerWindow, ShowsTheStreamWithOverlayThenTheLostBannerThenFollowsANewSize
     return !win.empty();
   };
   EXPECT_TRUE(retry_until([&] { return look() && r.size() == cv::Size(320, 240) && pattern_share(win) > 0.8; }, 20s))
-      << "window " << r << ", pattern share " << (win.empty() ? 0 : pattern_share(win)) << "\n" << viewer.errors();
+      << "window " << r << ", pattern share " << (win.empty() ? 0 : pattern_share(win)) << "\n"
+      << viewer.errors();
   ASSERT_FALSE(win.empty());
   EXPECT_EQ(win.at<cv::Vec3b>(2, 2), panel) << "overlay panel at the top left";
   cv::Mat text;
@@ -412,14 +443,21 @@ TEST(ViewerWindow, ShowsTheStreamWithOverlayThenTheLostBannerThenFollowsANewSize
 
   const pid_t pid1 = first->proc->pid();
   first->proc->kill_and_reap(SIGKILL);
-  EXPECT_FALSE(line_with(viewer, g.name() + ": producer lost (pid " + std::to_string(pid1), 10s).empty()) << viewer.errors();
-  EXPECT_TRUE(retry_until([&] { return look() && count_color(win, magenta) > 320 * 10; }, 10s)) << "no magenta banner bar in the window";
+  EXPECT_FALSE(line_with(viewer, g.name() + ": producer lost (pid " + std::to_string(pid1), 10s).empty())
+      << viewer.errors();
+  EXPECT_TRUE(retry_until([&] { return look() && count_color(win, magenta) > 320 * 10; }, 10s))
+      << "no magenta banner bar in the window";
   EXPECT_GT(pattern_share(win), 0.3) << "the last frame stays shown under the banner";
 
   App second({kProducer, "--name", g.name(), "--fps", "30", "--width", "480", "--height", "160"});
-  ASSERT_FALSE(line_with(viewer, g.name() + ": live: generation " + std::to_string(gen1 + 1) + ", 480x160 bgr8", 10s).empty())
+  ASSERT_FALSE(
+      line_with(viewer, g.name() + ": live: generation " + std::to_string(gen1 + 1) + ", 480x160 bgr8", 10s).empty())
       << viewer.errors();
-  EXPECT_TRUE(retry_until([&] { return look() && r.size() == cv::Size(480, 160) && count_color(win, magenta) == 0 && pattern_share(win) > 0.8; }, 10s))
+  EXPECT_TRUE(retry_until(
+      [&] {
+        return look() && r.size() == cv::Size(480, 160) && count_color(win, magenta) == 0 && pattern_share(win) > 0.8;
+      },
+      10s))
       << "window " << r << " after the new generation";
 
   viewer.proc->signal(SIGTERM);

@@ -10,12 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -24,7 +24,9 @@
 namespace fuzz {
 
 // A name of this process, so parallel fuzzing jobs (-jobs=N) never share a stream.
-inline std::string stream_name(const char* target) { return std::string("fuzz-") + target + "-" + std::to_string(getpid()); }
+inline std::string stream_name(const char* target) {
+  return std::string("fuzz-") + target + "-" + std::to_string(getpid());
+}
 inline std::string shm_path(const std::string& name) { return "/dev/shm/shmframe." + name; }
 
 inline void remove_stream(const std::string& name) {

@@ -26,8 +26,8 @@ bool wait_for(GstElement* pipeline, const char* name) {
   while (!ok) {
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::nanoseconds::zero()) break;
-    GstMessage* m = gst_bus_timed_pop(bus, static_cast<GstClockTime>(
-                                               std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
+    GstMessage* m = gst_bus_timed_pop(
+        bus, static_cast<GstClockTime>(std::chrono::duration_cast<std::chrono::nanoseconds>(left).count()));
     if (m == nullptr) break;
     if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
       GError* err = nullptr;

@@ -48,7 +48,7 @@ struct Data : rl::test_suite<Data<kFixed>, 2> {
         break;
       }
       state[s]($).store(old, rl::mo_seq_cst);  // taken meanwhile: restore
-      break;                                    // (one round in the model)
+      break;                                   // (one round in the model)
     }
     if (slot < 0) {  // forced: the oldest
       slot = static_cast<int>(other);
@@ -73,8 +73,8 @@ struct Data : rl::test_suite<Data<kFixed>, 2> {
     const unsigned seq = last_committed($).load(rl::mo_seq_cst);
     for (unsigned s = 0; s < 2; ++s) {
       if (state[s]($).load(rl::mo_acquire) != 2 * seq) continue;
-      held($).fetch_or(1u << s, rl::mo_seq_cst);                 // SYNC(hold)
-      if (state[s]($).load(rl::mo_seq_cst) != 2 * seq) {         // re-check
+      held($).fetch_or(1u << s, rl::mo_seq_cst);          // SYNC(hold)
+      if (state[s]($).load(rl::mo_seq_cst) != 2 * seq) {  // re-check
         held($).fetch_and(~(1u << s), rl::mo_release);
         return;
       }
@@ -82,8 +82,8 @@ struct Data : rl::test_suite<Data<kFixed>, 2> {
       was_held = true;
       read_capture = capture[s]($).load(rl::mo_relaxed);
       read_pixel = pixel[s]($).load(rl::mo_relaxed);
-      rl::atomic_thread_fence(rl::mo_acquire, $);                // SYNC(seqlock) acquire fence
-      valid = state[s]($).load(rl::mo_relaxed) == 2 * seq;       // still_valid()
+      rl::atomic_thread_fence(rl::mo_acquire, $);           // SYNC(seqlock) acquire fence
+      valid = state[s]($).load(rl::mo_relaxed) == 2 * seq;  // still_valid()
       held($).fetch_and(~(1u << s), rl::mo_release);
       return;
     }

@@ -6,8 +6,8 @@
 
 namespace {
 
-constexpr int kDead = 7;      // the dead owner's pid, start ticks 70
-constexpr int kNew = 9;       // the new owner: alive, start ticks 90
+constexpr int kDead = 7;  // the dead owner's pid, start ticks 70
+constexpr int kNew = 9;   // the new owner: alive, start ticks 90
 constexpr int kReaping = -1;
 
 // Liveness as the OS would report it: pid 9 with its own ticks (or ticks unknown) is alive.

@@ -17,7 +17,8 @@ namespace {
 
 // Next frame Record from a report_events() child for which `pred` holds; every frame on the way
 // must have had intact pixels.
-std::optional<Record> next_frame(LinePipe& p, std::chrono::milliseconds budget, const std::function<bool(const Record&)>& pred = {}) {
+std::optional<Record> next_frame(LinePipe& p, std::chrono::milliseconds budget,
+                                 const std::function<bool(const Record&)>& pred = {}) {
   return p.recv_kind("frame", budget, [&](const Record& f) {
     EXPECT_TRUE(f.get_bool("ok") || !f.get_bool("valid")) << "torn frame accepted: " << f.str();
     return !pred || pred(f);
@@ -41,7 +42,8 @@ std::uint64_t take_frames(Reader& r, int n, std::chrono::milliseconds budget) {
 // The producer's log Record saying it reclaimed `pid`'s entry, within `budget`.
 std::optional<Record> reclaimed_log(LinePipe& producer_events, pid_t pid, std::chrono::milliseconds budget) {
   const std::string needle = "dead pid " + std::to_string(pid);
-  return producer_events.recv_kind("log", budget, [&](const Record& l) { return l.get("text").find(needle) != std::string::npos; });
+  return producer_events.recv_kind("log", budget,
+                                   [&](const Record& l) { return l.get("text").find(needle) != std::string::npos; });
 }
 
 const ConsumerInfo* entry_of(const StreamStatus& st, pid_t pid) {
@@ -164,17 +166,19 @@ TEST(Consumers, AFullTableIsTakenOverFromADeadOwnerAndTheNewOwnerIsNeverReaped) 
   int refusals = 0;
   std::uint64_t t_attached = 0;
   std::string unexpected;
-  const bool attached = testkit::wait_until([&] {
-    try {
-      third.attach(0ms);
-      t_attached = shmframe::monotonic_ns();
-      return true;
-    } catch (const Error& e) {
-      if (e.value() != errc::too_many_consumers) unexpected = e.what();
-      ++refusals;
-      return false;
-    }
-  }, 5s);
+  const bool attached = testkit::wait_until(
+      [&] {
+        try {
+          third.attach(0ms);
+          t_attached = shmframe::monotonic_ns();
+          return true;
+        } catch (const Error& e) {
+          if (e.value() != errc::too_many_consumers) unexpected = e.what();
+          ++refusals;
+          return false;
+        }
+      },
+      5s);
   ASSERT_TRUE(attached) << "no entry became free after the owner was killed; last error: " << unexpected;
   EXPECT_TRUE(unexpected.empty()) << unexpected;
   EXPECT_EQ(refusals, 0) << "refused after the owner was dead";
@@ -188,7 +192,8 @@ TEST(Consumers, AFullTableIsTakenOverFromADeadOwnerAndTheNewOwnerIsNeverReaped) 
   RecordProperty("path", taken_over ? "take-over through the sentinel" : "reaped, then claimed");
   RecordProperty("refusals", refusals);
   std::printf("third consumer attached %.0f ms after the kill (%d refusals) by %s\n",
-              static_cast<double>(t_attached - t0) / 1e6, refusals, taken_over ? "take-over" : "claiming a reaped entry");
+              static_cast<double>(t_attached - t0) / 1e6, refusals,
+              taken_over ? "take-over" : "claiming a reaped entry");
 
   // ~10 heartbeats of reading: frames keep coming, the entry stays ours, nothing re-attaches.
   const auto until = std::chrono::steady_clock::now() + 10 * children::kHeartbeat;
@@ -240,7 +245,9 @@ TEST(Consumers, SixteenConsumersAtOnceAllReceiveUntornFrames) {
         Event e = r.wait(200ms);
         if (e.kind != EventKind::frame) continue;
         if (e.frame.seq() <= last) return 20;  // sequence must only grow
-        if (!testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq()) && e.frame.still_valid()) return 21;
+        if (!testkit::check_pattern(e.frame.data(), e.frame.format().frame_bytes(), e.frame.seq()) &&
+            e.frame.still_valid())
+          return 21;
         last = e.frame.seq();
         ++got;
       }

@@ -8,17 +8,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 #include <shmframe/plugin.hpp>
 #include <stdexcept>
+#include <thread>
 
 namespace {
 
 class TestPlugin final : public shmframe::Processor {
  public:
   explicit TestPlugin(shmframe::PluginArgs& args)
-      : pass_(args.flag("pass", false)),
-        print_(args.flag("print", false)),
+      : pass_(args.flag("pass", false)), print_(args.flag("print", false)),
         throw_every_(static_cast<long>(args.number("throw_every", 0))),
         stall_every_(static_cast<long>(args.number("stall_every", 0))),
         stall_ms_(static_cast<long>(args.number("stall_ms", 0))) {
@@ -35,7 +34,8 @@ class TestPlugin final : public shmframe::Processor {
       std::fflush(stdout);
     }
     // The processing time of a heavier stage (simulated work, not synchronization).
-    if (stall_every_ > 0 && calls_ % stall_every_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms_));
+    if (stall_every_ > 0 && calls_ % stall_every_ == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms_));
     if (pass_ && out.enabled()) {
       const shmframe::OutputBuffer b = out.acquire(in.format());
       if (!b) return false;

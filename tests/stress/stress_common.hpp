@@ -31,15 +31,16 @@ struct Budget {
 
 // `default_seconds` applies when SHMFRAME_STRESS_SECONDS is not set.
 inline Budget budget(const char* frames_env, std::uint64_t default_frames, double default_seconds = 0) {
-  return {testkit::env_u64(frames_env, default_frames), testkit::env_seconds("SHMFRAME_STRESS_SECONDS", default_seconds)};
+  return {testkit::env_u64(frames_env, default_frames),
+          testkit::env_seconds("SHMFRAME_STRESS_SECONDS", default_seconds)};
 }
 
 // Producer child: creates the stream, says `ready`, waits for `go` (every consumer attached),
 // commits pattern frames flat out until the budget is spent, then reports and closes (the
 // consumers see `closed`). While running it samples how many slots the consumers hold in all.
 //   kind=producer frames=N forced_overwrites=F ms=T max_held=H
-inline int produce_flat_out(const std::string& name, const shmframe::WriterOptions& o, Budget b, const testkit::LinePipe& events,
-                            testkit::LinePipe& go) {
+inline int produce_flat_out(const std::string& name, const shmframe::WriterOptions& o, Budget b,
+                            const testkit::LinePipe& events, testkit::LinePipe& go) {
   children::install_term();
   shmframe::Writer w(name, o);
   events.send(testkit::Record("ready"));

@@ -38,13 +38,13 @@ constexpr std::uint64_t kWorkNs = 20'000;  // per frame, while two frames are he
 
 // What one reader saw. Guarded by the Checker's mutex.
 struct Tally {
-  std::uint64_t frames = 0;     // frames taken
-  std::uint64_t accepted = 0;   // released valid with intact pixels
-  std::uint64_t torn = 0;       // valid but wrong pixels: must stay 0
-  std::uint64_t unheld = 0;     // handed out unheld (over the hold limit)
-  std::uint64_t transient = 0;  // looked invalid once, then valid again (a writing mark restored)
-  std::uint64_t outlived = 0;   // held while at least kSlots newer frames were taken
-  std::uint64_t by_thread = 0;  // released on the second thread
+  std::uint64_t frames = 0;                 // frames taken
+  std::uint64_t accepted = 0;               // released valid with intact pixels
+  std::uint64_t torn = 0;                   // valid but wrong pixels: must stay 0
+  std::uint64_t unheld = 0;                 // handed out unheld (over the hold limit)
+  std::uint64_t transient = 0;              // looked invalid once, then valid again (a writing mark restored)
+  std::uint64_t outlived = 0;               // held while at least kSlots newer frames were taken
+  std::uint64_t by_thread = 0;              // released on the second thread
   std::vector<std::uint64_t> invalid_held;  // seqs of held frames found overwritten
   std::uint64_t invalid_unheld = 0;
 };
@@ -284,7 +284,8 @@ Outcome run(const std::string& tag, int readers, std::uint32_t hold, stress::Bud
   EXPECT_EQ(writer.exit_code(60s), 0);
   for (auto& k : kids) EXPECT_EQ(k->exit_code(60s), 0);
   for (const auto& r : res.readers) std::printf("%s: reader %s\n", tag.c_str(), r.str().c_str());
-  std::printf("%s: %s, %zu distinct held frames overwritten\n", tag.c_str(), res.producer.str().c_str(), res.invalid_held.size());
+  std::printf("%s: %s, %zu distinct held frames overwritten\n", tag.c_str(), res.producer.str().c_str(),
+              res.invalid_held.size());
   ::testing::Test::RecordProperty("producer", res.producer.str());
   return res;
 }
@@ -296,7 +297,8 @@ TEST(HoldStress, WithASpareSlotNoHeldFrameIsEverOverwritten) {
   const Outcome res = run("hold-spare", 1, 0, stress::budget("SHMFRAME_STRESS_FRAMES", 50'000, 1.0));
   ASSERT_EQ(res.readers.size(), 1u);
   EXPECT_EQ(res.sum("torn"), 0u) << "torn frames accepted";
-  EXPECT_EQ(res.producer.get_u64("forced_overwrites"), 0u) << "the producer overwrote a held slot although one was free";
+  EXPECT_EQ(res.producer.get_u64("forced_overwrites"), 0u)
+      << "the producer overwrote a held slot although one was free";
   EXPECT_EQ(res.sum("invalid_held"), 0u) << "a held frame was overwritten although a slot was free";
   EXPECT_EQ(res.sum("unheld"), 0u);
   // The precondition: frames really were held while the producer wrote around them.

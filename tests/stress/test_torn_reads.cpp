@@ -203,7 +203,8 @@ void run_stress(const std::string& tag, FrameFormat format, stress::Budget b, bo
   ::testing::Test::RecordProperty("copy_retries", std::to_string(total.retries));
   ::testing::Test::RecordProperty("forced_overwrites", std::to_string(total.forced));
   std::printf(
-      "%s: %d round(s), %llu frames in %llu ms; 3 consumers accepted %llu; zero-copy readers overtaken %llu times (%llu "
+      "%s: %d round(s), %llu frames in %llu ms; 3 consumers accepted %llu; zero-copy readers overtaken %llu times "
+      "(%llu "
       "with torn pixels caught); copy retries %llu; forced overwrites %llu; torn accepted %llu\n",
       tag.c_str(), rounds, static_cast<unsigned long long>(total.frames), static_cast<unsigned long long>(total.ms),
       static_cast<unsigned long long>(total.accepted), static_cast<unsigned long long>(total.overruns),
@@ -214,9 +215,11 @@ void run_stress(const std::string& tag, FrameFormat format, stress::Budget b, bo
 }  // namespace
 
 TEST(TornReads, NoTornFrameIsEverAcceptedSmallFrames) {
-  run_stress("torn-small", FrameFormat{64, 32, PixelFormat::gray8, 0}, stress::budget("SHMFRAME_STRESS_FRAMES", 100'000, 0.5), false);
+  run_stress("torn-small", FrameFormat{64, 32, PixelFormat::gray8, 0},
+             stress::budget("SHMFRAME_STRESS_FRAMES", 100'000, 0.5), false);
 }
 
 TEST(TornReads, NoTornFrameIsEverAccepted1080p) {
-  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0}, stress::budget("SHMFRAME_STRESS_HD_FRAMES", 1'000, 1.0), true);
+  run_stress("torn-1080p", FrameFormat{1920, 1080, PixelFormat::bgr8, 0},
+             stress::budget("SHMFRAME_STRESS_HD_FRAMES", 1'000, 1.0), true);
 }

@@ -22,7 +22,8 @@ class StreamTest : public ::testing::Test {
   StreamTest() : guard_(test_tag()) {}
 
   // Creates the Writer and a Reader on the stream; with `attach`, the Reader attaches now.
-  shmframe::Writer& start(shmframe::WriterOptions o = small_options(), bool attach = true, shmframe::ReaderOptions ro = {}) {
+  shmframe::Writer& start(shmframe::WriterOptions o = small_options(), bool attach = true,
+                          shmframe::ReaderOptions ro = {}) {
     reader_.reset();
     writer_.reset();
     writer_.emplace(guard_.name(), std::move(o));
@@ -67,7 +68,8 @@ class StreamTest : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string tag = info != nullptr ? info->name() : "test";
     for (char& c : tag) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '-' || c == '.';
       if (!ok) c = '_';
     }
     return tag;

@@ -150,8 +150,7 @@ class Record {
   Record& set(const std::string& key, const char* value) { return set(key, std::string(value)); }
   Record& set(const std::string& key, bool value) { return set(key, std::string(value ? "1" : "0")); }
   template <class T>
-    requires std::is_integral_v<T>
-  Record& set(const std::string& key, T value) {
+  requires std::is_integral_v<T> Record& set(const std::string& key, T value) {
     return set(key, std::to_string(value));
   }
 
@@ -174,7 +173,8 @@ class Record {
   }
   bool get_bool(std::string_view key) const {
     const std::string& v = get(key);
-    if (v != "0" && v != "1") throw std::runtime_error("record '" + str() + "': field '" + std::string(key) + "' is not 0/1");
+    if (v != "0" && v != "1")
+      throw std::runtime_error("record '" + str() + "': field '" + std::string(key) + "' is not 0/1");
     return v == "1";
   }
   // Comma-separated numbers ("" = none).

@@ -83,7 +83,8 @@ TEST(StreamCopy, CopiesEveryByteAtEveryAlignmentAndLength) {
       for (std::size_t n : {0u, 1u, 15u, 16u, 63u, 64u, 65u, 1000u, 4900u}) {
         std::fill(dst.begin(), dst.end(), 0xEE);
         detail::stream_copy(dst.data() + dst_off, src.data() + src_off, n);
-        ASSERT_EQ(std::memcmp(dst.data() + dst_off, src.data() + src_off, n), 0) << dst_off << " " << src_off << " " << n;
+        ASSERT_EQ(std::memcmp(dst.data() + dst_off, src.data() + src_off, n), 0)
+            << dst_off << " " << src_off << " " << n;
         EXPECT_EQ(dst[dst_off + n], 0xEE) << "wrote past the end";
         if (dst_off > 0) {
           EXPECT_EQ(dst[dst_off - 1], 0xEE) << "wrote before the start";

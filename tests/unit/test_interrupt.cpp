@@ -152,7 +152,8 @@ void interrupt_from_handler(int) {
 
 TEST_F(Interrupt, CanBeCalledFromASignalHandler) {
   start();
-  struct sigaction sa {}, old {};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = interrupt_from_handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;  // the wait must end by interrupt(), not by EINTR

@@ -75,7 +75,8 @@ class PaddedStrideOpenCv : public testkit::StreamTest, public ::testing::WithPar
     const auto& c = GetParam();
     cv::Mat m(static_cast<int>(c.height), static_cast<int>(c.width), cv_type(c.pixel_format));
     for (int y = 0; y < m.rows; ++y) {
-      testkit::fill_row(reinterpret_cast<std::byte*>(m.ptr(y)), m.cols * m.elemSize(), tag, static_cast<std::uint32_t>(y));
+      testkit::fill_row(reinterpret_cast<std::byte*>(m.ptr(y)), m.cols * m.elemSize(), tag,
+                        static_cast<std::uint32_t>(y));
     }
     return m;
   }
@@ -118,7 +119,8 @@ TEST_P(PaddedStrideOpenCv, PublishAMatIntoAPaddedStream) {
   const auto& c = GetParam();
   start_padded();
   // A tight Mat and a ROI (its rows are not contiguous either).
-  cv::Mat big(static_cast<int>(c.height) + 2, static_cast<int>(c.width) + 5, cv_type(c.pixel_format), cv::Scalar::all(0));
+  cv::Mat big(static_cast<int>(c.height) + 2, static_cast<int>(c.width) + 5, cv_type(c.pixel_format),
+              cv::Scalar::all(0));
   cv::Mat roi = big(cv::Rect(3, 1, static_cast<int>(c.width), static_cast<int>(c.height)));
   image(8).copyTo(roi);
   for (const cv::Mat& src : {image(8), roi}) {

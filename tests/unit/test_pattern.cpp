@@ -31,15 +31,15 @@ TEST(Pattern, PixelsFollowTheDocumentedFormula) {
   auto bgr = [&](std::uint32_t x, std::uint32_t y) {
     return std::array<int, 3>{img.at(x, y, 0), img.at(x, y, 1), img.at(x, y, 2)};
   };
-  EXPECT_EQ(bgr(0, 100), (std::array<int, 3>{0, 100 * 255 / 479, 128}));     // gradient
-  EXPECT_EQ(bgr(639, 479), (std::array<int, 3>{255, 255, 128}));            // gradient, far corner
+  EXPECT_EQ(bgr(0, 100), (std::array<int, 3>{0, 100 * 255 / 479, 128}));  // gradient
+  EXPECT_EQ(bgr(639, 479), (std::array<int, 3>{255, 255, 128}));          // gradient, far corner
   EXPECT_EQ(bgr(320, 240), (std::array<int, 3>{320 * 255 / 639, 240 * 255 / 479, 128}));
-  EXPECT_EQ(bgr(5, 100), (std::array<int, 3>{255, 255, 255}));    // bar starts at 1 * 5
-  EXPECT_EQ(bgr(20, 100), (std::array<int, 3>{255, 255, 255}));   // ... and is 16 wide
+  EXPECT_EQ(bgr(5, 100), (std::array<int, 3>{255, 255, 255}));   // bar starts at 1 * 5
+  EXPECT_EQ(bgr(20, 100), (std::array<int, 3>{255, 255, 255}));  // ... and is 16 wide
   EXPECT_EQ(bgr(21, 100), (std::array<int, 3>{21 * 255 / 639, 100 * 255 / 479, 128}));
-  EXPECT_EQ(bgr(0, 0), (std::array<int, 3>{255, 255, 255}));      // seq bit 0 = 1
-  EXPECT_EQ(bgr(5, 4), (std::array<int, 3>{0, 0, 0}));            // bit 1 = 0 (over the bar)
-  EXPECT_EQ(bgr(319, 0), (std::array<int, 3>{0, 0, 0}));          // bit 63
+  EXPECT_EQ(bgr(0, 0), (std::array<int, 3>{255, 255, 255}));              // seq bit 0 = 1
+  EXPECT_EQ(bgr(5, 4), (std::array<int, 3>{0, 0, 0}));                    // bit 1 = 0 (over the bar)
+  EXPECT_EQ(bgr(319, 0), (std::array<int, 3>{0, 0, 0}));                  // bit 63
   EXPECT_EQ(bgr(320, 0), (std::array<int, 3>{320 * 255 / 639, 0, 128}));  // past the code
   EXPECT_EQ(bgr(0, 5), (std::array<int, 3>{0, 5 * 255 / 479, 128}));      // below the code
 }
@@ -76,7 +76,8 @@ TEST(Pattern, CheckAcceptsItsOwnFramesAndNamesTheFirstDifference) {
       Image img(FrameFormat{100, 37, pf, 0}, pad);
       std::memset(img.bytes.data(), 0xAB, img.bytes.size());
       fill_test_pattern(123456789, img.f, img.bytes.data(), img.stride);
-      EXPECT_TRUE(check_test_pattern(123456789, img.f, img.bytes.data(), img.stride)) << to_string(pf) << " pad " << pad;
+      EXPECT_TRUE(check_test_pattern(123456789, img.f, img.bytes.data(), img.stride))
+          << to_string(pf) << " pad " << pad;
       if (pad != 0) {
         EXPECT_EQ(img.bytes[img.f.row_bytes()], std::byte{0xAB}) << "padding written";
       }

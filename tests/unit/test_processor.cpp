@@ -282,7 +282,8 @@ void own_sigint(int) { ++g_own_sigint; }
 }  // namespace
 
 TEST(Processor, ASignalStopsEveryConcurrentRunAndTheLastRestoresTheHandler) {
-  struct sigaction mine {}, old {};
+  struct sigaction mine {
+  }, old{};
   mine.sa_handler = own_sigint;
   sigemptyset(&mine.sa_mask);
   ASSERT_EQ(sigaction(SIGINT, &mine, &old), 0);

@@ -278,7 +278,7 @@ TEST_F(RoundTrip, SegmentHasTheRequestedMode) {
   WriterOptions o = small_options();
   o.mode = 0640;
   start(o, false);
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(stat(guard().path().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
   o.mode = 0444;
@@ -293,7 +293,8 @@ TEST_F(RoundTrip, ASlotOutlivingItsGenerationOrItsWriterIsHarmless) {
   w().reconfigure(FrameFormat{32, 32, PixelFormat::gray8, 0});
   // Writes through the stale slot land in the retired segment, which it keeps mapped.
   testkit::fill_pattern(stale.data(), kSmallBytes, 77);
-  EXPECT_EQ(w().commit(stale, 1).status, CommitStatus::stale_generation) << "a slot from a retired generation must not commit";
+  EXPECT_EQ(w().commit(stale, 1).status, CommitStatus::stale_generation)
+      << "a slot from a retired generation must not commit";
   EXPECT_EQ(put(1), 1u);  // the new generation works normally
   // The reader sees the new generation's frame, never the stale write.
   bool saw_new = false;
