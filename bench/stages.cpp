@@ -31,9 +31,20 @@ double per_call_ns(shmframe::Processor& p, int n) {
   static std::vector<std::byte> pixels(1920u * 1080u * 3u, std::byte{7});
   const shmframe::Origin origin{"bench", 1, 1, 1, 0};
   NullOutput out;
-  const shmframe::Input in(
-      pixels.data(), shmframe::FrameFormat{1920, 1080, shmframe::PixelFormat::bgr8, 0}, 1, 1, 1, 1, {}, &origin, 1, 0,
-      [](const void*) noexcept { return true; }, nullptr);
+  const shmframe::Input in(shmframe::Input::Parts{
+      .data = pixels.data(),
+      .format = shmframe::FrameFormat{1920, 1080, shmframe::PixelFormat::bgr8, 0},
+      .seq = 1,
+      .generation = 1,
+      .capture_ns = 1,
+      .commit_ns = 1,
+      .metadata = {},
+      .origin = &origin,
+      .now_ns = 1,
+      .dropped = 0,
+      .valid = [](const void*) noexcept { return true; },
+      .valid_ctx = nullptr,
+  });
   shmframe::Processor* proc = &p;
   const std::uint64_t t0 = now_ns();
   for (int i = 0; i < n; ++i) {

@@ -2,6 +2,10 @@
 // Thread contract: see common.hpp.
 #include "common.hpp"
 
+#include <string>
+#include <type_traits>
+#include <variant>
+
 #include <cstdarg>
 #include <cstring>
 
@@ -91,6 +95,26 @@ GstDebugLevel to_debug_level(LogLevel level) noexcept {
     case LogLevel::error: return GST_LEVEL_ERROR;
   }
   return GST_LEVEL_INFO;
+}
+
+void set_fields(GstStructure* s, const Fields& fields) {
+  for (const auto& [key, value] : fields) {
+    const std::string k(key);
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::uint64_t>) {
+            gst_structure_set(s, k.c_str(), G_TYPE_UINT64, static_cast<guint64>(v), nullptr);
+          } else if constexpr (std::is_same_v<T, std::int64_t>) {
+            gst_structure_set(s, k.c_str(), G_TYPE_INT64, static_cast<gint64>(v), nullptr);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            gst_structure_set(s, k.c_str(), G_TYPE_BOOLEAN, v ? TRUE : FALSE, nullptr);
+          } else {
+            gst_structure_set(s, k.c_str(), G_TYPE_STRING, v.c_str(), nullptr);
+          }
+        },
+        value);
+  }
 }
 
 }  // namespace shmframe::gst

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <shmframe/info.hpp>
 #include <string>
 
 #include <gst/gst.h>
@@ -23,6 +24,10 @@
 #include <shmframe/log.hpp>
 
 namespace shmframe::gst {
+
+// Adds the library's statistics fields (shmframe::fields(): the keys of shmframe-consumer
+// --status) to a message structure: counts as guint64, pids as gint64, flags, names.
+void set_fields(GstStructure* s, const Fields& fields);
 
 // GStreamer's name of a shmframe format: GRAY8, BGR, RGB, BGRA (BGRx arrives as bgra8 too).
 GstVideoFormat to_video_format(PixelFormat f) noexcept;

@@ -19,7 +19,7 @@
 //   ClockMap (common.hpp), minus the base time: PTS is the running time of the capture.
 //   Buffer offset = the frame's seq.
 // - unlock(): Reader::interrupt() ends create()'s wait at once (a flush or a state change does
-//   not wait for a frame); unlock_stop() clears it. create() otherwise sleeps until the next
+//   not wait for a frame); unlock_stop clears it. create() otherwise sleeps until the next
 //   event, bounded only by the timeout property while the stream has not appeared yet.
 //
 // Thread contract: properties from any thread (GST_OBJECT_LOCK); start/stop on the application
@@ -130,11 +130,15 @@ SrcState& state_of(gpointer self) { return *SHMFRAME_SRC(self)->state; }
 // "Not yet": create() goes on waiting.
 constexpr GstFlowReturn kRetry = GST_FLOW_CUSTOM_SUCCESS;
 
-void post(ShmframeSrc* self, const char* what, std::uint64_t generation, const std::string& text) {
+// An element message: stream, generation, message, and with `info` the stream's fields (the keys
+// of shmframe-consumer --status: width, height, format, producer_pid, ...).
+void post(ShmframeSrc* self, const char* what, std::uint64_t generation, const std::string& text,
+          const shmframe::StreamInfo* info = nullptr) {
   SrcState& st = state_of(self);
   GstStructure* s = gst_structure_new(what, "stream", G_TYPE_STRING, st.active.stream.c_str(), "generation",
                                       G_TYPE_UINT64, static_cast<guint64>(generation), "message", G_TYPE_STRING,
                                       text.c_str(), nullptr);
+  if (info != nullptr) shmframe::gst::set_fields(s, shmframe::fields(*info));
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
@@ -195,7 +199,7 @@ gboolean src_stop(GstBaseSrc* bsrc) {
 
 gboolean src_unlock(GstBaseSrc* bsrc) {
   SrcState& st = state_of(bsrc);
-  if (st.reader) st.reader->interrupt();  // create() returns FLUSHING at once, and until unlock_stop()
+  if (st.reader) st.reader->interrupt();  // create() returns FLUSHING at once, and until unlock_stop
   return TRUE;
 }
 
@@ -371,7 +375,10 @@ GstFlowReturn on_event(ShmframeSrc* self, const shmframe::Event& ev) {
     case shmframe::EventKind::attached:
       st.attached_once = true;
       log(self, GST_LEVEL_INFO, "attached to stream '" + st.active.stream + "', generation " + gen);
-      post(self, "shmframe-attached", ev.generation, "attached");
+      {
+        const shmframe::StreamInfo info = st.reader->info();
+        post(self, "shmframe-attached", ev.generation, "attached", &info);
+      }
       return kRetry;
     case shmframe::EventKind::producer_lost:
       log(self, GST_LEVEL_WARNING, ev.message + "; waiting for a new producer");
@@ -467,7 +474,9 @@ constexpr const char* kSrcDescription =
     "stream to appear, follows producer restarts and format changes (new caps before the first frame "
     "of a new generation), posts element messages 'shmframe-attached', 'shmframe-producer-lost', 'shmframe-corrupt', "
     "'shmframe-error' (an error waiting can cure, e.g. a producer that died while creating the stream) and "
-    "'shmframe-closed' (fields: stream, generation, message) and keeps waiting; eos-on-close=true "
+    "'shmframe-closed' (fields: stream, generation, message; 'shmframe-attached' also has the stream's "
+    "width, height, format, stride, slots, producer_pid, ... as shmframe-consumer --status names them) and keeps "
+    "waiting; eos-on-close=true "
     "ends the stream at a close instead.\n"
     "Zero copy: each buffer views its frame's slot in shared memory and holds it until the buffer is "
     "freed, on any thread; the producer writes elsewhere meanwhile. A reader may hold slots - 1 "

@@ -13,8 +13,15 @@ import re
 import sys
 
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent)
-lib = root / "shmframe"
-sources = sorted(p for p in lib.rglob("*") if p.suffix in (".cpp", ".hpp"))
+# Every C++ directory of the project: the library, the apps, the viewer, the GStreamer elements,
+# the Python binding, samples, benchmarks and tests (not build trees).
+CODE_DIRS = ("shmframe", "producer", "consumer", "viewer", "common", "gst", "python", "samples", "bench", "tests")
+sources = sorted(
+    p
+    for d in CODE_DIRS
+    for p in (root / d).rglob("*")
+    if p.suffix in (".cpp", ".hpp", ".h", ".c") and "build" not in p.relative_to(root).parts
+)
 repo_files = {p.name for p in root.rglob("*") if ".git" not in p.parts and "build" not in p.parts}
 
 PUBLISH = re.compile(r"\b(release|store|fence|cas|compare-and-swap|fetch|rmw)\b", re.I)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, build the release apps, samples and benchmark
-# warning-free (-Werror), lint the library (scripts/lint.sh: clang-format, clang-tidy; and
-# scripts/check-sync.py: every ordering label has both sides, comments name what exists), run
+# warning-free (-Werror), lint (scripts/lint.sh: clang-format over every C++ file, clang-tidy over
+# the library; and scripts/check-sync.py over every C++ directory: every ordering label has both
+# sides, comments name what exists), run
 # the benchmark once in its quick form (it must complete), test the installed package
 # (find_package and pkg-config), run the in-process tests under ThreadSanitizer, then build
 # everything with AddressSanitizer + UBSan and run the unit, multi-process, stress and app

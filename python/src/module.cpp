@@ -31,7 +31,7 @@ py::dict status(const std::string& name) {
   return d;
 }
 
-// The baseline the Python publish is measured against (bench/python.py): the same publish,
+// The baseline the Python publish is measured against (bench/python_bench.py): the same publish,
 // looped in C++, on the same Writer and image. Returns the seconds per publish.
 double bench_publish_cpp(const std::string& name, const py::object& array, int count) {
   ArrayImage img = check_image(array);

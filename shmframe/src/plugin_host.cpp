@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
@@ -65,8 +66,9 @@ class PluginProcessor final : public Processor {
     }
   }
 
+  // Optional callbacks exist only where the plugin's table is large enough (plugin.h).
   void on_attached(const StreamInfo& info) override {
-    if (p_->on_attached == nullptr) return;
+    if (p_->on_attached == nullptr) return;  // before on_frame: always within a valid table
     const shmframe_stream_info i = c_info(info);
     p_->on_attached(self_, &i);
   }
@@ -98,16 +100,17 @@ class PluginProcessor final : public Processor {
     throw std::runtime_error("on_frame returned " + std::to_string(r));  // run() logs and counts it
   }
   void on_producer_lost(const StreamInfo& info, std::string_view why) override {
-    if (p_->on_producer_lost == nullptr) return;
+    if (!SHMFRAME_HAS_FIELD(p_, shmframe_plugin, on_producer_lost) || p_->on_producer_lost == nullptr) return;
     const shmframe_stream_info i = c_info(info);
     const std::string w(why);
     p_->on_producer_lost(self_, &i, w.c_str());
   }
   void on_closed(std::uint64_t generation) override {
-    if (p_->on_closed != nullptr) p_->on_closed(self_, generation);
+    if (SHMFRAME_HAS_FIELD(p_, shmframe_plugin, on_closed) && p_->on_closed != nullptr)
+      p_->on_closed(self_, generation);
   }
   void on_idle(const RunStatus& s) override {
-    if (p_->on_idle == nullptr) return;
+    if (!SHMFRAME_HAS_FIELD(p_, shmframe_plugin, on_idle) || p_->on_idle == nullptr) return;
     shmframe_run_status c{};
     c.size = sizeof c;
     c.now_ns = s.now_ns;
@@ -248,11 +251,14 @@ std::unique_ptr<Processor> load_plugin(std::string_view plugin,
                                             ", this consumer speaks " + std::to_string(SHMFRAME_PLUGIN_ABI) +
                                             ": rebuild it against this shmframe");
   }
-  if (p->size < sizeof(shmframe_plugin) || p->name == nullptr || p->create == nullptr || p->destroy == nullptr ||
-      p->on_frame == nullptr) {
+  // A table from an older plugin may be smaller than ours (plugin.h, version rule): everything
+  // up to on_frame is required, the callbacks after it are optional.
+  if (!SHMFRAME_HAS_FIELD(p, shmframe_plugin, on_frame) || p->name == nullptr || p->create == nullptr ||
+      p->destroy == nullptr || p->on_frame == nullptr) {
     throw Error(errc::invalid_argument, "plugin " + path + ": its table is incomplete (size " +
-                                            std::to_string(p->size) +
-                                            ", name, create, destroy and on_frame are required)");
+                                            std::to_string(p->size) + ", at least " +
+                                            std::to_string(offsetof(shmframe_plugin, on_frame) + sizeof(void*)) +
+                                            "; name, create, destroy and on_frame are required)");
   }
   if (info != nullptr) *info = PluginInfo{path, p->name, p->description != nullptr ? p->description : ""};
   auto proc = std::make_unique<PluginProcessor>(std::move(lib), p, path, std::move(log));

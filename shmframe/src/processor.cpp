@@ -287,9 +287,20 @@ class Runner {
     const Frame& f = ev.frame;
     const ParsedMetadata md = parse_metadata(f.metadata());
     origin_ = md.origin ? *md.origin : Origin{reader_.name(), f.seq(), f.generation(), f.capture_ns(), 0};
-    const Input in(
-        f.data(), f.format(), f.seq(), f.generation(), f.capture_ns(), f.commit_ns(), md.user, &origin_, now, dropped_,
-        [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); }, &f);
+    const Input in(Input::Parts{
+        .data = f.data(),
+        .format = f.format(),
+        .seq = f.seq(),
+        .generation = f.generation(),
+        .capture_ns = f.capture_ns(),
+        .commit_ns = f.commit_ns(),
+        .metadata = md.user,
+        .origin = &origin_,
+        .now_ns = now,
+        .dropped = dropped_,
+        .valid = [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); },
+        .valid_ctx = &f,
+    });
     output_.set_input(&origin_, origin_.capture_ns);
     bool accepted = false;
     if (guarded("on_frame", [&] { accepted = processor_.on_frame(in, output_); })) {

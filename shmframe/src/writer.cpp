@@ -90,6 +90,8 @@ struct WriterImpl {
   std::uint32_t reassert_locked(const WriteView& v) noexcept;  // under mu and words_mu; repairs made
   // mark_for_write() honouring lossless consumers: waits up to max_block, then demotes.
   Marked mark(std::uint64_t seq) noexcept;
+  // publish()'s store kind for this generation's size (detail::streaming_wins()).
+  bool measure_copies(const WriteSlot& ws, const ImageView& image) const noexcept;
   WriteView current() const {
     std::lock_guard lk(mu);
     return view;
@@ -276,6 +278,19 @@ Marked WriterImpl::mark(std::uint64_t seq) noexcept {
   }
   lossless_blocked_ns.fetch_add(monotonic_ns() - start, std::memory_order_relaxed);
   return m;
+}
+
+bool WriterImpl::measure_copies(const WriteSlot& ws, const ImageView& image) const noexcept {
+  const std::size_t bytes = static_cast<std::size_t>(format.row_bytes()) * format.height;
+  if (bytes < kStreamingCopyMin) return false;
+  // The generation's first frame (seq 1): no slot holds a committed frame and `ws` is the only
+  // slot out, so the measurement may copy the caller's own image (tight rows) into it and into
+  // another slot, as publish() will, without scratch buffers; their bytes are garbage after it.
+  if (ws.seq_ == 1 && image.stride == format.row_bytes() && view.geo.slot_count >= 2) {
+    std::byte* other = view.pixels(ws.slot_ == 0 ? 1 : 0);
+    return streaming_wins(bytes, image.data, ws.data_, other);
+  }
+  return streaming_wins(bytes);
 }
 
 }  // namespace detail
@@ -495,7 +510,7 @@ CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
   if (!ws) return {ws.status(), 0};
   // Streaming stores where they win on this machine at this size (detail/copy.hpp); commit()
   // fences them before publishing.
-  if (!impl_->stream_copies) impl_->stream_copies = detail::streaming_wins(f.frame_bytes());
+  if (!impl_->stream_copies) impl_->stream_copies = impl_->measure_copies(ws, image);
   detail::copy_rows(ws.data(), ws.stride(), image.data, image.stride, f.row_bytes(), f.height, *impl_->stream_copies);
   return commit(ws, capture_ns, metadata);
 }

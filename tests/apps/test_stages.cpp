@@ -22,6 +22,7 @@ const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 const std::string kTestPlugin = SHMFRAME_TEST_PLUGIN;
 const std::string kWrongAbi = SHMFRAME_WRONG_ABI_PLUGIN;
 const std::string kNotPlugin = SHMFRAME_NOT_A_PLUGIN;
+const std::string kOldTable = SHMFRAME_OLD_TABLE_PLUGIN;
 
 // Next stdout line as JSON, whatever it is (bounded).
 std::optional<json> next_json(App& app, std::chrono::milliseconds budget) {
@@ -73,6 +74,18 @@ TEST(Plugins, APluginRunsAndTheConsumerExitsAfterItsFrames) {
   }
   EXPECT_EQ(consumer.proc->exit_code(10s), 0) << consumer.errors();
   EXPECT_NE(consumer.errors().find("plugin 'test'"), std::string::npos);
+}
+
+// plugin.h's growth rule, host side: a plugin whose table is older and smaller (it ends at
+// on_frame) loads and runs; the host calls none of the callbacks beyond its size (the bytes
+// there would crash it), though the run lasts past an idle period (on_idle).
+TEST(Plugins, APluginWithAnOlderSmallerTableLoadsAndRuns) {
+  StreamGuard g("plug-old");
+  App consumer({kConsumer, "--name", g.name(), "--plugin", kOldTable, "--frames", "4", "--timeout-ms", "20000"});
+  App producer({kProducer, "--name", g.name(), "--fps", "2"});  // 4 frames: ~2 s, past the 1 s idle period
+  EXPECT_EQ(consumer.proc->exit_code(30s), 0) << consumer.errors();
+  const std::string log = consumer.errors();
+  EXPECT_NE(log.find("old-table frame"), std::string::npos) << log;
 }
 
 TEST(Plugins, BadPluginsAreRefusedCleanlyWithExit2NamingTheFileAndTheReason) {

@@ -79,6 +79,9 @@ wait_for "shmframe-error.*initializing" "$work/src-transient.log"
 bg "$work/producer-z.log" "$producer" --name "$z" --width 64 --height 48 --fps 30 --frames 3000
 z_pid=$last_pid
 wait_for "shmframe-attached" "$work/src-transient.log"
+# The attached message carries the stream's fields, named as shmframe-consumer --status names them.
+grep -E "shmframe-attached.*width=\(guint64\)64.*producer_pid=\(gint64\)[1-9][0-9]*" "$work/src-transient.log" >/dev/null ||
+  fail "src-transient: the attached message lacks width / producer_pid: $(grep -m1 shmframe-attached "$work/src-transient.log")"
 reap "$transient_pid"
 ((rc == 0)) || fail "src-transient: gst-launch-1.0 exited with $rc, expected 0 (3 buffers after the error)"
 echo "src-transient: 'still initializing' reported, then the new producer's frames"

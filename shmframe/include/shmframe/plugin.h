@@ -7,7 +7,10 @@
  *
  * Version rule: SHMFRAME_PLUGIN_ABI changes for every incompatible change; the host refuses a
  * plugin whose `abi` differs. Structs may grow at the end within one ABI version: each starts
- * with its `size`, and a reader uses only the fields that fit in it.
+ * with its `size`, and a reader uses only the fields that fit in it (SHMFRAME_HAS_FIELD), both
+ * ways: the host takes a plugin table smaller than its own (the callbacks beyond its size are
+ * absent), and a plugin (the glue of plugin.hpp) reads a host's frame, info, status and host
+ * table only as far as their sizes say. Required in a plugin table: everything up to on_frame.
  *
  * Threads: the host calls a plugin instance from one thread at a time. Pointers passed to a
  * callback are valid during that call only. No callback may unwind (throw) across this ABI.
@@ -24,6 +27,10 @@ extern "C" {
 
 #define SHMFRAME_PLUGIN_ABI 1u
 #define SHMFRAME_PLUGIN_ENTRY_SYMBOL "shmframe_plugin_entry"
+
+/* True when `ptr` (a struct of this ABI, which starts with its size) is large enough to hold
+ * `field`: a struct made by an older peer may end before it. */
+#define SHMFRAME_HAS_FIELD(ptr, type, field) ((ptr)->size >= offsetof(type, field) + sizeof(((const type*)0)->field))
 
 /* Pixel formats: the values of docs/ABI.md (SegmentHeader::pixel_format). */
 enum { SHMFRAME_GRAY8 = 1, SHMFRAME_BGR8 = 2, SHMFRAME_RGB8 = 3, SHMFRAME_BGRA8 = 4 };
@@ -55,8 +62,8 @@ typedef struct shmframe_frame {
   uint64_t generation;
   uint64_t capture_ns; /* CLOCK_MONOTONIC */
   uint64_t commit_ns;
-  uint64_t now_ns;  /* when the host handed it over */
-  uint64_t dropped; /* frames missed so far */
+  uint64_t now_ns;         /* when the host handed it over */
+  uint64_t dropped;        /* frames missed so far */
   const uint8_t* metadata; /* the user's metadata (origin record removed) */
   uint64_t metadata_size;
   const char* origin_stream; /* NUL-terminated: the first stream of the chain */

@@ -107,16 +107,20 @@ inline StreamInfo to_info(const shmframe_stream_info* i) noexcept {
 class HostOutput final : public Output {
  public:
   explicit HostOutput(const shmframe_host* h) noexcept : h_(h) {}
-  bool enabled() const noexcept override { return h_->output_enabled != nullptr && h_->output_enabled(h_->ctx) != 0; }
+  // The host's output callbacks exist only where its table is large enough (plugin.h).
+  bool enabled() const noexcept override {
+    return SHMFRAME_HAS_FIELD(h_, shmframe_host, output_enabled) && h_->output_enabled != nullptr &&
+           h_->output_enabled(h_->ctx) != 0;
+  }
   OutputBuffer acquire(const FrameFormat& format) noexcept override {
-    if (h_->output_acquire == nullptr) return {};
+    if (!SHMFRAME_HAS_FIELD(h_, shmframe_host, output_acquire) || h_->output_acquire == nullptr) return {};
     const shmframe_format req{format.width, format.height, static_cast<std::uint32_t>(format.pixel_format), 0};
     shmframe_out_buffer b{};
     if (h_->output_acquire(h_->ctx, &req, &b) != 0 || b.data == nullptr) return {};
     return OutputBuffer{reinterpret_cast<std::byte*>(b.data), to_format(b.format)};
   }
   bool commit(std::span<const std::byte> metadata) noexcept override {
-    if (h_->output_commit == nullptr) return false;
+    if (!SHMFRAME_HAS_FIELD(h_, shmframe_host, output_commit) || h_->output_commit == nullptr) return false;
     return h_->output_commit(h_->ctx, reinterpret_cast<const std::uint8_t*>(metadata.data()), metadata.size()) == 0;
   }
 
@@ -188,20 +192,36 @@ struct Glue {
     auto* in = static_cast<Instance*>(self);
     int result = SHMFRAME_FRAME_FAILED;
     guarded(in, "on_frame", [&] {
-      in->origin.stream = f->origin_stream != nullptr ? f->origin_stream : "";
-      in->origin.seq = f->origin_seq;
-      in->origin.generation = f->origin_generation;
-      in->origin.capture_ns = f->origin_capture_ns;
-      in->origin.hops = f->origin_hops;
-      const Input input(
-          reinterpret_cast<const std::byte*>(f->data), to_format(f->format), f->seq, f->generation, f->capture_ns,
-          f->commit_ns, {reinterpret_cast<const std::byte*>(f->metadata), static_cast<std::size_t>(f->metadata_size)},
-          &in->origin, f->now_ns, f->dropped,
-          [](const void* c) noexcept {
-            const auto* h = static_cast<const shmframe_host*>(c);
-            return h->still_valid != nullptr && h->still_valid(h->ctx) != 0;
-          },
-          in->host);
+      // A host older than this plugin may hand a smaller frame (plugin.h, version rule): without
+      // the origin fields, the frame is its own origin, as from a producer.
+      if (SHMFRAME_HAS_FIELD(f, shmframe_frame, origin_hops)) {
+        in->origin.stream = f->origin_stream != nullptr ? f->origin_stream : "";
+        in->origin.seq = f->origin_seq;
+        in->origin.generation = f->origin_generation;
+        in->origin.capture_ns = f->origin_capture_ns;
+        in->origin.hops = f->origin_hops;
+      } else {
+        in->origin = Origin{"", f->seq, f->generation, f->capture_ns, 0};
+      }
+      const Input input(Input::Parts{
+          .data = reinterpret_cast<const std::byte*>(f->data),
+          .format = to_format(f->format),
+          .seq = f->seq,
+          .generation = f->generation,
+          .capture_ns = f->capture_ns,
+          .commit_ns = f->commit_ns,
+          .metadata = {reinterpret_cast<const std::byte*>(f->metadata), static_cast<std::size_t>(f->metadata_size)},
+          .origin = &in->origin,
+          .now_ns = f->now_ns,
+          .dropped = f->dropped,
+          .valid =
+              [](const void* c) noexcept {
+                const auto* h = static_cast<const shmframe_host*>(c);
+                return SHMFRAME_HAS_FIELD(h, shmframe_host, still_valid) && h->still_valid != nullptr &&
+                       h->still_valid(h->ctx) != 0;
+              },
+          .valid_ctx = in->host,
+      });
       result = in->processor.on_frame(input, in->output) ? SHMFRAME_FRAME_OK : SHMFRAME_FRAME_DISCARD;
     });
     return result;

@@ -64,34 +64,45 @@ bool write_origin_record(const Origin& o, std::span<std::byte> out) noexcept;
 class Input {
  public:
   using ValidFn = bool (*)(const void* ctx) noexcept;
+  // What an Input is made of, by name: run() fills it, and so do tests and benchmarks that call
+  // a Processor directly. `valid(valid_ctx)` is the still_valid() check.
+  struct Parts {
+    const std::byte* data = nullptr;
+    FrameFormat format;
+    std::uint64_t seq = 0;
+    std::uint64_t generation = 0;
+    std::uint64_t capture_ns = 0;
+    std::uint64_t commit_ns = 0;
+    std::span<const std::byte> metadata;
+    const Origin* origin = nullptr;  // required: origin() dereferences it
+    std::uint64_t now_ns = 0;
+    std::uint64_t dropped = 0;
+    ValidFn valid = nullptr;
+    const void* valid_ctx = nullptr;
+  };
   Input() = default;
-  Input(const std::byte* data, const FrameFormat& format, std::uint64_t seq, std::uint64_t generation,
-        std::uint64_t capture_ns, std::uint64_t commit_ns, std::span<const std::byte> metadata, const Origin* origin,
-        std::uint64_t now_ns, std::uint64_t dropped, ValidFn valid, const void* valid_ctx) noexcept
-      : data_(data), format_(format), seq_(seq), generation_(generation), capture_ns_(capture_ns),
-        commit_ns_(commit_ns), metadata_(metadata), origin_(origin), now_ns_(now_ns), dropped_(dropped), valid_(valid),
-        valid_ctx_(valid_ctx) {}
+  explicit Input(const Parts& p) noexcept : p_(p) {}
 
-  const std::byte* data() const noexcept { return data_; }
-  const FrameFormat& format() const noexcept { return format_; }
-  std::uint32_t width() const noexcept { return format_.width; }
-  std::uint32_t height() const noexcept { return format_.height; }
-  PixelFormat pixel_format() const noexcept { return format_.pixel_format; }
-  std::size_t stride() const noexcept { return format_.effective_stride(); }
-  const std::byte* row(std::uint32_t y) const noexcept { return data_ + static_cast<std::size_t>(y) * stride(); }
-  std::uint64_t seq() const noexcept { return seq_; }
-  std::uint64_t generation() const noexcept { return generation_; }
-  std::uint64_t capture_ns() const noexcept { return capture_ns_; }
-  std::uint64_t commit_ns() const noexcept { return commit_ns_; }
+  const std::byte* data() const noexcept { return p_.data; }
+  const FrameFormat& format() const noexcept { return p_.format; }
+  std::uint32_t width() const noexcept { return p_.format.width; }
+  std::uint32_t height() const noexcept { return p_.format.height; }
+  PixelFormat pixel_format() const noexcept { return p_.format.pixel_format; }
+  std::size_t stride() const noexcept { return p_.format.effective_stride(); }
+  const std::byte* row(std::uint32_t y) const noexcept { return p_.data + static_cast<std::size_t>(y) * stride(); }
+  std::uint64_t seq() const noexcept { return p_.seq; }
+  std::uint64_t generation() const noexcept { return p_.generation; }
+  std::uint64_t capture_ns() const noexcept { return p_.capture_ns; }
+  std::uint64_t commit_ns() const noexcept { return p_.commit_ns; }
   // The user's metadata (an origin record in front of it is removed: see origin()).
-  std::span<const std::byte> metadata() const noexcept { return metadata_; }
+  std::span<const std::byte> metadata() const noexcept { return p_.metadata; }
   // The camera frame behind this one (this frame itself when it comes from a producer).
-  const Origin& origin() const noexcept { return *origin_; }
-  std::uint64_t now_ns() const noexcept { return now_ns_; }    // when run() handed it over
-  std::uint64_t dropped() const noexcept { return dropped_; }  // frames missed so far
+  const Origin& origin() const noexcept { return *p_.origin; }
+  std::uint64_t now_ns() const noexcept { return p_.now_ns; }    // when run() handed it over
+  std::uint64_t dropped() const noexcept { return p_.dropped; }  // frames missed so far
   // The seqlock check: true if the producer has not started overwriting the frame. Call it
   // after using the pixels; false means the result must be thrown away.
-  bool still_valid() const noexcept { return valid_ != nullptr && valid_(valid_ctx_); }
+  bool still_valid() const noexcept { return p_.valid != nullptr && p_.valid(p_.valid_ctx); }
 
   // cv::Mat header over the pixels (needs <shmframe/opencv.hpp>). Read only.
   template <class Dummy = void>
@@ -100,14 +111,7 @@ class Input {
   }
 
  private:
-  const std::byte* data_ = nullptr;
-  FrameFormat format_;
-  std::uint64_t seq_ = 0, generation_ = 0, capture_ns_ = 0, commit_ns_ = 0;
-  std::span<const std::byte> metadata_;
-  const Origin* origin_ = nullptr;
-  std::uint64_t now_ns_ = 0, dropped_ = 0;
-  ValidFn valid_ = nullptr;
-  const void* valid_ctx_ = nullptr;
+  Parts p_;
 };
 
 // A slot of the output stream, being written (see Output::acquire()).

@@ -31,7 +31,8 @@ namespace shmframe::detail::consumer_table {
 // full but some entries are changing hands (retry a little later); throws
 // Error(too_many_consumers) when every entry belongs to a live consumer.
 std::optional<std::uint32_t> claim(const WriteView& v, std::int32_t pid, std::string_view stream);
-// Consumer: gives its entry back (clean exit or re-attach). Holds are dropped first.
+// Consumer: gives its entry back (clean exit or re-attach). The caller drops its holds first
+// (Holds::detach()), and, lossless, wakes a waiting producer after (notifier::wake_producer()).
 void release(const WriteView& v, std::uint32_t entry, std::int32_t pid) noexcept;
 // Consumer: a sign of life; false when the entry is no longer ours (reaped: we looked dead).
 bool beat(layout::ConsumerEntry& me, std::int32_t pid, std::uint64_t now) noexcept;

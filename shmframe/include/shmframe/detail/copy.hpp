@@ -18,13 +18,15 @@ namespace shmframe::detail {
 // streaming stores only lose.
 inline constexpr std::size_t kStreamingCopyMin = 2u << 20;
 
-// True when streaming stores copy a frame of `bytes` into a frame-sized destination faster than
-// memcpy on this machine. Measured the first time a size is asked for (a few rounds of each kind
-// into two alternating scratch buffers, as a producer alternates slots; the best of each
-// compared: ~3 ms at 1080p, ~25 ms at 4K, and 3 frames of memory for that long), then
-// remembered for the process. SHMFRAME_COPY=memcpy|stream in the environment forces a kind
-// (benchmarks; a machine that measures badly).
-bool streaming_wins(std::size_t bytes) noexcept;
+// True when streaming stores copy a frame of `bytes` faster than memcpy on this machine. Measured
+// the first time a size is asked for, then remembered for the process: a few copies of each kind
+// from `src` into `dst_a` and `dst_b` alternately, as a producer alternates slots, the best of
+// each compared. The caller passes the producer's own image and two of its slots while they hold
+// no frame (their bytes are garbage afterwards), or nulls, and scratch buffers of that size are
+// used instead. ~4 ms at 1080p, ~16 ms at 4K. SHMFRAME_COPY=memcpy|stream in the environment
+// forces a kind (benchmarks; a machine that measures badly).
+bool streaming_wins(std::size_t bytes, const void* src = nullptr, void* dst_a = nullptr,
+                    void* dst_b = nullptr) noexcept;
 
 // memcpy with streaming stores (x86-64; plain memcpy elsewhere). No fence: streaming stores
 // are weakly ordered, so the caller must sfence before publishing them (the commit does).

@@ -9,7 +9,7 @@
 //
 // Lossless consumers add one rule: a slot holding a frame newer than the last one some lossless
 // consumer took is owed to it; the producer does not overwrite it but waits (bounded by its max
-// block), then demotes the consumers that block it to lossy (see Writer::acquire).
+// block), then demotes the consumers that block it to lossy (WriterImpl::mark() in writer.cpp).
 //
 // Threads: the producer side runs on the producer's driving thread. On the consumer side, a
 // Holds object may be used from any number of threads at once (frames are released wherever
