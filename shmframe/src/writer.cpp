@@ -23,6 +23,7 @@
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
 #include "shmframe/detail/owner_lock.hpp"
+#include "shmframe/detail/producer_words.hpp"
 #include "shmframe/detail/segment.hpp"
 #include "shmframe/detail/slot_protocol.hpp"
 
@@ -47,15 +48,11 @@ struct WriterImpl {
   std::uint64_t last_tamper_log_ns = 0;       // heartbeat thread
   std::uint64_t tamper_unlogged = 0;          // heartbeat thread
 
-  // What only the producer writes in the current segment, as it wrote it: the heartbeat
-  // re-asserts it (reassert()). Guarded by words_mu, taken by the driving thread around each
-  // store of a slot word or of last_committed_seq, and by the heartbeat thread while it compares.
-  std::mutex words_mu;
-  std::uint64_t slot_words[layout::kMaxSlots] = {};
-  std::uint64_t committed_seq = 0;
-  layout::SegmentHeader header_copy{};  // identity and format, as created
+  // What only the producer writes in the current segment, stored and recorded in one call; the
+  // heartbeat re-asserts it (reassert()).
+  ProducerWords words;
 
-  mutable std::mutex mu;  // guards `view` replacement against the heartbeat thread (then words_mu)
+  mutable std::mutex mu;  // guards `view` replacement against the heartbeat thread (then words' lock)
   std::condition_variable cv;
   bool stop = false;
   std::thread heartbeat;
@@ -87,7 +84,8 @@ struct WriterImpl {
   // The segment was truncated under us (the SIGBUS guard put zero pages in its place): a new
   // generation. False (logged) if none could be made; the Writer is then without a segment.
   bool replace_broken() noexcept;
-  std::uint32_t reassert_locked(const WriteView& v) noexcept;  // under mu and words_mu; repairs made
+  // The WriteSlot of `region` / `generation` in `slot` is dropped uncommitted (WriteSlot::abandon()).
+  void abandon(const std::shared_ptr<Region>& region, std::uint64_t generation, std::uint32_t slot) noexcept;
   // mark_for_write() honouring lossless consumers: waits up to max_block, then demotes.
   Marked mark(std::uint64_t seq) noexcept;
   // publish()'s store kind for this generation's size (detail::streaming_wins()).
@@ -120,10 +118,7 @@ void WriterImpl::create_generation(const FrameFormat& f) {
   {
     // The view and the words the heartbeat compares it with change together.
     std::lock_guard lk(mu);
-    std::lock_guard wk(words_mu);
-    std::memcpy(&header_copy, &v.header(), sizeof header_copy);
-    std::fill(std::begin(slot_words), std::end(slot_words), std::uint64_t{0});
-    committed_seq = 0;
+    words.reset(v);
     view = std::move(v);
   }
   format = f;
@@ -175,60 +170,12 @@ void WriterImpl::beat_and_reap() noexcept {
   });
 }
 
-namespace {
-// Header bytes only the producer writes and nobody changes after READY: identity (magic,
-// version, header size), flags..created_realtime_ns, and the format block.
-struct Range {
-  std::size_t begin, end;
-};
-constexpr Range kFixedHeader[] = {
-    {offsetof(layout::SegmentHeader, magic), offsetof(layout::SegmentHeader, state)},
-    {offsetof(layout::SegmentHeader, flags), offsetof(layout::SegmentHeader, last_committed_seq)},
-    {offsetof(layout::SegmentHeader, width), sizeof(layout::SegmentHeader)},
-};
-}  // namespace
-
-std::uint32_t WriterImpl::reassert_locked(const WriteView& v) noexcept {
-  std::uint32_t repaired = 0;
-  auto& h = v.header();
-  // Identity and format: joiners validate them; a scribbled copy would lock every new consumer
-  // out. Plain bytes: anyone may be changing them, which is the point.
-  auto* live = reinterpret_cast<unsigned char*>(&h);
-  const auto* mine = reinterpret_cast<const unsigned char*>(&header_copy);
-  for (const Range& r : kFixedHeader) {
-    if (std::memcmp(live + r.begin, mine + r.begin, r.end - r.begin) != 0) {
-      std::memcpy(live + r.begin, mine + r.begin, r.end - r.begin);
-      ++repaired;
-    }
-  }
-  for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
-    // relaxed: compared with our own last store, under words_mu (no store of ours in between).
-    auto word = at(v.slot(i).state);
-    if (word.load(std::memory_order_relaxed) == slot_words[i]) continue;
-    // SYNC(slot_state) release: as in commit_slot(), our pixels before the word we restore.
-    word.store(slot_words[i], std::memory_order_release);
-    ++repaired;
-  }
-  auto last = at(h.last_committed_seq);
-  if (last.load(std::memory_order_relaxed) != committed_seq) {
-    // SYNC(last_committed) seq_cst store, as in commit_slot().
-    last.store(committed_seq, std::memory_order_seq_cst);
-    ++repaired;
-  }
-  if (load_state(h) != static_cast<std::uint32_t>(layout::State::ready)) {
-    publish_state(h, layout::State::ready);  // SYNC(state) release store, and wakes its waiters
-    ++repaired;
-  }
-  return repaired;
-}
-
 void WriterImpl::reassert() noexcept {
   std::uint32_t repaired = 0;
   {
     std::lock_guard lk(mu);                      // the view stays current (not retired) while we compare
     if (!view || view.region->broken()) return;  // truncated: replaced on the next acquire()
-    std::lock_guard wk(words_mu);
-    repaired = reassert_locked(view);
+    repaired = words.reassert(view);
     if (repaired != 0) notifier::wake_all(view);  // sleepers look again at the restored words
   }
   if (repaired == 0) return;
@@ -245,13 +192,8 @@ void WriterImpl::reassert() noexcept {
 
 Marked WriterImpl::mark(std::uint64_t seq) noexcept {
   const WriteView& v = view;
-  // Every mark under words_mu, and the word it left recorded: the heartbeat compares with it.
-  auto marked = [&](std::uint64_t owed) {
-    std::lock_guard wk(words_mu);
-    const Marked r = mark_for_write(v, seq, newest_slot, owed);
-    if (!r.blocked) slot_words[r.slot] = layout::slot_writing(seq);
-    return r;
-  };
+  // Every mark recorded with the word it left: the heartbeat compares with it.
+  auto marked = [&](std::uint64_t owed) { return words.mark(v, seq, newest_slot, owed); };
   if (opt.max_block.count() == 0) return marked(0);  // lossless off
   Marked m = marked(owed_slots(v));
   if (!m.blocked) return m;
@@ -278,6 +220,14 @@ Marked WriterImpl::mark(std::uint64_t seq) noexcept {
   }
   lossless_blocked_ns.fetch_add(monotonic_ns() - start, std::memory_order_relaxed);
   return m;
+}
+
+void WriterImpl::abandon(const std::shared_ptr<Region>& region, std::uint64_t generation, std::uint32_t slot) noexcept {
+  // Only the slot the writer still considers outstanding, in the generation it was taken from: a
+  // retired generation's slot is nobody's business any more.
+  if (!outstanding || view.region != region || view.geo.generation != generation) return;
+  words.abort(view, slot);
+  outstanding = false;
 }
 
 bool WriterImpl::measure_copies(const WriteSlot& ws, const ImageView& image) const noexcept {
@@ -331,17 +281,7 @@ WriteSlot::~WriteSlot() { abandon(); }
 
 void WriteSlot::abandon() noexcept {
   if (data_ == nullptr) return;
-  // Only the slot the live writer still considers outstanding, in the generation it was taken
-  // from: a retired generation's slot is nobody's business any more.
-  if (auto w = writer_.lock();
-      w && w->outstanding && w->view.region == region_ && w->view.geo.generation == generation_) {
-    {
-      std::lock_guard wk(w->words_mu);
-      detail::abort_slot(w->view, slot_);
-      w->slot_words[slot_] = 0;
-    }
-    w->outstanding = false;
-  }
+  if (auto w = writer_.lock()) w->abandon(region_, generation_, slot_);
   writer_.reset();
   region_.reset();
   data_ = nullptr;
@@ -479,12 +419,7 @@ CommitResult Writer::commit(WriteSlot& slot, std::uint64_t capture_ns, std::span
   const auto& v = d.view;
   if (metadata.size() > v.geo.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
   if (!metadata.empty()) std::memcpy(v.metadata(slot.slot_), metadata.data(), metadata.size());
-  {
-    std::lock_guard wk(d.words_mu);
-    detail::commit_slot(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
-    d.slot_words[slot.slot_] = layout::slot_committed(slot.seq_);
-    d.committed_seq = slot.seq_;
-  }
+  d.words.commit(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
   detail::notifier::wake_consumers(v, slot.seq_);
   d.newest_slot = slot.slot_;
   d.next_seq = slot.seq_ + 1;
