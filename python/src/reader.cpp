@@ -19,6 +19,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -217,13 +218,24 @@ class PyReader {
   // the GIL, so a second thread could otherwise enter.
   class Use {
    public:
-    explicit Use(PyReader& r) : lock_(r.mu_, std::try_to_lock) {
+    explicit Use(PyReader& r) : r_(r) {
+      // A call from inside a call (an on_event callback) on the same thread: mu_ is ours already,
+      // and a second lock of a std::mutex by its owner is undefined.
+      if (r.owner_.load() == std::this_thread::get_id())
+        raise(PyErrorKind::busy, "Reader '" + r.name_ + "' is in a call on this thread (an on_event callback?): " +
+                                     "only its properties may be read there");
+      lock_ = std::unique_lock(r.mu_, std::try_to_lock);
       if (!lock_)
         raise(PyErrorKind::busy, "Reader '" + r.name_ + "' is in use by another thread: use one Reader per thread");
       if (r.closed_) raise(PyErrorKind::closed, "Reader '" + r.name_ + "' is closed");
+      r.owner_.store(std::this_thread::get_id());
     }
+    ~Use() { r_.owner_.store(std::thread::id()); }
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
 
    private:
+    PyReader& r_;
     std::unique_lock<std::mutex> lock_;
   };
 
@@ -325,6 +337,8 @@ class PyReader {
   // ends that call's wait first. The Reader itself lives until this object does, so that
   // interrupt() never races with its destruction.
   void detach() {
+    if (owner_.load() == std::this_thread::get_id())
+      raise(PyErrorKind::busy, "Reader '" + name_ + "': detach() inside a call on this thread (an on_event callback)");
     const auto lock = lock_releasing_gil(mu_);
     if (!closed_) reader_->detach();
     forget_views();
@@ -333,6 +347,9 @@ class PyReader {
   void close() {
     closing_.store(true);
     reader_->interrupt();
+    // From inside a call on this thread (an on_event callback): that call ends the iteration
+    // (closing_), and the Reader is detached when it is collected or closed again.
+    if (owner_.load() == std::this_thread::get_id()) return;
     const auto lock = lock_releasing_gil(mu_);
     if (closed_) return;
     reader_->detach();
@@ -399,8 +416,11 @@ class PyReader {
   // Any thread: the live state when no call is in progress, else what the call last saw.
   Snapshot snapshot() const {
     auto* self = const_cast<PyReader*>(this);  // NOLINT(cppcoreguidelines-pro-type-const-cast): mu_ and the cache
-    std::unique_lock lock(self->mu_, std::try_to_lock);
-    if (lock) self->refresh_locked();
+    if (owner_.load() == std::this_thread::get_id()) {
+      self->refresh_locked();  // from inside a call on this thread (on_event): mu_ is ours
+    } else if (std::unique_lock lock(self->mu_, std::try_to_lock); lock) {
+      self->refresh_locked();
+    }
     std::lock_guard g(snap_mu_);
     return snap_;
   }
@@ -502,10 +522,11 @@ class PyReader {
     py::object array;
   };
 
-  std::mutex mu_;                     // one call at a time (Use)
-  std::optional<Reader> reader_;      // engaged from construction to destruction
-  bool closed_ = false;               // under mu_
-  std::atomic<bool> closing_{false};  // set by close() before it waits for mu_
+  std::mutex mu_;                         // one call at a time (Use)
+  std::optional<Reader> reader_;          // engaged from construction to destruction
+  bool closed_ = false;                   // under mu_
+  std::atomic<bool> closing_{false};      // set by close() before it waits for mu_
+  std::atomic<std::thread::id> owner_{};  // the thread inside a call (Use), if any
   mutable std::mutex snap_mu_;
   Snapshot snap_;  // under snap_mu_
   std::shared_ptr<LogQueue> logs_;

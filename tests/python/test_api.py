@@ -486,3 +486,29 @@ def test_an_error_event_raised_by_iteration_carries_errno(stream):
                 pass
     assert isinstance(info.value, shmframe.Error)
     assert info.value.errno == 0
+
+
+def test_an_on_event_callback_may_read_the_properties_and_close_the_reader(stream):
+    # on_event runs inside the iteration's call on the same thread: the properties answer (from
+    # the live state), a call like wait() is refused as Busy, and close() ends the loop.
+    seen = {}
+    readers = []
+
+    def on_event(e):
+        if e.kind != "attached":
+            return
+        r = readers[0]
+        seen["attached"] = r.attached
+        seen["width"] = r.info["width"]
+        with pytest.raises(shmframe.Busy):
+            r.wait(0.0)
+        r.close()
+
+    with shmframe.Writer(stream, 8, 8) as w:
+        r = shmframe.Reader(stream, timeout=5.0, on_event=on_event)
+        readers.append(r)
+        w.publish(np.zeros((8, 8, 3), np.uint8))
+        frames = sum(1 for _ in r)  # ends at the close inside on_event
+        assert seen == {"attached": True, "width": 8}
+        assert frames == 0
+        assert r.closed
