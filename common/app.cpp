@@ -1,7 +1,5 @@
 #include "app.hpp"
 
-#include <pwd.h>
-
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -100,16 +98,8 @@ void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid) {
   cli.add_option_function<std::string>(
       "--expect-owner",
       [&uid](const std::string& v) {
-        char* end = nullptr;
-        const unsigned long n = std::strtoul(v.c_str(), &end, 10);
-        if (!v.empty() && *end == '\0' && n <= 0xFFFFFFFEul) {
-          uid = static_cast<std::uint32_t>(n);
-          return;
-        }
-        const passwd* pw = getpwnam(v.c_str());  // startup, one thread
-        if (pw == nullptr)
-          throw CLI::ValidationError("--expect-owner", "'" + v + "' is neither a uid nor a user of this host");
-        uid = static_cast<std::uint32_t>(pw->pw_uid);
+        uid = shmframe::parse_owner(v);  // the library's rule
+        if (!uid) throw CLI::ValidationError("--expect-owner", "'" + v + "' is neither a uid nor a user of this host");
       },
       "Attach only to a stream whose segment this user (a uid or a user name) owns: another user's segment at "
       "the name is refused instead of read (ownership is the file's, which nobody can forge)");

@@ -12,7 +12,6 @@
 // The properties (attached, info, hold_limit, read_only) may be read from any thread; while
 // another thread is inside a call, they say what that call last saw. Frames may be used,
 // released and collected on any thread. Waits release the GIL.
-#include <pwd.h>
 
 #include <pybind11/stl.h>
 
@@ -186,9 +185,9 @@ std::optional<std::uint32_t> parse_owner(const py::object& o) {
   }
   if (py::isinstance<py::str>(o)) {
     const auto name = o.cast<std::string>();
-    const passwd* pw = getpwnam(name.c_str());  // under the GIL: one caller at a time
-    if (pw == nullptr) raise(PyErrorKind::invalid, "expect_owner: '" + name + "' is not a user of this host");
-    return static_cast<std::uint32_t>(pw->pw_uid);
+    // A name, as the apps' --expect-owner takes it (a digits-only string is a uid there too).
+    if (auto uid = shmframe::parse_owner(name)) return uid;
+    raise(PyErrorKind::invalid, "expect_owner: '" + name + "' is not a user of this host");
   }
   raise(PyErrorKind::invalid, "expect_owner must be a uid (int), a user name (str) or None");
 }

@@ -2,15 +2,18 @@
 // protocol, notifier). docs/PROTOCOL.md describes the same steps for other implementations.
 #include "shmframe/reader.hpp"
 
+#include <pwd.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "shmframe/detail/attacher.hpp"
 #include "shmframe/detail/consumer_table.hpp"
@@ -634,6 +637,27 @@ Frame ReaderCore::take_next() noexcept {
 }
 
 }  // namespace detail
+
+std::optional<std::uint32_t> parse_owner(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  const std::string t(text);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(t.c_str(), &end, 10);
+  if (*end == '\0' && t[0] >= '0' && t[0] <= '9') {
+    if (errno != 0 || n > 0xFFFFFFFEull) return std::nullopt;  // (uid_t)-1 means "no user"
+    return static_cast<std::uint32_t>(n);
+  }
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buf(static_cast<std::size_t>(size > 0 ? size : 16384));
+  passwd pw{};
+  passwd* found = nullptr;
+  while (getpwnam_r(t.c_str(), &pw, buf.data(), buf.size(), &found) == ERANGE && buf.size() < (1u << 20)) {
+    buf.resize(buf.size() * 2);
+  }
+  if (found == nullptr) return std::nullopt;
+  return static_cast<std::uint32_t>(found->pw_uid);
+}
 
 bool is_fatal(std::error_code error) noexcept {
   if (error.category() != category()) return true;  // not ours: nothing says waiting helps

@@ -93,3 +93,14 @@ TEST(StreamCopy, CopiesEveryByteAtEveryAlignmentAndLength) {
     }
   }
 }
+
+// --expect-owner / expect_owner: one rule for the apps and Python (the library's).
+TEST(Basics, ParseOwnerTakesAUidOrAUserName) {
+  EXPECT_EQ(parse_owner("0"), std::optional<std::uint32_t>(0));
+  EXPECT_EQ(parse_owner("root"), std::optional<std::uint32_t>(0));
+  EXPECT_EQ(parse_owner("4294967294"), std::optional<std::uint32_t>(4294967294u));
+  EXPECT_EQ(parse_owner("4294967295"), std::nullopt) << "(uid_t)-1 is no user";
+  EXPECT_EQ(parse_owner("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(parse_owner(""), std::nullopt);
+  EXPECT_EQ(parse_owner("no-such-user-shmframe"), std::nullopt);
+}

@@ -38,6 +38,10 @@ namespace detail {
 class ReaderCore;
 }
 
+// ReaderOptions::expect_owner from what a user types: a uid (decimal, 0..4294967294) or the name of
+// a user of this host. nullopt when it is neither. Thread-safe (getpwnam_r).
+std::optional<std::uint32_t> parse_owner(std::string_view text);
+
 struct ReaderOptions {
   std::chrono::milliseconds ready_timeout{2000};  // how long a segment may stay INITIALIZING
   Access access = Access::automatic;              // lossless needs write access: read_write then
