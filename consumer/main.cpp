@@ -9,6 +9,9 @@
 #include "app.hpp"
 #include "processors.hpp"
 
+#include <climits>
+#include <cstdlib>
+
 #include <unistd.h>
 
 namespace {
@@ -37,7 +40,9 @@ int print_status(const std::vector<std::string>& names) {
 
 // Directories searched for --plugin NAME after $SHMFRAME_PLUGIN_PATH: the plugin directory of
 // the tree this binary is installed in (right after `cmake --install --prefix P` or
-// `dpkg-deb -x`), then the configured one, then the build tree's samples.
+// `dpkg-deb -x`), then the configured one, then, only for the binary in its own build tree, the
+// build tree's samples: a copy elsewhere (say in /tmp) must not look in a `../samples` next to it.
+// The library skips those another user could write into.
 std::vector<std::string> plugin_dirs() {
   std::vector<std::string> dirs;
   char self[4096];
@@ -53,7 +58,12 @@ std::vector<std::string> plugin_dirs() {
 #ifdef SHMFRAME_PLUGIN_DIR
   dirs.emplace_back(SHMFRAME_PLUGIN_DIR);
 #endif
-  if (!bin.empty()) dirs.push_back(bin + "/../samples");  // build tree: build/<preset>/samples
+#if defined(SHMFRAME_BUILD_TREE_BINDIR) && defined(SHMFRAME_BUILD_TREE_SAMPLES)
+  char built[PATH_MAX];
+  if (!bin.empty() && realpath(SHMFRAME_BUILD_TREE_BINDIR, built) != nullptr && bin == built) {
+    dirs.emplace_back(SHMFRAME_BUILD_TREE_SAMPLES);
+  }
+#endif
   return dirs;
 }
 

@@ -3,10 +3,12 @@
 
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 
 #include "shmframe/error.hpp"
@@ -26,6 +28,41 @@ using Library = std::unique_ptr<void, DlClose>;
 bool is_file(const std::string& p) {
   struct stat st {};
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Why code found by name at `st` is not to be trusted, or empty: it must belong to root or to us
+// and be writable by nobody else. An ancestor directory may be group/world-writable when it is
+// sticky (/tmp): there nobody can rename or replace what root or we own.
+std::string distrust(const struct stat& st, bool ancestor) {
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return "owned by uid " + std::to_string(st.st_uid) + ", neither root nor you";
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(ancestor && (st.st_mode & S_ISVTX) != 0)) {
+    return (st.st_mode & S_IWOTH) != 0 ? "world-writable" : "group-writable";
+  }
+  return {};
+}
+
+std::string real_path(const std::string& p) {
+  std::unique_ptr<char, decltype(&std::free)> r(realpath(p.c_str(), nullptr), &std::free);
+  return r ? std::string(r.get()) : std::string();
+}
+
+// Why the directory `real` (a realpath) and every directory above it are not to be trusted to
+// hold code, or empty.
+std::string distrust_dir(const std::string& real) {
+  std::vector<std::string> chain{"/"};
+  for (std::size_t at = real.find('/', 1);; at = real.find('/', at + 1)) {
+    chain.push_back(real.substr(0, at));
+    if (at == std::string::npos) break;
+  }
+  for (const auto& dir : chain) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) return "cannot inspect " + dir + ": " + std::strerror(errno);
+    const bool ancestor = dir.size() < real.size();
+    if (std::string why = distrust(st, ancestor); !why.empty()) return (ancestor ? dir + " is " : "") + why;
+  }
+  return {};
 }
 
 shmframe_format c_format(const FrameFormat& f) noexcept {
@@ -184,26 +221,50 @@ class PluginProcessor final : public Processor {
 
 std::string resolve(std::string_view plugin, const std::vector<std::string>& search_path) {
   std::string p(plugin);
+  // A path is loaded as named: the user chose that file.
   if (p.find('/') != std::string::npos) {
     if (!is_file(p)) throw Error(errc::not_found, "plugin " + p + ": no such file");
     return p;
   }
   if (p.empty()) throw Error(errc::invalid_argument, "plugin: empty name");
+  // A name runs code found in a directory: only where nobody but root and us can put it
+  // (docs/RELIABILITY.md, "Plugins"). A consumer run as root must not load what another user
+  // planted, say next to a copy of the binary in /tmp.
   std::string looked;
+  std::string skipped;
+  const auto skip = [&](const std::string& what, const std::string& why) {
+    skipped += (skipped.empty() ? "" : "; ") + what + " (" + why + ")";
+  };
   for (const auto& dir : search_path) {
-    for (const char* prefix : {"", "shmframe-", "libshmframe-"}) {
-      for (const char* suffix : {"", ".so"}) {
-        if (*prefix != '\0' && *suffix == '\0') continue;  // "shmframe-NAME" without .so: no
-        std::string candidate = dir;
-        candidate.append("/").append(prefix).append(p).append(suffix);
-        if (is_file(candidate)) return candidate;
-      }
-    }
     looked += (looked.empty() ? "" : ", ") + dir;
+    const std::string real_dir = real_path(dir);
+    if (real_dir.empty()) continue;  // absent: nothing to skip
+    if (std::string why = distrust_dir(real_dir); !why.empty()) {
+      skip("directory " + dir, why);
+      continue;
+    }
+    for (const char* prefix : {"", "shmframe-", "libshmframe-"}) {
+      const std::string candidate = dir + "/" + prefix + p + ".so";
+      if (!is_file(candidate)) continue;
+      // Through links too: what is loaded is the target, in its own directory.
+      const std::string real = real_path(candidate);
+      struct stat st {};
+      std::string why = real.empty() || stat(real.c_str(), &st) != 0 ? "cannot resolve it" : distrust(st, false);
+      if (why.empty()) {
+        const std::string real_parent = real.substr(0, std::max<std::size_t>(real.rfind('/'), 1));
+        if (std::string d = distrust_dir(real_parent); !d.empty()) why = "its directory " + real_parent + ": " + d;
+      }
+      if (why.empty()) return candidate;
+      skip(candidate, why);
+    }
   }
-  throw Error(errc::not_found, "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p +
-                                   ".so in: " + (looked.empty() ? std::string("no directory") : looked) +
-                                   "); give its path, or add its directory to SHMFRAME_PLUGIN_PATH");
+  throw Error(errc::not_found,
+              "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p + ".so, libshmframe-" + p +
+                  ".so in: " + (looked.empty() ? std::string("no directory") : looked) + ")" +
+                  (skipped.empty() ? std::string()
+                                   : "; skipped, as another user could have placed them: " + skipped +
+                                         ". Give a plugin's path to load it anyway") +
+                  "; give its path, or add its directory to SHMFRAME_PLUGIN_PATH");
 }
 
 }  // namespace
