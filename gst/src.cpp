@@ -5,11 +5,14 @@
 //   follows restarts and format changes (a new generation with another format renegotiates the
 //   caps before its first frame is pushed), reports a lost producer or a close as an element
 //   message and keeps waiting; eos-on-close=true ends the stream at a close instead.
-// - Zero copy: a frame the Reader could hold (Frame::held()) is moved into the destroy notify of
-//   a read-only GstMemory that views its slot; the slot stays held until the buffer is freed, on
-//   whatever thread that happens (Frame's contract allows it). A Reader holds at most
-//   slots - 1 frames; the frames beyond that (downstream queues more buffers) come out unheld,
-//   and those are copied into plain memory and released at once. Every frame is checked with
+// - Zero copy: a frame the Reader could pin (Frame::pin()) is moved into the destroy notify of
+//   a read-only GstMemory that views its slot; the slot stays pinned until the buffer is freed, on
+//   whatever thread that happens (Frame's contract allows it). A pinned slot is never
+//   overwritten, so a buffer's pixels never change while downstream holds it. A stream's
+//   consumers pin at most slots - 1 frames together; the frames beyond that (downstream queues
+//   more buffers, another consumer pins too, access=read-only) are copied into plain memory and
+//   released at once. A frame only held is copied too: with the other slots held by other
+//   consumers the producer would overwrite it (issue 22). Every frame is checked with
 //   still_valid() before it is pushed (after the copy, for a copy): one the producer overwrote
 //   meanwhile is dropped, never pushed torn.
 // - Stride: GStreamer's default stride for the caps when the stream's rows have it; else a
@@ -322,7 +325,10 @@ GstFlowReturn deliver(ShmframeSrc* self, shmframe::Event& ev, GstBuffer** out) {
   GstBuffer* buf = nullptr;
   if (!f.still_valid()) {
     f.release();
-  } else if (f.held() && (default_layout || st.meta_ok)) {
+  } else if ((default_layout || st.meta_ok) && f.pin()) {
+    // Pinned: the producer never overwrites it while downstream holds the buffer. A frame only
+    // held could be (with every other slot held by other consumers), and nobody downstream
+    // would notice: those are copied.
     buf = wrap(st, f, default_layout);
   } else {
     buf = copy(st, f);
@@ -478,10 +484,11 @@ constexpr const char* kSrcDescription =
     "width, height, format, stride, slots, producer_pid, ... as shmframe-consumer --status names them) and keeps "
     "waiting; eos-on-close=true "
     "ends the stream at a close instead.\n"
-    "Zero copy: each buffer views its frame's slot in shared memory and holds it until the buffer is "
-    "freed, on any thread; the producer writes elsewhere meanwhile. A reader may hold slots - 1 "
-    "frames of the stream (the producer's slots property): frames beyond that, e.g. while a queue "
-    "downstream holds many buffers, are copied and released at once. A frame overwritten before it "
+    "Zero copy: each buffer views its frame's slot in shared memory and pins it until the buffer is "
+    "freed, on any thread; the producer never overwrites a pinned slot. The consumers of a stream pin "
+    "at most slots - 1 frames together (the producer's slots property): frames beyond that, e.g. while "
+    "a queue downstream holds many buffers or another consumer pins too, are copied and released at "
+    "once; so is every frame with access=read-only. A frame overwritten before it "
     "could be pushed is dropped, never pushed torn (frames-dropped-overwritten counts them).\n"
     "Caps: video/x-raw in BGR, RGB, BGRA (bgra8 streams) or GRAY8 at the stream's size, framerate 0/1. "
     "PTS: the frame's capture time (CLOCK_MONOTONIC) as running time of the pipeline clock; buffer "
@@ -539,8 +546,8 @@ static void shmframe_src_class_init(ShmframeSrcClass* klass) {
                                                       "Buffers pushed that view their slot", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::copied),
-      g_param_spec_uint64("frames-copied", "Frames copied", "Buffers pushed as a copy (no slot left to hold)", 0,
-                          G_MAXUINT64, 0, ro));
+      g_param_spec_uint64("frames-copied", "Frames copied",
+                          "Buffers pushed as a copy (no slot left to pin, or read-only)", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::torn),
       g_param_spec_uint64("frames-dropped-overwritten", "Frames dropped overwritten",

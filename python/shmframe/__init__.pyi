@@ -79,6 +79,9 @@ class Frame:
     @property
     def held(self) -> bool: ...
     @property
+    def pinned(self) -> bool: ...
+    def pin(self) -> bool: ...
+    @property
     def metadata(self) -> bytes: ...
     @property
     def origin(self) -> Optional[Origin]: ...
@@ -209,6 +212,7 @@ class ConsumerStats(TypedDict, total=False):
     overruns: int
     heartbeat_age_ns: int
     held_slots: int
+    pinned_slots: int
     delivery: str
     demotions: int
     wait: str

@@ -58,6 +58,8 @@ class PyFrame {
   std::uint64_t taken_ns() const { return taken_ns_; }
   const FrameFormat& format() const { return format_; }
   bool held() const { return frame_ && frame_.held(); }
+  bool pinned() const { return frame_ && frame_.pinned(); }
+  bool pin() { return frame_ && frame_.pin(); }
 
   py::object array() {
     if (array_.is_none()) {
@@ -595,6 +597,9 @@ means what you read was that frame. `copy()` does both.
 `array` is a read-only uint8 numpy array (height, width, channels) over the slot. It keeps the
 segment mapped, so it is always safe to read, even after the Frame, its Reader or its
 generation are gone; its pixels are this frame's only while the Frame is held and valid.
+To keep an array unchanged without checking, for as long as the Frame is kept, `pin()` it: a
+pinned frame is never overwritten (the stream's consumers pin at most slots - 1 frames together;
+when pin() returns False, `copy()` instead).
 )doc")
       .def_property_readonly("seq", &PyFrame::seq, "Sequence number (1, 2, ... within a generation).")
       .def_property_readonly("generation", &PyFrame::generation,
@@ -618,6 +623,11 @@ generation are gone; its pixels are this frame's only while the Frame is held an
       .def_property_readonly("array", &PyFrame::array,
                              "Read-only uint8 array (height, width, channels) over the slot: no copy.")
       .def_property_readonly("held", &PyFrame::held, "True while the frame holds its slot.")
+      .def_property_readonly("pinned", &PyFrame::pinned, "True while the frame is pinned (see pin()).")
+      .def("pin", &PyFrame::pin,
+           "Pins the frame until it is released: the producer never overwrites it, so `array` stays this frame's. "
+           "False when it cannot be (not held, read-only, overwritten already, or the stream's slots - 1 pins are "
+           "in use): copy() it then.")
       .def_property_readonly("metadata", &PyFrame::metadata,
                              "The producer's metadata bytes (validated; Overrun if overwritten).")
       .def_property_readonly(

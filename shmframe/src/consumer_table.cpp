@@ -22,6 +22,7 @@ void reset_fields(layout::ConsumerEntry& e, std::uint64_t ticks, std::uint64_t n
   at(e.owner_start_ticks).store(ticks, std::memory_order_relaxed);
   at(e.heartbeat_ns).store(now, std::memory_order_relaxed);
   at(e.held).store(0, std::memory_order_relaxed);
+  at(e.pinned).store(0, std::memory_order_relaxed);
   at(e.last_seq).store(0, std::memory_order_relaxed);
   at(e.frames).store(0, std::memory_order_relaxed);
   at(e.drops).store(0, std::memory_order_relaxed);
@@ -57,6 +58,7 @@ bool seize(layout::ConsumerEntry& e, std::int32_t owner) noexcept {
 void free_entry(layout::ConsumerEntry& e) noexcept {
   // seq_cst: the slots are free as soon as the entry is (the producer's hold scan is seq_cst),
   // and our reads of them happened before.
+  at(e.pinned).store(0, std::memory_order_seq_cst);
   at(e.held).store(0, std::memory_order_seq_cst);
   at(e.active).store(0, std::memory_order_relaxed);
   at(e.waiting).store(0, std::memory_order_relaxed);
@@ -207,6 +209,7 @@ std::vector<ConsumerInfo> snapshot(const ReadView& v) {
     const std::uint64_t held = load(e.held, std::memory_order_relaxed);
     const std::uint64_t valid = v.geo.slot_count >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << v.geo.slot_count) - 1;
     c.held_slots = static_cast<std::uint32_t>(std::popcount(held & valid));
+    c.pinned_slots = static_cast<std::uint32_t>(std::popcount(load(e.pinned, std::memory_order_relaxed) & valid));
     switch (load(e.delivery, std::memory_order_relaxed)) {
       case static_cast<std::uint32_t>(layout::Delivery::lossless): c.delivery = ConsumerDelivery::lossless; break;
       case static_cast<std::uint32_t>(layout::Delivery::demoted): c.delivery = ConsumerDelivery::demoted; break;

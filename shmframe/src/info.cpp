@@ -39,6 +39,7 @@ Fields fields(const ConsumerInfo& c) {
       {"overruns", u(c.overruns)},
       {"heartbeat_age_ns", u(c.heartbeat_age_ns)},
       {"held_slots", u(c.held_slots)},
+      {"pinned_slots", u(c.pinned_slots)},
       {"delivery", std::string(to_string(c.delivery))},
       {"demotions", u(c.demotions)},
       {"wait", std::string(c.wait_policy ? to_string(*c.wait_policy) : std::string_view("unknown"))},

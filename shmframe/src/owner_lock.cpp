@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/layout.hpp"
@@ -15,7 +16,10 @@ namespace shmframe::detail {
 
 namespace {
 bool read_record(int fd, layout::LockRecord& rec) noexcept {
-  return pread(fd, &rec, sizeof rec, 0) == static_cast<ssize_t>(sizeof rec) && rec.magic == layout::kLockMagic;
+  rec = {};
+  // A version 4 producer wrote 24 bytes (no start_ticks): still good for its generation.
+  return pread(fd, &rec, sizeof rec, 0) >= static_cast<ssize_t>(offsetof(layout::LockRecord, start_ticks)) &&
+         rec.magic == layout::kLockMagic;
 }
 }  // namespace
 
@@ -72,7 +76,8 @@ std::uint64_t OwnerLock::last_generation() const noexcept {
 }
 
 bool OwnerLock::record(std::uint64_t generation) noexcept {
-  const layout::LockRecord rec{layout::kLockMagic, generation, static_cast<std::int32_t>(getpid()), 0};
+  const layout::LockRecord rec{layout::kLockMagic, generation, static_cast<std::int32_t>(getpid()), 0,
+                               process_start_ticks(getpid())};
   return pwrite(fd_.get(), &rec, sizeof rec, 0) == static_cast<ssize_t>(sizeof rec);
 }
 

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 
 #include "shmframe/error.hpp"
@@ -58,9 +58,34 @@ std::string distrust_dir(const std::string& real) {
   }
   for (const auto& dir : chain) {
     struct stat st {};
-    if (stat(dir.c_str(), &st) != 0) return "cannot inspect " + dir + ": " + std::strerror(errno);
+    if (stat(dir.c_str(), &st) != 0)
+      return "cannot inspect " + dir + ": " + std::error_code(errno, std::generic_category()).message();
     const bool ancestor = dir.size() < real.size();
-    if (std::string why = distrust(st, ancestor); !why.empty()) return (ancestor ? dir + " is " : "") + why;
+    if (std::string why = distrust(st, ancestor); !why.empty()) {
+      if (!ancestor) return why;
+      std::string out = dir;
+      out += " is ";
+      out += why;
+      return out;
+    }
+  }
+  return {};
+}
+
+// Why the file `candidate` (found by name) is not to be trusted, or empty. Through links too:
+// what is loaded is the target, in its own directory.
+std::string distrust_file(const std::string& candidate) {
+  const std::string real = real_path(candidate);
+  struct stat st {};
+  if (real.empty() || stat(real.c_str(), &st) != 0) return "cannot resolve it";
+  if (std::string why = distrust(st, false); !why.empty()) return why;
+  const std::string parent = real.substr(0, std::max<std::size_t>(real.rfind('/'), 1));
+  if (std::string why = distrust_dir(parent); !why.empty()) {
+    std::string out = "its directory ";
+    out += parent;
+    out += ": ";
+    out += why;
+    return out;
   }
   return {};
 }
@@ -232,11 +257,11 @@ std::string resolve(std::string_view plugin, const std::vector<std::string>& sea
   // planted, say next to a copy of the binary in /tmp.
   std::string looked;
   std::string skipped;
-  const auto skip = [&](const std::string& what, const std::string& why) {
-    skipped += (skipped.empty() ? "" : "; ") + what + " (" + why + ")";
+  const auto skip = [&skipped](const std::string& what, const std::string& why) {
+    skipped.append(skipped.empty() ? "" : "; ").append(what).append(" (").append(why).append(")");
   };
   for (const auto& dir : search_path) {
-    looked += (looked.empty() ? "" : ", ") + dir;
+    looked.append(looked.empty() ? "" : ", ").append(dir);
     const std::string real_dir = real_path(dir);
     if (real_dir.empty()) continue;  // absent: nothing to skip
     if (std::string why = distrust_dir(real_dir); !why.empty()) {
@@ -244,27 +269,25 @@ std::string resolve(std::string_view plugin, const std::vector<std::string>& sea
       continue;
     }
     for (const char* prefix : {"", "shmframe-", "libshmframe-"}) {
-      const std::string candidate = dir + "/" + prefix + p + ".so";
+      std::string candidate = dir;
+      candidate.append("/").append(prefix).append(p).append(".so");
       if (!is_file(candidate)) continue;
-      // Through links too: what is loaded is the target, in its own directory.
-      const std::string real = real_path(candidate);
-      struct stat st {};
-      std::string why = real.empty() || stat(real.c_str(), &st) != 0 ? "cannot resolve it" : distrust(st, false);
-      if (why.empty()) {
-        const std::string real_parent = real.substr(0, std::max<std::size_t>(real.rfind('/'), 1));
-        if (std::string d = distrust_dir(real_parent); !d.empty()) why = "its directory " + real_parent + ": " + d;
+      if (std::string why = distrust_file(candidate); !why.empty()) {
+        skip(candidate, why);
+        continue;
       }
-      if (why.empty()) return candidate;
-      skip(candidate, why);
+      return candidate;
     }
   }
-  throw Error(errc::not_found,
-              "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p + ".so, libshmframe-" + p +
-                  ".so in: " + (looked.empty() ? std::string("no directory") : looked) + ")" +
-                  (skipped.empty() ? std::string()
-                                   : "; skipped, as another user could have placed them: " + skipped +
-                                         ". Give a plugin's path to load it anyway") +
-                  "; give its path, or add its directory to SHMFRAME_PLUGIN_PATH");
+  std::string what = "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p + ".so, libshmframe-" + p;
+  what.append(".so in: ").append(looked.empty() ? std::string("no directory") : looked).append(")");
+  if (!skipped.empty()) {
+    what.append("; skipped, as another user could have placed them: ")
+        .append(skipped)
+        .append(". Give a plugin's path to load it anyway");
+  }
+  what.append("; give its path, or add its directory to SHMFRAME_PLUGIN_PATH");
+  throw Error(errc::not_found, what);
 }
 
 }  // namespace

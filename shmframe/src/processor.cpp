@@ -163,11 +163,14 @@ class StageOutput final : public Output {
  public:
   StageOutput(const RunOptions& o, RunStatus& status) : opt_(o), status_(status) {}
 
-  void set_input(const Origin* origin, std::uint64_t capture_ns) noexcept {
+  void set_input(const Origin* origin, std::uint64_t capture_ns, const Frame* input) noexcept {
     origin_ = origin;
     capture_ns_ = capture_ns;
+    input_ = input;
     slot_ = WriteSlot{};
   }
+  // Results computed from an input the producer overwrote meanwhile, never published.
+  std::uint64_t refused() const noexcept { return refused_; }
   void abandon() noexcept { slot_ = WriteSlot{}; }
   const std::string& failure() const noexcept { return failure_; }
 
@@ -200,6 +203,14 @@ class StageOutput final : public Output {
 
   bool commit(std::span<const std::byte> metadata) noexcept override {
     if (!slot_ || writer_ == nullptr || origin_ == nullptr) return false;
+    // A result is only as good as its input: one read from pixels that changed meanwhile (the
+    // processor did not check) is not published. Checked here, at the last moment, once for
+    // every stage and plugin.
+    if (input_ != nullptr && !input_->still_valid()) {
+      slot_ = WriteSlot{};
+      ++refused_;
+      return false;
+    }
     const std::size_t cap = writer_->metadata_capacity();
     if (kOriginRecordSize + metadata.size() > cap) return false;
     buffer_.resize(kOriginRecordSize + metadata.size());
@@ -218,6 +229,8 @@ class StageOutput final : public Output {
   std::unique_ptr<Writer> writer_;
   WriteSlot slot_;
   const Origin* origin_ = nullptr;
+  const Frame* input_ = nullptr;
+  std::uint64_t refused_ = 0;
   std::uint64_t capture_ns_ = 0;
   std::vector<std::byte> buffer_;
   std::string failure_;
@@ -301,10 +314,12 @@ class Runner {
         .valid = [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); },
         .valid_ctx = &f,
     });
-    output_.set_input(&origin_, origin_.capture_ns);
+    output_.set_input(&origin_, origin_.capture_ns, &f);
     bool accepted = false;
+    const std::uint64_t refused = output_.refused();
     if (guarded("on_frame", [&] { accepted = processor_.on_frame(in, output_); })) {
-      ++(accepted ? st.processed : st.discarded);
+      // A result refused for an overwritten input makes the frame a discarded one.
+      ++(accepted && output_.refused() == refused ? st.processed : st.discarded);
     }
     output_.abandon();  // an acquired, uncommitted buffer is dropped
     ev.frame.release();

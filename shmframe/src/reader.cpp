@@ -702,6 +702,7 @@ Frame& Frame::operator=(Frame&& o) noexcept {
     metadata_ = std::exchange(o.metadata_, nullptr);
     metadata_size_ = std::exchange(o.metadata_size_, 0);
     held_ = std::exchange(o.held_, false);
+    pinned_ = std::exchange(o.pinned_, false);
   }
   return *this;
 }
@@ -724,10 +725,18 @@ bool Frame::copy_to(std::byte* dst, std::size_t dst_stride) const noexcept {
   return still_valid();
 }
 
+bool Frame::pin() noexcept {
+  if (pinned_) return true;
+  if (!att_ || !held_ || att_->read_only()) return false;
+  pinned_ = att_->holds.pin(att_->view, att_->me(), slot_, seq_);
+  return pinned_;
+}
+
 void Frame::release() noexcept {
   if (!att_) return;
   const bool overrun = !still_valid();
   if (overrun) ++att_->counters->overruns;
+  if (!att_->read_only() && pinned_) att_->holds.unpin(att_->me(), slot_);
   if (!att_->read_only()) att_->holds.release(att_->me(), slot_, held_, overrun);
   // A freed slot may be what a producer waits for (SYNC(lossless): the hold was cleared seq_cst).
   if (att_->lossless && held_) detail::notifier::wake_producer(att_->wview);
@@ -736,6 +745,7 @@ void Frame::release() noexcept {
   metadata_ = nullptr;
   metadata_size_ = 0;
   held_ = false;
+  pinned_ = false;
 }
 
 // ---------------------------------------------------------------------------------------

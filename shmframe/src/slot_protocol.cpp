@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -36,6 +37,25 @@ std::uint64_t held_slots(const WriteView& v) noexcept {
   }
   return held;
 }
+
+}  // namespace
+
+// SYNC(pin) load side, for both the producer (after its seq_cst writing mark) and a pinning
+// consumer (after its seq_cst pin): seq_cst loads. Two consumers pinning at once each see the
+// other's bit (and both may back off); a producer and a pinning consumer: either the producer sees
+// the pin and leaves the slot, or the consumer sees the writing mark and gives the pin up.
+std::uint64_t pinned_slots(const ReadView& v) noexcept {
+  std::uint64_t pinned = 0;
+  for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
+    const auto& e = v.consumer(i);
+    const std::uint64_t p = load(e.pinned, std::memory_order_seq_cst);
+    // relaxed: as in held_slots().
+    if (p != 0 && load(e.owner_pid, std::memory_order_relaxed) != 0) pinned |= p;
+  }
+  return pinned;
+}
+
+namespace {
 
 using Candidates = std::pair<std::uint64_t, std::uint32_t>;  // (sequence word, slot), oldest first
 
@@ -104,22 +124,36 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
     state.store(old, std::memory_order_seq_cst);
   }
   // Every slot is held by slow consumers (or they kept taking what we picked): take the oldest
-  // slot the latest snapshot shows free, else the oldest. A consumer never stalls the producer;
-  // a holder learns of an overwrite through still_valid() and its overruns. An owed slot is never
-  // taken here: its lossless consumer is waited for (blocked) instead.
-  const std::uint64_t held = held_slots(v);
-  const Pick p = first_free(by_age, n, held, owed);
-  if (p.free < 0 && p.held_only < 0 && owed != 0) return Marked{0, false, true};
-  std::uint32_t slot = oldest;
-  if (p.free >= 0) slot = static_cast<std::uint32_t>(p.free);
-  else if (p.held_only >= 0) slot = static_cast<std::uint32_t>(p.held_only);
-  at(v.slot(slot).state).store(layout::slot_writing(seq), std::memory_order_seq_cst);
-  const bool forced = (held & layout::held_bit(slot)) != 0;
-  // relaxed: a statistics counter of held frames overwritten.
-  if (forced) at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
-  // SYNC(seqlock) release fence, as above.
-  std::atomic_thread_fence(std::memory_order_release);
-  return Marked{slot, forced, false};
+  // slot the latest snapshot shows free, else the oldest held one. A consumer never stalls the
+  // producer; a holder learns of an overwrite through still_valid() and its overruns. An owed
+  // slot is never taken here: its lossless consumer is waited for (blocked) instead. A pinned slot
+  // is never taken either: honest consumers pin at most slots - 1 (Holds::pin), so another slot
+  // exists; only forged pins (every slot) leave none, and then the oldest is taken anyway.
+  for (int round = 0;; ++round) {
+    const std::uint64_t held = held_slots(v);
+    const std::uint64_t pinned = pinned_slots(v);
+    const Pick p = first_free(by_age, n, held, owed | pinned);
+    if (p.free < 0 && p.held_only < 0 && owed != 0) return Marked{0, false, true};
+    std::uint32_t slot = oldest;
+    if (p.free >= 0) slot = static_cast<std::uint32_t>(p.free);
+    else if (p.held_only >= 0) slot = static_cast<std::uint32_t>(p.held_only);
+    auto state = at(v.slot(slot).state);
+    const std::uint64_t old = state.load(std::memory_order_relaxed);
+    // SYNC(pin) producer store side: the writing mark, seq_cst, then the pin scan. A slot already
+    // pinned here means every slot is (forged pins): no second look.
+    state.store(layout::slot_writing(seq), std::memory_order_seq_cst);
+    if ((pinned & layout::held_bit(slot)) == 0 && (pinned_slots(v) & layout::held_bit(slot)) != 0 &&
+        round < kMarkRounds) {
+      state.store(old, std::memory_order_seq_cst);  // pinned meanwhile: as in the rounds above
+      continue;
+    }
+    const bool forced = (held & layout::held_bit(slot)) != 0;
+    // relaxed: a statistics counter of held frames overwritten.
+    if (forced) at(v.header().forced_overwrites).fetch_add(1, std::memory_order_relaxed);
+    // SYNC(seqlock) release fence, as above.
+    std::atomic_thread_fence(std::memory_order_release);
+    return Marked{slot, forced, false};
+  }
 }
 
 namespace {
@@ -248,11 +282,39 @@ void Holds::release(layout::ConsumerEntry& me, std::uint32_t slot, bool held, bo
   }
 }
 
+bool Holds::pin(const ReadView& v, layout::ConsumerEntry& me, std::uint32_t slot, std::uint64_t seq) noexcept {
+  std::lock_guard lk(mu_);
+  if (!still_ours(me) || count_[slot] == 0) return false;
+  if (pins_[slot] == 0) {
+    // At most slots - 1 pinned slots in the stream, so that the producer always has one to write.
+    const std::uint32_t budget = v.geo.slot_count - 1;
+    const std::uint64_t bit = layout::held_bit(slot);
+    if (std::popcount(pinned_slots(v) | bit) > static_cast<int>(budget)) return false;
+    // SYNC(pin) consumer store side: seq_cst, then the pin scan and the sequence word (seq_cst).
+    at(me.pinned).fetch_or(bit, std::memory_order_seq_cst);
+    if (std::popcount(pinned_slots(v)) > static_cast<int>(budget) ||
+        load(v.slot(slot).state, std::memory_order_seq_cst) != layout::slot_committed(seq)) {
+      at(me.pinned).fetch_and(~bit, std::memory_order_seq_cst);
+      return false;
+    }
+  }
+  ++pins_[slot];
+  return true;
+}
+
+void Holds::unpin(layout::ConsumerEntry& me, std::uint32_t slot) noexcept {
+  std::lock_guard lk(mu_);
+  if (!still_ours(me) || pins_[slot] == 0) return;
+  // release: our reads of the pixels happen before the producer may write the slot again.
+  if (--pins_[slot] == 0) at(me.pinned).fetch_and(~layout::held_bit(slot), std::memory_order_seq_cst);
+}
+
 void Holds::detach(layout::ConsumerEntry& me) noexcept {
   std::lock_guard lk(mu_);
   if (detached_) return;
   forget_locked();
   // release: as in release().
+  at(me.pinned).store(0, std::memory_order_release);
   at(me.held).store(0, std::memory_order_release);
 }
 
@@ -264,6 +326,7 @@ void Holds::abandon() noexcept {
 void Holds::forget_locked() noexcept {
   detached_ = true;
   std::fill(std::begin(count_), std::end(count_), std::uint32_t{0});
+  std::fill(std::begin(pins_), std::end(pins_), std::uint32_t{0});
   slots_held_ = 0;
 }
 

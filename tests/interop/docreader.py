@@ -44,7 +44,7 @@ import zlib
 # ---------------------------------------------------------------- constants (docs/ABI.md)
 MAGIC = 0x454D4152464D4853          # "SHMFRAME"
 LOCK_MAGIC = 0x4B434F4C464D4853     # "SHMFLOCK"
-ABI_VERSION = 4
+ABI_VERSION = 5
 HEADER_SIZE = 512
 PAGE = 4096                          # ABI.md: "page (4096) aligned"
 SLOT_HEADER = 64

@@ -202,7 +202,7 @@ open(sys.argv[1], "wb").write(h)
 EOF
 "$PY" "$READER" --name "$s" --frames 1 --timeout 2 >"$WORK/abi.jsonl" 2>&1; rc=$?
 [ $rc = 5 ] || { cat "$WORK/abi.jsonl"; fail "ABI mismatch: exit $rc, expected 5"; }
-grep -q "version 99" "$WORK/abi.jsonl" && grep -q "version 4" "$WORK/abi.jsonl" || fail "ABI mismatch: message does not name both versions"
+grep -q "version 99" "$WORK/abi.jsonl" && grep -q "version 5" "$WORK/abi.jsonl" || fail "ABI mismatch: message does not name both versions"
 s="$PREFIX-junk"
 head -c 4096 /dev/zero | tr '\0' 'x' >"/dev/shm/shmframe.$s"
 "$PY" "$READER" --name "$s" --frames 1 --timeout 2 >"$WORK/junk.jsonl" 2>&1; rc=$?
@@ -212,7 +212,7 @@ s="$PREFIX-sparse"   # a valid header on a sparse object: refused before its hol
 "$PY" - "/dev/shm/shmframe.$s" <<'EOF2'
 import struct, sys
 h = bytearray(512)
-struct.pack_into("<QIIIIQQiIQQ", h, 0, 0x454D4152464D4853, 4, 512, 2, 0, 12288, 1, 1, 0, 0, 0)
+struct.pack_into("<QIIIIQQiIQQ", h, 0, 0x454D4152464D4853, 5, 512, 2, 0, 12288, 1, 1, 0, 0, 0)
 struct.pack_into("<IIIIIIIIQQQQQQQ", h, 128, 4, 2, 4, 1, 1, 1, 1, 0, 8, 4096, 8192, 4096, 512, 128, 100_000_000)
 with open(sys.argv[1], "wb") as f:
     f.write(h)

@@ -106,6 +106,31 @@ def test_several_frames_held_at_once(stream, make_pattern):
             assert not f.held and not f.still_valid()
 
 
+def test_a_pinned_frame_keeps_its_array_while_another_reader_holds_every_other_slot(stream, make_pattern):
+    # Issue 22: held only, frame 1 would be the producer's forced choice once every slot is held.
+    with shmframe.Writer(stream, 32, 16, slots=3) as w, shmframe.Reader(stream) as r, \
+            shmframe.Reader(stream, delivery="every_frame") as other:
+        r.attach(2.0)
+        other.attach(2.0)
+        w.publish(make_pattern(1, 16, 32, 3))
+        mine = r.latest()
+        assert mine.pin() and mine.pinned
+        kept = []
+        for i in (2, 3):
+            w.publish(make_pattern(i, 16, 32, 3))
+            kept.append(other.read(i))
+        assert all(f.held for f in kept)
+        for i in range(4, 14):
+            w.publish(make_pattern(i, 16, 32, 3))
+        assert w.stats["forced_overwrites"] > 0
+        assert mine.still_valid()
+        assert np.array_equal(mine.array, make_pattern(1, 16, 32, 3))
+        assert not kept[0].still_valid()
+        assert sum(c["pinned_slots"] for c in w.stats["consumers"]) == 1
+        mine.release()
+        assert not mine.pinned
+
+
 def test_iteration_releases_the_frame_it_moved_past_unless_kept(stream, make_pattern):
     with shmframe.Writer(stream, 32, 16) as w, shmframe.Reader(stream, delivery="every_frame", timeout=5.0) as r:
         r.attach(2.0)

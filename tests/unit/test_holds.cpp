@@ -191,3 +191,76 @@ TEST_F(HeldFrames, ReleasedOnAnotherThreadWhileTheReaderWaits) {
   EXPECT_EQ(r().stats().overruns, 0u);
   EXPECT_EQ(r().stats().unheld, 0u);
 }
+
+// Pins (issue 22): a pinned frame is never overwritten, even when every other slot is held by
+// another consumer, so a view handed to code that never calls still_valid() (a GstBuffer
+// downstream) keeps its pixels. Only held, the same frame would be the producer's forced choice.
+TEST_F(HeldFrames, APinnedFrameIsNeverOverwrittenWhileEveryOtherSlotIsHeld) {
+  start(small_options({.slots = 3}));
+  ASSERT_EQ(put_own(), 1u);
+  Frame pinned = r().latest();
+  ASSERT_TRUE(pinned);
+  ASSERT_TRUE(pinned.pin());
+  EXPECT_TRUE(pinned.pinned());
+  // A second consumer holds its limit (2): with the pinned frame, every slot is held.
+  Reader other(name());
+  other.attach(1s);
+  std::vector<Frame> others;
+  for (std::uint64_t seq = 2; seq <= 3; ++seq) {
+    ASSERT_EQ(put_own(), seq);
+    Frame f = other.read(seq);
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f.held());
+    others.push_back(std::move(f));
+  }
+  for (int i = 0; i < 10; ++i) ASSERT_NE(put_own(), 0u);
+  EXPECT_GT(w().stats().forced_overwrites, 0u) << "every slot was held: the producer had to force one";
+  EXPECT_TRUE(pinned.still_valid()) << "the pinned frame was overwritten";
+  EXPECT_TRUE(testkit::check_pattern(pinned.data(), kSmallBytes, 1));
+  EXPECT_FALSE(others.front().still_valid()) << "the held (unpinned) frames were the ones to give";
+}
+
+// The stream's consumers pin at most slots - 1 frames together, so the producer always has a slot;
+// a pin refused is the caller's cue to copy. Releasing a pinned frame gives its pin back.
+TEST_F(HeldFrames, PinsAreSharedByEveryConsumerUpToSlotsMinusOne) {
+  start(small_options({.slots = 3}));
+  Reader other(name());
+  other.attach(1s);
+  ASSERT_EQ(put_own(), 1u);
+  Frame a = r().latest();
+  ASSERT_TRUE(a.pin());
+  ASSERT_EQ(put_own(), 2u);
+  Frame b = other.latest();
+  ASSERT_TRUE(b.pin()) << "2 of 3 slots";
+  ASSERT_EQ(put_own(), 3u);
+  Frame c = other.latest();
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c.held());
+  EXPECT_FALSE(c.pin()) << "a third pin would leave the producer no slot";
+  const auto st = w().stats();
+  std::uint32_t pins = 0;
+  for (const auto& ci : st.consumers) pins += ci.pinned_slots;
+  EXPECT_EQ(pins, 2u);
+  // The producer goes on (into the unpinned slot), and the pinned frames stay.
+  for (int i = 0; i < 6; ++i) ASSERT_NE(put_own(), 0u);
+  EXPECT_TRUE(a.still_valid());
+  EXPECT_TRUE(b.still_valid());
+  a.release();
+  c.release();
+  ASSERT_NE(put_own(), 0u);
+  Frame d = r().latest();
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d.pin()) << "a released pin is free again";
+}
+
+// A read-only reader owns no entry: it cannot pin (nor hold), so it copies.
+TEST_F(HeldFrames, AReadOnlyReaderCannotPin) {
+  ReaderOptions ro;
+  ro.access = Access::read_only;
+  start(small_options({.slots = 3}), true, ro);
+  ASSERT_EQ(put_own(), 1u);
+  Frame f = r().latest();
+  ASSERT_TRUE(f);
+  EXPECT_FALSE(f.pin());
+  EXPECT_FALSE(f.pinned());
+}

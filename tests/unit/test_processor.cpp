@@ -360,3 +360,47 @@ TEST(Processor, ARunSurvivesAnErrorThatWaitingCuresAndEndsOnAFatalOne) {
     EXPECT_NE(res.message.find("not a shmframe segment"), std::string::npos) << res.message;
   }
 }
+
+// Issue 22: a stage that does not check its input publishes nothing computed from pixels that
+// changed under it. The input is force-overwritten in the middle of on_frame() (another consumer
+// holds the only other slot); the processor commits its result anyway and reports success; run()
+// refuses the result at commit() and counts the frame as discarded.
+TEST(Processor, AResultReadFromAnOverwrittenInputIsNeverPublished) {
+  testkit::StreamGuard in("proc-torn-in"), out("proc-torn-out");
+  Writer w(in.name(), testkit::small_options({.slots = 2}));
+  const auto put = [&w](std::uint64_t seq) {
+    WriteSlot slot = w.acquire();
+    ASSERT_TRUE(slot);
+    testkit::fill_pattern(slot.data(), slot.format().frame_bytes(), seq);
+    ASSERT_TRUE(w.commit(slot, monotonic_ns()));
+  };
+  put(1);
+  Reader r(in.name());
+  Reader hog(in.name());
+  hog.attach(1s);
+  Frame hogged;
+  bool committed = true;
+  bool overwritten = false;
+  Recorder stage;
+  stage.extra = [&](const Input& i, Output& o) {
+    const OutputBuffer b = o.acquire(i.format());
+    ASSERT_TRUE(b);
+    put(2);
+    hogged = hog.read(2);  // every slot held now: ours (frame 1) and the hog's
+    ASSERT_TRUE(hogged.held());
+    put(3);  // forced: the oldest held slot, our input
+    overwritten = !i.still_valid();
+    committed = o.commit();
+    r.interrupt();
+  };
+  RunOptions o = quiet();
+  o.output = out.name();
+  const RunResult res = run(r, stage, o);
+  EXPECT_EQ(res.end, RunEnd::stopped) << res.message;
+  ASSERT_TRUE(overwritten) << "the setup must overwrite the input (forced_overwrites " << w.stats().forced_overwrites
+                           << ")";
+  EXPECT_FALSE(committed) << "commit() published a result computed from an overwritten input";
+  EXPECT_EQ(res.status.published, 0u);
+  EXPECT_EQ(res.status.discarded, 1u);
+  EXPECT_EQ(res.status.processed, 0u);
+}

@@ -5,7 +5,8 @@
 // elsewhere as long as a free slot exists. A Reader may hold several frames at once (up to
 // slots - 1; more are handed out unheld, see held()). With every spare slot held the producer
 // overwrites the oldest anyway (it never waits for a consumer), so check still_valid() after
-// using the pixels: true then means what you read was consistent.
+// using the pixels: true then means what you read was consistent. A pinned frame (pin()) is never
+// overwritten: for views handed to code that does not check.
 //
 // Thread contract: one Frame object is used by one thread at a time, but it may be moved to
 // and used, released or destroyed on any thread, while its Reader goes on taking frames on its
@@ -58,6 +59,15 @@ class Frame {
   std::span<const std::byte> metadata() const noexcept { return {metadata_, metadata_size_}; }
   // True while this frame holds its slot (the producer writes elsewhere while it can).
   bool held() const noexcept { return held_; }
+  // Pins the frame: until release(), the producer never overwrites it, so a view of its pixels
+  // may be handed to code that will not call still_valid() (a GstBuffer downstream, an array kept
+  // by the user). The stream's consumers pin at most slots - 1 frames together, so the producer
+  // always has a slot to write. True when pinned (or already was); false for a frame not held, of
+  // a read-only reader, overwritten already, or when the stream's pins are all in use: then copy
+  // it (copy_to()). Only a writer forging pin bits can break a pin (docs/PROTOCOL.md, "Pinned
+  // frames"). Thread contract as for release().
+  [[nodiscard]] bool pin() noexcept;
+  bool pinned() const noexcept { return pinned_; }
   // True while the producer has not started overwriting this slot. A frame whose pixels were
   // used and that is still valid afterwards was read consistently (seqlock rule).
   bool still_valid() const noexcept;
@@ -94,6 +104,7 @@ class Frame {
   const std::byte* metadata_ = nullptr;
   std::size_t metadata_size_ = 0;
   bool held_ = false;
+  bool pinned_ = false;
 };
 
 }  // namespace shmframe

@@ -41,7 +41,8 @@ struct ConsumerInfo {
   std::uint64_t drops = 0;
   std::uint64_t overruns = 0;
   std::uint64_t heartbeat_age_ns = 0;
-  std::uint32_t held_slots = 0;  // slots it holds frames in right now
+  std::uint32_t held_slots = 0;    // slots it holds frames in right now
+  std::uint32_t pinned_slots = 0;  // of those, slots it pinned (never overwritten)
   ConsumerDelivery delivery = ConsumerDelivery::lossy;
   std::uint32_t demotions = 0;            // times the producer demoted it
   std::optional<WaitPolicy> wait_policy;  // ReaderOptions::wait; nullopt: not told (yet)
@@ -54,7 +55,7 @@ using Fields = std::vector<std::pair<std::string_view, FieldValue>>;
 // generation, width, height, format, stride, slots, max_consumers, producer_pid, owner_uid,
 // last_seq, heartbeat_age_ns, heartbeat_interval_ns.
 Fields fields(const StreamInfo& info);
-// entry, pid, last_seq, lag, frames, drops, overruns, heartbeat_age_ns, held_slots, delivery,
+// entry, pid, last_seq, lag, frames, drops, overruns, heartbeat_age_ns, held_slots, pinned_slots, delivery,
 // demotions, wait ("unknown" when not told), wake_latency_ns.
 Fields fields(const ConsumerInfo& c);
 

@@ -28,7 +28,9 @@ inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRA
 // absent (no version change): ConsumerEntry::wait_policy, polling, wake_latency_ns.
 // 4: read-only consumers: the header's reader_wake word, which every producer bumps and wakes
 // after each commit (a version 3 producer would leave read-only consumers asleep).
-inline constexpr std::uint32_t kAbiVersion = 4;
+// 5: pinned frames: ConsumerEntry::pinned, which the producer never overwrites (a version 4
+// producer would overwrite them); LockRecord::start_ticks (the lock record grew to 32 bytes).
+inline constexpr std::uint32_t kAbiVersion = 5;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
 
@@ -61,7 +63,8 @@ enum class Delivery : std::uint32_t {
 enum class WaitPolicyCode : std::uint32_t { unknown = 0, block = 1, predictive = 2, spin = 3 };
 
 // Held-slot set (ConsumerEntry::held): bit i set = the consumer holds a frame in slot i and asks
-// the producer not to overwrite it while another slot is free.
+// the producer not to overwrite it while another slot is free. ConsumerEntry::pinned uses the
+// same bits: a pinned slot is never overwritten (PROTOCOL.md, "Pinned frames").
 constexpr std::uint64_t held_bit(std::uint32_t slot) noexcept { return std::uint64_t{1} << slot; }
 constexpr std::uint32_t kMaxSlots = 64;  // one bit per slot in ConsumerEntry::held
 constexpr std::uint32_t kMaxConsumers = 1024;
@@ -139,7 +142,9 @@ struct ConsumerEntry {
   std::uint32_t wait_policy;      // WaitPolicyCode the consumer waits with (0 = not told); atomic
   std::uint32_t polling;          // 1 while the consumer polls `wake` instead of sleeping; atomic
   std::uint32_t wake_latency_ns;  // the consumer's last commit -> frame taken time (saturated); atomic
-  std::uint32_t reserved_wake[9];
+  std::uint32_t reserved_pin;     // 0
+  std::uint64_t pinned;           // slots the consumer pinned (a subset of held): never overwritten; atomic
+  std::uint32_t reserved_wake[6];
   // -- consumer line --
   std::int32_t owner_pid;           // 0 = free; claimed by CAS 0 -> pid; -1 (kReaping) while being taken over; atomic
   std::uint32_t active;             // 1 once the entry is fully initialized by its owner; atomic
@@ -157,15 +162,17 @@ struct ConsumerEntry {
 inline constexpr std::int32_t kReaping = -1;
 
 // ---------------------------------------------------------------------------------------
-// LockRecord: the first 24 bytes of the producer lock object /shmframe-lock.NAME. Written by
+// LockRecord: the first 32 bytes of the producer lock object /shmframe-lock.NAME. Written by
 // the producer holding flock(LOCK_EX) on it; read by its successor (to keep generations
-// increasing) and by tools (to name the owner).
+// increasing), by tools (to name the owner) and by readers judging whether the name's owner lives
+// (pid and start time, checked against /proc and the lock's holder in /proc/locks).
 inline constexpr std::uint64_t kLockMagic = 0x4B434F4C464D4853ull;  // bytes "SHMFLOCK" in memory order
 struct LockRecord {
   std::uint64_t magic;            // kLockMagic
   std::uint64_t last_generation;  // the newest generation this name's producers created
   std::int32_t pid;               // the producer holding the lock
   std::uint32_t reserved;         // 0
+  std::uint64_t start_ticks;      // its start time (/proc/PID/stat field 22): a pid-reuse guard
 };
 
 // ---------------------------------------------------------------------------------------
@@ -249,7 +256,9 @@ static_assert(offsetof(ConsumerEntry, demotions) == 12);
 static_assert(offsetof(ConsumerEntry, wait_policy) == 16);
 static_assert(offsetof(ConsumerEntry, polling) == 20);
 static_assert(offsetof(ConsumerEntry, wake_latency_ns) == 24);
-static_assert(offsetof(ConsumerEntry, reserved_wake) == 28);
+static_assert(offsetof(ConsumerEntry, reserved_pin) == 28);
+static_assert(offsetof(ConsumerEntry, pinned) == 32);
+static_assert(offsetof(ConsumerEntry, reserved_wake) == 40);
 static_assert(offsetof(ConsumerEntry, owner_pid) == 64);
 static_assert(offsetof(ConsumerEntry, active) == 68);
 static_assert(offsetof(ConsumerEntry, owner_start_ticks) == 72);
@@ -270,10 +279,11 @@ static_assert(offsetof(OriginRecord, hops) == 32);
 static_assert(offsetof(OriginRecord, stream_length) == 36);
 static_assert(offsetof(OriginRecord, stream) == 40);
 
-static_assert(sizeof(LockRecord) == 24 && alignof(LockRecord) == 8);
+static_assert(sizeof(LockRecord) == 32 && alignof(LockRecord) == 8);
 static_assert(offsetof(LockRecord, magic) == 0);
 static_assert(offsetof(LockRecord, last_generation) == 8);
 static_assert(offsetof(LockRecord, pid) == 16);
 static_assert(offsetof(LockRecord, reserved) == 20);
+static_assert(offsetof(LockRecord, start_ticks) == 24);
 
 }  // namespace shmframe::layout

@@ -140,7 +140,10 @@ class Output {
   // no output, or on error (logged).
   virtual OutputBuffer acquire(const FrameFormat& format) noexcept = 0;
   // Publishes the acquired buffer with the input frame's capture time and origin, plus the
-  // user's `metadata`. False if nothing was acquired or the metadata is too large.
+  // user's `metadata`. False if nothing was acquired, the metadata is too large, or the input
+  // frame was overwritten while the result was computed (input.still_valid() false: run() checks
+  // it here, so a result read from changing pixels is never published; the frame counts as
+  // discarded).
   virtual bool commit(std::span<const std::byte> metadata = {}) noexcept = 0;
 
   // Copying convenience: acquire + copy `image` (tight or strided rows) + commit.

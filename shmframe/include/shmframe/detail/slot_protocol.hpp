@@ -64,6 +64,12 @@ class Holds {
   // A frame in `slot` goes: counts an overrun in the entry if it was overwritten, and clears the
   // slot's bit when its last holder goes (if the frame was `held`). No-op once detached.
   void release(layout::ConsumerEntry& me, std::uint32_t slot, bool held, bool overrun) noexcept;
+  // Pins a held frame `seq` in `slot` (PROTOCOL.md, "Pinned frames"): the producer will not
+  // overwrite it until unpin(). False when the stream's pins would exceed slots - 1 (every
+  // consumer's pins count), when the frame was overwritten meanwhile, or once detached.
+  bool pin(const ReadView& v, layout::ConsumerEntry& me, std::uint32_t slot, std::uint64_t seq) noexcept;
+  // One pinned frame in `slot` goes: clears the slot's pin bit with its last pin.
+  void unpin(layout::ConsumerEntry& me, std::uint32_t slot) noexcept;
   // The entry is being given back: clear every bit; later releases must not touch it.
   void detach(layout::ConsumerEntry& me) noexcept;
   // The entry was taken from us (reaped): forget every hold without touching it.
@@ -76,6 +82,7 @@ class Holds {
   const std::int32_t owner_;
   mutable std::mutex mu_;
   std::uint32_t count_[layout::kMaxSlots] = {};
+  std::uint32_t pins_[layout::kMaxSlots] = {};
   std::uint32_t slots_held_ = 0;
   bool detached_ = false;
 };
@@ -91,6 +98,8 @@ struct Taken {
 // read-only consumer (no entry: `me` and `holds` null) takes it unheld.
 std::optional<Taken> take(const ReadView& v, layout::ConsumerEntry* me, Holds* holds, std::uint64_t seq,
                           std::uint32_t hold_limit) noexcept;
+// The union of every claimed entry's pinned set (seq_cst loads).
+std::uint64_t pinned_slots(const ReadView& v) noexcept;
 // The newest committed sequence number (0 = none yet).
 std::uint64_t latest_seq(const ReadView& v) noexcept;
 // After reading a frame's pixels: true if no write to its slot had started (seqlock check).
