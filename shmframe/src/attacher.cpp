@@ -18,7 +18,8 @@ Attacher::Attacher(std::string stream, std::chrono::milliseconds ready_timeout,
                    const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner,
                    const Interrupt* interrupt)
     : stream_(std::move(stream)), path_(object_path(segment_object(stream_))), ready_timeout_(ready_timeout),
-      expect_owner_(expect_owner), interrupt_(interrupt), watcher_(segment_object(stream_), warn, interrupt) {}
+      expect_owner_(expect_owner), interrupt_(interrupt), warn_(warn),
+      watcher_(segment_object(stream_), warn, interrupt) {}
 
 void Attacher::skip(dev_t dev, ino_t ino) noexcept {
   skip_dev_ = dev;
@@ -75,17 +76,66 @@ void Attacher::give_up_waiting(const struct stat& st, std::int32_t creator_pid) 
 
 Attacher::Probe Attacher::on_end(const layout::SegmentHeader& snap, const struct stat& st) noexcept {
   // CLOSED and SUPERSEDED are stored by the producer right before it unlinks the name (or by its
-  // successor, once it is dead), so a closed segment whose producer is alive and still beats is
-  // either a few microseconds from its unlink (inotify tells us) or was written by someone else
+  // successor, once it is dead), so a closed segment whose producer still owns the name is either
+  // a few microseconds from its unlink (inotify tells us) or was written by someone else
   // (PROTOCOL.md, "Hostile writers"): then its producer restores READY on its next heartbeat.
+  // Who owns the name is the kernel's to say (the lock's holder), not the header's: anyone who can
+  // write the state can write the heartbeat and the pid too.
   const std::uint64_t interval = std::clamp<std::uint64_t>(snap.heartbeat_interval_ns, 1'000'000, 60'000'000'000);
-  const std::uint64_t beat = snap.heartbeat_ns;  // a private copy: no atomics here
   const std::uint64_t now = monotonic_ns();
-  if (now - std::min(now, beat) > 3 * interval || !process_alive(snap.writer_pid, snap.writer_start_ticks)) {
+  bool dead = false;
+  switch (name_owner_liveness(stream_)) {
+    case Liveness::alive: break;
+    case Liveness::gone: dead = true; break;
+    case Liveness::unknown: {
+      // No holder visible from here: a dead producer, or one in another pid namespace. Only the
+      // header can tell, forgeable as it is.
+      const std::uint64_t beat = snap.heartbeat_ns;  // a private copy: no atomics here
+      dead = now - std::min(now, beat) > 3 * interval || !process_alive(snap.writer_pid, snap.writer_start_ticks);
+      break;
+    }
+  }
+  if (dead) {
     skip(st.st_dev, st.st_ino);
     return Probe::stale;
   }
-  recheck_at(now + std::min<std::uint64_t>(interval, 50'000'000));
+  recheck_at(now + std::min<std::uint64_t>(interval, kForgedRecheckNs));
+  return Probe::not_ready;
+}
+
+std::optional<Attacher::Probe> Attacher::check_identity(const layout::SegmentHeader& snap, const struct stat& st) {
+  try {
+    validate_identity(snap, stream_);
+    return std::nullopt;
+  } catch (const Error& e) {
+    return on_invalid(e, st);
+  }
+}
+
+Attacher::Probe Attacher::on_invalid(const Error& e, const struct stat& st) {
+  // Nobody owns the name: the object is debris or another program's, and the error (with its
+  // advice, say to remove the object) stands.
+  if (name_owner_liveness(stream_) != Liveness::alive) throw e;  // NOLINT(cert-err60-cpp): Error is copyable
+  // A live producer owns the name, so its segment had a valid header: someone else wrote this one,
+  // and the producer restores it within a heartbeat (PROTOCOL.md, "Hostile writers"). Look again
+  // soon. A bad magic is never a live producer's; any other refusal may be (a producer of another
+  // ABI version): reported once it outlasts the READY timeout, which no repair would.
+  const std::uint64_t now = monotonic_ns();
+  if (e.value() != errc::bad_magic && now >= start_ready_clock(st)) {
+    not_ready_since_ = 0;
+    throw e;  // NOLINT(cert-err60-cpp)
+  }
+  if (st.st_ino != invalid_ino_ || st.st_dev != invalid_dev_) {
+    invalid_dev_ = st.st_dev;
+    invalid_ino_ = st.st_ino;
+    if (warn_) {
+      warn_(std::string(e.what()) +
+            " -- but a live producer owns the name (its lock): another process wrote the "
+            "header; waiting for the producer to restore it. Give write access to trusted "
+            "consumers only");
+    }
+  }
+  recheck_at(now + kForgedRecheckNs);
   return Probe::not_ready;
 }
 
@@ -128,6 +178,40 @@ void Attacher::check_owner(const struct stat& st) {
            "): another user produces under this name. Not attached; stop that producer, or pick another name");
 }
 
+std::optional<Attacher::Probe> Attacher::await_ready(layout::SegmentHeader& h, const struct stat& st,
+                                                     std::uint64_t deadline) {
+  layout::SegmentHeader snap;
+  for (;;) {
+    const std::uint32_t state = load_state(h);
+    // State 0: created, nothing written yet, whatever the other bytes say. From 1 on, identity
+    // (magic, ABI, header size) is valid and checked.
+    if (state != 0) {
+      std::memcpy(&snap, &h, sizeof snap);
+      if (const auto bad = check_identity(snap, st)) return *bad;
+    }
+    if (state == static_cast<std::uint32_t>(layout::State::ready)) return std::nullopt;
+    if (state == static_cast<std::uint32_t>(layout::State::closed) ||
+        state == static_cast<std::uint32_t>(layout::State::superseded)) {
+      return on_end(snap, st);
+    }
+    if (state != 0 && state != static_cast<std::uint32_t>(layout::State::initializing)) {
+      return on_invalid(
+          Error(errc::corrupt, stream_tag(stream_) + ": corrupt segment header: state " + std::to_string(state) +
+                                   " is not a known state; restart its producer (it replaces the segment)"),
+          st);
+    }
+    // INITIALIZING: the creator is still writing. Wait on the state word (the creator wakes it
+    // after storing READY), bounded by the READY timeout.
+    const std::uint64_t ready_by = start_ready_clock(st);
+    const std::uint64_t now = monotonic_ns();
+    if (now >= ready_by) give_up_waiting(st, state != 0 ? snap.writer_pid : lock_owner_pid(stream_));
+    if (now >= deadline) return Probe::not_ready;
+    if (notifier::interrupted(notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now, interrupt_))) {
+      return Probe::not_ready;
+    }
+  }
+}
+
 Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView& out, WriteView& wout) {
   recheck_at_ = 0;
   bool unsized_denied = false;
@@ -142,40 +226,18 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView&
   auto region = map_region(*obj, writable, stream_);
   auto& h = *reinterpret_cast<layout::SegmentHeader*>(region->base());
   layout::SegmentHeader snap;
-  for (;;) {
-    const std::uint32_t state = load_state(h);
-    // State 0: created, nothing written yet, whatever the other bytes say. From 1 on, identity
-    // (magic, ABI, header size) is valid and checked.
-    if (state != 0) {
-      std::memcpy(&snap, &h, sizeof snap);
-      validate_identity(snap, stream_);
-    }
-    if (state == static_cast<std::uint32_t>(layout::State::ready)) break;
-    if (state == static_cast<std::uint32_t>(layout::State::closed) ||
-        state == static_cast<std::uint32_t>(layout::State::superseded)) {
-      return on_end(snap, obj->st);
-    }
-    if (state != 0 && state != static_cast<std::uint32_t>(layout::State::initializing)) {
-      fail(errc::corrupt, stream_,
-           "corrupt segment header: state " + std::to_string(state) +
-               " is not a known state; restart its producer (it replaces the segment)");
-    }
-    // INITIALIZING: the creator is still writing. Wait on the state word (the creator wakes it
-    // after storing READY), bounded by the READY timeout.
-    const std::uint64_t ready_by = start_ready_clock(obj->st);
-    const std::uint64_t now = monotonic_ns();
-    if (now >= ready_by) give_up_waiting(obj->st, state != 0 ? snap.writer_pid : lock_owner_pid(stream_));
-    if (now >= deadline) return Probe::not_ready;
-    if (notifier::interrupted(notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now, interrupt_))) {
-      return Probe::not_ready;
-    }
-  }
+  if (const auto waiting = await_ready(h, obj->st, deadline)) return *waiting;
   not_ready_since_ = 0;
   // Snapshot after READY (load_state was acquire), validate the copy, use only the copy.
   std::memcpy(&snap, &h, sizeof snap);
-  Geometry geo = validate_header(snap, size, stream_);
-  check_backed(*obj, stream_);  // before anything touches the holes of a sparse object
-  populate(*region);
+  Geometry geo;
+  try {
+    geo = validate_header(snap, size, stream_);
+  } catch (const Error& e) {
+    return on_invalid(e, obj->st);
+  }
+  check_backed(*obj, geo.total_size, stream_);  // before anything touches the holes of a sparse object
+  populate(*region, geo.total_size);
   wout = writable ? WriteView{region, geo} : WriteView{};
   out = ReadView{std::move(region), geo};
   return Probe::ready;

@@ -81,17 +81,20 @@ Owner judge(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now,
   // relaxed: an age, compared with a threshold of heartbeat intervals.
   const std::uint64_t beat = load(e.heartbeat_ns, std::memory_order_relaxed);
   const std::uint64_t age = now - std::min(now, beat);
+  // A heartbeat more than an interval in the future was never stored by an owner (every process
+  // reads the same CLOCK_MONOTONIC): it must not make an entry look fresh forever (issue 22).
+  const bool forged_beat = beat > now + interval;
   if (!active) {
     // A claimer stores its heartbeat right after its CAS and marks the entry active microseconds
     // later; a live pid in an inactive entry silent for a whole interval was written by someone
     // else (pid 1 is always alive).
-    return process_alive(pid, 0) && age <= interval ? Owner::live : Owner::gone;
+    return process_alive(pid, 0) && age <= interval && !forged_beat ? Owner::live : Owner::gone;
   }
   const std::uint64_t ticks = load(e.owner_start_ticks, std::memory_order_relaxed);
   if (!process_alive(pid, ticks)) return Owner::gone;
   // An owner always records its start time; without one the pid alone proves nothing, so only
   // a beating owner counts as live.
-  return ticks != 0 || age <= 3 * interval ? Owner::live : Owner::gone;
+  return ticks != 0 || (age <= 3 * interval && !forged_beat) ? Owner::live : Owner::gone;
 }
 
 bool owner_dead(const layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t now, std::uint64_t interval) noexcept {

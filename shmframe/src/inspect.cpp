@@ -62,7 +62,7 @@ StreamStatus inspect(std::string_view name) {
   }
   const detail::ReadView v{region, detail::validate_header(snap, obj->size(), name)};
   s.info = detail::stream_info(v);
-  s.producer_alive = !detail::producer_lost(v, detail::monotonic_ns());
+  s.producer_alive = !detail::producer_gone(v, name, detail::monotonic_ns());
   s.forced_overwrites = snap.forced_overwrites;
   s.consumers_reaped = snap.consumers_reaped;
   s.commits_aborted = snap.commits_aborted;

@@ -26,39 +26,53 @@ std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 std::uint64_t realtime_ns() noexcept { return clock_ns(CLOCK_REALTIME); }
 std::uint64_t boottime_ns() noexcept { return clock_ns(CLOCK_BOOTTIME); }
 
-std::uint64_t process_start_ticks(pid_t pid) noexcept {
+namespace {
+struct ProcStat {
+  char state = '?';         // field 3: R, S, D, T, Z (zombie), X (dead), ...
+  std::uint64_t ticks = 0;  // field 22: start time; 0 if unknown
+};
+ProcStat process_stat(pid_t pid) noexcept {
+  ProcStat out;
   char path[64];
   // The main thread's task entry, not /proc/PID/stat: the same start time, but user-mode
   // emulators (qemu-user, used to test ARM64 builds) fake /proc/self/stat and /proc/<own pid>/stat
   // for the emulated process, so a process would record a start time nobody else sees for it.
   (void)std::snprintf(path, sizeof path, "/proc/%d/task/%d/stat", static_cast<int>(pid), static_cast<int>(pid));
   std::FILE* f = std::fopen(path, "re");
-  if (f == nullptr) return 0;
+  if (f == nullptr) return out;
   char buf[1024];
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   (void)std::fclose(f);  // read-only: nothing to lose on close
   buf[n] = '\0';
   // Field 2 (comm) may contain spaces and parentheses: parse from the last ')'.
   const char* p = std::strrchr(buf, ')');
-  if (p == nullptr) return 0;
+  if (p == nullptr) return out;
+  if (p[1] == ' ' && p[2] != '\0') out.state = p[2];
   // After ") " come fields 3..; starttime is field 22, i.e. the 20th after comm.
   int field = 2;
   for (++p; *p != '\0'; ++p) {
     if (*p == ' ') {
       ++field;
-      if (field == 22) return std::strtoull(p + 1, nullptr, 10);
+      if (field == 22) {
+        out.ticks = std::strtoull(p + 1, nullptr, 10);
+        break;
+      }
     }
   }
-  return 0;
+  return out;
 }
+}  // namespace
+
+std::uint64_t process_start_ticks(pid_t pid) noexcept { return process_stat(pid).ticks; }
 
 bool process_alive(pid_t pid, std::uint64_t start_ticks) noexcept {
   if (pid <= 0) return false;
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  if (start_ticks != 0) {
-    std::uint64_t now = process_start_ticks(pid);
-    if (now != 0 && now != start_ticks) return false;  // pid was reused by another process
-  }
+  const ProcStat st = process_stat(pid);
+  // A zombie answers kill() until its parent reaps it, but it holds nothing any more (its locks
+  // and mappings went when it died).
+  if (st.state == 'Z' || st.state == 'X') return false;
+  if (start_ticks != 0 && st.ticks != 0 && st.ticks != start_ticks) return false;  // pid reused
   return true;
 }
 

@@ -4,10 +4,13 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
+#include <cstring>
 
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/layout.hpp"
@@ -29,6 +32,54 @@ std::int32_t lock_owner_pid(std::string_view stream) noexcept {
   layout::LockRecord rec{};
   if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !read_record(fd.get(), rec)) return 0;
   return rec.pid;
+}
+
+std::optional<std::int32_t> lock_holder(std::string_view stream) noexcept {
+  struct stat st = {};
+  // lstat: no open, so no permission needed, and a link at the name is not the lock.
+  if (lstat(object_path(lock_object(stream)).c_str(), &st) != 0) {
+    return errno == ENOENT ? std::optional<std::int32_t>(0) : std::nullopt;
+  }
+  std::FILE* f = std::fopen("/proc/locks", "re");
+  if (f == nullptr) return std::nullopt;
+  // "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"; a waiter's line has "->" after the id.
+  // The device is major:minor in hex, the inode in decimal. A holder this pid namespace cannot
+  // see is not listed (older kernels list it with pid 0): "not listed" is not "not held".
+  std::optional<std::int32_t> holder;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    char kind[16] = {};
+    char access[16] = {};
+    long pid = 0;
+    unsigned maj = 0;
+    unsigned min = 0;
+    unsigned long long ino = 0;
+    // NOLINTNEXTLINE(cert-err34-c): every conversion is checked through the count
+    if (std::sscanf(line, "%*d: %15s %*s %15s %ld %x:%x:%llu", kind, access, &pid, &maj, &min, &ino) != 6) continue;
+    if (std::strcmp(kind, "FLOCK") != 0 || ino != st.st_ino || maj != major(st.st_dev) || min != minor(st.st_dev))
+      continue;
+    holder = pid > 0 ? static_cast<std::int32_t>(pid) : kHiddenHolder;
+    break;
+  }
+  (void)std::fclose(f);  // read-only
+  return holder;
+}
+
+Liveness producer_liveness(std::string_view stream, std::int32_t pid, std::uint64_t start_ticks) noexcept {
+  if (process_alive(pid, start_ticks)) return Liveness::alive;
+  const std::optional<std::int32_t> holder = lock_holder(stream);
+  if (!holder || *holder == kHiddenHolder) return Liveness::unknown;
+  if (*holder == 0) return Liveness::gone;  // no lock object: its producer is gone
+  // Our producer under another pid (we see it from another pid namespace): the start time is
+  // the same in every namespace.
+  if (start_ticks != 0 && process_start_ticks(*holder) == start_ticks) return Liveness::alive;
+  return Liveness::gone;  // a successor owns the name
+}
+
+Liveness name_owner_liveness(std::string_view stream) noexcept {
+  const std::optional<std::int32_t> holder = lock_holder(stream);
+  if (!holder) return Liveness::unknown;
+  return *holder == 0 ? Liveness::gone : Liveness::alive;
 }
 
 OwnerLock::OwnerLock(std::string_view stream, mode_t mode) : stream_(stream) {

@@ -173,13 +173,19 @@ class ReaderCore {
   // and returned as an EventKind::corrupt event.
   Event corrupt_event(const std::string& what);
   // The header says CLOSED or SUPERSEDED. True when that is to be believed: the name no longer
-  // refers to our segment, or its producer is lost. Otherwise (its producer lives, beats and
-  // still owns the name) someone else wrote it.
+  // refers to our segment, or its producer is gone (producer_gone(): never judged on the
+  // heartbeat alone, which any writer can forge). Otherwise someone else wrote it.
   bool end_believed(const ReadView& v, std::uint64_t now) const noexcept;
   // A CLOSED / SUPERSEDED not believed: for up to one interval, waits for the name to change (a
   // closing producer unlinks right after its store); then reports it once, and ignores it from
   // then on. True when step_attached() returns `out` now; false: carry on as if READY.
   bool forged_end(std::uint32_t state, std::uint64_t now, std::uint64_t deadline, std::optional<Event>& out) noexcept;
+  // Remembers when last_committed_seq last changed (producer_stalled()'s progress).
+  void note_progress(std::uint64_t latest, std::uint64_t now) noexcept {
+    if (latest == seen_latest_) return;
+    seen_latest_ = latest;
+    progress_ns_ = now;
+  }
   // The next frame to deliver: seq + 1 in every-frame mode while a slot holds it, else the newest.
   Frame take_next() noexcept;
 
@@ -203,6 +209,8 @@ class ReaderCore {
   const std::uint32_t cpus_ = usable_cpus();  // of the thread that made the Reader
 
   std::uint64_t last_seq_ = 0;
+  std::uint64_t seen_latest_ = 0;       // last_committed_seq when it last changed ...
+  std::uint64_t progress_ns_ = 0;       // ... and when that was: a producer that commits is not stalled
   std::uint64_t forged_end_since_ = 0;  // first sight of a CLOSED / SUPERSEDED not to be believed
   bool forged_end_reported_ = false;
   bool lost_ = false;
@@ -236,6 +244,8 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
     }
     last_seq_ = 0;
     lost_ = false;
+    seen_latest_ = 0;
+    progress_ns_ = monotonic_ns();
     forged_end_since_ = 0;
     forged_end_reported_ = false;
     predictor_.reset();
@@ -444,7 +454,7 @@ Event ReaderCore::corrupt_event(const std::string& what) {
 }
 
 bool ReaderCore::end_believed(const ReadView& v, std::uint64_t now) const noexcept {
-  return !name_refers_to(segment_object(name_), v.region->dev(), v.region->ino()) || producer_lost(v, now);
+  return !name_refers_to(segment_object(name_), v.region->dev(), v.region->ino()) || producer_gone(v, name_, now);
 }
 
 bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_t deadline,
@@ -464,7 +474,7 @@ bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_
   const char* what = state == static_cast<std::uint32_t>(layout::State::closed) ? "CLOSED" : "SUPERSEDED";
   out = corrupt_event(std::string("the segment's state says ") + what + " but its producer (pid " +
                       std::to_string(att_->view.geo.writer_pid) +
-                      ") is alive, beating and still owns the name: another process wrote it; ignored "
+                      ") is alive and still owns the name: another process wrote it; ignored "
                       "(the producer restores it). Give write access to trusted consumers only");
   return true;
 }
@@ -511,6 +521,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
     return std::nullopt;
   }
   const std::uint64_t latest = latest_seq(v);
+  note_progress(latest, now);
   if (latest < last_seq_) {
     // Sequence numbers only grow within a generation: someone wrote a sequence word or the
     // header (a consumer with write access). Re-synchronise on the newest frame.
@@ -543,11 +554,13 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
   if (now >= deadline) return event(EventKind::timeout);
   const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
   if (lost_) return step_lost(ticket, now + slice);
-  if (producer_lost(v, monotonic_ns())) {
+  const std::uint64_t t = monotonic_ns();
+  if (const bool gone = producer_gone(v, name_, t); gone || producer_stalled(v, t, progress_ns_)) {
     lost_ = true;
     ++counters_->producer_lost;
     return event(EventKind::producer_lost, v.geo.generation,
-                 stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) + " stopped beating");
+                 stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) +
+                     (gone ? " is gone" : " stopped beating and committing (stopped or hung)"));
   }
   if (notifier::interrupted(await_commit(wake, ticket, now + slice))) return event(EventKind::interrupted);
   return std::nullopt;
@@ -609,7 +622,7 @@ std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t u
     give_back();
     return std::nullopt;
   }
-  if (!producer_lost(v, monotonic_ns())) {
+  if (const std::uint64_t t = monotonic_ns(); !producer_gone(v, name_, t) && !producer_stalled(v, t, progress_ns_)) {
     lost_ = false;  // beating again (e.g. SIGCONT)
     return std::nullopt;
   }

@@ -16,6 +16,7 @@
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/os.hpp"
+#include "shmframe/detail/owner_lock.hpp"
 #include "shmframe/detail/sigbus.hpp"
 
 namespace shmframe::detail {
@@ -131,8 +132,10 @@ void validate_identity(const layout::SegmentHeader& h, std::string_view stream) 
 
 Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_size, std::string_view stream) {
   validate_identity(h, stream);
-  if (h.total_size != object_size) {
-    corrupt(stream, "total_size " + num(h.total_size) + " but the object is " + num(object_size) + " bytes");
+  // Larger is fine: anyone with write access can grow the object (ftruncate), and nothing past
+  // total_size is used; smaller would fault (SIGBUS) at the end (issue 22).
+  if (h.total_size > object_size) {
+    corrupt(stream, "total_size " + num(h.total_size) + " but the object is only " + num(object_size) + " bytes");
   }
   Geometry g;
   g.generation = h.generation;
@@ -261,12 +264,12 @@ std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string
   return std::make_shared<Region>(p, static_cast<std::size_t>(size), obj.st, writable);
 }
 
-void check_backed(const Object& obj, std::string_view stream) {
+void check_backed(const Object& obj, std::uint64_t used, std::string_view stream) {
   // Fresh: the object was sized by its creator after we opened it, maybe.
   struct stat st = {};
   const std::string path = object_path(segment_object(stream));
   if (fstat(obj.fd.get(), &st) != 0) fail_os(stream, "fstat " + path, errno);
-  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const auto size = std::min(static_cast<std::uint64_t>(st.st_size), used);
   const std::uint64_t backed = static_cast<std::uint64_t>(st.st_blocks) * 512;  // st_blocks: 512-byte units
   if (backed >= size) return;
   fail(errc::corrupt, stream,
@@ -277,13 +280,16 @@ void check_backed(const Object& obj, std::string_view stream) {
            path + ", or restart its producer (it replaces the segment)");
 }
 
-void populate(const Region& r) noexcept {
+void populate(const Region& r, std::uint64_t used) noexcept {
 #ifdef MADV_POPULATE_READ
   // Page tables now, so the first frames cost no minor faults. Only after validation: the size
-  // was checked against the header, and huge objects are left to fault lazily.
-  if (r.size() <= (std::size_t{1} << 30)) (void)madvise(r.base(), r.size(), MADV_POPULATE_READ);
+  // was checked against the header, and huge segments are left to fault lazily. Only what the
+  // segment uses: a grown object's holes past it must stay holes.
+  const std::size_t n = std::min<std::uint64_t>(r.size(), used);
+  if (n <= (std::size_t{1} << 30)) (void)madvise(r.base(), n, MADV_POPULATE_READ);
 #else
   (void)r;
+  (void)used;
 #endif
 }
 
@@ -350,15 +356,26 @@ WriteView create_segment(std::string_view stream, Geometry geo, mode_t mode, boo
   }
 }
 
-bool producer_lost(const ReadView& v, std::uint64_t now) noexcept {
+bool producer_gone(const ReadView& v, std::string_view stream, std::uint64_t now) noexcept {
   // relaxed: an age, compared with whole heartbeat intervals.
   const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
   const std::uint64_t age = now > beat ? now - beat : 0;
   const std::uint64_t interval = v.geo.heartbeat_interval_ns;
-  if (age > 3 * interval) return true;
-  // A dead pid is believed once the heartbeat has also missed a beat (pid namespaces can make a
-  // live producer look dead to kill()).
-  return age > interval + interval / 2 && !process_alive(v.geo.writer_pid, v.geo.writer_start_ticks);
+  if (age <= interval + interval / 2) return false;  // beating: no system call
+  // Stale, or forged (any writer can store 0): ask what cannot be forged.
+  switch (producer_liveness(stream, v.geo.writer_pid, v.geo.writer_start_ticks)) {
+    case Liveness::alive: return false;
+    case Liveness::gone: return true;
+    case Liveness::unknown: break;
+  }
+  return true;  // the heartbeat missed a beat and nothing says the producer lives
+}
+
+bool producer_stalled(const ReadView& v, std::uint64_t now, std::uint64_t progress_ns) noexcept {
+  // relaxed: an age, compared with whole heartbeat intervals.
+  const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
+  const std::uint64_t limit = 3 * v.geo.heartbeat_interval_ns;
+  return now > beat && now - beat > limit && now - std::min(now, progress_ns) > limit;
 }
 
 void retire_segment(const WriteView& v, layout::State state, std::string_view stream) noexcept {

@@ -196,6 +196,62 @@ def pid_alive(pid, ticks=None):
     return True
 
 
+def proc_state(pid):
+    """Field 3 of /proc/PID/task/PID/stat (Z: zombie), or None."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rfind(b")") + 2:].split()
+    return rest[0].decode() if rest else None
+
+
+def name_owner(name):
+    """PROTOCOL.md "Liveness and recovery", "Owner of a name": the pid holding the flock on
+    /dev/shm/shmframe-lock.NAME as /proc/locks lists it; 0 when there is no lock object; None when
+    no holder is listed (or /proc/locks cannot be read)."""
+    try:
+        st = os.lstat("/dev/shm/shmframe-lock." + name)
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return None
+    try:
+        with open("/proc/locks") as f:
+            lines = f.readlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] == "->" or parts[1] != "FLOCK":
+            continue
+        try:
+            maj, mnr, ino = parts[5].split(":")
+            if (int(maj, 16), int(mnr, 16), int(ino)) == (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino):
+                return max(int(parts[4]), -1) or -1     # -1: listed without a pid
+        except ValueError:
+            continue
+    return None
+
+
+def producer_gone(name, h, heartbeat_ns):
+    """PROTOCOL.md "Liveness and recovery", "Gone": never on the heartbeat alone."""
+    interval = h["heartbeat_interval_ns"]
+    age = max(0, now_ns() - heartbeat_ns)
+    if age <= interval * 3 // 2:
+        return False
+    pid, ticks = h["writer_pid"], h["writer_start_ticks"]
+    if pid_alive(pid, ticks) and proc_state(pid) != "Z":
+        return False
+    owner = name_owner(name)
+    if owner == 0:
+        return True
+    if owner is not None and owner > 0:
+        return not (ticks and start_ticks(owner) == ticks)
+    return owner is None                                # listed without a pid: alive
+
+
 def lock_record_pid(name):
     """The pid in /shmframe-lock.NAME (ABI.md "Lock object"), or None (unknown)."""
     try:
@@ -237,8 +293,8 @@ def validate_header(h, object_size, path):
     def bad(what):
         raise Fatal("invalid_header", EXIT_INVALID, f"{path}: invalid segment header: {what}")
 
-    if h["total_size"] != object_size:
-        bad(f"total_size {h['total_size']} != object size {object_size}")
+    if h["total_size"] > object_size:
+        bad(f"total_size {h['total_size']} > object size {object_size}")
     if h["generation"] == 0:
         bad("generation 0")
     if h["writer_pid"] <= 0:
@@ -335,6 +391,7 @@ class Segment:
     def __init__(self, fd, st, h, mapping):
         self.fd, self.dev, self.ino, self.h, self.map = fd, st.st_dev, st.st_ino, h, mapping
         self.base = mapping.addr
+        self.seen_seq, self.progress_ns = None, now_ns()   # last_committed_seq, when it last changed
 
     def close(self):
         self.map.close()
@@ -431,6 +488,18 @@ class DocReader:
                 if state != ST_CREATED:
                     raw = ctypes.string_at(hdr.addr, HEADER_SIZE)
                     magic, abi, hsize = struct.unpack_from("<QII", raw)
+                    bad_identity = magic != MAGIC or abi != ABI_VERSION or hsize != HEADER_SIZE
+                    owner = name_owner(self.a.name) if bad_identity else None
+                    if bad_identity and owner is not None and owner != 0:
+                        # PROTOCOL.md "Attach" step 2: a live owner's header was valid; someone
+                        # else wrote this one. Look again within 50 ms; a bad magic is never
+                        # reported, another version once it outlasts the READY timeout.
+                        if magic == MAGIC and now_ns() - t0 > ready_timeout:
+                            raise Fatal("abi_mismatch", EXIT_ABI,
+                                        f"{self.path}: ABI mismatch: the segment has ABI version {abi} (header size {hsize}), "
+                                        f"this reader speaks version {ABI_VERSION} (header size {HEADER_SIZE})")
+                        self.watch.wait(min(self.deadline_left(), 50_000_000))
+                        return None
                     if magic != MAGIC:
                         raise Fatal("not_shmframe", EXIT_NOT_SHMFRAME, f"{self.path}: not a shmframe segment (magic {magic:#x})")
                     if abi != ABI_VERSION or hsize != HEADER_SIZE:
@@ -453,7 +522,13 @@ class DocReader:
                     # it: it looks again within min(interval, 50 ms)." (Hostile writers)
                     hb = struct.unpack_from("<Q", ctypes.string_at(hdr.addr + OFF_HEARTBEAT, 8))[0]
                     interval = h["heartbeat_interval_ns"] if HB_MIN_NS <= h["heartbeat_interval_ns"] <= HB_MAX_NS else 100_000_000
-                    if pid_alive(h["writer_pid"], h["writer_start_ticks"]) and now_ns() - hb < 3 * interval:
+                    owner = name_owner(self.a.name)     # ABI.md "Validation" step 3
+                    if owner is None:
+                        alive = pid_alive(h["writer_pid"], h["writer_start_ticks"]) and \
+                            proc_state(h["writer_pid"]) != "Z" and now_ns() - hb <= 3 * interval
+                    else:
+                        alive = owner != 0
+                    if alive:
                         self.watch.wait(min(self.deadline_left(), interval, 50_000_000))
                     else:
                         self.dead.add(key)
@@ -469,7 +544,7 @@ class DocReader:
         h = parse_header(raw)
         st = os.fstat(fd)
         validate_header(h, st.st_size, self.path)
-        if st.st_blocks * 512 < st.st_size:
+        if st.st_blocks * 512 < min(st.st_size, h["total_size"]):
             raise Fatal("sparse", EXIT_INVALID,
                         f"{self.path}: not fully backed by memory ({st.st_blocks * 512} of {st.st_size} bytes): refused")
         m = Mapping(fd, h["total_size"])
@@ -518,7 +593,8 @@ class DocReader:
             ticket = load32(base + OFF_READER_WAKE)
             state = load32(base + OFF_STATE)
             if state in (ST_CLOSED, ST_SUPERSEDED):
-                believed = lost or self.name_identity() != (seg.dev, seg.ino)
+                believed = self.name_identity() != (seg.dev, seg.ino) or \
+                    producer_gone(self.a.name, h, load64(base + OFF_HEARTBEAT))
                 if not believed:
                     # Hostile writers: wait at most one interval for the name to change.
                     t_end = now_ns() + interval
@@ -606,7 +682,7 @@ class DocReader:
         msize = min(msize, h["metadata_capacity"])
         meta = ctypes.string_at(slot + SLOT_HEADER, msize)
         # Guard against a truncated object (the C++ library has a SIGBUS guard; Python has none):
-        if os.fstat(seg.fd).st_size != h["total_size"]:
+        if os.fstat(seg.fd).st_size < h["total_size"]:
             raise Fatal("corrupt", EXIT_INVALID, f"{self.path}: the object was truncated")
         pix = ctypes.string_at(slot + h["pixel_offset"], h["frame_bytes"])
         valid = load64(slot) == want                    # acquire fence + re-check (x86-64: a load)
@@ -637,15 +713,19 @@ class DocReader:
         self.last_frame_time = now_ns()
 
     def liveness(self, seg, lost, last):
-        """PROTOCOL.md "Liveness and recovery": the heartbeat rule. Returns the lost state."""
+        """PROTOCOL.md "Liveness and recovery": lost = gone or stalled. Returns the lost state."""
         h = seg.h
         interval = h["heartbeat_interval_ns"]
-        age = max(0, now_ns() - load64(seg.base + OFF_HEARTBEAT))
+        hb = load64(seg.base + OFF_HEARTBEAT)
+        age = max(0, now_ns() - hb)
+        seq = load64(seg.base + OFF_LAST_SEQ)
+        if seq != seg.seen_seq:
+            seg.seen_seq, seg.progress_ns = seq, now_ns()
         reason = None
-        if age > 3 * interval:
-            reason = "heartbeat older than 3 intervals"
-        elif age > interval * 3 // 2 and not pid_alive(h["writer_pid"], h["writer_start_ticks"]):
-            reason = "heartbeat older than 1.5 intervals and the producer's pid is gone"
+        if producer_gone(self.a.name, h, hb):
+            reason = "the producer is gone (its pid and start time, the name's lock)"
+        elif age > 3 * interval and now_ns() - seg.progress_ns > 3 * interval:
+            reason = "heartbeat and commits stopped for 3 intervals"
         if reason and not lost:
             self.emit(event="producer_lost", generation=h["generation"], producer_pid=h["writer_pid"],
                       heartbeat_age_ns=age, last_seq=last, reason=reason)

@@ -237,6 +237,88 @@ INSTANTIATE_TEST_SUITE_P(ClosedOrSuperseded, HostileState,
                          ::testing::Values(layout::State::closed, layout::State::superseded),
                          [](const auto& p) { return p.param == layout::State::closed ? "closed" : "superseded"; });
 
+// Issue 22: the rule "an end is believed only when the producer is lost" relied on a heartbeat
+// any writer can forge. For 1 s a writer stores heartbeat 0 with CLOSED or SUPERSEDED (and, in
+// one case, magic 0) every millisecond while the producer keeps committing. Before the fix every
+// reader went silent for good (or exited with "not a shmframe segment ... remove the object"): a
+// read-write and a read-only consumer believed the end and skipped the live segment, and a
+// joiner failed. Liveness is now judged from the producer's pid and start time and the owner
+// lock's holder: each reader keeps receiving, and the joiner attaches.
+struct Forgery {
+  layout::State state;
+  bool magic;
+};
+void PrintTo(const Forgery& f, std::ostream* os) {
+  *os << (f.state == layout::State::closed ? "CLOSED" : "SUPERSEDED") << (f.magic ? " + magic 0" : "");
+}
+class HostileLiveness : public ::testing::TestWithParam<Forgery> {};
+
+TEST_P(HostileLiveness, AForgedHeartbeatSilencesNoReaderWhileTheProducerLives) {
+  const Forgery f = GetParam();
+  StreamGuard g(f.magic ? "forgedmagic" : (f.state == layout::State::closed ? "forgedbeatc" : "forgedbeats"));
+  LinePipe wp, rw, ro;
+  Child writer([&] { return children::produce(g.name(), children::options(), 0, 100000, &wp); });  // 100 fps
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  ReaderOptions read_only;
+  read_only.access = Access::read_only;
+  Child rw_victim([&] { return children::report_events(g.name(), rw, {}, 60s); });
+  Child ro_victim([&] { return children::report_events(g.name(), ro, {}, 60s, read_only); });
+  ASSERT_TRUE(rw.recv_kind("frame", 10s));
+  ASSERT_TRUE(ro.recv_kind("frame", 10s));
+
+  std::string joiner_error;
+  bool joined = false;
+  std::thread joiner_thread;
+  {
+    Tamper t(g.name());
+    const auto until = std::chrono::steady_clock::now() + 1s;
+    bool joiner_started = false;
+    while (std::chrono::steady_clock::now() < until) {
+      at(t.header().heartbeat_ns).store(0);
+      at(t.header().state).store(static_cast<std::uint32_t>(f.state));
+      if (f.magic) at(t.header().magic).store(0);
+      t.wake_everyone();
+      if (!joiner_started) {
+        // A consumer joining in the middle of it.
+        joiner_started = true;
+        joiner_thread = std::thread([&] {
+          Reader j(g.name());
+          try {
+            j.attach(10s);
+            joined = j.attached();
+          } catch (const Error& e) {
+            joiner_error = e.what();
+          }
+        });
+      }
+      std::this_thread::sleep_for(1ms);  // the attacker's pace, not synchronization
+    }
+  }
+  joiner_thread.join();
+  EXPECT_TRUE(joined) << "a joiner gave up on a live producer: " << joiner_error;
+  const std::uint64_t before = at(Tamper(g.name()).header().last_committed_seq).load();
+  for (LinePipe* p : {&rw, &ro}) {
+    const char* who = p == &rw ? "read-write" : "read-only";
+    const auto seen = records_until(*p, 5s,
+                                    [&](const Record& r) { return r.kind() == "frame" && r.get_u64("seq") > before; });
+    ASSERT_FALSE(seen.empty()) << who;
+    EXPECT_EQ(seen.back().kind(), "frame") << "the " << who << " consumer went silent; last: " << seen.back().str();
+    EXPECT_EQ(count_kind(seen, "closed"), 0u) << who;
+    EXPECT_EQ(count_kind(seen, "error"), 0u) << who;
+  }
+  EXPECT_TRUE(testkit::wait_until([&] { return inspect(g.name()).state == "ready"; }, 2s));
+  writer.kill_and_reap(SIGTERM);
+}
+
+INSTANTIATE_TEST_SUITE_P(Forgeries, HostileLiveness,
+                         ::testing::Values(Forgery{layout::State::closed, false},
+                                           Forgery{layout::State::superseded, false},
+                                           Forgery{layout::State::closed, true}),
+                         [](const auto& p) {
+                           return std::string(p.param.state == layout::State::closed ? "closed" : "superseded") +
+                                  (p.param.magic ? "_bad_magic" : "");
+                         });
+
 // Every free entry claimed by values no live consumer of ours writes: pid 1 (alive, but not an
 // owner: never active, never beating), pid 1 with a start time that is not init's, a dead pid,
 // a negative pid. Before the fix, a joiner was refused as "taken by live consumers" (pid 1 for
@@ -245,7 +327,7 @@ TEST(Hostile, SquattedEntriesAreTakenOverAtOnce) {
   StreamGuard g("squat");
   LinePipe wp;
   WriterOptions o = children::options();
-  o.max_consumers = 4;
+  o.max_consumers = 5;
   Child writer([&] { return children::produce(g.name(), o, 0, 10000, &wp); });
   ASSERT_TRUE(wp.recv_kind("ready", 10s));
   Child gone([] { return 0; });
@@ -253,6 +335,8 @@ TEST(Hostile, SquattedEntriesAreTakenOverAtOnce) {
   {
     Tamper t(g.name());
     const std::uint64_t now = shmframe::monotonic_ns();
+    at(t.entry(4).owner_pid).store(1);  // never active, a heartbeat far in the future (issue 22)
+    at(t.entry(4).heartbeat_ns).store(now + 3'600'000'000'000ull);
     at(t.entry(0).owner_pid).store(1);  // never active, heartbeat 0
     at(t.entry(1).owner_pid).store(1);
     at(t.entry(1).owner_start_ticks).store(12345);  // not init's start time
@@ -264,7 +348,7 @@ TEST(Hostile, SquattedEntriesAreTakenOverAtOnce) {
     at(t.entry(3).owner_pid).store(-7);
   }
   std::vector<std::unique_ptr<Reader>> joiners;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 5; ++i) {
     joiners.push_back(std::make_unique<Reader>(g.name()));
     try {
       joiners.back()->attach(0ms);  // one attempt: no waiting for anything
@@ -280,7 +364,7 @@ TEST(Hostile, SquattedEntriesAreTakenOverAtOnce) {
   Reader fifth(g.name());
   try {
     fifth.attach(0ms);
-    ADD_FAILURE() << "a fifth consumer attached to a 4-entry table";
+    ADD_FAILURE() << "a sixth consumer attached to a 5-entry table";
   } catch (const Error& e) {
     EXPECT_EQ(e.value(), errc::too_many_consumers) << e.what();
   }

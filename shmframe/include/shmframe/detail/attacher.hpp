@@ -58,9 +58,21 @@ class Attacher {
   // (its creator is between shm_open and fchmod) sets `unsized_denied` instead of throwing.
   std::optional<Object> open_or_wait(Access access, bool& unsized_denied, bool& writable);
   // A CLOSED or SUPERSEDED header snapshot: stale (the object is skipped) when that is
-  // believable (its producer is gone or silent); not_ready, with a recheck scheduled, while its
-  // producer lives and beats (someone else may have written it).
+  // believable (no live process owns the name); not_ready, with a recheck scheduled, while one
+  // does (someone else may have written it).
   Probe on_end(const layout::SegmentHeader& snap, const struct stat& st) noexcept;
+  // Waits (bounded by `deadline` and the READY timeout) while the segment at `h` is being
+  // initialized. nullopt once READY; else what probe() returns.
+  std::optional<Probe> await_ready(layout::SegmentHeader& h, const struct stat& st, std::uint64_t deadline);
+  // validate_identity(), through on_invalid() when it fails: nullopt when the identity is good.
+  std::optional<Probe> check_identity(const layout::SegmentHeader& snap, const struct stat& st);
+  // The object at the name failed validation (`e`: bad magic, ABI mismatch, corrupt format).
+  // Throws `e` unless a live process owns the name; then not_ready, with a recheck scheduled, and
+  // `e` rethrown only when it is not a bad magic and outlasts the READY timeout.
+  Probe on_invalid(const Error& e, const struct stat& st);
+  // How soon a header someone else wrote is looked at again (the producer repairs it within a
+  // heartbeat, which no event announces).
+  static constexpr std::uint64_t kForgedRecheckNs = 50'000'000;
   // The READY timeout ran out on this object: throw creator_died (and skip the object) when its
   // creator is dead, init_timeout (and keep watching it) when it may only be slow.
   [[noreturn]] void give_up_waiting(const struct stat& st, std::int32_t creator_pid);
@@ -73,6 +85,7 @@ class Attacher {
   std::chrono::milliseconds ready_timeout_;
   std::optional<std::uint32_t> expect_owner_;
   const Interrupt* interrupt_;
+  std::function<void(const std::string&)> warn_;
   Watcher watcher_;
   dev_t skip_dev_ = 0;
   ino_t skip_ino_ = 0;
@@ -81,6 +94,8 @@ class Attacher {
   ino_t pending_ino_ = 0;
   std::uint64_t recheck_at_ = 0;  // see recheck_at(); 0 = none
   struct stat denied_st_ = {};    // the object open_or_wait() could not open yet
+  dev_t invalid_dev_ = 0;         // the object on_invalid() last warned about
+  ino_t invalid_ino_ = 0;
 };
 
 }  // namespace shmframe::detail

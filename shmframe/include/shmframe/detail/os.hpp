@@ -32,8 +32,9 @@ std::uint64_t boottime_ns() noexcept;  // CLOCK_BOOTTIME: counts suspend too; ne
 
 // Start time of a process in clock ticks since boot (/proc/PID/stat field 22); 0 if unknown.
 std::uint64_t process_start_ticks(pid_t pid) noexcept;
-// False only when the process certainly does not exist (kill(pid, 0) says ESRCH) or a
-// different process now has its pid (start time differs). EPERM counts as alive.
+// False only when the process certainly does not exist (kill(pid, 0) says ESRCH), is a zombie
+// (dead, not yet reaped by its parent), or a different process now has its pid (start time
+// differs). EPERM counts as alive.
 bool process_alive(pid_t pid, std::uint64_t start_ticks) noexcept;
 
 // Names: stream "cam0" lives in the POSIX shm object "/shmframe.cam0" (Linux:

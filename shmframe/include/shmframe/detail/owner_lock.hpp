@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,24 @@ namespace shmframe::detail {
 // The pid recorded in the name's lock object (the producer that holds it, or held it last);
 // 0 if there is none or it cannot be read (another user's lock is 0600).
 std::int32_t lock_owner_pid(std::string_view stream) noexcept;
+
+// Who holds the name's lock right now, as the kernel says (/proc/locks: no other process can
+// forge it): the holder's pid as seen from here; 0 when there is no lock object (nobody holds
+// it); kHiddenHolder when the kernel lists a holder without a pid; nullopt when no holder is
+// listed (nobody holds it, or a process of another pid namespace, which /proc/locks hides) or
+// /proc/locks is unreadable.
+inline constexpr std::int32_t kHiddenHolder = -1;
+std::optional<std::int32_t> lock_holder(std::string_view stream) noexcept;
+
+// Is the producer (pid, start time: from a validated header snapshot) alive and the name's owner?
+// Judged only from what no writer of the segment can forge: the process table and the lock's
+// holder. unknown when neither says (another pid namespace, /proc/locks unreadable).
+enum class Liveness { alive, gone, unknown };
+Liveness producer_liveness(std::string_view stream, std::int32_t pid, std::uint64_t start_ticks) noexcept;
+
+// Does a live process hold the name's lock (so a producer owns the name, whatever its segment's
+// header says)? For a joiner, which has no header it can trust yet.
+Liveness name_owner_liveness(std::string_view stream) noexcept;
 
 class OwnerLock {
  public:

@@ -151,13 +151,15 @@ std::optional<Object> open_segment(std::string_view stream, bool writable);
 // Maps an open object. Without `prefault` nothing is faulted in (a huge sparse object must not
 // make us allocate it). Throws Error(permission_denied | system_error | corrupt).
 std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault = false);
-// Throws Error(corrupt, naming the file and the fix) unless every byte of the object is backed by
-// memory (tmpfs counts allocated pages in st_blocks). Producers posix_fallocate their segments; a
-// sparse one would fill /dev/shm as it is touched, and die of SIGBUS once /dev/shm is full. Call
-// before populate() and before touching anything beyond the header.
-void check_backed(const Object& obj, std::string_view stream);
-// Pre-faults the page tables of a validated mapping (best effort).
-void populate(const Region& r) noexcept;
+// Throws Error(corrupt, naming the file and the fix) unless the object has as many bytes backed by
+// memory as the segment uses (`used`, its total_size; tmpfs counts allocated pages in st_blocks).
+// Producers posix_fallocate their segments; a sparse one would fill /dev/shm as it is touched,
+// and die of SIGBUS once /dev/shm is full. An object someone grew (ftruncate) past `used` has
+// holes only past it, which are never touched. Call before populate() and before touching
+// anything beyond the header.
+void check_backed(const Object& obj, std::uint64_t used, std::string_view stream);
+// Pre-faults the page tables of the first `used` bytes of a validated mapping (best effort).
+void populate(const Region& r, std::uint64_t used) noexcept;
 
 // The state word, read by anyone: SYNC(state) acquire side; the header is complete once it
 // reads READY (or later).
@@ -186,9 +188,17 @@ void retire_segment(const WriteView& v, layout::State state, std::string_view st
 // unreadable). `log` hears what was replaced.
 std::uint64_t supersede_existing(std::string_view stream, const std::function<void(const std::string&)>& log);
 
-// True when the producer of `v` is lost: its heartbeat is older than 3 intervals, or older than
-// 1.5 intervals while its pid is gone (or reused). One rule for readers and tools alike.
-bool producer_lost(const ReadView& v, std::uint64_t now) noexcept;
+// True when the producer of `v` (the stream `stream`) is gone: dead, or no longer the name's
+// owner. Judged from what no writer of the segment can forge (PROTOCOL.md, "Liveness and
+// recovery"): the pid and start time of the validated header copy against the process table and
+// the owner lock's holder. The heartbeat counts only while it is fresh (the cheap answer: alive)
+// and when neither can tell (another pid namespace): older than 1.5 intervals is gone then.
+// Believing a CLOSED or SUPERSEDED, and advising to remove an object, rest on this.
+bool producer_gone(const ReadView& v, std::string_view stream, std::uint64_t now) noexcept;
+// True when its heartbeat is older than 3 intervals and no commit was seen for as long
+// (`progress_ns`: when the caller last saw last_committed_seq change): a stopped or hung producer,
+// reported as lost, never believed to have ended. One rule for readers and tools alike.
+bool producer_stalled(const ReadView& v, std::uint64_t now, std::uint64_t progress_ns) noexcept;
 
 // The stream's identity, format and producer health, from a validated view (relaxed reads).
 StreamInfo stream_info(const ReadView& v);
