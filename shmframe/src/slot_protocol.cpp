@@ -156,27 +156,51 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
   }
 }
 
+void DemotionLedger::reset(std::uint32_t entries, std::uint64_t window_ns) {
+  records_.assign(entries, Record{});
+  window_ns_ = window_ns;
+}
+
+bool DemotionLedger::excused(std::uint32_t i, std::int32_t pid, std::uint64_t last_seq, std::uint64_t now) noexcept {
+  if (i >= records_.size()) return false;
+  Record& r = records_[i];
+  if (r.pid == 0) return false;
+  if (r.pid != pid) {  // the entry changed hands: a new consumer, with no past
+    r = Record{};
+    return false;
+  }
+  if (last_seq <= r.latest || now < r.until_ns) return true;
+  r = Record{};  // caught up, and its window is over: waited for again
+  return false;
+}
+
+void DemotionLedger::demoted(std::uint32_t i, std::int32_t pid, std::uint64_t latest, std::uint64_t now) noexcept {
+  if (i < records_.size()) records_[i] = Record{pid, latest, now + window_ns_};
+}
+
 namespace {
-// Lossless consumers, with the last frame each took. SYNC(lossless) producer load side: seq_cst
-// loads after the seq_cst store of producer_waiting (notifier::producer_wait_begin); the consumer
-// stores last_seq (or releases a hold) seq_cst, then loads producer_waiting. Either we see its
-// progress here, or it sees us waiting and wakes us.
+// Lossless consumers the ledger does not excuse, with the last frame each took. SYNC(lossless)
+// producer load side: seq_cst loads after the seq_cst store of producer_waiting
+// (notifier::producer_wait_begin); the consumer stores last_seq (or releases a hold) seq_cst,
+// then loads producer_waiting. Either we see its progress here, or it sees us waiting and wakes us.
 template <class F>
-void for_each_lossless(const WriteView& v, F&& f) {
+void for_each_lossless(const WriteView& v, DemotionLedger& ledger, std::uint64_t now, F&& f) {
   for (std::uint32_t i = 0; i < v.geo.max_consumers; ++i) {
     auto& e = v.consumer(i);
     if (at(e.delivery).load(std::memory_order_seq_cst) != static_cast<std::uint32_t>(layout::Delivery::lossless))
       continue;
     const std::int32_t pid = at(e.owner_pid).load(std::memory_order_relaxed);
     if (pid <= 0) continue;
-    f(i, e, pid, at(e.last_seq).load(std::memory_order_seq_cst));
+    const std::uint64_t last = at(e.last_seq).load(std::memory_order_seq_cst);
+    if (ledger.excused(i, pid, last, now)) continue;
+    f(i, e, pid, last);
   }
 }
 }  // namespace
 
-std::uint64_t owed_slots(const WriteView& v) noexcept {
+std::uint64_t owed_slots(const WriteView& v, DemotionLedger& ledger, std::uint64_t now) noexcept {
   std::uint64_t floor = UINT64_MAX;
-  for_each_lossless(v, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
+  for_each_lossless(v, ledger, now, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
     floor = std::min(floor, last);
   });
   if (floor == UINT64_MAX) return 0;
@@ -189,15 +213,19 @@ std::uint64_t owed_slots(const WriteView& v) noexcept {
   return owed;
 }
 
-std::uint32_t demote_slowest(const WriteView& v,
+std::uint32_t demote_slowest(const WriteView& v, DemotionLedger& ledger, std::uint64_t latest, std::uint64_t now,
                              const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept {
   std::uint64_t floor = UINT64_MAX;
-  for_each_lossless(v, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
+  for_each_lossless(v, ledger, now, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
     floor = std::min(floor, last);
   });
   std::uint32_t count = 0;
-  for_each_lossless(v, [&](std::uint32_t i, layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t last) {
+  for_each_lossless(v, ledger, now, [&](std::uint32_t i, layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t last) {
     if (last != floor) return;
+    // Remembered privately first: whatever the entry writes from now on, it is not waited for
+    // until it has caught up and its window is over.
+    ledger.demoted(i, pid, latest, now);
+    ++count;
     auto expected = static_cast<std::uint32_t>(layout::Delivery::lossless);
     // seq_cst: the consumer re-arms with a plain store only when it sees `demoted`; a CAS keeps us
     // from overwriting a re-arm or a release (0) that happened meanwhile.
@@ -209,7 +237,6 @@ std::uint32_t demote_slowest(const WriteView& v,
     // relaxed: statistics counters.
     at(e.demotions).fetch_add(1, std::memory_order_relaxed);
     at(v.header().lossless_demotions).fetch_add(1, std::memory_order_relaxed);
-    ++count;
     if (demoted) demoted(i, pid);
   });
   return count;

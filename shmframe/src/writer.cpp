@@ -46,6 +46,9 @@ struct WriterImpl {
   std::atomic<std::uint64_t> lossless_waits{0}, lossless_blocked_ns{0}, tampering{0};
   std::vector<std::uint64_t> changing_since;  // reaper's memory of entries changing hands (heartbeat thread)
   std::uint64_t last_tamper_log_ns = 0;       // heartbeat thread
+  DemotionLedger ledger;                      // driving thread: lossless consumers it demoted
+  std::uint64_t last_demotion_log_ns = 0;     // driving thread: demotion warnings, one a second ...
+  std::uint64_t demotions_unlogged = 0;       // ... with a count of those not logged
   std::uint64_t tamper_unlogged = 0;          // heartbeat thread
 
   // What only the producer writes in the current segment, stored and recorded in one call; the
@@ -86,6 +89,8 @@ struct WriterImpl {
   bool replace_broken() noexcept;
   // The WriteSlot of `region` / `generation` in `slot` is dropped uncommitted (WriteSlot::abandon()).
   void abandon(const std::shared_ptr<Region>& region, std::uint64_t generation, std::uint32_t slot) noexcept;
+  // Logs a demotion, at most once a second (with the count of those not logged).
+  void log_demotion(std::uint32_t entry, std::int32_t pid, std::uint64_t now) noexcept;
   // mark_for_write() honouring lossless consumers: waits up to max_block, then demotes.
   Marked mark(std::uint64_t seq) noexcept;
   // publish()'s store kind for this generation's size (detail::streaming_wins()).
@@ -122,6 +127,7 @@ void WriterImpl::create_generation(const FrameFormat& f) {
     view = std::move(v);
   }
   format = f;
+  ledger.reset(geo.max_consumers, static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.demotion_window).count()));
   stream_copies.reset();  // measured again for the new size (remembered per size)
   last_generation = geo.generation;
   next_seq = 1;
@@ -190,33 +196,46 @@ void WriterImpl::reassert() noexcept {
   tamper_unlogged = 0;
 }
 
+void WriterImpl::log_demotion(std::uint32_t entry, std::int32_t pid, std::uint64_t now) noexcept {
+  // A consumer can get itself demoted on every frame: one line a second, with a count.
+  ++demotions_unlogged;
+  if (last_demotion_log_ns != 0 && now - last_demotion_log_ns < 1'000'000'000) return;
+  last_demotion_log_ns = now;
+  std::string more;
+  if (demotions_unlogged > 1) more = " (" + std::to_string(demotions_unlogged) + " demotions since the last report)";
+  demotions_unlogged = 0;
+  log(LogLevel::warn, "lossless consumer pid " + std::to_string(pid) + " (entry " + std::to_string(entry) +
+                          ") took no frame for " + std::to_string(opt.max_block.count()) +
+                          " ms: demoted to lossy until it catches up; not waited for again for " +
+                          std::to_string(opt.demotion_window.count()) + " ms" + more);
+}
+
 Marked WriterImpl::mark(std::uint64_t seq) noexcept {
   const WriteView& v = view;
   // Every mark recorded with the word it left: the heartbeat compares with it.
   auto marked = [&](std::uint64_t owed) { return words.mark(v, seq, newest_slot, owed); };
   if (opt.max_block.count() == 0) return marked(0);  // lossless off
-  Marked m = marked(owed_slots(v));
+  Marked m = marked(owed_slots(v, ledger, monotonic_ns()));
   if (!m.blocked) return m;
   const std::uint64_t start = monotonic_ns();
   const std::uint64_t deadline = start + static_cast<std::uint64_t>(std::chrono::nanoseconds(opt.max_block).count());
   lossless_waits.fetch_add(1, std::memory_order_relaxed);
   for (;;) {
     const std::uint32_t ticket = notifier::producer_wait_begin(v);
-    m = marked(owed_slots(v));  // after raising the flag: SYNC(lossless)
+    m = marked(owed_slots(v, ledger, monotonic_ns()));  // after raising the flag: SYNC(lossless)
     const std::uint64_t now = monotonic_ns();
     if (!m.blocked || now >= deadline) break;
     (void)notifier::producer_wait(v, ticket, deadline - now);  // woken, timed out or EINTR: look again
   }
   notifier::producer_wait_end(v);
   // Still blocked after max_block: demote the slowest lossless consumers until a slot frees up
-  // (bounded: each round demotes at least one, or nobody is lossless any more).
+  // (bounded: each round excuses at least one more entry, or nobody is lossless any more).
   while (m.blocked) {
-    const auto n = demote_slowest(v, [this](std::uint32_t entry, std::int32_t pid) {
-      log(LogLevel::warn, "lossless consumer pid " + std::to_string(pid) + " (entry " + std::to_string(entry) +
-                              ") took no frame for " + std::to_string(opt.max_block.count()) +
-                              " ms: demoted to lossy until it catches up");
+    const std::uint64_t now = monotonic_ns();
+    const auto n = demote_slowest(v, ledger, seq - 1, now, [this, now](std::uint32_t entry, std::int32_t pid) {
+      log_demotion(entry, pid, now);
     });
-    m = marked(n == 0 ? 0 : owed_slots(v));
+    m = marked(n == 0 ? 0 : owed_slots(v, ledger, now));
   }
   lossless_blocked_ns.fetch_add(monotonic_ns() - start, std::memory_order_relaxed);
   return m;
@@ -324,6 +343,9 @@ std::optional<std::string> check_options(const WriterOptions& o) {
   }
   if (o.max_block < std::chrono::milliseconds(0) || o.max_block > kMaxMaxBlock) {
     return "max-block=" + n(o.max_block.count()) + " ms is out of range: use 0 .. 60 s (0: never wait)";
+  }
+  if (o.demotion_window < std::chrono::milliseconds(0) || o.demotion_window > kMaxDemotionWindow) {
+    return "demotion-window=" + n(o.demotion_window.count()) + " ms is out of range: use 0 .. 1 h";
   }
   return std::nullopt;
 }

@@ -54,6 +54,11 @@ struct WriterOptions {
   // Lossless consumers: acquire() waits at most this long for one to take the frame it would
   // overwrite, then demotes it to lossy (counted). 0 = never wait (lossless consumers are lossy).
   std::chrono::milliseconds max_block{100};
+  // After demoting a lossless consumer, the producer waits for it again only once it has taken a
+  // frame committed after its demotion (caught up) and this long has passed: a slow or hostile
+  // lossless consumer costs at most one max_block per window (docs/PROTOCOL.md, "Delivery
+  // modes"). 0 = as soon as it has caught up.
+  std::chrono::milliseconds demotion_window{1000};
   bool prefault = true;  // touch every page at creation so the first frames don't fault
   LogCallback log;       // optional; called from the driving thread or the heartbeat thread
 };
@@ -68,6 +73,7 @@ inline constexpr std::uint32_t kMaxStrideAlign = 4096;
 inline constexpr std::chrono::milliseconds kMinHeartbeat{1};
 inline constexpr std::chrono::milliseconds kMaxHeartbeat{60'000};
 inline constexpr std::chrono::milliseconds kMaxMaxBlock{60'000};
+inline constexpr std::chrono::milliseconds kMaxDemotionWindow{3'600'000};
 inline constexpr mode_t kDefaultMode = 0600;
 
 // Every option against those limits (the format's size too, when it is set: width and height

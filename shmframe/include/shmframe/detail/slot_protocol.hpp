@@ -20,6 +20,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "shmframe/detail/segment.hpp"
 #include "shmframe/layout.hpp"
@@ -38,12 +39,37 @@ struct Marked {
 // and the result is `blocked`.
 Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot, std::uint64_t owed = 0) noexcept;
 
+// The producer's private memory of the lossless consumers it demoted (PROTOCOL.md, "Delivery
+// modes", step 5). Kept out of shared memory, so no consumer can write it: an entry that
+// re-arms itself (delivery = 1) with a stale last_seq, or fakes a catch-up, is still not waited
+// for. One thread (the producer's driving thread).
+class DemotionLedger {
+ public:
+  void reset(std::uint32_t entries, std::uint64_t window_ns);
+  // True when entry `i` (owned by `pid`, whose last_seq reads `last_seq`) must not be waited for:
+  // it was demoted and has not yet taken a frame committed after that, or its window is not over.
+  // Forgets the demotion once both are done.
+  bool excused(std::uint32_t i, std::int32_t pid, std::uint64_t last_seq, std::uint64_t now) noexcept;
+  // Entry `i` was demoted while `latest` was the newest commit.
+  void demoted(std::uint32_t i, std::int32_t pid, std::uint64_t latest, std::uint64_t now) noexcept;
+
+ private:
+  struct Record {
+    std::int32_t pid = 0;  // 0: no demotion remembered
+    std::uint64_t latest = 0;
+    std::uint64_t until_ns = 0;
+  };
+  std::vector<Record> records_;
+  std::uint64_t window_ns_ = 0;
+};
+
 // Lossless back-pressure: the slots holding a frame newer than the last frame taken by some
-// lossless consumer (one bit per slot, like held sets). 0 when no lossless consumer is attached.
-std::uint64_t owed_slots(const WriteView& v) noexcept;
+// lossless consumer that `ledger` does not excuse (one bit per slot, like held sets). 0 when no
+// lossless consumer is attached.
+std::uint64_t owed_slots(const WriteView& v, DemotionLedger& ledger, std::uint64_t now) noexcept;
 // After the producer waited its max block: demotes to lossy the lossless consumers furthest
 // behind (those whose last taken frame is the oldest). Returns how many, calling `demoted` for each.
-std::uint32_t demote_slowest(const WriteView& v,
+std::uint32_t demote_slowest(const WriteView& v, DemotionLedger& ledger, std::uint64_t latest, std::uint64_t now,
                              const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept;
 // Publishes the slot as frame `seq`: timestamps and metadata size, then the sequence word, then
 // last_committed_seq. Pixels and metadata must be written before.
