@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   double fps = -1;
   std::uint64_t frames = 0;
   std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100, stride_align = 1, max_block_ms = 100;
+  std::uint32_t demotion_window_ms = 1000;
   bool verbose = false;
   cli.add_option("-n,--name", name, "Stream name ([A-Za-z0-9_.-], 1-64 chars); lives in /dev/shm/shmframe.NAME")
       ->check(shmframe::app::StreamNameValidator())
@@ -76,6 +77,11 @@ int main(int argc, char** argv) {
                  "demoted to lossy until it catches up (0 = never wait)")
       ->check(CLI::Range(0u, static_cast<std::uint32_t>(shmframe::kMaxMaxBlock.count())))
       ->capture_default_str();
+  cli.add_option("--demotion-window-ms", demotion_window_ms,
+                 "After demoting a lossless consumer, wait for it again only once it has caught up and this long has "
+                 "passed: a slow or hostile one costs at most one --max-block-ms per window (0 = once caught up)")
+      ->check(CLI::Range(0u, static_cast<std::uint32_t>(shmframe::kMaxDemotionWindow.count())))
+      ->capture_default_str();
   cli.add_flag("--loop", src.loop, "Restart a file source at its end instead of stopping");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
   mode_t mode = shmframe::kDefaultMode;
@@ -107,6 +113,7 @@ int main(int argc, char** argv) {
     wo.mode = mode;
     wo.heartbeat = std::chrono::milliseconds(heartbeat_ms);
     wo.max_block = std::chrono::milliseconds(max_block_ms);
+    wo.demotion_window = std::chrono::milliseconds(demotion_window_ms);
     wo.log = shmframe::app::library_logger();
     shmframe::Writer writer(name, wo);
     spdlog::info("stream '{}' generation {}: {} ({}) at {} fps, {} slots, /dev/shm/shmframe.{} mode {:04o}", name,
