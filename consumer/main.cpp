@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
   shmframe::app::add_expect_owner_option(cli, expect_owner);
   cli.add_flag("--verify", verify,
                "With --processor probe: check every frame against the test pattern of its seq (shmframe-producer's "
-               "default source; shmframe/pattern.hpp): \"pattern_ok\" in each frame's JSON, exit 4 if any differed");
+               "default source; shmframe/pattern.hpp): \"pattern_ok\" in each frame's JSON, exit 4 if any differed "
+               "(an error that ended the run is reported too, and exits with its own code)");
   cli.add_flag("--exit-on-close", exit_on_close,
                "Exit 0 when the producer closes the stream instead of waiting for a new one");
   cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
@@ -206,19 +207,21 @@ int main(int argc, char** argv) {
       spdlog::info("processed {} frames, {} discarded (overwritten while in use), {} processor errors", st.processed,
                    st.discarded, st.errors);
     }
-    if (counts && counts->mismatches != 0) {
+    // Both are reported: a mismatch, and an error that ended the run; the error's exit code wins
+    // (the run did not finish), 4 is for a run that finished with mismatches.
+    const bool mismatched = counts && counts->mismatches != 0;
+    if (mismatched) {
       spdlog::error(
           "{} of {} frames differed from the test pattern of their seq (see \"mismatch\" in the probe's "
           "output): the stream is not shmframe-producer's test pattern, or frames were corrupted",
           counts->mismatches, counts->verified);
-      return 4;
     }
     switch (r.end) {
       case shmframe::RunEnd::error: spdlog::error("{}", r.message); return 1;
       case shmframe::RunEnd::timed_out:
         spdlog::error("no frame from stream '{}' for {} ms: {}", name, timeout_ms, r.message);
         return 3;
-      default: return 0;
+      default: return mismatched ? 4 : 0;
     }
   } catch (const shmframe::Error& e) {
     spdlog::error("{}", e.what());

@@ -136,7 +136,17 @@ bool Viewer::save_snapshot() {
   const auto t = tiles();
   cv::Mat canvas;
   const std::uint64_t cpu0 = thread_cpu_ns();
-  compose(t, native_cell(t), RenderOptions{false, false, false, monotonic_ns()}, canvas);
+  // Full size unless that canvas is absurd (a 32768x1 and a 1x32768 stream tile into 65536x32768,
+  // 6 GiB): then scaled down, aspect kept, and said so.
+  const cv::Size native = native_cell(t);
+  const cv::Size cell = snapshot_cell(t, kMaxSnapshotPixels);
+  if (cell != native) {
+    const cv::Size grid = grid_for(t.size());
+    say("snapshot scaled: the full-size canvas would be {}x{} pixels; scaled to {}x{} (at most {} Mpixels)",
+        static_cast<std::uint64_t>(native.width) * grid.width, static_cast<std::uint64_t>(native.height) * grid.height,
+        cell.width * grid.width, cell.height * grid.height, kMaxSnapshotPixels >> 20);
+  }
+  compose(t, cell, RenderOptions{false, false, false, monotonic_ns()}, canvas);
   bool ok = false;
   try {
     ok = cv::imwrite(opt_.snapshot, canvas);

@@ -114,6 +114,16 @@ cv::Size fitted_cell(const std::vector<Tile>& tiles, cv::Size max_size) {
   return {std::max(1, static_cast<int>(cell.width * k)), std::max(1, static_cast<int>(cell.height * k))};
 }
 
+cv::Size snapshot_cell(const std::vector<Tile>& tiles, std::uint64_t max_pixels) {
+  const cv::Size cell = native_cell(tiles), grid = grid_for(tiles.size());
+  const double w = static_cast<double>(cell.width) * grid.width;
+  const double h = static_cast<double>(cell.height) * grid.height;
+  constexpr double kMaxSide = 32767;
+  const double k = std::min({1.0, std::sqrt(static_cast<double>(max_pixels) / (w * h)), kMaxSide / w, kMaxSide / h});
+  if (k >= 1.0) return cell;
+  return {std::max(1, static_cast<int>(cell.width * k)), std::max(1, static_cast<int>(cell.height * k))};
+}
+
 void compose(const std::vector<Tile>& tiles, cv::Size cell, const RenderOptions& options, cv::Mat& canvas) {
   const cv::Size grid = grid_for(tiles.size());
   canvas.create(cell.height * grid.height, cell.width * grid.width, CV_8UC3);

@@ -40,6 +40,12 @@ cv::Size native_cell(const std::vector<Tile>& tiles);
 // Cell size so that the grid fits in `max_size`, aspect kept, never enlarged.
 cv::Size fitted_cell(const std::vector<Tile>& tiles, cv::Size max_size);
 
+// The cell of a --snapshot: native_cell(), unless the grid of them would exceed `max_pixels`
+// (or 32767 pixels a side, OpenCV's and PNG encoders' practical limit): then scaled down to fit,
+// aspect kept.
+inline constexpr std::uint64_t kMaxSnapshotPixels = std::uint64_t{1} << 28;  // 256 Mpixels, 768 MiB in BGR
+cv::Size snapshot_cell(const std::vector<Tile>& tiles, std::uint64_t max_pixels);
+
 // Renders every tile into `canvas` (resized to the grid of `cell`s).
 void compose(const std::vector<Tile>& tiles, cv::Size cell, const RenderOptions& options, cv::Mat& canvas);
 

@@ -220,25 +220,26 @@ std::uint32_t demote_slowest(const WriteView& v, DemotionLedger& ledger, std::ui
     floor = std::min(floor, last);
   });
   std::uint32_t count = 0;
-  for_each_lossless(v, ledger, now, [&](std::uint32_t i, layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t last) {
-    if (last != floor) return;
-    // Remembered privately first: whatever the entry writes from now on, it is not waited for
-    // until it has caught up and its window is over.
-    ledger.demoted(i, pid, latest, now);
-    ++count;
-    auto expected = static_cast<std::uint32_t>(layout::Delivery::lossless);
-    // seq_cst: the consumer re-arms with a plain store only when it sees `demoted`; a CAS keeps us
-    // from overwriting a re-arm or a release (0) that happened meanwhile.
-    if (!at(e.delivery)
-             .compare_exchange_strong(expected, static_cast<std::uint32_t>(layout::Delivery::demoted),
-                                      std::memory_order_seq_cst)) {
-      return;
-    }
-    // relaxed: statistics counters.
-    at(e.demotions).fetch_add(1, std::memory_order_relaxed);
-    at(v.header().lossless_demotions).fetch_add(1, std::memory_order_relaxed);
-    if (demoted) demoted(i, pid);
-  });
+  for_each_lossless(v, ledger, now,
+                    [&](std::uint32_t i, layout::ConsumerEntry& e, std::int32_t pid, std::uint64_t last) {
+                      if (last != floor) return;
+                      // Remembered privately first: whatever the entry writes from now on, it is not waited for
+                      // until it has caught up and its window is over.
+                      ledger.demoted(i, pid, latest, now);
+                      ++count;
+                      auto expected = static_cast<std::uint32_t>(layout::Delivery::lossless);
+                      // seq_cst: the consumer re-arms with a plain store only when it sees `demoted`; a CAS keeps us
+                      // from overwriting a re-arm or a release (0) that happened meanwhile.
+                      if (!at(e.delivery)
+                               .compare_exchange_strong(expected, static_cast<std::uint32_t>(layout::Delivery::demoted),
+                                                        std::memory_order_seq_cst)) {
+                        return;
+                      }
+                      // relaxed: statistics counters.
+                      at(e.demotions).fetch_add(1, std::memory_order_relaxed);
+                      at(v.header().lossless_demotions).fetch_add(1, std::memory_order_relaxed);
+                      if (demoted) demoted(i, pid);
+                    });
   return count;
 }
 

@@ -232,9 +232,8 @@ Marked WriterImpl::mark(std::uint64_t seq) noexcept {
   // (bounded: each round excuses at least one more entry, or nobody is lossless any more).
   while (m.blocked) {
     const std::uint64_t now = monotonic_ns();
-    const auto n = demote_slowest(v, ledger, seq - 1, now, [this, now](std::uint32_t entry, std::int32_t pid) {
-      log_demotion(entry, pid, now);
-    });
+    const auto n = demote_slowest(
+        v, ledger, seq - 1, now, [this, now](std::uint32_t entry, std::int32_t pid) { log_demotion(entry, pid, now); });
     m = marked(n == 0 ? 0 : owed_slots(v, ledger, now));
   }
   lossless_blocked_ns.fetch_add(monotonic_ns() - start, std::memory_order_relaxed);

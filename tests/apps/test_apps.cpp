@@ -365,6 +365,33 @@ TEST(Apps, VerifyReportsMismatchesAndExitsNonZero) {
   producer.kill_and_reap(SIGKILL);
 }
 
+// Issue 22: a run with mismatches that then ends on an error (here: no frame for the timeout)
+// reports both; before, the exit 4 of the mismatch hid the error. The error's code wins (3).
+TEST(Apps, VerifyReportsAMismatchAndTheErrorThatEndedTheRun) {
+  StreamGuard g("app-verify-both");
+  LinePipe done;
+  Child producer([&] {
+    shmframe::Writer w(g.name(), testkit::small_options());
+    for (std::uint64_t n = 0; n < 3; ++n) {
+      shmframe::WriteSlot s = w.acquire();
+      testkit::fill_pattern(s.data(), w.format().frame_bytes(), s.seq());
+      (void)w.commit(s, shmframe::monotonic_ns());
+    }
+    done.send("committed");
+    pause();  // alive, and silent: the consumer times out
+    return 0;
+  });
+  ASSERT_TRUE(done.recv(10s));
+  App consumer(
+      {kConsumer, "--name", g.name(), "--processor", "probe", "--verify", "--frames", "50", "--timeout-ms", "1500"});
+  const int rc = consumer.proc->exit_code(20s);
+  const std::string err = consumer.errors();
+  EXPECT_EQ(rc, 3) << err;
+  EXPECT_NE(err.find("differed from the test pattern"), std::string::npos) << err;
+  EXPECT_NE(err.find("no frame from stream"), std::string::npos) << err;
+  producer.kill_and_reap(SIGKILL);
+}
+
 // The producer draws each frame's own seq, which restarts at 1 in a new generation: a stream
 // whose producer had to make a new generation (here: its segment truncated under it) still
 // verifies frame by frame. (The first version drew the producer's frame count and failed here.)

@@ -167,6 +167,30 @@ TEST(Viewer, SnapshotOfTwoStreamsTilesThemSideBySide) {
 }
 
 // The banner states of one stream through a producer's life, headless.
+// Issue 22: a 32768x1 and a 1x32768 stream tile into a 65536x32768 canvas at full size (6 GiB of
+// BGR, which OpenCV was asked for). The snapshot is scaled down to at most 256 Mpixels, aspect
+// kept, and the viewer says so.
+TEST(Viewer, ASnapshotTooLargeAtFullSizeIsScaledAndSaysSo) {
+  StreamGuard a("viewer-wide"), b("viewer-tall");
+  TempFile png("huge.png");
+  App pa({kProducer, "--name", a.name(), "--fps", "20", "--width", "32768", "--height", "1"});
+  App pb({kProducer, "--name", b.name(), "--fps", "20", "--width", "1", "--height", "32768"});
+  App probe({kViewer, "--name", b.name(), "--headless", "--frames", "1", "--timeout-ms", "20000"});
+  ASSERT_EQ(probe.proc->exit_code(20s), 0) << probe.errors();
+  App viewer({kViewer, "--name", a.name(), "--name", b.name(), "--headless", "--snapshot", png.path, "--frames", "2",
+              "--timeout-ms", "20000"});
+  const std::string scaled = line_with(viewer, "snapshot scaled: ", 30s);
+  ASSERT_FALSE(scaled.empty()) << viewer.errors();
+  EXPECT_NE(scaled.find("65536x32768"), std::string::npos) << scaled;
+  const std::string said = line_with(viewer, "snapshot: ", 30s);
+  ASSERT_FALSE(said.empty()) << viewer.errors();
+  EXPECT_EQ(viewer.proc->exit_code(30s), 0) << viewer.errors();
+  const cv::Mat shot = cv::imread(png.path, cv::IMREAD_COLOR);
+  ASSERT_FALSE(shot.empty());
+  EXPECT_LE(static_cast<std::uint64_t>(shot.cols) * static_cast<std::uint64_t>(shot.rows), std::uint64_t{1} << 28);
+  EXPECT_EQ(shot.cols, 2 * shot.rows) << "two square cells side by side: the aspect is kept";
+}
+
 TEST(Viewer, HeadlessBannersFollowTheProducerLifecycle) {
   StreamGuard g("viewer-life");
   App viewer({kViewer, "--name", g.name(), "--headless", "--timeout-ms", "30000"});
