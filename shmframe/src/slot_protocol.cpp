@@ -179,8 +179,8 @@ void DemotionLedger::demoted(std::uint32_t i, std::int32_t pid, std::uint64_t la
 }
 
 namespace {
-// Lossless consumers the ledger does not excuse, with the last frame each took. SYNC(lossless)
-// producer load side: seq_cst loads after the seq_cst store of producer_waiting
+// Lossless consumers the ledger does not excuse, with the last frame each took.
+// SYNC(lossless) producer load side: seq_cst loads after the seq_cst store of producer_waiting
 // (notifier::producer_wait_begin); the consumer stores last_seq (or releases a hold) seq_cst,
 // then loads producer_waiting. Either we see its progress here, or it sees us waiting and wakes us.
 template <class F>
