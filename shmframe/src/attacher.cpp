@@ -52,12 +52,13 @@ int Attacher::wait_for_change(std::uint64_t deadline) noexcept {
 Attacher::Probe Attacher::not_ready(const struct stat& st) {
   // The object exists but is not even sized yet: the creator is between shm_open and fallocate.
   // inotify reports the resize (IN_MODIFY); the READY timeout bounds it.
-  if (monotonic_ns() >= start_ready_clock(st)) give_up_waiting(st, lock_owner_pid(stream_));
+  if (monotonic_ns() >= start_ready_clock(st)) give_up_waiting(st, lock_owner(stream_));
   return Probe::not_ready;
 }
 
-void Attacher::give_up_waiting(const struct stat& st, std::int32_t creator_pid) {
-  if (creator_pid > 0 && !process_alive(creator_pid, 0)) {
+void Attacher::give_up_waiting(const struct stat& st, LockOwner creator) {
+  const std::int32_t creator_pid = creator.pid;
+  if (creator_pid > 0 && !process_alive(creator_pid, creator.start_ticks)) {
     // Dead for sure: this object will never become READY. Skip it until the name changes.
     not_ready_since_ = 0;
     skip(st.st_dev, st.st_ino);
@@ -91,7 +92,8 @@ Attacher::Probe Attacher::on_end(const layout::SegmentHeader& snap, const struct
       // No holder visible from here: a dead producer, or one in another pid namespace. Only the
       // header can tell, forgeable as it is.
       const std::uint64_t beat = snap.heartbeat_ns;  // a private copy: no atomics here
-      dead = now - std::min(now, beat) > 3 * interval || !process_alive(snap.writer_pid, snap.writer_start_ticks);
+      dead = now - std::min(now, beat) > 3 * interval || beat > now + interval ||
+             !process_alive(snap.writer_pid, snap.writer_start_ticks);
       break;
     }
   }
@@ -204,7 +206,9 @@ std::optional<Attacher::Probe> Attacher::await_ready(layout::SegmentHeader& h, c
     // after storing READY), bounded by the READY timeout.
     const std::uint64_t ready_by = start_ready_clock(st);
     const std::uint64_t now = monotonic_ns();
-    if (now >= ready_by) give_up_waiting(st, state != 0 ? snap.writer_pid : lock_owner_pid(stream_));
+    if (now >= ready_by) {
+      give_up_waiting(st, state != 0 ? LockOwner{snap.writer_pid, snap.writer_start_ticks} : lock_owner(stream_));
+    }
     if (now >= deadline) return Probe::not_ready;
     if (notifier::interrupted(notifier::wait_word(&h.state, state, std::min(ready_by, deadline) - now, interrupt_))) {
       return Probe::not_ready;
@@ -223,8 +227,9 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView&
   check_owner(obj->st);
   const std::uint64_t size = obj->size();
   if (size < sizeof(layout::SegmentHeader)) return not_ready(obj->st);
-  auto region = map_region(*obj, writable, stream_);
-  auto& h = *reinterpret_cast<layout::SegmentHeader*>(region->base());
+  // The header alone first: the object's size is whatever its last writer made it.
+  auto header = map_region(*obj, writable, stream_, false, sizeof(layout::SegmentHeader));
+  auto& h = *reinterpret_cast<layout::SegmentHeader*>(header->base());
   layout::SegmentHeader snap;
   if (const auto waiting = await_ready(h, obj->st, deadline)) return *waiting;
   not_ready_since_ = 0;
@@ -237,6 +242,7 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView&
     return on_invalid(e, obj->st);
   }
   check_backed(*obj, geo.total_size, stream_);  // before anything touches the holes of a sparse object
+  auto region = map_region(*obj, writable, stream_, false, geo.total_size);
   populate(*region, geo.total_size);
   wout = writable ? WriteView{region, geo} : WriteView{};
   out = ReadView{std::move(region), geo};

@@ -46,8 +46,8 @@ StreamStatus inspect(std::string_view name) {
   s.name = std::string(name);
   s.state = "initializing";
   if (obj->size() < sizeof(layout::SegmentHeader)) return s;  // created, not sized yet
-  auto region = detail::map_region(*obj, false, name);
-  const auto& h = *reinterpret_cast<const layout::SegmentHeader*>(region->base());
+  auto header = detail::map_region(*obj, false, name, false, sizeof(layout::SegmentHeader));
+  const auto& h = *reinterpret_cast<const layout::SegmentHeader*>(header->base());
   const std::uint32_t state = detail::load_state(h);
   if (state == 0) return s;  // created, identity not written yet
   layout::SegmentHeader snap;
@@ -60,7 +60,8 @@ StreamStatus inspect(std::string_view name) {
     case layout::State::superseded: s.state = "superseded"; break;
     default: s.state = "unknown(" + std::to_string(state) + ")"; break;
   }
-  const detail::ReadView v{region, detail::validate_header(snap, obj->size(), name)};
+  const detail::Geometry geo = detail::validate_header(snap, obj->size(), name);
+  const detail::ReadView v{detail::map_region(*obj, false, name, false, geo.total_size), geo};
   s.info = detail::stream_info(v);
   s.producer_alive = !detail::producer_gone(v, name, detail::monotonic_ns());
   s.forced_overwrites = snap.forced_overwrites;

@@ -61,6 +61,23 @@ ProcStat process_stat(pid_t pid) noexcept {
   }
   return out;
 }
+// "Threads:" of /proc/PID/status; 0 if unknown.
+long process_threads(pid_t pid) noexcept {
+  char path[64];
+  (void)std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+  std::FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return 0;
+  char line[256];
+  long n = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, "Threads:", 8) == 0) {
+      n = std::strtol(line + 8, nullptr, 10);
+      break;
+    }
+  }
+  (void)std::fclose(f);  // read-only
+  return n;
+}
 }  // namespace
 
 std::uint64_t process_start_ticks(pid_t pid) noexcept { return process_stat(pid).ticks; }
@@ -70,8 +87,9 @@ bool process_alive(pid_t pid, std::uint64_t start_ticks) noexcept {
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
   const ProcStat st = process_stat(pid);
   // A zombie answers kill() until its parent reaps it, but it holds nothing any more (its locks
-  // and mappings went when it died).
-  if (st.state == 'Z' || st.state == 'X') return false;
+  // and mappings went when it died). The main thread alone shows Z too when it called
+  // pthread_exit while other threads run: then the process lives.
+  if ((st.state == 'Z' || st.state == 'X') && process_threads(pid) <= 1) return false;
   if (start_ticks != 0 && st.ticks != 0 && st.ticks != start_ticks) return false;  // pid reused
   return true;
 }

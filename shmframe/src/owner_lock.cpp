@@ -26,12 +26,12 @@ bool read_record(int fd, layout::LockRecord& rec) noexcept {
 }
 }  // namespace
 
-std::int32_t lock_owner_pid(std::string_view stream) noexcept {
+LockOwner lock_owner(std::string_view stream) noexcept {
   const UniqueFd fd(shm_open(lock_object(stream).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0));
   struct stat st = {};
   layout::LockRecord rec{};
-  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !read_record(fd.get(), rec)) return 0;
-  return rec.pid;
+  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !read_record(fd.get(), rec)) return {};
+  return {rec.pid, rec.start_ticks};
 }
 
 std::optional<std::int32_t> lock_holder(std::string_view stream) noexcept {

@@ -2,6 +2,7 @@
 #include "shmframe/plugin_host.hpp"
 
 #include <dlfcn.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,12 +34,25 @@ bool is_file(const std::string& p) {
 // Why code found by name at `st` is not to be trusted, or empty: it must belong to root or to us
 // and be writable by nobody else. An ancestor directory may be group/world-writable when it is
 // sticky (/tmp): there nobody can rename or replace what root or we own.
+// True for the caller's own private group (its effective gid, with no other members listed):
+// with umask 002 (user private groups) everything the user makes is group-writable by it alone.
+bool own_private_group(gid_t gid) {
+  if (gid != getegid()) return false;
+  struct group g {};
+  struct group* found = nullptr;
+  std::vector<char> buf(16384);
+  return getgrgid_r(gid, &g, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
+         (found->gr_mem == nullptr || found->gr_mem[0] == nullptr);
+}
+
 std::string distrust(const struct stat& st, bool ancestor) {
   if (st.st_uid != 0 && st.st_uid != geteuid()) {
     return "owned by uid " + std::to_string(st.st_uid) + ", neither root nor you";
   }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(ancestor && (st.st_mode & S_ISVTX) != 0)) {
-    return (st.st_mode & S_IWOTH) != 0 ? "world-writable" : "group-writable";
+  if (ancestor && (st.st_mode & S_ISVTX) != 0) return {};  // sticky: nobody renames what is ours
+  if ((st.st_mode & S_IWOTH) != 0) return "world-writable";
+  if ((st.st_mode & S_IWGRP) != 0 && !own_private_group(st.st_gid)) {
+    return "writable by group " + std::to_string(st.st_gid);
   }
   return {};
 }
@@ -73,9 +87,10 @@ std::string distrust_dir(const std::string& real) {
 }
 
 // Why the file `candidate` (found by name) is not to be trusted, or empty. Through links too:
-// what is loaded is the target, in its own directory.
-std::string distrust_file(const std::string& candidate) {
-  const std::string real = real_path(candidate);
+// what is loaded is the target, in its own directory, by that resolved path (`real`), so that a
+// link someone changes after the check cannot redirect the load.
+std::string distrust_file(const std::string& candidate, std::string& real) {
+  real = real_path(candidate);
   struct stat st {};
   if (real.empty() || stat(real.c_str(), &st) != 0) return "cannot resolve it";
   if (std::string why = distrust(st, false); !why.empty()) return why;
@@ -272,11 +287,12 @@ std::string resolve(std::string_view plugin, const std::vector<std::string>& sea
       std::string candidate = dir;
       candidate.append("/").append(prefix).append(p).append(".so");
       if (!is_file(candidate)) continue;
-      if (std::string why = distrust_file(candidate); !why.empty()) {
+      std::string real;
+      if (std::string why = distrust_file(candidate, real); !why.empty()) {
         skip(candidate, why);
         continue;
       }
-      return candidate;
+      return real;
     }
   }
   std::string what = "plugin '" + p + "' not found (looked for " + p + ".so, shmframe-" + p + ".so, libshmframe-" + p;

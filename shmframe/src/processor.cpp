@@ -171,7 +171,10 @@ class StageOutput final : public Output {
   }
   // Results computed from an input the producer overwrote meanwhile, never published.
   std::uint64_t refused() const noexcept { return refused_; }
-  void abandon() noexcept { slot_ = WriteSlot{}; }
+  void abandon() noexcept {
+    slot_ = WriteSlot{};
+    input_ = nullptr;  // the frame goes after this call: never validate against it again
+  }
   const std::string& failure() const noexcept { return failure_; }
 
   bool enabled() const noexcept override { return !opt_.output.empty() && failure_.empty(); }

@@ -253,8 +253,9 @@ std::optional<Object> open_segment(std::string_view stream, bool writable) {
   return obj;
 }
 
-std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault) {
-  const std::uint64_t size = obj.size();
+std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault,
+                                   std::uint64_t length) {
+  const std::uint64_t size = length == 0 ? obj.size() : std::min(length, obj.size());
   if (size == 0 || size > static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max())) {
     fail(errc::corrupt, stream, "segment size " + num(size) + " cannot be mapped");
   }
@@ -361,7 +362,10 @@ bool producer_gone(const ReadView& v, std::string_view stream, std::uint64_t now
   const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
   const std::uint64_t age = now > beat ? now - beat : 0;
   const std::uint64_t interval = v.geo.heartbeat_interval_ns;
-  if (age <= interval + interval / 2) return false;  // beating: no system call
+  // A heartbeat more than an interval ahead of the clock every process reads was never the
+  // producer's: it proves nothing, so ask what cannot be forged.
+  const bool future = beat > now + interval;
+  if (age <= interval + interval / 2 && !future) return false;  // beating: no system call
   // Stale, or forged (any writer can store 0): ask what cannot be forged.
   switch (producer_liveness(stream, v.geo.writer_pid, v.geo.writer_start_ticks)) {
     case Liveness::alive: return false;
@@ -375,7 +379,9 @@ bool producer_stalled(const ReadView& v, std::uint64_t now, std::uint64_t progre
   // relaxed: an age, compared with whole heartbeat intervals.
   const std::uint64_t beat = load(v.header().heartbeat_ns, std::memory_order_relaxed);
   const std::uint64_t limit = 3 * v.geo.heartbeat_interval_ns;
-  return now > beat && now - beat > limit && now - std::min(now, progress_ns) > limit;
+  // A heartbeat far in the future is as stale as a missing one (see producer_gone()).
+  const bool stale = beat > now + v.geo.heartbeat_interval_ns || (now > beat && now - beat > limit);
+  return stale && now - std::min(now, progress_ns) > limit;
 }
 
 void retire_segment(const WriteView& v, layout::State state, std::string_view stream) noexcept {

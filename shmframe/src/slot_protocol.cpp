@@ -52,7 +52,9 @@ std::uint64_t pinned_slots(const ReadView& v) noexcept {
     // relaxed: as in held_slots().
     if (p != 0 && load(e.owner_pid, std::memory_order_relaxed) != 0) pinned |= p;
   }
-  return pinned;
+  // Bits past the last slot name no slot (forged): they must not spend the pin budget.
+  const std::uint32_t n = v.geo.slot_count;
+  return n >= 64 ? pinned : pinned & ((std::uint64_t{1} << n) - 1);
 }
 
 namespace {
@@ -142,8 +144,11 @@ Marked mark_for_write(const WriteView& v, std::uint64_t seq, std::int64_t newest
     // SYNC(pin) producer store side: the writing mark, seq_cst, then the pin scan. A slot already
     // pinned here means every slot is (forged pins): no second look.
     state.store(layout::slot_writing(seq), std::memory_order_seq_cst);
+    // Each honest pin that appears meanwhile rules out one more slot, and there are at most
+    // slots - 1 of them: slot_count + kMarkRounds rounds outlast every honest sequence but a
+    // pathological churn of pins and unpins, after which the slot is taken anyway.
     if ((pinned & layout::held_bit(slot)) == 0 && (pinned_slots(v) & layout::held_bit(slot)) != 0 &&
-        round < kMarkRounds) {
+        round < kMarkRounds + static_cast<int>(v.geo.slot_count)) {
       state.store(old, std::memory_order_seq_cst);  // pinned meanwhile: as in the rounds above
       continue;
     }
@@ -192,6 +197,8 @@ void for_each_lossless(const WriteView& v, DemotionLedger& ledger, std::uint64_t
     const std::int32_t pid = at(e.owner_pid).load(std::memory_order_relaxed);
     if (pid <= 0) continue;
     const std::uint64_t last = at(e.last_seq).load(std::memory_order_seq_cst);
+    // Re-armed (delivery 1) but within its demotion window: lossy until the window is over,
+    // though its entry reads lossless (PROTOCOL.md, "Delivery modes", step 5).
     if (ledger.excused(i, pid, last, now)) continue;
     f(i, e, pid, last);
   }

@@ -363,7 +363,7 @@ Writer::Writer(std::string_view name, WriterOptions options) : impl_(std::make_s
   d.last_generation = std::max(
       d.last_generation, detail::supersede_existing(d.name, [&d](const std::string& m) { d.log(LogLevel::info, m); }));
   // Our pid in the lock before the segment exists: a consumer that finds the segment stuck
-  // before READY can tell whether its creator is alive (lock_owner_pid()).
+  // before READY can tell whether its creator is alive (lock_owner()).
   (void)d.lock.record(d.last_generation);
   d.create_generation(f);
   try {

@@ -80,10 +80,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           break;
         }
         case 2:
-        case 3: {  // take the next event; keep its frame (up to 4) or drop it
+        case 3: {  // take the next event; keep its frame (up to 4; pinned when the op's top bit is set) or drop it
           shmframe::Event e = r.wait(std::chrono::nanoseconds(0));
           sum += fuzz::touch(e.frame);
-          if (op % 8 == 3 && e.frame && held.size() < 4) held.push_back(std::move(e.frame));
+          if (op % 8 == 3 && e.frame && held.size() < 4) {
+            held.push_back(std::move(e.frame));
+            if ((op & 0x80) != 0) sum += held.back().pin() ? 1 : 0;
+          }
           break;
         }
         case 4: sum += fuzz::touch(r.latest()); break;

@@ -47,10 +47,12 @@ def main():
         write("header", f"{fmt}-{frames}", seg[:HEADER_SIZE] + struct.pack("=Q", len(seg)))
         write("attach", f"{fmt}-{frames}", b"\0\0\0\0" + seg)
     # Reader programs: [delivery] then steps (fuzz_reader.cpp): 0 publish, 1 scribble (u32 offset,
-    # u64 value), 2 take, 3 take and hold, 4 latest, 5 read (u64 seq), 6 release all, 7 acquire+commit.
+    # u64 value), 2 take, 3 take and hold (0x83: and pin), 4 latest, 5 read (u64 seq), 6 release all,
+    # 7 acquire+commit.
     scribble = lambda off, val: bytes([1]) + struct.pack("=IQ", off, val)
     write("reader", "publish-take", bytes([0, 0, 2, 0, 2, 7, 2, 4]))
     write("reader", "hold", bytes([1, 0, 3, 0, 3, 0, 3, 0, 2, 6, 0, 2]))
+    write("reader", "pin", bytes([1, 0, 0x83, 0, 0x83, 0, 3, 0, 0x83, 0, 0, 2, 6, 0, 2]))
     write("reader", "lossless", bytes([2, 0, 2, 0, 0, 2, 2, 5]) + struct.pack("=Q", 2))
     write("reader", "poison-seq", bytes([0, 0, 2]) + scribble(4096 * 2, 1 << 60) + bytes([0, 2, 2, 4]))
     write("reader", "state", bytes([0, 0, 2]) + scribble(16, 3) + bytes([0, 2, 2]))

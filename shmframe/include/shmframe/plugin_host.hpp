@@ -26,9 +26,10 @@ struct PluginInfo {
 // Where plugins are looked for by name: $SHMFRAME_PLUGIN_PATH (colon-separated), then `extra`.
 // A name NAME matches the files NAME.so, shmframe-NAME.so and libshmframe-NAME.so, only where no
 // other user could have put them: a directory (and every one above it) and the file (and, through a
-// link, its target) must belong to root or to the caller and be writable by nobody else; a sticky
-// directory above (/tmp) may be world-writable. Others are skipped, and named in the not_found
-// error. A path is loaded as given.
+// link, its target) must belong to root or to the caller and be writable by nobody else (group
+// write is fine for the caller's own private group); a sticky directory above (/tmp) may be
+// world-writable. Others are skipped, and named in the not_found error. What is loaded is the
+// resolved path that was checked. A path is loaded as given.
 std::vector<std::string> plugin_search_path(const std::vector<std::string>& extra);
 
 // Loads `plugin` (a path if it contains '/', else a name looked for in `search_path`) and creates

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "shmframe/detail/owner_lock.hpp"
 #include "shmframe/detail/segment.hpp"
 #include "shmframe/detail/watcher.hpp"
 #include "shmframe/reader.hpp"
@@ -75,7 +76,7 @@ class Attacher {
   static constexpr std::uint64_t kForgedRecheckNs = 50'000'000;
   // The READY timeout ran out on this object: throw creator_died (and skip the object) when its
   // creator is dead, init_timeout (and keep watching it) when it may only be slow.
-  [[noreturn]] void give_up_waiting(const struct stat& st, std::int32_t creator_pid);
+  [[noreturn]] void give_up_waiting(const struct stat& st, LockOwner creator);
   // Starts (or continues) the READY clock of this object; returns its deadline.
   std::uint64_t start_ready_clock(const struct stat& st) noexcept;
   std::uint64_t ready_deadline() const noexcept;

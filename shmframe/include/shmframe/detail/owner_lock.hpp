@@ -18,9 +18,14 @@
 
 namespace shmframe::detail {
 
-// The pid recorded in the name's lock object (the producer that holds it, or held it last);
-// 0 if there is none or it cannot be read (another user's lock is 0600).
-std::int32_t lock_owner_pid(std::string_view stream) noexcept;
+// The producer recorded in the name's lock object (the one that holds it, or held it last): its
+// pid and start time (0 if a version 4 producer wrote the record); pid 0 if there is none or it
+// cannot be read (another user's lock is 0600).
+struct LockOwner {
+  std::int32_t pid = 0;
+  std::uint64_t start_ticks = 0;
+};
+LockOwner lock_owner(std::string_view stream) noexcept;
 
 // Who holds the name's lock right now, as the kernel says (/proc/locks: no other process can
 // forge it): the holder's pid as seen from here; 0 when there is no lock object (nobody holds

@@ -148,9 +148,12 @@ struct Object {
 // the owner and the fix, or system_error) otherwise.
 std::optional<Object> open_segment(std::string_view stream, bool writable);
 
-// Maps an open object. Without `prefault` nothing is faulted in (a huge sparse object must not
-// make us allocate it). Throws Error(permission_denied | system_error | corrupt).
-std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault = false);
+// Maps an open object: its first `length` bytes (0 = all of it; never more than it has). Without
+// `prefault` nothing is faulted in (a huge sparse object must not make us allocate it). Readers
+// map the header first, then the validated total_size: an object someone grew to an absurd size
+// costs them nothing. Throws Error(permission_denied | system_error | corrupt).
+std::shared_ptr<Region> map_region(const Object& obj, bool writable, std::string_view stream, bool prefault = false,
+                                   std::uint64_t length = 0);
 // Throws Error(corrupt, naming the file and the fix) unless the object has as many bytes backed by
 // memory as the segment uses (`used`, its total_size; tmpfs counts allocated pages in st_blocks).
 // Producers posix_fallocate their segments; a sparse one would fill /dev/shm as it is touched,
