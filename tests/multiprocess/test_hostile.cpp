@@ -319,6 +319,20 @@ INSTANTIATE_TEST_SUITE_P(Forgeries, HostileLiveness,
                                   (p.param.magic ? "_bad_magic" : "");
                          });
 
+// A heartbeat far in the future proves nothing (issue 22 review): a producer that died, whose
+// heartbeat a writer then set to the end of time, is still reported lost.
+TEST(Hostile, AHeartbeatInTheFutureDoesNotKeepADeadProducerAlive) {
+  StreamGuard g("futurebeat");
+  LinePipe wp, vp;
+  Child writer([&] { return children::produce(g.name(), children::options(), 0, 100000, &wp); });
+  ASSERT_TRUE(wp.recv_kind("ready", 10s));
+  Child victim([&] { return children::report_events(g.name(), vp, {}, 60s); });
+  ASSERT_TRUE(vp.recv_kind("frame", 10s));
+  writer.kill_and_reap(SIGKILL);
+  at(Tamper(g.name()).header().heartbeat_ns).store(~std::uint64_t{0});
+  EXPECT_TRUE(vp.recv_kind("lost", 10s)) << "a forged future heartbeat kept a dead producer alive";
+}
+
 // Every free entry claimed by values no live consumer of ours writes: pid 1 (alive, but not an
 // owner: never active, never beating), pid 1 with a start time that is not init's, a dead pid,
 // a negative pid. Before the fix, a joiner was refused as "taken by live consumers" (pid 1 for
