@@ -24,6 +24,7 @@
 
 #include "common.hpp"
 #include "shmframe/clock.hpp"
+#include "shmframe/detail/signal_router.hpp"
 #include "shmframe/names.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
@@ -254,11 +255,13 @@ class PyReader {
     std::exception_ptr last;
     const bool ok = wait_in_turns(limit, [&](nanoseconds budget, bool& interrupted) {
       try {
+        const detail::SignalScope signals(true, *reader_, true);  // as in wait_raw()
         reader_->attach(std::chrono::duration_cast<std::chrono::milliseconds>(budget));
         return true;
       } catch (const Error& e) {
         if (e.value() == errc::interrupted && !closing_.load()) {
           interrupted = true;  // a signal: Python's handlers run, and the attach goes on
+          reader_->clear_interrupt();
           return false;
         }
         if (is_fatal(e.code()) || e.value() == errc::interrupted) throw;
@@ -431,11 +434,20 @@ class PyReader {
   bool wait_raw(std::optional<nanoseconds> timeout, Event& ev, std::uint64_t& taken) {
     prepare();
     const bool got = wait_in_turns(timeout, [&](nanoseconds budget, bool& interrupted) {
-      ev = reader_->wait(budget);
+      ev = reader_->wait(nanoseconds::zero());  // a frame already there: no signal set-up
+      if (ev.kind == EventKind::timeout && budget > nanoseconds::zero()) {
+        // Blocking: a Ctrl-C must end it whenever it comes (signal_router.hpp), even just before
+        // the futex wait, where it would interrupt no system call.
+        const detail::SignalScope signals(true, *reader_, true);
+        ev = reader_->wait(budget);
+      }
       taken = monotonic_ns();
       // interrupted: close() on another thread (the event is returned), or a signal (Python's
       // handlers run, and the wait goes on).
-      if (ev.kind == EventKind::interrupted && !closing_.load()) interrupted = true;
+      if (ev.kind == EventKind::interrupted && !closing_.load()) {
+        interrupted = true;
+        reader_->clear_interrupt();  // raised by the signal: the next wait must block again
+      }
       return ev.kind != EventKind::timeout && !interrupted;
     });
     refresh_locked();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "shmframe/clock.hpp"
+#include "shmframe/detail/signal_router.hpp"
 #include "shmframe/layout.hpp"
 
 namespace shmframe {
@@ -68,95 +69,6 @@ std::string_view to_string(RunEnd e) noexcept {
 }
 
 namespace {
-
-// SIGINT / SIGTERM for the run()s that handle signals (RunOptions::handle_signals), however
-// many run at once on however many threads: the handlers are installed when the first such run()
-// starts and the previous ones restored when the last one ends. The handler counts the signal and
-// interrupts every registered Reader, so each run() returns `stopped` at once.
-class RunSignals {
- public:
-  static RunSignals& instance() {
-    static RunSignals s;  // never destroyed before a run() that uses it ends
-    return s;
-  }
-
-  // Registers `reader`; the signal count now (a run() stops once it changes). False when every
-  // place is taken (then the run() sees signals only through EINTR and the count).
-  bool enter(Reader* reader, std::uint64_t& seen) {
-    std::lock_guard lock(mu_);
-    if (users_++ == 0) install();
-    seen = signals_.load(std::memory_order_seq_cst);
-    for (auto& r : readers_) {
-      Reader* none = nullptr;
-      if (r.compare_exchange_strong(none, reader, std::memory_order_seq_cst)) return true;
-    }
-    return false;
-  }
-  void leave(Reader* reader) {
-    for (auto& r : readers_) {
-      Reader* mine = reader;
-      (void)r.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst);
-    }
-    // A handler running on another thread may still hold the pointer it loaded: wait for it
-    // (a few instructions and one system call) before the Reader may go away.
-    while (in_handler_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-    std::lock_guard lock(mu_);
-    if (--users_ == 0) restore();
-  }
-  bool fired_since(std::uint64_t seen) const noexcept { return signals_.load(std::memory_order_seq_cst) != seen; }
-
- private:
-  static void on_signal(int) {
-    RunSignals& s = instance();
-    s.in_handler_.fetch_add(1, std::memory_order_seq_cst);
-    s.signals_.fetch_add(1, std::memory_order_seq_cst);
-    for (auto& r : s.readers_) {
-      if (Reader* reader = r.load(std::memory_order_seq_cst)) reader->interrupt();  // async-signal-safe
-    }
-    s.in_handler_.fetch_sub(1, std::memory_order_seq_cst);
-  }
-  void install() {
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a wait in progress returns EINTR at once
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  void restore() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
-  static constexpr std::size_t kReaders = 64;
-  std::mutex mu_;
-  int users_ = 0;  // under mu_
-  struct sigaction old_int_ {
-  }, old_term_{};  // under mu_
-  std::array<std::atomic<Reader*>, kReaders> readers_{};
-  std::atomic<std::uint64_t> signals_{0};
-  std::atomic<int> in_handler_{0};
-  static_assert(std::atomic<Reader*>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
-                std::atomic<int>::is_always_lock_free);
-};
-
-// One run()'s membership of RunSignals.
-class SignalScope {
- public:
-  SignalScope(bool on, Reader& reader) : reader_(on ? &reader : nullptr) {
-    if (reader_ != nullptr) RunSignals::instance().enter(reader_, seen_);
-  }
-  ~SignalScope() {
-    if (reader_ != nullptr) RunSignals::instance().leave(reader_);
-  }
-  SignalScope(const SignalScope&) = delete;
-  SignalScope& operator=(const SignalScope&) = delete;
-  bool fired() const noexcept { return reader_ != nullptr && RunSignals::instance().fired_since(seen_); }
-
- private:
-  Reader* reader_;
-  std::uint64_t seen_ = 0;
-};
 
 // The stage's output stream: created at the first acquire, reconfigured on a format change.
 class StageOutput final : public Output {
@@ -385,7 +297,7 @@ class Runner {
   Processor& processor_;
   const RunOptions& opt_;
   RunResult result_;
-  SignalScope signals_;
+  detail::SignalScope signals_;
   StageOutput output_;
   const std::uint64_t idle_ns_, timeout_ns_;
   std::uint64_t last_frame_, next_idle_;

@@ -207,11 +207,17 @@ void for_each_lossless(const WriteView& v, DemotionLedger& ledger, std::uint64_t
 
 std::uint64_t owed_slots(const WriteView& v, DemotionLedger& ledger, std::uint64_t now) noexcept {
   std::uint64_t floor = UINT64_MAX;
-  for_each_lossless(v, ledger, now, [&floor](std::uint32_t, layout::ConsumerEntry&, std::int32_t, std::uint64_t last) {
+  std::uint64_t held = 0;
+  for_each_lossless(v, ledger, now, [&](std::uint32_t, layout::ConsumerEntry& e, std::int32_t, std::uint64_t last) {
     floor = std::min(floor, last);
+    // A frame a lossless consumer took and still holds is being consumed: owed too, so that
+    // other consumers' pins cannot make it the forced overwrite's victim. seq_cst: SYNC(lossless),
+    // as for last_seq (the consumer clears the bit seq_cst, then looks for a waiting producer).
+    held |= at(e.held).load(std::memory_order_seq_cst);
   });
   if (floor == UINT64_MAX) return 0;
-  std::uint64_t owed = 0;
+  const std::uint32_t n = v.geo.slot_count;
+  std::uint64_t owed = n >= 64 ? held : held & ((std::uint64_t{1} << n) - 1);
   for (std::uint32_t i = 0; i < v.geo.slot_count; ++i) {
     // relaxed: only we write committed words.
     const std::uint64_t word = at(v.slot(i).state).load(std::memory_order_relaxed);

@@ -154,6 +154,17 @@ def test_ctrl_c_interrupts_a_blocked_wait(apps, stream, call, stream_state):
             writer.close()
 
 
+def test_sigterm_still_ends_a_process_blocked_in_a_wait(apps, stream):
+    # While a wait blocks, the library chains SIGINT / SIGTERM to Python's handlers so that a
+    # signal arriving just before the futex wait still ends it. A SIGTERM that Python does not
+    # handle must keep its default action: the process ends, killed by the signal.
+    with shmframe.Writer(stream, 8, 8):
+        child = apps.python("-c", CTRL_C_CHILD, stream, "wait")
+        assert child.readline(30) == "waiting\n"
+        child.kill(signal.SIGTERM)
+        assert child.wait(10) == -signal.SIGTERM
+
+
 def run_as_nobody(code, *args):
     return subprocess.run(
         [sys.executable, "-c", code, *args],
