@@ -92,8 +92,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"probe", "stats"}))
       ->capture_default_str();
   auto* plugin_opt = cli.add_option("--plugin", plugin,
-                                    "Run a processing plugin instead of --processor: a path to a .so, or a name looked "
-                                    "for in $SHMFRAME_PLUGIN_PATH and the installed plugin directory");
+                                    "Run a processing plugin instead of --processor: a path to a .so, or a name NAME "
+                                    "(NAME.so, shmframe-NAME.so) looked for in $SHMFRAME_PLUGIN_PATH and the installed "
+                                    "plugin directory, skipping files and directories another user could have written");
   cli.add_option("--plugin-arg", plugin_args, "KEY=VALUE given to the plugin (repeatable)")->needs(plugin_opt);
   cli.add_option("--output", output,
                  "Publish the processor's output frames as this stream (a pipeline stage); frames carry their origin")
