@@ -174,9 +174,9 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   std::uint64_t table_end = 0;
   if (h.consumers_offset < sizeof(layout::SegmentHeader) || h.consumers_offset % layout::kCacheLine != 0 ||
       !mul_ok(h.consumer_stride, h.max_consumers, table) || !add_ok(h.consumers_offset, table, table_end) ||
-      table_end > object_size) {
+      table_end > g.total_size) {
     corrupt(stream, "consumer table at " + num(h.consumers_offset) + " (" + num(h.max_consumers) +
-                        " entries) does not fit in " + num(object_size) + " bytes");
+                        " entries) does not fit in total_size " + num(g.total_size) + " bytes");
   }
   // Slots: after the consumer table, page aligned, each large enough for header + metadata + pixels.
   std::uint64_t meta_end = sizeof(layout::SlotHeader) + h.metadata_capacity;
@@ -191,9 +191,9 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   std::uint64_t slots_end = 0;
   if (h.slots_offset < table_end || h.slots_offset % layout::kPage != 0 ||
       !mul_ok(h.slot_stride, h.slot_count, slots) || !add_ok(h.slots_offset, slots, slots_end) ||
-      slots_end > object_size) {
+      slots_end > g.total_size) {
     corrupt(stream, "slots at " + num(h.slots_offset) + " (" + num(h.slot_count) + " x " + num(h.slot_stride) +
-                        " bytes) do not fit in " + num(object_size) + " bytes");
+                        " bytes) do not fit in total_size " + num(g.total_size) + " bytes");
   }
   if (h.heartbeat_interval_ns < 1'000'000ull || h.heartbeat_interval_ns > 60'000'000'000ull) {
     corrupt(stream, "heartbeat_interval_ns " + num(h.heartbeat_interval_ns) + " is out of range (1 ms .. 60 s)");

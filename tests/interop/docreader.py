@@ -322,7 +322,7 @@ def validate_header(h, object_size, path):
     co = h["consumers_offset"]
     table_end = co + h["max_consumers"] * CONSUMER_STRIDE
     # ABI.md's field table also says "64-byte aligned"; the Validation list does not: checked.
-    if co < HEADER_SIZE or co % 64 or table_end > U64 or table_end > object_size:
+    if co < HEADER_SIZE or co % 64 or table_end > U64 or table_end > h["total_size"]:
         bad(f"consumer table [{co}, {table_end}) not after the header / inside the object")
     po, ss = h["pixel_offset"], h["slot_stride"]
     if po < SLOT_HEADER + h["metadata_capacity"] or po % PAGE:
@@ -331,7 +331,7 @@ def validate_header(h, object_size, path):
         bad(f"slot_stride {ss} (pixel_offset + frame_bytes = {po + fb})")
     so = h["slots_offset"]
     slots_end = so + h["slot_count"] * ss
-    if so % PAGE or so < table_end or slots_end > U64 or slots_end > object_size:
+    if so % PAGE or so < table_end or slots_end > U64 or slots_end > h["total_size"]:
         bad(f"slots [{so}, {slots_end}) not page aligned / after the consumer table / inside the object")
     if not HB_MIN_NS <= h["heartbeat_interval_ns"] <= HB_MAX_NS:
         bad(f"heartbeat_interval_ns {h['heartbeat_interval_ns']}")
