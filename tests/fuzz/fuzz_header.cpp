@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::check(g.consumers_offset + g.consumer_stride * g.max_consumers <= g.slots_offset, "table before the slots");
     fuzz::check(g.pixel_offset + g.frame_bytes <= g.slot_stride, "pixels inside a slot");
     fuzz::check(sizeof(shmframe::layout::SlotHeader) + g.metadata_capacity <= g.pixel_offset, "metadata before pixels");
-    fuzz::check(g.slots_offset + g.slot_stride * g.slot_count <= g.total_size, "slots inside total_size (what is mapped)");
+    fuzz::check(g.slots_offset + g.slot_stride * g.slot_count <= g.total_size,
+                "slots inside total_size (what is mapped)");
   } catch (const shmframe::Error&) {
     // refused: what a bad header must get
   }
