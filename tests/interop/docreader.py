@@ -166,21 +166,29 @@ class NameWatch:
 
 
 # ---------------------------------------------------------------- processes
-def start_ticks(pid):
-    """Field 22 of /proc/PID/stat, or None when the process does not exist."""
+def proc_stat(pid):
+    """Fields 3.. of /proc/PID/task/PID/stat (comm may hold spaces and parens), or None when the
+    process does not exist."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
-    rest = data[data.rfind(b")") + 2:].split()   # fields 3.. (comm may hold spaces and parens)
+    return data[data.rfind(b")") + 2:].split()
+
+
+def start_ticks(pid):
+    """Field 22 of the stat (the start time), or None."""
+    fields = proc_stat(pid)
     try:
-        return int(rest[22 - 3])
+        return int(fields[22 - 3]) if fields else None
     except (IndexError, ValueError):
         return None
 
 
 def pid_alive(pid, ticks=None):
+    """PROTOCOL.md "Liveness and recovery": the pid exists, is not a zombie (state Z), and has
+    the start time `ticks` when one is given."""
     if pid <= 0:
         return False
     try:
@@ -189,22 +197,14 @@ def pid_alive(pid, ticks=None):
         return False
     except PermissionError:
         pass
+    fields = proc_stat(pid)
+    if fields and fields[0] == b"Z":
+        return False
     if ticks:
         t = start_ticks(pid)
         if t is not None and t != ticks:
             return False
     return True
-
-
-def proc_state(pid):
-    """Field 3 of /proc/PID/task/PID/stat (Z: zombie), or None."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    rest = data[data.rfind(b")") + 2:].split()
-    return rest[0].decode() if rest else None
 
 
 def name_owner(name):
@@ -242,7 +242,7 @@ def producer_gone(name, h, heartbeat_ns):
     if age <= interval * 3 // 2:
         return False
     pid, ticks = h["writer_pid"], h["writer_start_ticks"]
-    if pid_alive(pid, ticks) and proc_state(pid) != "Z":
+    if pid_alive(pid, ticks):
         return False
     owner = name_owner(name)
     if owner == 0:
@@ -524,8 +524,7 @@ class DocReader:
                     interval = h["heartbeat_interval_ns"] if HB_MIN_NS <= h["heartbeat_interval_ns"] <= HB_MAX_NS else 100_000_000
                     owner = name_owner(self.a.name)     # ABI.md "Validation" step 3
                     if owner is None:
-                        alive = pid_alive(h["writer_pid"], h["writer_start_ticks"]) and \
-                            proc_state(h["writer_pid"]) != "Z" and now_ns() - hb <= 3 * interval
+                        alive = pid_alive(h["writer_pid"], h["writer_start_ticks"]) and now_ns() - hb <= 3 * interval
                     else:
                         alive = owner != 0
                     if alive:
