@@ -33,7 +33,7 @@ if(TARGET shmframe_opencv)
   export(EXPORT shmframeOpenCVTargets NAMESPACE shmframe:: FILE ${PROJECT_BINARY_DIR}/shmframeOpenCVTargets.cmake)
 else()
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/shmframe/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-    PATTERN opencv.hpp EXCLUDE PATTERN detail EXCLUDE)
+    PATTERN opencv.hpp EXCLUDE PATTERN opencv_convert.hpp EXCLUDE PATTERN detail EXCLUDE)
 endif()
 
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/shmframeConfig.cmake.in

@@ -48,6 +48,14 @@ shmframe::LogCallback library_logger() {
   };
 }
 
+PixelFormatValidator::PixelFormatValidator() {
+  name_ = "FORMAT";
+  func_ = [](const std::string& s) -> std::string {
+    if (shmframe::parse_pixel_format(s)) return {};
+    return "unknown pixel format '" + s + "': use one of " + shmframe::pixel_format_names();
+  };
+}
+
 StreamNameValidator::StreamNameValidator() {
   name_ = "STREAM";
   func_ = [](const std::string& s) -> std::string {

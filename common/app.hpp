@@ -33,6 +33,10 @@ shmframe::LogCallback library_logger();
 struct StreamNameValidator : CLI::Validator {
   StreamNameValidator();
 };
+// CLI11 validator for pixel format names (shmframe::parse_pixel_format); the error lists them all.
+struct PixelFormatValidator : CLI::Validator {
+  PixelFormatValidator();
+};
 // Parses an octal mode such as "0600" or "660"; throws CLI::ValidationError.
 mode_t parse_mode(const std::string& text);
 

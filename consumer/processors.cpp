@@ -1,6 +1,7 @@
 #include "processors.hpp"
 
 #include "app.hpp"
+#include "jpeg.hpp"
 
 #include <zlib.h>
 
@@ -8,7 +9,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -34,13 +37,23 @@ class Probe final : public Processor {
   explicit Probe(std::shared_ptr<ProbeCounts> counts) : counts_(std::move(counts)) {}
   bool on_frame(const Input& f, Output&) override {
     const auto& fmt = f.format();
-    const std::size_t row = fmt.row_bytes();
+    // Every plane's rows in plane order, row bytes only (jpeg: the payload): PROTOCOL.md.
     uLong crc = crc32(0L, Z_NULL, 0);
-    for (std::uint32_t y = 0; y < fmt.height; ++y) {
-      crc = crc32(crc, reinterpret_cast<const Bytef*>(f.row(y)), static_cast<uInt>(row));
+    PlaneView planes[kMaxPlanes];
+    for (std::uint32_t i = 0; i < f.plane_count(); ++i) {
+      planes[i] = f.plane(i);
+      for (std::uint32_t y = 0; y < planes[i].rows; ++y) {
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(planes[i].row(y)), static_cast<uInt>(planes[i].row_bytes));
+      }
     }
     PatternCheck check;
-    if (counts_) check = check_test_pattern(f.seq(), fmt, f.row(0), fmt.effective_stride());
+    app::JpegPatternCheck jpeg_check;
+    if (counts_ && fmt.compressed()) {
+      if (!jpeg_) jpeg_ = std::make_unique<app::Jpeg>();
+      jpeg_check = app::check_jpeg_pattern(*jpeg_, f.seq(), fmt, f.data(), f.payload_bytes());
+    } else if (counts_) {
+      check = check_test_pattern(f.seq(), fmt, std::span<const PlaneView>(planes, f.plane_count()));
+    }
     if (!f.still_valid()) {  // overwritten while hashing: never report a torn frame
       emit({{"event", "overrun"}, {"seq", f.seq()}, {"generation", f.generation()}});
       return false;
@@ -56,6 +69,7 @@ class Probe final : public Processor {
                              {"width", fmt.width},
                              {"height", fmt.height},
                              {"format", std::string(shmframe::to_string(fmt.pixel_format))},
+                             {"payload_bytes", f.payload_bytes()},
                              {"capture_ns", f.capture_ns()},
                              {"commit_ns", f.commit_ns()},
                              {"latency_ns", since(f.capture_ns())},
@@ -67,7 +81,8 @@ class Probe final : public Processor {
                              {"e2e_latency_ns", since(o.capture_ns)},
                              {"crc32", hex},
                              {"dropped", f.dropped()}};
-    if (counts_) verified(j, check);
+    if (counts_ && fmt.compressed()) verified(j, jpeg_check);
+    else if (counts_) verified(j, check);
     emit(j);
     return true;
   }
@@ -90,9 +105,20 @@ class Probe final : public Processor {
     j["pattern_ok"] = c.ok;
     if (c.ok) return;
     ++counts_->mismatches;
-    j["mismatch"] = {{"x", c.x}, {"y", c.y}, {"channel", c.channel}, {"expected", c.expected}, {"found", c.found}};
+    j["mismatch"] = {{"plane", c.plane},       {"x", c.x},        {"y", c.y}, {"channel", c.channel},
+                     {"expected", c.expected}, {"found", c.found}};
+  }
+  // jpeg: decoded, its seq code read and its PSNR against the pattern (docs/RELIABILITY.md).
+  void verified(nlohmann::ordered_json& j, const app::JpegPatternCheck& c) {
+    ++counts_->verified;
+    j["pattern_ok"] = c.ok;
+    j["psnr_db"] = c.psnr_db;
+    if (c.ok) return;
+    ++counts_->mismatches;
+    j["mismatch"] = c.problem;
   }
   std::shared_ptr<ProbeCounts> counts_;
+  std::unique_ptr<app::Jpeg> jpeg_;
 };
 
 // A live line per idle period: rate, latency percentiles, drops, producer health.

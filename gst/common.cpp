@@ -19,6 +19,13 @@ GstVideoFormat to_video_format(PixelFormat f) noexcept {
     case PixelFormat::bgr8: return GST_VIDEO_FORMAT_BGR;
     case PixelFormat::rgb8: return GST_VIDEO_FORMAT_RGB;
     case PixelFormat::bgra8: return GST_VIDEO_FORMAT_BGRA;
+    case PixelFormat::rgba8: return GST_VIDEO_FORMAT_RGBA;
+    case PixelFormat::gray16: return GST_VIDEO_FORMAT_GRAY16_LE;
+    case PixelFormat::yuyv: return GST_VIDEO_FORMAT_YUY2;
+    case PixelFormat::uyvy: return GST_VIDEO_FORMAT_UYVY;
+    case PixelFormat::nv12: return GST_VIDEO_FORMAT_NV12;
+    case PixelFormat::i420: return GST_VIDEO_FORMAT_I420;
+    default: break;  // Bayer and jpeg are not video/x-raw (caps of their own)
   }
   return GST_VIDEO_FORMAT_UNKNOWN;
 }

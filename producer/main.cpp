@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   std::string name = "cam0";
   shmframe::producer::SourceOptions src;
   std::string format_name = "bgr8";
+  std::uint64_t max_payload = 0;
   std::string mode_text = "0600";
   double fps = -1;
   std::uint64_t frames = 0;
@@ -48,9 +49,16 @@ int main(int argc, char** argv) {
   cli.add_option("--fps", fps,
                  "Frames per second; 0 = as fast as possible (default: 30 for test, the file's own rate otherwise)")
       ->check(CLI::Range(0.0, 100000.0));
-  cli.add_option("--format", format_name, "Pixel format: bgr8 | rgb8 | bgra8 | gray8")
-      ->check(CLI::IsMember({"bgr8", "rgb8", "bgra8", "gray8"}))
+  cli.add_option("--format", format_name,
+                 "Pixel format: " + shmframe::pixel_format_names() +
+                     " (the test pattern draws every one; jpeg encodes it; file:/camera: sources take bgr8, rgb8, "
+                     "bgra8, rgba8 or gray8)")
+      ->check(shmframe::app::PixelFormatValidator())
       ->capture_default_str();
+  cli.add_option("--max-payload", max_payload,
+                 "jpeg: the most bytes a frame may take (each slot's size; a larger JPEG is not published, with a "
+                 "warning). Default: width * height * 2")
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 31));
   cli.add_option("--slots", slots,
                  "Frame slots in the segment (2 = double buffering; more let slow zero-copy readers keep frames)")
       ->check(CLI::Range(1u, shmframe::kMaxSlots))
@@ -107,6 +115,10 @@ int main(int argc, char** argv) {
     if (fps < 0) fps = source->natural_fps() > 0 ? source->natural_fps() : 30.0;
     shmframe::WriterOptions wo;
     wo.format = source->format();
+    if (max_payload != 0 && !wo.format.compressed()) {
+      throw std::runtime_error("--max-payload is for --format jpeg (raw frames take their planes' size)");
+    }
+    wo.format.max_payload = max_payload;
     wo.slots = slots;
     wo.stride_align = stride_align;
     wo.max_consumers = max_consumers;
@@ -122,7 +134,7 @@ int main(int argc, char** argv) {
 
     const std::uint64_t period = fps > 0 ? static_cast<std::uint64_t>(std::llround(1e9 / fps)) : 0;
     std::uint64_t next = shmframe::monotonic_ns();
-    std::uint64_t stat_t0 = next, stat_n0 = 0, count = 0;
+    std::uint64_t stat_t0 = next, stat_n0 = 0, count = 0, refused = 0, last_refusal_log = 0;
     while (!g_stop.load(std::memory_order_relaxed) && (frames == 0 || count < frames)) {
       if (period != 0) {
         sleep_until(next);
@@ -143,13 +155,19 @@ int main(int argc, char** argv) {
       }
       shmframe::WriteSlot slot = writer.acquire();
       if (!slot) throw std::runtime_error("no slot available: " + std::string(shmframe::to_string(slot.status())));
-      cv::Mat view = slot.mat();  // the slot's pixels: the source renders in place
-      const void* data = view.data;
       source->set_seq(slot.seq());  // the test pattern draws the frame's own seq
-      source->render(view);
-      if (view.data != data) throw std::logic_error("source rendered outside the slot (format mismatch)");
+      source->render(slot);         // in place: the slot's planes, or a JPEG's bytes
       if (const auto c = writer.commit(slot, t_capture); !c) {
-        throw std::runtime_error("commit failed: " + std::string(shmframe::to_string(c.status)));
+        // A JPEG over the capacity is one frame lost, not the stream: say why, at most once a second.
+        if (c.status != shmframe::CommitStatus::payload_too_large &&
+            c.status != shmframe::CommitStatus::payload_missing)
+          throw std::runtime_error("commit failed: " + std::string(shmframe::explain(c.status)));
+        ++refused;
+        if (shmframe::monotonic_ns() - last_refusal_log >= 1'000'000'000ull) {
+          spdlog::warn("frame {} not published ({} so far): {}", count + 1, refused, shmframe::explain(c.status));
+          last_refusal_log = shmframe::monotonic_ns();
+        }
+        continue;
       }
       ++count;
       const std::uint64_t now = shmframe::monotonic_ns();

@@ -2,8 +2,13 @@
 
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <shmframe/opencv.hpp>
 #include <shmframe/pattern.hpp>
+#include <span>
 #include <stdexcept>
+#include <vector>
+
+#include "jpeg.hpp"
 
 namespace shmframe::producer {
 namespace {
@@ -15,7 +20,13 @@ namespace {
 class TestPattern final : public Source {
  public:
   explicit TestPattern(const SourceOptions& o)
-      : format_{o.width != 0 ? o.width : 640, o.height != 0 ? o.height : 480, o.pixel_format, 0} {}
+      : format_{o.width != 0 ? o.width : 640, o.height != 0 ? o.height : 480, o.pixel_format, 0},
+        quality_(o.jpeg_quality) {
+    if (format_.compressed()) {
+      jpeg_ = std::make_unique<shmframe::app::Jpeg>();
+      bgr_.resize(static_cast<std::size_t>(format_.width) * format_.height * 3);
+    }
+  }
   shmframe::FrameFormat format() const override { return format_; }
   double natural_fps() const override { return 30.0; }
   bool grab(std::uint64_t index) override {
@@ -23,13 +34,27 @@ class TestPattern final : public Source {
     return true;
   }
   void set_seq(std::uint64_t seq) override { index_ = seq; }
-  void render(cv::Mat& slot) override {
-    shmframe::fill_test_pattern(index_, format_, reinterpret_cast<std::byte*>(slot.data), slot.step);
+  void render(shmframe::WriteSlot& slot) override {
+    if (!format_.compressed()) {
+      shmframe::MutablePlane planes[shmframe::kMaxPlanes];
+      for (std::uint32_t i = 0; i < slot.plane_count(); ++i) planes[i] = slot.plane(i);
+      shmframe::fill_test_pattern(index_, slot.format(), std::span(planes, slot.plane_count()));
+      return;
+    }
+    // jpeg: the bgr8 pattern, encoded straight into the slot.
+    const shmframe::FrameFormat bgr{format_.width, format_.height, shmframe::PixelFormat::bgr8, 0};
+    shmframe::fill_test_pattern(index_, bgr, reinterpret_cast<std::byte*>(bgr_.data()), bgr.row_bytes());
+    const std::size_t n = jpeg_->encode_bgr(bgr_.data(), format_.width, format_.height, bgr.row_bytes(), quality_,
+                                            slot.data(), slot.capacity());
+    slot.set_payload_bytes(n != 0 ? n : slot.capacity() + 1);  // 0: did not fit, refused at commit
   }
   std::string describe() const override { return "test pattern " + shmframe::to_string(format_); }
 
  private:
   shmframe::FrameFormat format_;
+  int quality_;
+  std::unique_ptr<shmframe::app::Jpeg> jpeg_;
+  std::vector<std::uint8_t> bgr_;
   std::uint64_t index_ = 0;
 };
 
@@ -37,6 +62,14 @@ class TestPattern final : public Source {
 class CaptureSource final : public Source {
  public:
   CaptureSource(const SourceOptions& o, std::string what) : opt_(o), what_(std::move(what)) {
+    using shmframe::PixelFormat;
+    const PixelFormat f = o.pixel_format;
+    if (f != PixelFormat::bgr8 && f != PixelFormat::rgb8 && f != PixelFormat::bgra8 && f != PixelFormat::rgba8 &&
+        f != PixelFormat::gray8) {
+      throw std::runtime_error(what_ + " is decoded by OpenCV to BGR: --format " + std::string(to_string(f)) +
+                               " is not available for it (use bgr8, rgb8, bgra8, rgba8 or gray8; camera-native " +
+                               "formats come from the test pattern or a GStreamer source)");
+    }
     open();
     if (!cap_.read(decoded_) || decoded_.empty()) {
       throw std::runtime_error(what_ + ": opened, but no frame could be decoded (empty or unsupported video)");
@@ -58,7 +91,8 @@ class CaptureSource final : public Source {
     update_format();
     return true;
   }
-  void render(cv::Mat& slot) override {
+  void render(shmframe::WriteSlot& ws) override {
+    cv::Mat slot = ws.mat();
     // Frames go in exactly as OpenCV decodes them unless another format or size was asked.
     const cv::Mat* src = &decoded_;
     if (opt_.width != 0 && opt_.height != 0 &&
@@ -109,6 +143,9 @@ class CaptureSource final : public Source {
         return channels == 3 ? cv::COLOR_BGR2RGB : channels == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGRA2RGB;
       case PixelFormat::bgra8: return channels == 4 ? -1 : channels == 1 ? cv::COLOR_GRAY2BGRA : cv::COLOR_BGR2BGRA;
       case PixelFormat::gray8: return channels == 1 ? -1 : channels == 3 ? cv::COLOR_BGR2GRAY : cv::COLOR_BGRA2GRAY;
+      case PixelFormat::rgba8:
+        return channels == 4 ? cv::COLOR_BGRA2RGBA : channels == 1 ? cv::COLOR_GRAY2RGBA : cv::COLOR_BGR2RGBA;
+      default: break;  // refused in the constructor
     }
     return -1;
   }

@@ -8,6 +8,7 @@
 
 #include <opencv2/core.hpp>
 #include <shmframe/format.hpp>
+#include <shmframe/writer.hpp>
 
 namespace shmframe::producer {
 
@@ -23,8 +24,10 @@ class Source {
   // The seq of the slot the next render() fills (the test pattern draws it; seqs restart at 1
   // in every new generation). Others ignore it.
   virtual void set_seq(std::uint64_t seq) { (void)seq; }
-  // Writes the grabbed frame into `slot` (already of format()).
-  virtual void render(cv::Mat& slot) = 0;
+  // Writes the grabbed frame into `slot` (already of format()): its planes, or for jpeg its bytes
+  // and slot.set_payload_bytes(). A JPEG that does not fit leaves the payload 0 or above the
+  // capacity: the commit then refuses it (payload_missing / payload_too_large).
+  virtual void render(shmframe::WriteSlot& slot) = 0;
   virtual std::string describe() const = 0;
 };
 
@@ -34,6 +37,7 @@ struct SourceOptions {
   std::uint32_t height = 0;
   shmframe::PixelFormat pixel_format = shmframe::PixelFormat::bgr8;
   bool loop = false;
+  int jpeg_quality = 90;  // jpeg: the test pattern's encoding quality
 };
 
 // Throws std::runtime_error with a message naming the source and the fix.

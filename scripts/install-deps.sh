@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libopencv-dev libspdlog-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgtest-dev relacy-dev
+  # JPEG in the apps (the jpeg test pattern, its verification): libjpeg-turbo's TurboJPEG API.
+  libturbojpeg0-dev
   dpkg-dev file
   # shmframe-viewer's window test: an X server of its own (Xvfb), xwd to read the screen back,
   # xwininfo for the window's geometry.

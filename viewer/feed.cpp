@@ -4,8 +4,9 @@
 
 #include <utility>
 
+#include <opencv2/imgproc.hpp>
 #include <shmframe/clock.hpp>
-#include <shmframe/opencv.hpp>
+#include <shmframe/opencv_convert.hpp>
 #include <shmframe/reader.hpp>
 
 #include "app.hpp"
@@ -13,8 +14,42 @@
 
 namespace shmframe::viewer {
 
-Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, ReaderOptions reader)
-    : name_(std::move(name)), frame_limit_(frame_limit), reader_options_(std::move(reader)), notifier_(notifier) {}
+Feed::Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, ReaderOptions reader, Display display)
+    : name_(std::move(name)), frame_limit_(frame_limit), reader_options_(std::move(reader)), display_(display),
+      notifier_(notifier) {}
+
+namespace {
+
+// Formats drawn as they come (cv::cvtColor or a copy at draw time, after scaling).
+bool drawn_as_is(PixelFormat f) {
+  return f == PixelFormat::gray8 || f == PixelFormat::bgr8 || f == PixelFormat::rgb8 || f == PixelFormat::bgra8 ||
+         f == PixelFormat::rgba8;
+}
+
+// gray16 through a colormap over [lo, hi] (the frame's own range when the display gives none).
+void colorize_depth(const cv::Mat& raw, const Display& d, Shot& shot) {
+  double lo = d.depth_min;
+  double hi = d.depth_max;
+  if (d.depth_min == 0 && d.depth_max == 0) cv::minMaxLoc(raw, &lo, &hi);
+  if (hi <= lo) hi = lo + 1;
+  cv::Mat scaled;
+  raw.convertTo(scaled, CV_8U, 255.0 / (hi - lo), -lo * 255.0 / (hi - lo));
+  cv::applyColorMap(scaled, shot.pixels, cv::COLORMAP_TURBO);
+  shot.depth_min = static_cast<std::uint16_t>(lo);
+  shot.depth_max = static_cast<std::uint16_t>(std::min(hi, 65535.0));
+}
+
+// Turns the validated copy in shot.raw into a picture (outside the frame's hold).
+void convert(Shot& shot, const Display& d) {
+  if (shot.source_format == PixelFormat::gray16) {
+    colorize_depth(shot.raw, d, shot);
+  } else {
+    shot.undecodable = !to_bgr(shot.raw, shot.source_format, shot.pixels);
+  }
+  shot.pixel_format = PixelFormat::bgr8;
+}
+
+}  // namespace
 
 Feed::~Feed() { stop(); }
 
@@ -136,15 +171,26 @@ void Feed::loop() {
     Shot& shot = shots_[back_];
     shot.taken_ns = monotonic_ns();
     const FrameFormat& fmt = ev.frame.format();
-    shot.pixels.create(static_cast<int>(fmt.height), static_cast<int>(fmt.width), cv_type(fmt.pixel_format));
-    const bool valid = ev.frame.copy_to(reinterpret_cast<std::byte*>(shot.pixels.data), shot.pixels.step[0]);
-    shot.pixel_format = ev.frame.pixel_format();
+    const bool as_is = drawn_as_is(fmt.pixel_format);
+    cv::Mat& copy = as_is ? shot.pixels : shot.raw;
+    // Tight, in cv_view()'s shape: rows of the packed formats, the 4:2:0 planes stacked, a JPEG's bytes.
+    const int rows = static_cast<int>(fmt.plane_count() > 1 ? fmt.height * 3 / 2 : fmt.height);
+    if (fmt.compressed()) {
+      copy.create(1, static_cast<int>(std::max<std::size_t>(1, ev.frame.payload_bytes())), CV_8UC1);
+    } else {
+      copy.create(rows, static_cast<int>(fmt.width), cv_type(fmt.pixel_format));
+    }
+    const bool valid = ev.frame.copy_to(reinterpret_cast<std::byte*>(copy.data), copy.step[0]);
+    shot.source_format = fmt.pixel_format;
+    shot.pixel_format = fmt.pixel_format;
+    shot.undecodable = false;
     shot.seq = ev.frame.seq();
     shot.generation = ev.frame.generation();
     shot.capture_ns = ev.frame.capture_ns();
     shot.commit_ns = ev.frame.commit_ns();
     ev.frame.release();
     const std::uint64_t cpu = thread_cpu_ns() - cpu0;
+    if (valid && !as_is) convert(shot, display_);
     shot.ready_ns = monotonic_ns();
 
     if (fps_window_start_ == 0) fps_window_start_ = shot.ready_ns;
@@ -164,6 +210,7 @@ void Feed::loop() {
         ++s.overruns;
         return;
       }
+      if (shot.undecodable) ++s.undecodable;
       // Frames again after a loss without a new generation: the producer was only stopped.
       if (s.banner != Banner::live) set_banner(Banner::live, s, shot.ready_ns);
       ++s.frames;

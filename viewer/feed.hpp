@@ -63,10 +63,16 @@ class Notifier {
 // What the banner over a stream's last frame says.
 enum class Banner { waiting, live, lost, closed };
 
-// One validated copy of a frame, in the stream's own pixel format (tight rows).
+// One validated copy of a frame, ready to draw: the packed RGB and gray formats as they come
+// (tight rows), every other format converted to bgr8 by the feed thread (YUV and Bayer through
+// cvtColor, jpeg decoded, gray16 mapped through a colormap).
 struct Shot {
   cv::Mat pixels;
-  PixelFormat pixel_format = PixelFormat::bgr8;
+  PixelFormat pixel_format = PixelFormat::bgr8;   // of `pixels`
+  PixelFormat source_format = PixelFormat::bgr8;  // of the stream
+  cv::Mat raw;               // the copy as it came, when it was converted (gray16: the values under the mouse)
+  bool undecodable = false;  // a jpeg frame that does not decode: drawn as a placeholder
+  std::uint16_t depth_min = 0, depth_max = 0;  // gray16: the range the colormap spans
   std::uint64_t seq = 0;
   std::uint64_t generation = 0;
   std::uint64_t capture_ns = 0;
@@ -80,10 +86,11 @@ struct FeedStatus {
   std::uint64_t generation = 0;
   FrameFormat format{0, 0, PixelFormat::bgr8, 0};
   pid_t producer_pid = 0;
-  std::uint64_t lost_at_ns = 0;  // the producer's last sign of life (heartbeat) before it was lost
-  std::uint64_t frames = 0;      // validated copies kept
-  std::uint64_t drops = 0;       // committed frames this viewer never took (it was busy or late)
-  std::uint64_t overruns = 0;    // copies dropped because the producer overwrote the slot meanwhile
+  std::uint64_t lost_at_ns = 0;   // the producer's last sign of life (heartbeat) before it was lost
+  std::uint64_t frames = 0;       // validated copies kept
+  std::uint64_t drops = 0;        // committed frames this viewer never took (it was busy or late)
+  std::uint64_t overruns = 0;     // copies dropped because the producer overwrote the slot meanwhile
+  std::uint64_t undecodable = 0;  // jpeg frames that did not decode (shown as a placeholder)
   std::uint64_t last_seq = 0;
   std::uint64_t last_frame_ns = 0;
   double fps = 0;                     // over the last full second
@@ -94,11 +101,19 @@ struct FeedStatus {
   std::string fatal;                  // non-empty: the stream cannot be used (the message names the fix)
 };
 
+// How the feed turns frames into pictures.
+struct Display {
+  // gray16: the values the colormap spans; min == max == 0: each frame's own min and max.
+  std::uint16_t depth_min = 0;
+  std::uint16_t depth_max = 0;
+};
+
 class Feed {
  public:
   // `frame_limit` != 0: keep only the first `frame_limit` frames (then the last one stays shown).
   // `reader`: the stream's ReaderOptions (wait policy, access; its log is the app's).
-  Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, ReaderOptions reader = {});
+  Feed(std::string name, std::uint64_t frame_limit, Notifier& notifier, ReaderOptions reader = {},
+       Display display = {});
   ~Feed();  // stop()
   Feed(const Feed&) = delete;
   Feed& operator=(const Feed&) = delete;
@@ -125,6 +140,7 @@ class Feed {
   std::string name_;
   std::uint64_t frame_limit_;
   ReaderOptions reader_options_;
+  Display display_;
   Notifier& notifier_;
   std::atomic<bool> stop_{false};
   std::optional<Reader> reader_;  // made by start() before the thread; used by it, interrupted by stop()

@@ -42,6 +42,7 @@ struct Options {
   std::uint64_t frames = 0, timeout_ms = 0;
   cv::Size max_size{1280, 720};
   shmframe::ReaderOptions reader;  // wait policy, spin limit, access
+  Display display;                 // --depth-range
 };
 
 // Lines on stdout are for people and scripts alike: one whole line at a time, flushed.
@@ -58,7 +59,8 @@ class Viewer {
   explicit Viewer(Options o) : opt_(std::move(o)), start_ns_(monotonic_ns()), start_cpu_ns_(process_cpu_ns()) {
     for (std::size_t i = 0; i < opt_.names.size(); ++i) {
       // --frames counts the first stream's frames: its feed keeps exactly that many.
-      feeds_.push_back(std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.reader));
+      feeds_.push_back(
+          std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.reader, opt_.display));
       tick_.emplace_back();
     }
     for (auto& f : feeds_) f->start();
@@ -225,6 +227,10 @@ int Viewer::run_window(const std::string& title) {
   bool overlay = !opt_.no_overlay, paused = false;
   cv::Mat canvas;
   cv::Size shown(0, 0);
+  // The pointer, in canvas pixels: the overlay shows the gray16 value under it.
+  cv::Point mouse(-1, -1);
+  cv::setMouseCallback(
+      title, [](int, int x, int y, int, void* p) { *static_cast<cv::Point*>(p) = cv::Point(x, y); }, &mouse);
   std::uint64_t last_render = 0, next_tick = monotonic_ns() + kSecond;
   for (;;) {
     const std::uint64_t cpu0 = thread_cpu_ns();
@@ -242,7 +248,7 @@ int Viewer::run_window(const std::string& title) {
     // the overlay's fps at least a few times a second.
     if (changed || now - last_render >= kSecond / 4) {
       const auto t = tiles();
-      compose(t, fitted_cell(t, opt_.max_size), RenderOptions{overlay, true, paused, now}, canvas);
+      compose(t, fitted_cell(t, opt_.max_size), RenderOptions{overlay, true, paused, now, mouse}, canvas);
       if (canvas.size() != shown) {  // first frame or a new generation's size: the window follows
         cv::resizeWindow(title, canvas.cols, canvas.rows);
         shown = canvas.size();
@@ -380,6 +386,18 @@ cv::Size parse_size(const std::string& text) {
   return {static_cast<int>(w), static_cast<int>(h)};
 }
 
+Display parse_depth_range(const std::string& text) {
+  unsigned lo = 0, hi = 0;
+  char colon = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%u%c%u%c", &lo, &colon, &hi, &extra) != 3 || colon != ':' || lo >= hi || hi > 65535) {
+    throw CLI::ValidationError("--depth-range",
+                               "'" + text +
+                                   "' is not MIN:MAX with 0 <= MIN < MAX <= 65535, e.g. 300:4000 (millimetres "
+                                   "of a Z16 depth camera)");
+  }
+  return {static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -434,11 +452,16 @@ int main(int argc, char** argv) {
   shmframe::app::add_wait_options(cli, opt.reader.wait, opt.reader.spin_limit);
   shmframe::app::add_access_option(cli, opt.reader.access);
   shmframe::app::add_expect_owner_option(cli, opt.reader.expect_owner);
+  std::string depth_range;
+  cli.add_option("--depth-range", depth_range,
+                 "gray16 streams (depth): the values the colormap spans, MIN:MAX (default: each frame's own min and "
+                 "max); the overlay shows the value under the mouse");
   cli.add_flag("--no-overlay", opt.no_overlay, "Start with the overlay off (o toggles it)");
   cli.add_flag("-v,--verbose", opt.verbose, "Debug logging; statistics lines in window mode too");
   try {
     cli.parse(argc, argv);
     opt.max_size = parse_size(max_size);
+    if (!depth_range.empty()) opt.display = parse_depth_range(depth_range);
     for (std::size_t i = 0; i < opt.names.size(); ++i) {
       for (std::size_t j = 0; j < i; ++j) {
         if (opt.names[i] == opt.names[j])

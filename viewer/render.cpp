@@ -5,22 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <optional>
+#include <shmframe/opencv_convert.hpp>
 
 namespace shmframe::viewer {
 namespace {
 
-int color_conversion(PixelFormat f) {
-  switch (f) {
-    case PixelFormat::gray8: return cv::COLOR_GRAY2BGR;
-    case PixelFormat::rgb8: return cv::COLOR_RGB2BGR;
-    case PixelFormat::bgra8: return cv::COLOR_BGRA2BGR;
-    case PixelFormat::bgr8: break;
-  }
-  return -1;
-}
-
 // Scales first (in the stream's own format: fewer bytes for gray8) then converts into `dst`.
-void draw_fit(const Shot& shot, cv::Mat cell) {
+// Returns where the picture went in `cell`.
+cv::Rect draw_fit(const Shot& shot, cv::Mat cell) {
   const cv::Mat& src = shot.pixels;
   const double k = std::min(static_cast<double>(cell.cols) / src.cols, static_cast<double>(cell.rows) / src.rows);
   const cv::Size size(std::max(1, static_cast<int>(std::lround(src.cols * k))),
@@ -28,17 +21,26 @@ void draw_fit(const Shot& shot, cv::Mat cell) {
   cv::Mat dst = cell(cv::Rect((cell.cols - size.width) / 2, (cell.rows - size.height) / 2, size.width, size.height));
   cv::Mat scaled = src;
   if (size != src.size()) cv::resize(src, scaled, size, 0, 0, k < 1 ? cv::INTER_AREA : cv::INTER_LINEAR);
-  const int code = color_conversion(shot.pixel_format);
+  const int code = bgr_conversion(shot.pixel_format);  // packed formats only here: the feed converted the rest
   if (code < 0) {
     scaled.copyTo(dst);
   } else {
     cv::cvtColor(scaled, dst, code);  // dst has the right size and type: written in place
   }
+  return cv::Rect((cell.cols - size.width) / 2, (cell.rows - size.height) / 2, size.width, size.height);
+}
+
+// The gray16 value under the mouse, if it is over this cell's picture.
+std::optional<std::uint16_t> depth_under(const Shot& shot, cv::Rect drawn, cv::Point mouse) {
+  if (shot.source_format != PixelFormat::gray16 || shot.raw.empty() || !drawn.contains(mouse)) return std::nullopt;
+  const int x = (mouse.x - drawn.x) * shot.raw.cols / std::max(1, drawn.width);
+  const int y = (mouse.y - drawn.y) * shot.raw.rows / std::max(1, drawn.height);
+  return shot.raw.at<std::uint16_t>(std::min(y, shot.raw.rows - 1), std::min(x, shot.raw.cols - 1));
 }
 
 double font_scale(cv::Size cell) { return std::clamp(cell.height / 700.0, 0.35, 0.6); }
 
-void draw_overlay(const Tile& t, const RenderOptions& o, cv::Mat cell) {
+void draw_overlay(const Tile& t, const RenderOptions& o, cv::Mat cell, std::optional<std::uint16_t> depth) {
   const FeedStatus& s = t.status;
   const bool stale = s.last_frame_ns == 0 || o.now_ns - s.last_frame_ns > 2'000'000'000ull;
   std::vector<std::string> lines{
@@ -48,6 +50,11 @@ void draw_overlay(const Tile& t, const RenderOptions& o, cv::Mat cell) {
       fmt::format("hand-off {:.2f} ms  e2e {:.2f} ms", s.handoff_ms, s.e2e_ms),
       fmt::format("drops {}  overruns {}", s.drops, s.overruns),
   };
+  if (s.undecodable != 0) lines.push_back(fmt::format("undecodable frames {}", s.undecodable));
+  if (t.shot != nullptr && t.shot->source_format == PixelFormat::gray16) {
+    lines.push_back(depth ? fmt::format("depth {}..{}  value {}", t.shot->depth_min, t.shot->depth_max, *depth)
+                          : fmt::format("depth {}..{}", t.shot->depth_min, t.shot->depth_max));
+  }
   if (o.paused) lines.emplace_back("PAUSED (space)");
   const double scale = font_scale(cell.size());
   int base = 0;
@@ -131,9 +138,16 @@ void compose(const std::vector<Tile>& tiles, cv::Size cell, const RenderOptions&
   for (std::size_t i = 0; i < tiles.size(); ++i) {
     const Tile& t = tiles[i];
     const int col = static_cast<int>(i) % grid.width, row = static_cast<int>(i) / grid.width;
-    cv::Mat c = canvas(cv::Rect(col * cell.width, row * cell.height, cell.width, cell.height));
-    if (t.shot != nullptr && !t.shot->pixels.empty()) draw_fit(*t.shot, c);
-    if (options.overlay) draw_overlay(t, options, c);
+    const cv::Rect where(col * cell.width, row * cell.height, cell.width, cell.height);
+    cv::Mat c = canvas(where);
+    std::optional<std::uint16_t> depth;
+    if (t.shot != nullptr && !t.shot->pixels.empty()) {
+      const cv::Rect drawn = draw_fit(*t.shot, c);
+      depth = depth_under(*t.shot, drawn, options.mouse - where.tl());
+    } else if (t.shot != nullptr && t.shot->undecodable) {
+      draw_banner("frame does not decode (corrupt JPEG)", c);
+    }
+    if (options.overlay) draw_overlay(t, options, c, depth);
     if (const std::string b = banner_text(t.status, options.now_ns); options.banners && !b.empty()) draw_banner(b, c);
   }
 }

@@ -31,6 +31,7 @@ struct RenderOptions {
   bool banners = true;  // state banner when the stream is not live
   bool paused = false;
   std::uint64_t now_ns = 0;  // CLOCK_MONOTONIC, for "T s ago"
+  cv::Point mouse{-1, -1};   // on the canvas: the gray16 value under it goes in the overlay
 };
 
 // Columns and rows of the grid for `n` streams (1x1, 2x1, 2x2, 3x2, 3x3...).

@@ -7,13 +7,19 @@ import numpy.typing as npt
 
 __version__: str
 
-PixelFormat = Literal["bgr8", "rgb8", "bgra8", "gray8"]
+PixelFormat = Literal[
+    "gray8", "bgr8", "rgb8", "bgra8", "rgba8", "gray16", "yuyv", "uyvy", "nv12", "i420",
+    "bayer_rggb8", "bayer_bggr8", "bayer_grbg8", "bayer_gbrg8", "jpeg",
+]
 # The library's names (shmframe/names.hpp); '_' for '-' is accepted too ("every_frame").
 Delivery = Literal["latest", "every-frame", "lossless", "every_frame"]
 Access = Literal["auto", "read-write", "read-only", "read_write", "read_only"]
 WaitPolicy = Literal["block", "predictive", "spin"]
 EventKind = Literal["frame", "attached", "producer_lost", "closed", "corrupt", "timeout", "interrupted", "error"]
 Image = npt.NDArray[np.uint8]
+# What publish() takes and Frame.array is: uint8 images, uint16 (gray16), a tuple of nv12 / i420
+# planes, or a JPEG's bytes.
+AnyImage = Union[npt.NDArray[np.uint8], npt.NDArray[np.uint16], tuple[npt.NDArray[np.uint8], ...], bytes]
 Buffer = Union[bytes, bytearray, memoryview]
 
 FORMATS: tuple[str, ...]
@@ -74,8 +80,14 @@ class Frame:
     @property
     def stride(self) -> int: ...
     @property
-    def array(self) -> Image:
-        """Read-only uint8 (height, width, channels) view of the slot: no copy."""
+    def array(self) -> Union[npt.NDArray[np.uint8], npt.NDArray[np.uint16]]:
+        """Read-only view of the slot, no copy: (height, width, channels) uint8 (uint16 for gray16,
+        2 channels for yuyv / uyvy), (height * 3 / 2, width) for nv12 / i420, 1-D bytes for jpeg."""
+    @property
+    def planes(self) -> tuple[npt.NDArray[np.uint8], ...]:
+        """One read-only view per plane: nv12 (Y, UV (h/2, w/2, 2)), i420 (Y, U, V), else (array,)."""
+    @property
+    def payload_bytes(self) -> int: ...
     @property
     def held(self) -> bool: ...
     @property
@@ -182,7 +194,11 @@ class WriteSlot:
     """A slot being written: fill `array`, then commit() (or leave its `with` block)."""
 
     @property
-    def array(self) -> Image: ...
+    def array(self) -> Union[npt.NDArray[np.uint8], npt.NDArray[np.uint16]]: ...
+    @property
+    def planes(self) -> tuple[npt.NDArray[np.uint8], ...]: ...
+    @property
+    def capacity(self) -> int: ...
     @property
     def seq(self) -> int: ...
     @property
@@ -195,7 +211,13 @@ class WriteSlot:
     def stride(self) -> int: ...
     @property
     def open(self) -> bool: ...
-    def commit(self, capture_ns: Optional[int] = None, metadata: Optional[Buffer] = None) -> int: ...
+    def commit(
+        self,
+        capture_ns: Optional[int] = None,
+        metadata: Optional[Buffer] = None,
+        origin: Optional[Frame] = None,
+        payload_bytes: Optional[int] = None,
+    ) -> int: ...
     def abandon(self) -> None: ...
     def __enter__(self) -> "WriteSlot": ...
     def __exit__(
@@ -248,10 +270,11 @@ class Writer:
         heartbeat: float = 0.1,
         max_block: float = 0.1,
         prefault: bool = True,
+        max_payload: int = 0,
     ) -> None: ...
     def publish(
         self,
-        array: Image,
+        array: AnyImage,
         capture_ns: Optional[int] = None,
         metadata: Optional[Buffer] = None,
         format: Optional[PixelFormat] = None,

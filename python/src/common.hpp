@@ -17,8 +17,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "shmframe/error.hpp"
 #include "shmframe/format.hpp"
@@ -133,10 +135,27 @@ Origin origin_of(const py::handle& frame);
 PixelFormat parse_format(const std::string& name);  // FormatError naming the choices
 std::uint32_t channels(PixelFormat f) noexcept;
 
-// A uint8 (height, width, channels) array over `data` (rows `stride` apart) whose base object
-// keeps `owner` (a mapping) alive. Read-only unless `writable`.
-py::array view_array(const FrameFormat& format, const std::byte* data, std::shared_ptr<const void> owner,
-                     bool writable);
+// The `array` of a frame or slot laid out as `format` at `data`, whose base object keeps `owner` (a
+// mapping) alive; read-only unless `writable`. Packed formats: (height, width, channels), uint8
+// (uint16 for gray16; yuyv and uyvy 2 channels); nv12 / i420: OpenCV's (height * 3 / 2, width)
+// uint8 image (FormatError when the planes are not laid out that way: use planes); jpeg: a 1-D
+// uint8 array of `payload_bytes`.
+py::array view_array(const FrameFormat& format, const std::byte* data, std::shared_ptr<const void> owner, bool writable,
+                     std::size_t payload_bytes = 0);
+// One view per plane: nv12 (Y (h, w), UV (h/2, w/2, 2)), i420 (Y, U (h/2, w/2), V); others (array,).
+py::tuple plane_arrays(const FrameFormat& format, const std::byte* data, std::shared_ptr<const void> owner,
+                       bool writable, std::size_t payload_bytes = 0);
+
+// An array (or, for nv12 / i420, a tuple of plane arrays) handed to publish() for `format`,
+// checked against it: its planes, or for jpeg its bytes. FormatError naming the expected shape.
+struct FrameArray {
+  std::vector<py::object> keep;  // the arrays, alive while the GIL is released
+  std::uint32_t width = 0;
+  std::uint32_t height = 0;
+  std::vector<PlaneView> planes;       // raw formats
+  std::span<const std::byte> payload;  // jpeg
+};
+FrameArray check_frame_array(const py::handle& obj, PixelFormat format);
 
 // What an array handed to publish() must look like, checked: uint8, (h, w) or (h, w, c) with
 // c in 1, 3, 4, pixels contiguous (rows may be padded). FormatError otherwise.

@@ -66,5 +66,7 @@ PYBIND11_MODULE(_shmframe, m) {
   m.def("monotonic_ns", &monotonic_ns,
         "CLOCK_MONOTONIC in ns: the clock of capture_ns and commit_ns (= time.monotonic_ns()).");
   m.def("_bench_publish_cpp", &bench_publish_cpp, py::arg("name"), py::arg("array"), py::arg("count"));
-  m.attr("FORMATS") = py::make_tuple("bgr8", "rgb8", "bgra8", "gray8");
+  py::list formats;  // the library's one spelling of each (names.hpp)
+  for (shmframe::PixelFormat f : shmframe::kPixelFormats) formats.append(std::string(shmframe::to_string(f)));
+  m.attr("FORMATS") = py::tuple(std::move(formats));
 }

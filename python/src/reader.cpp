@@ -49,6 +49,7 @@ class PyFrame {
     commit_ns_ = frame_.commit_ns();
     taken_ns_ = taken_ns;
     data_ = frame_.data();
+    payload_bytes_ = frame_.payload_bytes();
     array_ = std::move(array);
   }
 
@@ -66,23 +67,36 @@ class PyFrame {
     if (array_.is_none()) {
       if (!frame_)
         raise(PyErrorKind::closed, "frame " + std::to_string(seq_) + " was released before its array was made");
-      array_ = view_array(format_, data_, mapping_, false);
+      array_ = view_array(format_, data_, mapping_, false, payload_bytes_);
     }
     return array_;
   }
+  py::tuple planes() {
+    if (!frame_)
+      raise(PyErrorKind::closed, "frame " + std::to_string(seq_) + " was released before its planes were made");
+    return plane_arrays(format_, data_, mapping_, false, payload_bytes_);
+  }
+  std::size_t payload_bytes() const { return payload_bytes_; }
 
   bool still_valid() const { return frame_.still_valid(); }
 
   py::array copy() {
     require_live("copy()");
-    const auto c = static_cast<py::ssize_t>(channels(format_.pixel_format));
-    py::array_t<std::uint8_t> out(
-        {static_cast<py::ssize_t>(format_.height), static_cast<py::ssize_t>(format_.width), c});
+    // The shape of `array`, tight: packed (h, w, c), nv12 / i420 (h * 3 / 2, w), jpeg its bytes.
+    using S = py::ssize_t;
+    const auto h = static_cast<S>(format_.height);
+    const auto w = static_cast<S>(format_.width);
+    py::array out;
+    if (format_.compressed()) out = py::array_t<std::uint8_t>(static_cast<S>(payload_bytes_));
+    else if (format_.plane_count() > 1) out = py::array_t<std::uint8_t>({h * 3 / 2, w});
+    else if (format_.pixel_format == PixelFormat::gray16) out = py::array_t<std::uint16_t>({h, w, S{1}});
+    else out = py::array_t<std::uint8_t>({h, w, static_cast<S>(channels(format_.pixel_format))});
     auto* dst = reinterpret_cast<std::byte*>(out.mutable_data());
+    const std::size_t pitch = format_.compressed() ? payload_bytes_ : format_.row_bytes();
     bool valid = false;
     {
       py::gil_scoped_release nogil;
-      valid = frame_.copy_to(dst, format_.row_bytes());
+      valid = frame_.copy_to(dst, pitch);
     }
     if (!valid) raise(PyErrorKind::overrun, overrun_message("copy()"));
     return out;
@@ -142,6 +156,7 @@ class PyFrame {
   FrameFormat format_;
   std::uint64_t seq_ = 0, generation_ = 0, capture_ns_ = 0, commit_ns_ = 0, taken_ns_ = 0;
   const std::byte* data_ = nullptr;
+  std::size_t payload_bytes_ = 0;
   py::object array_ = py::none();
 };
 
@@ -489,6 +504,9 @@ class PyReader {
       spare_ = py::cast(PyFrame{});
       spare_ptr_ = &spare_.cast<PyFrame&>();  // the cast's type lookup, done here rather than after the wake-up
     }
+    // Not for jpeg (each frame's array is its own size) nor for 4:2:0 planes OpenCV cannot view
+    // as one image (their `array` raises; `planes` is made on demand).
+    if (view_format_.compressed() || view_format_.plane_count() > 1) return;
     for (auto& v : slot_views_) {
       if (v.array.is_none()) v.array = view_array(view_format_, v.data, view_mapping_, false);
     }
@@ -628,12 +646,19 @@ when pin() returns False, `copy()` instead).
       .def_property_readonly("channels", [](const PyFrame& f) { return channels(f.format().pixel_format); })
       .def_property_readonly(
           "format", [](const PyFrame& f) { return std::string(to_string(f.format().pixel_format)); },
-          "'bgr8', 'rgb8', 'bgra8' or 'gray8'.")
+          "The pixel format: 'bgr8', 'gray16', 'yuyv', 'nv12', 'jpeg', ... (shmframe.FORMATS).")
+      .def_property_readonly("planes", &PyFrame::planes,
+                             "One read-only view per plane: nv12 (Y (h, w), UV (h/2, w/2, 2)), i420 (Y, U (h/2, w/2), "
+                             "V); other formats (array,).")
+      .def_property_readonly("payload_bytes", &PyFrame::payload_bytes,
+                             "Bytes of the frame: its planes' extent, or a JPEG's size.")
       .def_property_readonly(
           "stride", [](const PyFrame& f) { return f.format().effective_stride(); },
           "Bytes from one row to the next (array.strides[0]).")
       .def_property_readonly("array", &PyFrame::array,
-                             "Read-only uint8 array (height, width, channels) over the slot: no copy.")
+                             "Read-only array over the slot, no copy: (height, width, channels) uint8 for packed "
+                             "formats (uint16 for gray16; 2 channels for yuyv / uyvy), (height * 3 / 2, width) for "
+                             "nv12 / i420 (OpenCV's layout), the JPEG's bytes (1-D) for jpeg.")
       .def_property_readonly("held", &PyFrame::held, "True while the frame holds its slot.")
       .def_property_readonly("pinned", &PyFrame::pinned, "True while the frame is pinned (see pin()).")
       .def("pin", &PyFrame::pin,

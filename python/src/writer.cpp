@@ -83,11 +83,16 @@ class PyWriteSlot {
   py::object array() {
     if (array_.is_none()) {
       if (!slot_) raise(PyErrorKind::closed, "the slot was already committed or abandoned");
-      array_ = view_array(format_, slot_.data(), mapping_, true);
+      array_ = view_array(format_, slot_.data(), mapping_, true, slot_.capacity());
     }
     return array_;
   }
-  std::uint64_t commit(const py::object& capture_ns, const py::object& metadata, const py::object& origin);
+  py::tuple planes() {
+    if (!slot_) raise(PyErrorKind::closed, "the slot was already committed or abandoned");
+    return plane_arrays(format_, slot_.data(), mapping_, true, slot_.capacity());
+  }
+  std::uint64_t commit(const py::object& capture_ns, const py::object& metadata, const py::object& origin,
+                       const py::object& payload_bytes);
   void abandon();
   bool open() const { return static_cast<bool>(slot_); }
   std::uint64_t seq() const { return slot_.seq(); }
@@ -110,7 +115,8 @@ class PyWriter {
  public:
   PyWriter(std::string name, const py::object& width, const py::object& height, const py::object& format,
            std::uint32_t slots, std::uint32_t max_consumers, std::uint32_t metadata_capacity,
-           std::uint32_t stride_align, std::uint32_t mode, double heartbeat, double max_block, bool prefault)
+           std::uint32_t stride_align, std::uint32_t mode, double heartbeat, double max_block, bool prefault,
+           std::uint64_t max_payload)
       : name_(std::move(name)), logs_(std::make_shared<LogQueue>()) {
     // Checked now, not at the first publish, even when the format comes later.
     if (auto err = check_stream_name(name_))
@@ -126,12 +132,15 @@ class PyWriter {
     opts_.heartbeat = to_millis(heartbeat, "heartbeat");
     opts_.max_block = to_millis(max_block, "max_block");
     opts_.prefault = prefault;
+    max_payload_ = max_payload;
     opts_.log = LogQueue::callback(logs_);
     if (!width.is_none()) {
       FrameFormat f;
       f.width = positive(width, "width");
       f.height = positive(height, "height");
       f.pixel_format = format_.value_or(PixelFormat::bgr8);
+      f.max_payload = f.compressed() ? max_payload : 0;
+      if (max_payload != 0 && !f.compressed()) raise(PyErrorKind::invalid, "max_payload is for format='jpeg' only");
       create(f);
     }
   }
@@ -151,6 +160,12 @@ class PyWriter {
   std::uint64_t publish(const py::object& array, const py::object& capture_ns, const py::object& metadata,
                         const py::object& format, const py::object& origin) {
     Use use(*this);
+    // Formats an array's channels cannot tell apart (YUV, Bayer, gray16, jpeg...) take the typed path.
+    std::optional<PixelFormat> target;
+    if (!format.is_none()) target = parse_format(format.cast<std::string>());
+    else if (writer_) target = writer_->format().pixel_format;
+    else target = format_;
+    if (target && !is_classic(*target)) return publish_typed(array, *target, capture_ns, metadata, origin);
     ArrayImage img = check_image(array);
     Carried carried;
     carry(carried, metadata, origin);
@@ -198,9 +213,13 @@ class PyWriter {
   }
 
   std::uint64_t commit(PyWriteSlot& s, const py::object& capture_ns, const py::object& metadata,
-                       const py::object& origin) {
+                       const py::object& origin, const py::object& payload_bytes) {
     Use use(*this);
     if (!s.slot_) raise(PyErrorKind::closed, "the slot was already committed or abandoned");
+    if (!payload_bytes.is_none()) s.slot_.set_payload_bytes(payload_bytes.cast<std::size_t>());
+    else if (s.format_.compressed())
+      raise(PyErrorKind::invalid,
+            "a jpeg slot needs commit(payload_bytes=N): how many bytes of its array are the JPEG");
     Carried carried;
     carry(carried, metadata, origin);
     const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns);
@@ -210,7 +229,10 @@ class PyWriter {
       py::gil_scoped_release nogil;
       r = writer_->commit(s.slot_, t, meta);
     }
-    if (r.status != CommitStatus::metadata_too_large) s.seal();
+    if (r.status != CommitStatus::metadata_too_large && r.status != CommitStatus::payload_too_large &&
+        r.status != CommitStatus::payload_missing) {
+      s.seal();
+    }
     logs_->drain();
     return checked(r);
   }
@@ -235,6 +257,7 @@ class PyWriter {
     f.pixel_format = format.is_none() ? (writer_ ? writer_->format().pixel_format : format_.value_or(PixelFormat::bgr8))
                                       : parse_format(format.cast<std::string>());
     if (!format.is_none()) format_ = f.pixel_format;
+    if (f.compressed()) f.max_payload = max_payload_;
     if (!writer_) {
       create(f);
     } else {
@@ -304,6 +327,55 @@ class PyWriter {
     return static_cast<std::uint32_t>(n);
   }
 
+  // The formats the channel count of an array picks (publish() without format=).
+  static bool is_classic(PixelFormat f) {
+    return f == PixelFormat::gray8 || f == PixelFormat::bgr8 || f == PixelFormat::rgb8 || f == PixelFormat::bgra8;
+  }
+
+  std::uint64_t publish_typed(const py::object& array, PixelFormat f, const py::object& capture_ns,
+                              const py::object& metadata, const py::object& origin) {
+    FrameArray fa = check_frame_array(array, f);
+    Carried carried;
+    carry(carried, metadata, origin);
+    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns);
+    const auto meta = carried.bytes;
+    FrameFormat want;
+    want.pixel_format = f;
+    if (f == PixelFormat::jpeg) {  // a JPEG does not say its size here: the Writer's own
+      if (!writer_) {
+        raise(PyErrorKind::invalid,
+              "Writer '" + name_ + "': give width and height to Writer() for a jpeg stream (the frames' pixel size)");
+      }
+      want.width = writer_->format().width;
+      want.height = writer_->format().height;
+      want.max_payload = max_payload_;
+    } else {
+      want.width = fa.width;
+      want.height = fa.height;
+      if (auto why = want.check()) raise(PyErrorKind::format, *why);
+      for (std::uint32_t i = 0; i < want.plane_count(); ++i) {
+        const PlaneLayout p = want.plane(i);
+        if (fa.planes[i].rows != p.rows || fa.planes[i].row_bytes != p.row_bytes) {
+          raise(PyErrorKind::format,
+                std::string(to_string(f)) + " plane " + std::to_string(i) + " of a " + std::to_string(want.width) +
+                    "x" + std::to_string(want.height) + " frame has " + std::to_string(p.rows) + " rows of " +
+                    std::to_string(p.row_bytes) + " bytes, the array " + std::to_string(fa.planes[i].rows) + " of " +
+                    std::to_string(fa.planes[i].row_bytes));
+        }
+      }
+    }
+    if (!writer_) create(want);
+    else if (!same_shape(writer_->format(), want)) reconfigure_locked(want);
+    CommitResult r;
+    {
+      py::gil_scoped_release nogil;
+      r = f == PixelFormat::jpeg ? writer_->publish_payload(fa.payload, t, meta)
+                                 : writer_->publish_planes(fa.planes, t, meta);
+    }
+    logs_->drain();
+    return checked(r);
+  }
+
   static bool same_shape(const FrameFormat& a, const FrameFormat& b) {
     return a.width == b.width && a.height == b.height && a.pixel_format == b.pixel_format;
   }
@@ -355,6 +427,10 @@ class PyWriter {
         raise(PyErrorKind::invalid, "metadata is larger than the stream's metadata_capacity (" +
                                         std::to_string(opts_.metadata_capacity) +
                                         " bytes): pass a larger metadata_capacity to Writer()");
+      case CommitStatus::payload_too_large:
+      case CommitStatus::payload_missing:
+      case CommitStatus::format_mismatch:
+        raise(PyErrorKind::format, "Writer '" + name_ + "': " + std::string(explain(r.status)));
       case CommitStatus::stale_generation:
         raise(PyErrorKind::closed,
               "the slot belongs to a generation the Writer replaced (reconfigure): acquire a new one");
@@ -366,6 +442,7 @@ class PyWriter {
   std::string name_;
   WriterOptions opts_;
   std::optional<PixelFormat> format_;  // as given by the user
+  std::uint64_t max_payload_ = 0;      // jpeg: each frame's most bytes (0: width * height * 2)
   std::optional<Writer> writer_;
   std::shared_ptr<LogQueue> logs_;
   std::mutex mu_;
@@ -376,8 +453,9 @@ PyWriteSlot::~PyWriteSlot() {
   if (slot_) writer_.cast<PyWriter&>().abandon_from_gc(*this);
 }
 
-std::uint64_t PyWriteSlot::commit(const py::object& capture_ns, const py::object& metadata, const py::object& origin) {
-  return writer_.cast<PyWriter&>().commit(*this, capture_ns, metadata, origin);
+std::uint64_t PyWriteSlot::commit(const py::object& capture_ns, const py::object& metadata, const py::object& origin,
+                                  const py::object& payload_bytes) {
+  return writer_.cast<PyWriter&>().commit(*this, capture_ns, metadata, origin, payload_bytes);
 }
 
 void PyWriteSlot::abandon() {
@@ -394,7 +472,12 @@ slot is never seen by readers. After commit the array is read-only: its memory i
 published frame now.
 )doc")
       .def_property_readonly("array", &PyWriteSlot::array,
-                             "Writable uint8 array (height, width, channels) over the slot.")
+                             "Writable array over the slot, shaped as Frame.array (jpeg: the slot's whole capacity, "
+                             "1-D: write the JPEG at its start and commit(payload_bytes=N)).")
+      .def_property_readonly("planes", &PyWriteSlot::planes, "One writable view per plane, as Frame.planes.")
+      .def_property_readonly(
+          "capacity", [](const PyWriteSlot& s) { return s.format().frame_bytes(); },
+          "Bytes the slot holds (a jpeg frame's most).")
       .def_property_readonly("seq", &PyWriteSlot::seq, "The sequence number the frame will get.")
       .def_property_readonly("width", [](const PyWriteSlot& s) { return s.format().width; })
       .def_property_readonly("height", [](const PyWriteSlot& s) { return s.format().height; })
@@ -403,16 +486,17 @@ published frame now.
       .def_property_readonly("stride", [](const PyWriteSlot& s) { return s.format().effective_stride(); })
       .def_property_readonly("open", &PyWriteSlot::open, "False once committed or abandoned.")
       .def("commit", &PyWriteSlot::commit, py::arg("capture_ns") = py::none(), py::arg("metadata") = py::none(),
-           py::arg("origin") = py::none(),
+           py::arg("origin") = py::none(), py::arg("payload_bytes") = py::none(),
            "Publishes the slot as the next frame; returns its seq. capture_ns: CLOCK_MONOTONIC ns (None = now, or "
            "the origin's capture time). origin: the Frame this one was computed from (a processing stage): the frame "
-           "then carries its origin record (frame.origin downstream, hops + 1).")
+           "then carries its origin record (frame.origin downstream, hops + 1). payload_bytes: jpeg only, the "
+           "JPEG's size (FormatError beyond the capacity: the frame is never truncated).")
       .def("abandon", &PyWriteSlot::abandon, "Drops the slot uncommitted. Idempotent.")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](PyWriteSlot& s, const py::object& type, const py::object&, const py::object&) {
         if (!s.open()) return;
         if (type.is_none()) {
-          (void)s.commit(py::none(), py::none(), py::none());
+          (void)s.commit(py::none(), py::none(), py::none(), py::none());
         } else {
           s.abandon();
         }
@@ -421,7 +505,7 @@ published frame now.
   py::class_<PyWriter>(m, "Writer", R"doc(
 Writer(name, width=None, height=None, format=None, *, slots=2, max_consumers=32,
        metadata_capacity=256, stride_align=1, mode=0o600, heartbeat=0.1, max_block=0.1,
-       prefault=True)
+       prefault=True, max_payload=0)
 
 Owns stream `name` (a producer): creates its segment, publishes frames, keeps a heartbeat, and
 closes it on close() or at the end of a `with` block.
@@ -432,19 +516,25 @@ closes it on close() or at the end of a `with` block.
             slot.array[:] = 0
 
 Without width and height, the first published array sets the size. format: 'bgr8' (default
-for 3 channels), 'rgb8', 'bgra8', 'gray8'. An array of another size or channel count starts a
-new generation (consumers follow). mode: the segment's permissions (0o660 shares with the
-group). heartbeat, max_block: seconds.
+for 3 channels), 'rgb8', 'bgra8', 'gray8' (default for 1), or any of shmframe.FORMATS, whose
+arrays publish() takes shaped as Frame.array: 'gray16' uint16 (h, w), 'yuyv' / 'uyvy' uint8
+(h, w, 2), 'nv12' / 'i420' OpenCV's (h * 3 / 2, w) image or a tuple of planes, 'jpeg' the
+file's bytes (width and height given here; max_payload: each frame's most bytes, default
+width * height * 2). An array of another size or channel count starts a new generation
+(consumers follow). mode: the segment's permissions (0o660 shares with the group). heartbeat,
+max_block: seconds.
 )doc")
       .def(py::init<std::string, const py::object&, const py::object&, const py::object&, std::uint32_t, std::uint32_t,
-                    std::uint32_t, std::uint32_t, std::uint32_t, double, double, bool>(),
+                    std::uint32_t, std::uint32_t, std::uint32_t, double, double, bool, std::uint64_t>(),
            py::arg("name"), py::arg("width") = py::none(), py::arg("height") = py::none(),
            py::arg("format") = py::none(), py::kw_only(), py::arg("slots") = 2, py::arg("max_consumers") = 32,
            py::arg("metadata_capacity") = 256, py::arg("stride_align") = 1, py::arg("mode") = 0600,
-           py::arg("heartbeat") = 0.1, py::arg("max_block") = 0.1, py::arg("prefault") = true)
+           py::arg("heartbeat") = 0.1, py::arg("max_block") = 0.1, py::arg("prefault") = true,
+           py::arg("max_payload") = 0)
       .def("publish", &PyWriter::publish, py::arg("array"), py::arg("capture_ns") = py::none(),
            py::arg("metadata") = py::none(), py::arg("format") = py::none(), py::arg("origin") = py::none(),
-           "Copies `array` (uint8, (h, w) or (h, w, c), pixels contiguous) into the next slot and commits it; "
+           "Copies `array` (uint8, (h, w) or (h, w, c), pixels contiguous; other formats as Frame.array) into the "
+           "next slot and commits it; "
            "returns its seq. capture_ns: CLOCK_MONOTONIC ns (None = now, or the origin's capture time). A new "
            "size or channel count (or `format`) starts a new generation. origin: the Frame this image was computed "
            "from (a processing stage): the frame then carries its origin record (frame.origin downstream, hops + 1).")

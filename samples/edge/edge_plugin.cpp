@@ -11,7 +11,7 @@
 #include <shmframe/opencv.hpp>
 #include <shmframe/plugin.hpp>
 
-#include "pixels.hpp"
+#include <shmframe/opencv_convert.hpp>
 
 namespace {
 
@@ -28,7 +28,7 @@ class Edges final : public shmframe::Processor {
   bool on_frame(const shmframe::Input& input, shmframe::Output& output) override {
     // Our own gray copy first, then validate it: Canny must not read pixels the producer may be
     // rewriting. After this check the slot is never touched again.
-    samples::to_gray(input.mat(), input.pixel_format(), gray_);
+    shmframe::to_gray(input.mat(), input.pixel_format(), gray_);
     if (!input.still_valid()) return false;
 
     const shmframe::FrameFormat edges{input.width(), input.height(), shmframe::PixelFormat::gray8, 0};

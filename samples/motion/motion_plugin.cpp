@@ -16,7 +16,7 @@
 #include <shmframe/opencv.hpp>
 #include <shmframe/plugin.hpp>
 
-#include "pixels.hpp"
+#include <shmframe/opencv_convert.hpp>
 
 namespace {
 
@@ -46,13 +46,13 @@ class Motion final : public shmframe::Processor {
   bool on_frame(const shmframe::Input& input, shmframe::Output& output) override {
     // Everything read from the slot (the gray copy, and the annotated copy when publishing) is
     // read before the one validation below.
-    samples::to_gray(input.mat(), input.pixel_format(), gray_);
+    shmframe::to_gray(input.mat(), input.pixel_format(), gray_);
     shmframe::OutputBuffer out;
     if (output.enabled()) {
       out = output.acquire(shmframe::FrameFormat{input.width(), input.height(), shmframe::PixelFormat::bgr8, 0});
       if (out) {
         cv::Mat annotated = out.mat();
-        samples::to_bgr(input.mat(), input.pixel_format(), annotated);
+        shmframe::to_bgr(input.mat(), input.pixel_format(), annotated);
       }
     }
     if (!input.still_valid()) return false;  // overwritten meanwhile: the output buffer is abandoned

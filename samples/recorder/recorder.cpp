@@ -30,7 +30,7 @@
 #include <shmframe/opencv.hpp>
 #include <shmframe/shmframe.hpp>
 
-#include "pixels.hpp"
+#include <shmframe/opencv_convert.hpp>
 
 namespace {
 
@@ -101,7 +101,7 @@ class Recorder final : public shmframe::Processor {
 
   bool on_frame(const shmframe::Input& input, shmframe::Output&) override {
     if (!writer_.isOpened()) return true;  // the open failed: run() stops at once (stop_ is set)
-    samples::to_bgr(input.mat(), input.pixel_format(), bgr_);
+    shmframe::to_bgr(input.mat(), input.pixel_format(), bgr_);
     if (!input.still_valid()) {  // only after a demotion: a lossless frame is never overwritten
       ++overwritten_;
       return false;

@@ -29,8 +29,29 @@ constexpr EnumName<ConsumerDelivery> kConsumerDelivery[] = {
     {ConsumerDelivery::lossless, "lossless", "the producer waits for it, up to its max block"},
     {ConsumerDelivery::demoted, "demoted", "lossless, but it blocked the producer too long: lossy until caught up"},
 };
+constexpr EnumName<PixelFormat> kPixelFormat[] = {
+    {PixelFormat::gray8, "gray8", "8-bit gray (Mono8)"},
+    {PixelFormat::gray16, "gray16", "16-bit gray, little-endian (depth Z16, Mono16, thermal)"},
+    {PixelFormat::bgr8, "bgr8", "packed B, G, R bytes (OpenCV's default)"},
+    {PixelFormat::rgb8, "rgb8", "packed R, G, B bytes"},
+    {PixelFormat::bgra8, "bgra8", "packed B, G, R, A bytes"},
+    {PixelFormat::rgba8, "rgba8", "packed R, G, B, A bytes"},
+    {PixelFormat::yuyv, "yuyv", "YUV 4:2:2 packed Y0 U Y1 V (YUY2: USB cameras); even width"},
+    {PixelFormat::uyvy, "uyvy", "YUV 4:2:2 packed U Y0 V Y1; even width"},
+    {PixelFormat::nv12, "nv12", "YUV 4:2:0, a Y plane then interleaved U V (Jetson, Raspberry Pi); even size"},
+    {PixelFormat::i420, "i420", "YUV 4:2:0, Y then U then V planes (GStreamer's default); even size"},
+    {PixelFormat::bayer_rggb8, "bayer_rggb8", "8-bit Bayer mosaic, R G / G B"},
+    {PixelFormat::bayer_bggr8, "bayer_bggr8", "8-bit Bayer mosaic, B G / G R"},
+    {PixelFormat::bayer_grbg8, "bayer_grbg8", "8-bit Bayer mosaic, G R / B G"},
+    {PixelFormat::bayer_gbrg8, "bayer_gbrg8", "8-bit Bayer mosaic, G B / R G"},
+    {PixelFormat::jpeg, "jpeg", "JPEG images (MJPEG cameras): a variable size per frame, up to --max-payload"},
+};
 }  // namespace
 
+template <>
+std::span<const EnumName<PixelFormat>> enum_names<PixelFormat>() noexcept {
+  return kPixelFormat;
+}
 template <>
 std::span<const EnumName<Delivery>> enum_names<Delivery>() noexcept {
   return kDelivery;

@@ -223,6 +223,7 @@ class Runner {
         .capture_ns = f.capture_ns(),
         .commit_ns = f.commit_ns(),
         .metadata = md.user,
+        .payload_bytes = f.payload_bytes(),
         .origin = &origin_,
         .now_ns = now,
         .dropped = dropped_,

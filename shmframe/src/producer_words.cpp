@@ -40,9 +40,9 @@ Marked ProducerWords::mark(const WriteView& v, std::uint64_t seq, std::int64_t n
 }
 
 void ProducerWords::commit(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-                           std::uint32_t metadata_size) noexcept {
+                           std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept {
   std::lock_guard lk(mu_);
-  commit_slot(v, slot, seq, capture_ns, metadata_size);
+  commit_slot(v, slot, seq, capture_ns, metadata_size, payload_bytes);
   slot_words_[slot] = layout::slot_committed(seq);
   committed_seq_ = seq;
 }

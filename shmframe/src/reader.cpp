@@ -319,6 +319,7 @@ Frame ReaderCore::take(std::uint64_t seq) noexcept {
   f.data_ = v.pixels(t->slot);
   f.metadata_ = v.metadata(t->slot);
   f.metadata_size_ = t->metadata_size;
+  f.payload_bytes_ = t->payload_bytes;
   f.held_ = t->held;
   return f;
 }
@@ -714,6 +715,7 @@ Frame& Frame::operator=(Frame&& o) noexcept {
     data_ = std::exchange(o.data_, nullptr);
     metadata_ = std::exchange(o.metadata_, nullptr);
     metadata_size_ = std::exchange(o.metadata_size_, 0);
+    payload_bytes_ = std::exchange(o.payload_bytes_, 0);
     held_ = std::exchange(o.held_, false);
     pinned_ = std::exchange(o.pinned_, false);
   }
@@ -731,11 +733,42 @@ const FrameFormat& Frame::format() const noexcept {
 
 bool Frame::still_valid() const noexcept { return att_ && detail::still_valid(att_->view, slot_, seq_); }
 
-bool Frame::copy_to(std::byte* dst, std::size_t dst_stride) const noexcept {
-  if (!att_ || dst == nullptr || dst_stride < row_bytes()) return false;
-  copy_rows(dst, dst_stride, data_, stride(), row_bytes(), height());
+PlaneView Frame::plane(std::uint32_t i) const noexcept {
+  if (!att_ || i >= plane_count()) return {};
+  const FrameFormat& f = format();
+  if (f.compressed()) return {data_, payload_bytes_, static_cast<std::uint32_t>(payload_bytes_), 1};
+  const PlaneLayout p = f.plane(i);
+  return {data_ + p.offset, p.stride, p.row_bytes, p.rows};
+}
+
+bool Frame::copy_to(std::span<const MutablePlane> planes) const noexcept {
+  if (!att_ || planes.size() < plane_count()) return false;
+  for (std::uint32_t i = 0; i < plane_count(); ++i) {
+    const PlaneView p = plane(i);
+    if (planes[i].data == nullptr || planes[i].stride < p.row_bytes) return false;
+  }
+  for (std::uint32_t i = 0; i < plane_count(); ++i) {
+    const PlaneView p = plane(i);
+    copy_rows(planes[i].data, planes[i].stride, p.data, p.stride, p.row_bytes, p.rows);
+  }
   // Validate after copying (the seqlock read; still_valid() fences first).
   return still_valid();
+}
+
+bool Frame::copy_to(std::byte* dst, std::size_t dst_stride) const noexcept {
+  if (!att_ || dst == nullptr || dst_stride > UINT32_MAX) return false;
+  const FrameFormat& f = format();
+  if (f.compressed()) {
+    const MutablePlane whole{dst, dst_stride, 0, 0};
+    return copy_to(std::span(&whole, 1));
+  }
+  const FrameFormat to{f.width, f.height, f.pixel_format, static_cast<std::uint32_t>(dst_stride)};
+  MutablePlane planes[kMaxPlanes];
+  for (std::uint32_t i = 0; i < plane_count(); ++i) {
+    const PlaneLayout p = to.plane(i);
+    planes[i] = {dst + p.offset, p.stride, p.row_bytes, p.rows};
+  }
+  return copy_to(std::span(planes, plane_count()));
 }
 
 bool Frame::pin() noexcept {
@@ -757,6 +790,7 @@ void Frame::release() noexcept {
   data_ = nullptr;
   metadata_ = nullptr;
   metadata_size_ = 0;
+  payload_bytes_ = 0;
   held_ = false;
   pinned_ = false;
 }

@@ -56,7 +56,7 @@ void write_header(layout::SegmentHeader& h, const Geometry& g) noexcept {
   h.created_realtime_ns = realtime_ns();
   h.width = g.format.width;
   h.height = g.format.height;
-  h.stride = g.format.stride;
+  h.stride = g.format.effective_stride();
   h.pixel_format = static_cast<std::uint32_t>(g.format.pixel_format);
   h.bytes_per_pixel = g.bytes_per_pixel;
   h.slot_count = g.slot_count;
@@ -69,6 +69,11 @@ void write_header(layout::SegmentHeader& h, const Geometry& g) noexcept {
   h.consumers_offset = g.consumers_offset;
   h.consumer_stride = g.consumer_stride;
   h.heartbeat_interval_ns = g.heartbeat_interval_ns;
+  h.plane_count = g.format.plane_count();
+  for (std::uint32_t i = 0; i < h.plane_count; ++i) {
+    const PlaneLayout p = g.format.plane(i);
+    h.planes[i] = layout::PlaneEntry{p.offset, p.stride, p.row_bytes, p.rows, 0};
+  }
   h.heartbeat_ns = monotonic_ns();
 }
 
@@ -77,15 +82,7 @@ void write_header(layout::SegmentHeader& h, const Geometry& g) noexcept {
 Geometry plan_geometry(std::string_view stream, const FrameFormat& f, std::uint32_t slots, std::uint32_t max_consumers,
                        std::uint32_t metadata_capacity) {
   auto bad = [&](const std::string& what) { fail(errc::invalid_argument, stream, what); };
-  if (bytes_per_pixel(f.pixel_format) == 0)
-    bad("unknown pixel format " + num(static_cast<std::uint32_t>(f.pixel_format)));
-  if (f.width == 0 || f.height == 0 || f.width > layout::kMaxDimension || f.height > layout::kMaxDimension) {
-    bad("frame size " + num(f.width) + "x" + num(f.height) + " is out of range (1.." + num(layout::kMaxDimension) +
-        " each)");
-  }
-  if (f.stride != 0 && f.stride < f.row_bytes()) {
-    bad("stride " + num(f.stride) + " is smaller than a row (" + num(f.row_bytes()) + " bytes)");
-  }
+  if (auto why = f.check()) bad(*why);
   if (slots < 1 || slots > layout::kMaxSlots)
     bad("slot count " + num(slots) + " is out of range (1.." + num(layout::kMaxSlots) + ")");
   if (max_consumers < 1 || max_consumers > layout::kMaxConsumers) {
@@ -96,7 +93,8 @@ Geometry plan_geometry(std::string_view stream, const FrameFormat& f, std::uint3
   }
   Geometry g;
   g.format = f;
-  g.format.stride = f.effective_stride();
+  if (!f.compressed()) g.format.stride = f.effective_stride();
+  if (f.compressed()) g.format.max_payload = f.frame_bytes();
   g.bytes_per_pixel = bytes_per_pixel(f.pixel_format);
   g.frame_bytes = f.frame_bytes();
   g.slot_count = slots;
@@ -111,6 +109,60 @@ Geometry plan_geometry(std::string_view stream, const FrameFormat& f, std::uint3
   g.total_size = g.slots_offset + g.slot_stride * slots;
   return g;
 }
+
+namespace {
+// The format block: pixel format, size and plane table, each plane inside frame_bytes, in order and
+// not overlapping (FrameFormat::check(), overflow-checked), and exactly the layout the fields
+// describe (docs/ABI.md, "Planes").
+FrameFormat validate_format(const layout::SegmentHeader& h, std::string_view stream) {
+  const auto pf = static_cast<PixelFormat>(h.pixel_format);
+  if (!is_known(pf)) corrupt(stream, "pixel_format " + num(h.pixel_format) + " is unknown");
+  if (h.bytes_per_pixel != bytes_per_pixel(pf)) {
+    corrupt(stream, "bytes_per_pixel " + num(h.bytes_per_pixel) + " does not match " + std::string(to_string(pf)));
+  }
+  if (h.plane_count != plane_count(pf)) {
+    corrupt(stream, "plane_count " + num(h.plane_count) + " but " + std::string(to_string(pf)) + " has " +
+                        num(plane_count(pf)));
+  }
+  FrameFormat f{h.width, h.height, pf, h.stride};
+  if (f.compressed()) {
+    f.stride = 0;
+    f.max_payload = h.frame_bytes;
+  } else if (h.plane_count > 1) {
+    f.chroma_stride = h.planes[1].stride;
+    f.chroma_offset[0] = h.planes[1].offset;
+    if (h.plane_count > 2) f.chroma_offset[1] = h.planes[2].offset;
+  }
+  if (auto why = f.check()) corrupt(stream, "format block: " + *why);
+  for (std::uint32_t i = 0; i < h.plane_count; ++i) {
+    const PlaneLayout want = f.plane(i);
+    const layout::PlaneEntry& got = h.planes[i];
+    if (got.offset != want.offset || got.stride != want.stride || got.row_bytes != want.row_bytes ||
+        got.rows != want.rows) {
+      corrupt(stream, "plane " + num(i) + " (offset " + num(got.offset) + ", stride " + num(got.stride) + ", " +
+                          num(got.rows) + " rows of " + num(got.row_bytes) + " bytes) is not a " +
+                          std::string(to_string(pf)) + " plane of a " + num(h.width) + "x" + num(h.height) +
+                          " frame (expected offset " + num(want.offset) + ", " + num(want.rows) + " rows of " +
+                          num(want.row_bytes) + " bytes)");
+    }
+  }
+  for (std::uint32_t i = 0; i < h.plane_count && !f.compressed(); ++i) {
+    const PlaneLayout p = f.plane(i);
+    if (p.offset + static_cast<std::uint64_t>(p.stride) * p.rows > h.frame_bytes) {
+      corrupt(stream, "plane " + num(i) + " (offset " + num(p.offset) + ", " + num(p.rows) + " rows of stride " +
+                          num(p.stride) + ") ends past frame_bytes " + num(h.frame_bytes));
+    }
+  }
+  if (!f.compressed() && (h.stride != f.plane(0).stride || h.frame_bytes != f.frame_bytes())) {
+    corrupt(stream, "stride " + num(h.stride) + " / frame_bytes " + num(h.frame_bytes) +
+                        " do not match the plane table (frame_bytes " + num(f.frame_bytes()) + ")");
+  }
+  if (f.compressed() && h.stride != f.plane(0).stride) {
+    corrupt(stream, "jpeg stride " + num(h.stride) + " is not its capacity " + num(h.frame_bytes));
+  }
+  return f;
+}
+}  // namespace
 
 void validate_identity(const layout::SegmentHeader& h, std::string_view stream) {
   const std::string where = object_path(segment_object(stream));
@@ -145,20 +197,7 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   g.total_size = h.total_size;
   if (h.generation == 0) corrupt(stream, "generation is 0");
   if (h.writer_pid <= 0) corrupt(stream, "writer_pid " + std::to_string(h.writer_pid) + " is not a process id");
-  const auto pf = static_cast<PixelFormat>(h.pixel_format);
-  if (bytes_per_pixel(pf) == 0) corrupt(stream, "pixel_format " + num(h.pixel_format) + " is unknown");
-  if (h.bytes_per_pixel != bytes_per_pixel(pf)) {
-    corrupt(stream, "bytes_per_pixel " + num(h.bytes_per_pixel) + " does not match " + std::string(to_string(pf)));
-  }
-  if (h.width == 0 || h.height == 0 || h.width > layout::kMaxDimension || h.height > layout::kMaxDimension) {
-    corrupt(stream, "frame size " + num(h.width) + "x" + num(h.height) + " is out of range");
-  }
-  std::uint64_t row = static_cast<std::uint64_t>(h.width) * h.bytes_per_pixel;
-  if (h.stride < row) corrupt(stream, "stride " + num(h.stride) + " is smaller than a row of " + num(row) + " bytes");
-  std::uint64_t frame = 0;
-  if (!mul_ok(h.stride, h.height, frame) || frame != h.frame_bytes) {
-    corrupt(stream, "frame_bytes " + num(h.frame_bytes) + " is not stride * height");
-  }
+  g.format = validate_format(h, stream);
   if (h.slot_count < 1 || h.slot_count > layout::kMaxSlots)
     corrupt(stream, "slot_count " + num(h.slot_count) + " is out of range");
   if (h.max_consumers < 1 || h.max_consumers > layout::kMaxConsumers) {
@@ -198,7 +237,6 @@ Geometry validate_header(const layout::SegmentHeader& h, std::uint64_t object_si
   if (h.heartbeat_interval_ns < 1'000'000ull || h.heartbeat_interval_ns > 60'000'000'000ull) {
     corrupt(stream, "heartbeat_interval_ns " + num(h.heartbeat_interval_ns) + " is out of range (1 ms .. 60 s)");
   }
-  g.format = FrameFormat{h.width, h.height, pf, h.stride};
   g.bytes_per_pixel = h.bytes_per_pixel;
   g.frame_bytes = h.frame_bytes;
   g.slot_count = h.slot_count;

@@ -103,14 +103,20 @@ struct WriterImpl {
 
 FrameFormat WriterImpl::resolve(FrameFormat f) const {
   const std::uint32_t a = opt.stride_align;  // checked by check_options()
-  if (f.stride == 0 && a > 1) {
-    const std::uint64_t row = static_cast<std::uint64_t>(f.width) * bytes_per_pixel(f.pixel_format);
+  const auto pad = [&](std::uint64_t row) {
     const std::uint64_t padded = (row + a - 1) / a * a;
     if (padded > UINT32_MAX)
       fail(errc::invalid_argument, name, "padded row of " + std::to_string(padded) + " bytes is too long");
-    f.stride = static_cast<std::uint32_t>(padded);
+    return static_cast<std::uint32_t>(padded);
+  };
+  if (auto why = f.check()) fail(errc::invalid_argument, name, *why);
+  if (f.compressed()) {
+    f.max_payload = f.frame_bytes();  // resolved: the default made explicit
+  } else {
+    if (f.stride == 0 && a > 1) f.stride = pad(f.row_bytes());
+    if (f.plane_count() > 1 && f.chroma_stride == 0 && a > 1) f.chroma_stride = pad(f.plane(1).row_bytes);
+    f.stride = f.effective_stride();
   }
-  f.stride = f.effective_stride();
   (void)plan_geometry(name, f, opt.slots, opt.max_consumers, opt.metadata_capacity);  // validates
   return f;
 }
@@ -273,8 +279,31 @@ std::string_view to_string(CommitStatus s) noexcept {
     case CommitStatus::stale_generation: return "stale_generation";
     case CommitStatus::format_mismatch: return "format_mismatch";
     case CommitStatus::metadata_too_large: return "metadata_too_large";
+    case CommitStatus::payload_too_large: return "payload_too_large";
+    case CommitStatus::payload_missing: return "payload_missing";
   }
   return "unknown";
+}
+
+std::string_view explain(CommitStatus s) noexcept {
+  switch (s) {
+    case CommitStatus::ok: return "committed";
+    case CommitStatus::closed: return "the writer is closed";
+    case CommitStatus::busy: return "another slot is outstanding: commit or drop it before acquiring the next";
+    case CommitStatus::empty_slot: return "the slot is empty (acquire failed, or it was committed already)";
+    case CommitStatus::foreign_slot: return "the slot belongs to another writer";
+    case CommitStatus::stale_generation:
+      return "the slot was acquired before the stream changed format (reconfigure): acquire a new one";
+    case CommitStatus::format_mismatch:
+      return "the image's size, pixel size or planes do not match the stream's format";
+    case CommitStatus::metadata_too_large:
+      return "more metadata than the stream's metadata capacity: raise --metadata-capacity";
+    case CommitStatus::payload_too_large:
+      return "the JPEG is larger than the stream's capacity: raise it with --max-payload BYTES (max-payload on "
+             "shmframesink, max_payload in Python); frames are never truncated";
+    case CommitStatus::payload_missing: return "a jpeg frame needs its size: set_payload_bytes() before commit()";
+  }
+  return "unknown commit status";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -290,12 +319,19 @@ WriteSlot& WriteSlot::operator=(WriteSlot&& o) noexcept {
     slot_ = o.slot_;
     seq_ = o.seq_;
     generation_ = o.generation_;
+    payload_bytes_ = std::exchange(o.payload_bytes_, 0);
     status_ = std::exchange(o.status_, CommitStatus::empty_slot);
   }
   return *this;
 }
 
 WriteSlot::~WriteSlot() { abandon(); }
+
+MutablePlane WriteSlot::plane(std::uint32_t i) noexcept {
+  if (data_ == nullptr || i >= plane_count()) return {};
+  const PlaneLayout p = format_.plane(i);
+  return {data_ + p.offset, p.stride, p.row_bytes, p.rows};
+}
 
 void WriteSlot::abandon() noexcept {
   if (data_ == nullptr) return;
@@ -315,6 +351,9 @@ std::optional<std::string> check_options(const WriterOptions& o) {
   if ((f.width != 0 || f.height != 0) &&
       (f.width == 0 || f.height == 0 || f.width > kMaxDimension || f.height > kMaxDimension)) {
     return "size " + n(f.width) + "x" + n(f.height) + " is out of range: use 1.." + n(kMaxDimension) + " each";
+  }
+  if (f.width != 0 && f.height != 0) {
+    if (auto why = f.check()) return *why;
   }
   if (o.slots < 1 || o.slots > kMaxSlots) {
     return "slots=" + n(o.slots) + " is out of range: use 1.." + n(kMaxSlots) +
@@ -439,8 +478,14 @@ CommitResult Writer::commit(WriteSlot& slot, std::uint64_t capture_ns, std::span
   }
   const auto& v = d.view;
   if (metadata.size() > v.geo.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
+  std::uint64_t payload = v.geo.frame_bytes;
+  if (v.geo.format.compressed()) {
+    if (slot.payload_bytes_ == 0) return {CommitStatus::payload_missing, 0};
+    if (slot.payload_bytes_ > v.geo.frame_bytes) return {CommitStatus::payload_too_large, 0};
+    payload = slot.payload_bytes_;
+  }
   if (!metadata.empty()) std::memcpy(v.metadata(slot.slot_), metadata.data(), metadata.size());
-  d.words.commit(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()));
+  d.words.commit(v, slot.slot_, slot.seq_, capture_ns, static_cast<std::uint32_t>(metadata.size()), payload);
   detail::notifier::wake_consumers(v, slot.seq_);
   d.newest_slot = slot.slot_;
   d.next_seq = slot.seq_ + 1;
@@ -457,8 +502,8 @@ CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
                              std::span<const std::byte> metadata) noexcept {
   if (!impl_ || impl_->closed) return {CommitStatus::closed, 0};
   const FrameFormat& f = impl_->format;
-  if (image.data == nullptr || image.width != f.width || image.height != f.height ||
-      image.bytes_per_pixel != bytes_per_pixel(f.pixel_format) || image.stride < f.row_bytes()) {
+  if (image.data == nullptr || image.width != f.width || image.height != f.height || f.plane_count() != 1 ||
+      f.compressed() || image.bytes_per_pixel != bytes_per_pixel(f.pixel_format) || image.stride < f.row_bytes()) {
     return {CommitStatus::format_mismatch, 0};
   }
   if (metadata.size() > impl_->opt.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
@@ -468,6 +513,44 @@ CommitResult Writer::publish(const ImageView& image, std::uint64_t capture_ns,
   // fences them before publishing.
   if (!impl_->stream_copies) impl_->stream_copies = impl_->measure_copies(ws, image);
   detail::copy_rows(ws.data(), ws.stride(), image.data, image.stride, f.row_bytes(), f.height, *impl_->stream_copies);
+  return commit(ws, capture_ns, metadata);
+}
+
+CommitResult Writer::publish_planes(std::span<const PlaneView> planes, std::uint64_t capture_ns,
+                                    std::span<const std::byte> metadata) noexcept {
+  if (!impl_ || impl_->closed) return {CommitStatus::closed, 0};
+  const FrameFormat& f = impl_->format;
+  if (f.compressed() || planes.size() != f.plane_count()) return {CommitStatus::format_mismatch, 0};
+  for (std::uint32_t i = 0; i < f.plane_count(); ++i) {
+    const PlaneLayout want = f.plane(i);
+    const PlaneView& p = planes[i];
+    if (p.data == nullptr || p.row_bytes != want.row_bytes || p.rows != want.rows || p.stride < p.row_bytes) {
+      return {CommitStatus::format_mismatch, 0};
+    }
+  }
+  if (metadata.size() > impl_->opt.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
+  WriteSlot ws = acquire();
+  if (!ws) return {ws.status(), 0};
+  for (std::uint32_t i = 0; i < f.plane_count(); ++i) {
+    const MutablePlane to = ws.plane(i);
+    const PlaneView& p = planes[i];
+    detail::copy_rows(to.data, to.stride, p.data, p.stride, p.row_bytes, p.rows, false);
+  }
+  return commit(ws, capture_ns, metadata);
+}
+
+CommitResult Writer::publish_payload(std::span<const std::byte> payload, std::uint64_t capture_ns,
+                                     std::span<const std::byte> metadata) noexcept {
+  if (!impl_ || impl_->closed) return {CommitStatus::closed, 0};
+  const FrameFormat& f = impl_->format;
+  if (!f.compressed()) return {CommitStatus::format_mismatch, 0};
+  if (payload.empty()) return {CommitStatus::payload_missing, 0};
+  if (payload.size() > f.frame_bytes()) return {CommitStatus::payload_too_large, 0};
+  if (metadata.size() > impl_->opt.metadata_capacity) return {CommitStatus::metadata_too_large, 0};
+  WriteSlot ws = acquire();
+  if (!ws) return {ws.status(), 0};
+  std::memcpy(ws.data(), payload.data(), payload.size());
+  ws.set_payload_bytes(payload.size());
   return commit(ws, capture_ns, metadata);
 }
 

@@ -13,8 +13,9 @@
 #include <shmframe/opencv.hpp>
 #include <thread>
 
+#include <shmframe/opencv_convert.hpp>
+#include <shmframe/pattern.hpp>
 #include "app_process.hpp"
-#include "sources.hpp"  // producer/sources.hpp: the test pattern, to know what each frame must look like
 #include "testkit.hpp"
 
 using namespace std::chrono_literals;
@@ -40,23 +41,14 @@ struct TempFile {
   ~TempFile() { ::unlink(path.c_str()); }
 };
 
-// The producer's test pattern frame `seq` as the viewer must show it: rendered by the same
-// code (producer/sources.cpp) in the stream's format, then converted to BGR.
+// The producer's test pattern frame `seq` as the viewer must show it: drawn by the library in the
+// stream's format (jpeg: the bgr8 picture it encodes), then converted to BGR as the viewer does.
 cv::Mat expected_bgr(int width, int height, shmframe::PixelFormat f, std::uint64_t seq) {
-  shmframe::producer::SourceOptions o;
-  o.width = static_cast<std::uint32_t>(width);
-  o.height = static_cast<std::uint32_t>(height);
-  o.pixel_format = f;
-  auto src = shmframe::producer::make_source(o);
-  src->grab(seq);
-  cv::Mat frame(height, width, shmframe::cv_type(f)), bgr;
-  src->render(frame);
-  switch (f) {
-    case shmframe::PixelFormat::gray8: cv::cvtColor(frame, bgr, cv::COLOR_GRAY2BGR); break;
-    case shmframe::PixelFormat::rgb8: cv::cvtColor(frame, bgr, cv::COLOR_RGB2BGR); break;
-    case shmframe::PixelFormat::bgra8: cv::cvtColor(frame, bgr, cv::COLOR_BGRA2BGR); break;
-    case shmframe::PixelFormat::bgr8: bgr = frame; break;
-  }
+  const shmframe::PixelFormat drawn = f == shmframe::PixelFormat::jpeg ? shmframe::PixelFormat::bgr8 : f;
+  const shmframe::FrameFormat fmt{static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height), drawn, 0};
+  cv::Mat frame(fmt.plane_count() > 1 ? height * 3 / 2 : height, width, shmframe::cv_type(drawn)), bgr;
+  shmframe::fill_test_pattern(seq, fmt, reinterpret_cast<std::byte*>(frame.data), frame.step[0]);
+  shmframe::to_bgr(frame, drawn, bgr);
   return bgr;
 }
 

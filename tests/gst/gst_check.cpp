@@ -30,7 +30,7 @@
 #include <opencv2/core.hpp>
 #include <shmframe/reader.hpp>
 
-#include "sources.hpp"
+#include <shmframe/pattern.hpp>
 
 namespace {
 
@@ -98,17 +98,11 @@ int cmd_crc(const std::string& path, const Geometry& g) {
 }
 
 int cmd_pattern(const Geometry& g, std::uint64_t count) {
-  shmframe::producer::SourceOptions o;
-  o.width = g.width;
-  o.height = g.height;
-  o.pixel_format = g.format;
-  auto source = shmframe::producer::make_source(o);
-  const int type = CV_8UC(static_cast<int>(shmframe::bytes_per_pixel(g.format)));
-  cv::Mat m(static_cast<int>(g.height), static_cast<int>(g.width), type);
+  const shmframe::FrameFormat f{g.width, g.height, g.format, 0};
+  std::vector<std::uint8_t> m(f.frame_bytes());
   for (std::uint64_t i = 0; i <= count; ++i) {
-    source->grab(i);
-    source->render(m);
-    std::cout << crc_hex(m.data, m.step, g.row_bytes(), g.height) << "\n";
+    shmframe::fill_test_pattern(i, f, reinterpret_cast<std::byte*>(m.data()), f.row_bytes());
+    std::cout << crc_hex(m.data(), f.row_bytes(), g.row_bytes(), g.height) << "\n";
   }
   return 0;
 }

@@ -44,14 +44,34 @@ import zlib
 # ---------------------------------------------------------------- constants (docs/ABI.md)
 MAGIC = 0x454D4152464D4853          # "SHMFRAME"
 LOCK_MAGIC = 0x4B434F4C464D4853     # "SHMFLOCK"
-ABI_VERSION = 5
+ABI_VERSION = 6
 HEADER_SIZE = 512
 PAGE = 4096                          # ABI.md: "page (4096) aligned"
 SLOT_HEADER = 64
 CONSUMER_STRIDE = 128
 ST_CREATED, ST_INITIALIZING, ST_READY, ST_CLOSED, ST_SUPERSEDED = 0, 1, 2, 3, 4
 STATE_NAMES = {0: "created", 1: "initializing", 2: "ready", 3: "closed", 4: "superseded"}
-FORMATS = {1: ("gray8", 1), 2: ("bgr8", 3), 3: ("rgb8", 3), 4: ("bgra8", 4)}
+# ABI.md "Pixel formats": value -> (name, bytes_per_pixel, planes, width multiple, height multiple)
+FORMATS = {
+    1: ("gray8", 1, 1, 1, 1), 2: ("bgr8", 3, 1, 1, 1), 3: ("rgb8", 3, 1, 1, 1), 4: ("bgra8", 4, 1, 1, 1),
+    5: ("rgba8", 4, 1, 1, 1), 6: ("gray16", 2, 1, 1, 1), 7: ("yuyv", 2, 1, 2, 1), 8: ("uyvy", 2, 1, 2, 1),
+    9: ("nv12", 1, 2, 2, 2), 10: ("i420", 1, 3, 2, 2), 11: ("bayer_rggb8", 1, 1, 1, 1),
+    12: ("bayer_bggr8", 1, 1, 1, 1), 13: ("bayer_grbg8", 1, 1, 1, 1), 14: ("bayer_gbrg8", 1, 1, 1, 1),
+    15: ("jpeg", 0, 1, 1, 1),
+}
+PLANES_OFFSET, PLANE_ENTRY = 224, 24
+
+
+def plane_shapes(name, w, h, frame_bytes):
+    """ABI.md "Pixel formats": (rows, row_bytes) of each plane."""
+    if name == "jpeg":
+        return [(1, frame_bytes)]
+    if name == "nv12":
+        return [(h, w), (h // 2, w)]
+    if name == "i420":
+        return [(h, w), (h // 2, w // 2), (h // 2, w // 2)]
+    bpp = next(f[1] for f in FORMATS.values() if f[0] == name)
+    return [(h, w * bpp)]
 MAX_DIM = 32768
 MAX_SLOTS = 64
 MAX_CONSUMERS = 1024
@@ -279,12 +299,15 @@ HEADER_FIELDS = [  # (name, offset, struct code)
     ("bytes_per_pixel", 144, "I"), ("slot_count", 148, "I"), ("max_consumers", 152, "I"),
     ("metadata_capacity", 156, "I"), ("frame_bytes", 160, "Q"), ("slots_offset", 168, "Q"),
     ("slot_stride", 176, "Q"), ("pixel_offset", 184, "Q"), ("consumers_offset", 192, "Q"),
-    ("consumer_stride", 200, "Q"), ("heartbeat_interval_ns", 208, "Q"),
+    ("consumer_stride", 200, "Q"), ("heartbeat_interval_ns", 208, "Q"), ("plane_count", 216, "I"),
 ]
 
 
 def parse_header(raw):
-    return {n: struct.unpack_from("<" + c, raw, o)[0] for n, o, c in HEADER_FIELDS}
+    h = {n: struct.unpack_from("<" + c, raw, o)[0] for n, o, c in HEADER_FIELDS}
+    # PlaneEntry: offset u64, stride u32, row_bytes u32, rows u32, reserved u32
+    h["planes"] = [struct.unpack_from("<QIII", raw, PLANES_OFFSET + i * PLANE_ENTRY) for i in range(3)]
+    return h
 
 
 def validate_header(h, object_size, path):
@@ -302,15 +325,36 @@ def validate_header(h, object_size, path):
     fmt = FORMATS.get(h["pixel_format"])
     if fmt is None:
         bad(f"unknown pixel_format {h['pixel_format']}")
-    if h["bytes_per_pixel"] != fmt[1]:
-        bad(f"bytes_per_pixel {h['bytes_per_pixel']} does not match {fmt[0]}")
+    name, bpp, nplanes, xm, ym = fmt
+    if h["bytes_per_pixel"] != bpp:
+        bad(f"bytes_per_pixel {h['bytes_per_pixel']} does not match {name}")
+    if h["plane_count"] != nplanes:
+        bad(f"plane_count {h['plane_count']} does not match {name}")
     if not (1 <= h["width"] <= MAX_DIM and 1 <= h["height"] <= MAX_DIM):
         bad(f"size {h['width']}x{h['height']} out of range")
-    if h["stride"] < h["width"] * h["bytes_per_pixel"]:
-        bad(f"stride {h['stride']} < width * bytes_per_pixel")
-    fb = h["stride"] * h["height"]
-    if fb > U64 or h["frame_bytes"] != fb:
-        bad(f"frame_bytes {h['frame_bytes']} != stride * height")
+    if h["width"] % xm or h["height"] % ym:
+        bad(f"{name} needs an even size, not {h['width']}x{h['height']}")
+    fb = h["frame_bytes"]
+    if name == "jpeg" and not 1024 <= fb <= 1 << 31:
+        bad(f"jpeg capacity {fb}")
+    # ABI.md "Planes"
+    prev_end, largest = 0, 0
+    for i, (rows, row_bytes) in enumerate(plane_shapes(name, h["width"], h["height"], fb)):
+        off, stride, rb, r = h["planes"][i]
+        if (r, rb) != (rows, row_bytes):
+            bad(f"plane {i}: {r} rows of {rb} bytes, {name} has {rows} of {row_bytes}")
+        if stride < rb or off < prev_end or (i == 0 and off != 0):
+            bad(f"plane {i} at {off} stride {stride}: overlaps, or stride below its row")
+        if name == "i420" and i == 2 and stride != h["planes"][1][1]:
+            bad("i420 planes 1 and 2 have different strides")
+        end = off + stride * rows
+        if end > fb:
+            bad(f"plane {i} ends at {end}, past frame_bytes {fb}")
+        prev_end, largest = off + stride * (rows - 1) + rb, max(largest, end)
+    if h["stride"] != h["planes"][0][1]:
+        bad(f"stride {h['stride']} is not plane 0's {h['planes'][0][1]}")
+    if name != "jpeg" and fb != largest:
+        bad(f"frame_bytes {fb} is not the planes' extent {largest}")
     if not 1 <= h["slot_count"] <= MAX_SLOTS:
         bad(f"slot_count {h['slot_count']}")
     if not 1 <= h["max_consumers"] <= MAX_CONSUMERS:
@@ -339,48 +383,85 @@ def validate_header(h, object_size, path):
 
 # ---------------------------------------------------------------- the test pattern (RELIABILITY.md)
 class Pattern:
-    """Expected visible rows of frame `seq`, built from a cached gradient per (W, H, format)."""
+    """Expected planes of frame `seq` (shmframe/pattern.hpp, RELIABILITY.md): the B, G, R picture
+    (gradient, bar, seq code), then each format's storage rule. Gradient rows are cached."""
 
     def __init__(self, w, h, fmt):
         self.w, self.h, self.fmt = w, h, fmt
-        self.bpp = {"gray8": 1, "bgr8": 3, "rgb8": 3, "bgra8": 4}[fmt]
-        self.white = self.encode(255, 255, 255)
-        self.black = self.encode(0, 0, 0)
-        self.rows = []
+        self.grad = []
         for y in range(h):
             g = y * 255 // max(1, h - 1)
-            self.rows.append(b"".join(self.encode(x * 255 // max(1, w - 1), g, 128) for x in range(w)))
+            self.grad.append([(x * 255 // max(1, w - 1), g, 128) for x in range(w)])
 
-    def encode(self, b, g, r):
-        if self.fmt == "bgr8":
-            return bytes((b, g, r))
-        if self.fmt == "rgb8":
-            return bytes((r, g, b))
-        if self.fmt == "bgra8":
-            return bytes((b, g, r, 255))
-        return bytes(((114 * b + 587 * g + 299 * r + 500) // 1000,))
-
-    def row(self, seq, y):
-        w, n = self.w, self.bpp
-        row = bytearray(self.rows[y])
+    def bgr(self, seq, y):
+        w = self.w
+        row = list(self.grad[y])
         bar = min(w, max(4, w // 40))
         step = max(1, w // 120)
         bx = ((seq * step) & U64) % w
-        end = min(w, bx + bar)                       # the bar does not wrap (as written)
-        row[bx * n:end * n] = self.white * (end - bx)
+        for x in range(bx, min(w, bx + bar)):       # the bar does not wrap (as written)
+            row[x] = (255, 255, 255)
         c = max(1, w // 128)
         if y < c:                                    # the seq code paints over the bar
             for x in range(min(w, 64 * c)):
-                px = self.white if (seq >> (x // c)) & 1 else self.black
-                row[x * n:(x + 1) * n] = px
-        return bytes(row)
+                v = 255 if (seq >> (x // c)) & 1 else 0
+                row[x] = (v, v, v)
+        return row
 
-    def check(self, seq, rows):
-        for y, got in enumerate(rows):
-            exp = self.row(seq, y)
-            if got != exp:
-                i = next(k for k in range(len(exp)) if got[k] != exp[k])
-                return {"x": i // self.bpp, "y": y, "channel": i % self.bpp, "expected": exp[i], "found": got[i]}
+    @staticmethod
+    def luma(p):
+        b, g, r = p
+        return (114 * b + 587 * g + 299 * r + 500) // 1000
+
+    @staticmethod
+    def yuv(p):
+        b, g, r = p
+        return ((66 * r + 129 * g + 25 * b + 4224) >> 8, (112 * b - 38 * r - 74 * g + 32896) >> 8,
+                (112 * r - 94 * g - 18 * b + 32896) >> 8)
+
+    BAYER = {"bayer_rggb8": ((2, 1), (1, 0)), "bayer_bggr8": ((0, 1), (1, 2)),
+             "bayer_grbg8": ((1, 2), (0, 1)), "bayer_gbrg8": ((1, 0), (2, 1))}
+
+    def row(self, seq, plane, y):
+        f = self.fmt
+        if plane > 0:                                # 4:2:0 chroma: row 2y, even pixels
+            px = self.bgr(seq, 2 * y)[0::2]
+            uv = [self.yuv(p)[1:] for p in px]
+            if f == "nv12":
+                return bytes(v for pair in uv for v in pair)
+            return bytes(c[plane - 1] for c in uv)
+        px = self.bgr(seq, y)
+        if f == "bgr8":
+            return bytes(v for p in px for v in p)
+        if f == "rgb8":
+            return bytes(v for p in px for v in (p[2], p[1], p[0]))
+        if f == "bgra8":
+            return bytes(v for p in px for v in (p[0], p[1], p[2], 255))
+        if f == "rgba8":
+            return bytes(v for p in px for v in (p[2], p[1], p[0], 255))
+        if f == "gray8":
+            return bytes(self.luma(p) for p in px)
+        if f == "gray16":                            # little-endian L * 256 + (x + y) mod 256
+            return bytes(v for x, p in enumerate(px) for v in ((x + y) & 0xFF, self.luma(p)))
+        if f in ("yuyv", "uyvy"):
+            out = bytearray()
+            for x in range(0, self.w - 1, 2):
+                (y0, u, v), (y1, _, _) = self.yuv(px[x]), self.yuv(px[x + 1])
+                out += bytes((y0, u, y1, v) if f == "yuyv" else (u, y0, v, y1))
+            return bytes(out)
+        if f in ("nv12", "i420"):
+            return bytes(self.yuv(p)[0] for p in px)
+        m = self.BAYER[f][y % 2]
+        return bytes(p[m[x % 2]] for x, p in enumerate(px))
+
+    def check(self, seq, planes):
+        """None, or where the first byte differs."""
+        for i, rows in enumerate(planes):
+            for y, got in enumerate(rows):
+                exp = self.row(seq, i, y)
+                if got != exp:
+                    k = next(k for k in range(len(exp)) if got[k] != exp[k])
+                    return {"plane": i, "byte": k, "y": y, "expected": exp[k], "found": got[k]}
         return None
 
 
@@ -568,8 +649,9 @@ class DocReader:
             h = seg.h
             fmt = FORMATS[h["pixel_format"]][0]
             self.emit(event="attached", generation=h["generation"], width=h["width"], height=h["height"],
-                      format=fmt, stride=h["stride"], slots=h["slot_count"], producer_pid=h["writer_pid"])
-            if self.a.verify and (self.pattern is None or (self.pattern.w, self.pattern.h, self.pattern.fmt) != (h["width"], h["height"], fmt)):
+                      format=fmt, stride=h["stride"], slots=h["slot_count"], producer_pid=h["writer_pid"],
+                      planes=[list(p) for p in h["planes"][:h["plane_count"]]])
+            if self.a.verify and fmt != "jpeg" and (self.pattern is None or (self.pattern.w, self.pattern.h, self.pattern.fmt) != (h["width"], h["height"], fmt)):
                 self.pattern = Pattern(h["width"], h["height"], fmt)
             try:
                 end = self.follow(seg)
@@ -677,32 +759,41 @@ class DocReader:
             return None
         if load64(slot) != want:                        # re-load (no hold: read-only)
             return "retry"
-        capture_ns, commit_ns, msize = struct.unpack_from("<QQI", ctypes.string_at(slot + 8, 20))
+        capture_ns, commit_ns, msize, _flags, payload = struct.unpack_from("<QQIIQ", ctypes.string_at(slot + 8, 32))
         msize = min(msize, h["metadata_capacity"])
+        name = FORMATS[h["pixel_format"]][0]
+        payload = min(payload, h["frame_bytes"]) if name == "jpeg" else h["frame_bytes"]
         meta = ctypes.string_at(slot + SLOT_HEADER, msize)
         # Guard against a truncated object (the C++ library has a SIGBUS guard; Python has none):
         if os.fstat(seg.fd).st_size < h["total_size"]:
             raise Fatal("corrupt", EXIT_INVALID, f"{self.path}: the object was truncated")
-        pix = ctypes.string_at(slot + h["pixel_offset"], h["frame_bytes"])
+        pix = ctypes.string_at(slot + h["pixel_offset"], payload)
         valid = load64(slot) == want                    # acquire fence + re-check (x86-64: a load)
         if not valid:
             self.emit(event="overrun", seq=seq, generation=h["generation"], valid=False)
             return "retry"
-        rowlen, stride = h["width"] * h["bytes_per_pixel"], h["stride"]
-        rows = [pix[y * stride:y * stride + rowlen] for y in range(h["height"])]
-        return capture_ns, commit_ns, meta, rows, valid
+        if name == "jpeg":
+            return capture_ns, commit_ns, meta, [[pix]], valid
+        planes = []                                     # ABI.md "Planes": rows of row_bytes, stride apart
+        for off, stride, rb, r in h["planes"][:h["plane_count"]]:
+            planes.append([pix[off + y * stride:off + y * stride + rb] for y in range(r)])
+        return capture_ns, commit_ns, meta, planes, valid
 
     def report(self, seg, seq, r, dropped):
-        capture_ns, commit_ns, meta, rows, valid = r
+        capture_ns, commit_ns, meta, planes, valid = r
         h = seg.h
-        crc = 0
-        for row in rows:
-            crc = zlib.crc32(row, crc)
+        crc = 0                                          # PROTOCOL.md: every plane's rows in order
+        for rows in planes:
+            for row in rows:
+                crc = zlib.crc32(row, crc)
+        fmt = FORMATS[h["pixel_format"]][0]
         out = dict(event="frame", seq=seq, generation=h["generation"], width=h["width"], height=h["height"],
-                   format=FORMATS[h["pixel_format"]][0], crc32=f"{crc & 0xFFFFFFFF:08x}", pattern_ok=None,
-                   valid=valid, dropped=dropped, metadata_size=len(meta), capture_ns=capture_ns, commit_ns=commit_ns)
-        if self.a.verify:
-            mismatch = self.pattern.check(seq, rows)
+                   format=fmt, crc32=f"{crc & 0xFFFFFFFF:08x}", pattern_ok=None, valid=valid, dropped=dropped,
+                   metadata_size=len(meta), payload_bytes=sum(len(row) for rows in planes for row in rows),
+                   capture_ns=capture_ns, commit_ns=commit_ns)
+        # jpeg: pattern_ok stays null (decoding needs a JPEG codec, not in the standard library).
+        if self.a.verify and fmt != "jpeg":
+            mismatch = self.pattern.check(seq, planes)
             out["pattern_ok"] = mismatch is None
             if mismatch:
                 out["mismatch"] = mismatch

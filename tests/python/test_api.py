@@ -537,3 +537,78 @@ def test_an_on_event_callback_may_read_the_properties_and_close_the_reader(strea
         assert seen == {"attached": True, "width": 8}
         assert frames == 0
         assert r.closed
+
+
+# ---- camera-native formats (issue 19)
+def test_native_formats_travel_as_the_arrays_opencv_and_numpy_use(stream):
+    rng = np.random.default_rng(19)
+    cases = [  # format, what publish() takes, Frame.array's shape and dtype
+        ("gray16", rng.integers(0, 65535, (6, 10), dtype=np.uint16), (6, 10, 1), np.uint16),
+        ("yuyv", rng.integers(0, 255, (6, 10, 2), dtype=np.uint8), (6, 10, 2), np.uint8),
+        ("uyvy", rng.integers(0, 255, (6, 10, 2), dtype=np.uint8), (6, 10, 2), np.uint8),
+        ("rgba8", rng.integers(0, 255, (6, 10, 4), dtype=np.uint8), (6, 10, 4), np.uint8),
+        ("bayer_rggb8", rng.integers(0, 255, (6, 10), dtype=np.uint8), (6, 10, 1), np.uint8),
+        ("nv12", rng.integers(0, 255, (9, 10), dtype=np.uint8), (9, 10), np.uint8),
+        ("i420", rng.integers(0, 255, (9, 10), dtype=np.uint8), (9, 10), np.uint8),
+    ]
+    with shmframe.Writer(stream) as w, shmframe.Reader(stream, delivery="every_frame") as r:
+        for fmt, img, shape, dtype in cases:
+            seq = w.publish(img, format=fmt)
+            f = expect_frame(r)
+            assert (f.seq, f.format, f.width, f.height) == (seq, fmt, 10, 6)
+            assert f.array.shape == shape and f.array.dtype == dtype, fmt
+            assert np.array_equal(f.array.reshape(img.shape), img), fmt
+            assert np.array_equal(f.copy().reshape(img.shape), img), fmt
+            assert f.payload_bytes == img.nbytes, fmt
+    # The planes of nv12 and i420 as views: Y (h, w), then UV pairs or U and V.
+    nv12 = cases[5][1]
+    with shmframe.Writer(stream, 10, 6, "nv12", stride_align=64) as w, shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        f = r.read(w.publish(nv12))
+        y, uv = f.planes
+        assert y.shape == (6, 10) and uv.shape == (3, 5, 2) and y.strides[0] == 64
+        assert np.array_equal(y, nv12[:6]) and np.array_equal(uv.reshape(3, 10), nv12[6:])
+        assert np.array_equal(f.copy(), nv12)  # tight, OpenCV's layout, whatever the slot's padding
+        # a tuple of planes is accepted too
+        f2 = r.read(w.publish((nv12[:6], nv12[6:].reshape(3, 5, 2))))
+        assert np.array_equal(f2.copy(), nv12)
+
+
+def test_jpeg_frames_are_their_bytes_and_never_truncated(stream):
+    with shmframe.Writer(stream, 64, 48, "jpeg", max_payload=2048) as w, shmframe.Reader(stream) as r:
+        r.attach(2.0)
+        data = bytes(range(256)) * 3
+        f = r.read(w.publish(data))
+        assert f.format == "jpeg" and f.payload_bytes == len(data)
+        assert f.array.shape == (len(data),) and bytes(f.array) == data and bytes(f.copy()) == data
+        last = w.stats["last_seq"]
+        with pytest.raises(shmframe.FormatError, match="max_payload"):
+            w.publish(b"\0" * 2049)
+        assert w.stats["last_seq"] == last, "nothing was published"
+        with w.acquire() as slot:  # zero-copy: the JPEG goes straight into the slot
+            assert slot.array.shape == (2048,) and slot.capacity == 2048
+            slot.array[:4] = [0xFF, 0xD8, 0xFF, 0xD9]
+            seq = slot.commit(payload_bytes=4)
+        assert bytes(r.read(seq).array) == b"\xff\xd8\xff\xd9"
+        slot = w.acquire()
+        with pytest.raises(shmframe.Error, match="payload_bytes"):
+            slot.commit()
+        slot.abandon()
+
+
+def test_wrong_arrays_for_a_format_are_refused_naming_the_shape(stream):
+    with shmframe.Writer(stream, 10, 6, "gray16") as w:
+        with pytest.raises(shmframe.FormatError, match="uint16"):
+            w.publish(np.zeros((6, 10), np.uint8))
+    with shmframe.Writer(stream + "-y", 10, 6, "yuyv") as w:
+        with pytest.raises(shmframe.FormatError, match=r"\(height, width, 2\)"):
+            w.publish(np.zeros((6, 10, 3), np.uint8))
+        with pytest.raises(shmframe.FormatError, match="even width"):
+            w.publish(np.zeros((6, 9, 2), np.uint8))
+    with shmframe.Writer(stream + "-n", 10, 6, "nv12") as w:
+        with pytest.raises(shmframe.FormatError, match="height \\* 3 / 2"):
+            w.publish(np.zeros((7, 10), np.uint8))
+        with pytest.raises(shmframe.FormatError, match="2 planes"):
+            w.publish((np.zeros((6, 10), np.uint8),))
+    with pytest.raises(shmframe.FormatError, match="nv12"):
+        shmframe.Writer(stream + "-x", 10, 6, "yuv420")

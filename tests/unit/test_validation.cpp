@@ -109,7 +109,7 @@ TEST_P(AbiMismatch, IsRejectedNamingBothVersionsAndCounted) {
   EXPECT_EQ(r.stats().attaches, 0u);
 }
 
-static_assert(layout::kAbiVersion == 5, "AbiMismatch's cases are the versions either side of ours");
+static_assert(layout::kAbiVersion == 6, "AbiMismatch's cases are the versions either side of ours");
 INSTANTIATE_TEST_SUITE_P(Validation, AbiMismatch, ::testing::Values(layout::kAbiVersion - 1, layout::kAbiVersion + 1),
                          [](const auto& p) {
                            return p.param < layout::kAbiVersion ? "OlderProducerAbi" + std::to_string(p.param)
@@ -193,6 +193,9 @@ TEST(Validation, ASparseSegmentIsRefusedBeforeItsHolesAreTouched) {
   h.consumers_offset = geo.consumers_offset;
   h.consumer_stride = geo.consumer_stride;
   h.heartbeat_interval_ns = 100'000'000;
+  h.plane_count = geo.format.plane_count();
+  const PlaneLayout p0 = geo.format.plane(0);
+  h.planes[0] = layout::PlaneEntry{p0.offset, p0.stride, p0.row_bytes, p0.rows, 0};
   const int fd = shm_open(detail::segment_object(g.name()).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(ftruncate(fd, static_cast<off_t>(geo.total_size)), 0);  // holes all the way

@@ -53,8 +53,18 @@ class Frame {
   PixelFormat pixel_format() const noexcept { return format().pixel_format; }
   // Bytes from one row to the next; may exceed width * bytes per pixel (padded rows).
   std::size_t stride() const noexcept { return format().effective_stride(); }
-  // The first pixel of row 0. Read only: writing through it corrupts the stream for everyone.
+  // The first byte of the frame (plane 0's first pixel). Read only: writing through it corrupts
+  // the stream for everyone.
   const std::byte* data() const noexcept { return data_; }
+  // Planes: 1 for packed formats and jpeg, 2 for nv12 (Y, then U V pairs), 3 for i420 (Y, U, V).
+  std::uint32_t plane_count() const noexcept { return format().plane_count(); }
+  // Plane i's pixels (empty for i >= plane_count()). jpeg: one row of payload_bytes() bytes.
+  PlaneView plane(std::uint32_t i) const noexcept;
+  // Bytes of this frame: the planes' extent (format().frame_bytes()) for raw formats, the
+  // JPEG's size for jpeg (at most the capacity; never trusted beyond it).
+  std::size_t payload_bytes() const noexcept { return payload_bytes_; }
+  // The frame's bytes as committed, planes and padding as laid out: a JPEG file's bytes for jpeg.
+  std::span<const std::byte> payload() const noexcept { return {data_, payload_bytes_}; }
   const std::byte* row(std::uint32_t y) const noexcept { return data_ + static_cast<std::size_t>(y) * stride(); }
   std::span<const std::byte> metadata() const noexcept { return {metadata_, metadata_size_}; }
   // True while this frame holds its slot (the producer writes elsewhere while it can).
@@ -77,7 +87,13 @@ class Frame {
   // holding garbage, when it was overwritten meanwhile, or for an empty Frame or a `dst_stride`
   // below the row size. The one copy-and-validate of the project: use it rather than copying
   // data() and calling still_valid() by hand. Any thread (the Frame's thread contract).
+  // Formats with several planes are copied as FrameFormat{width, height, format, dst_stride} lays
+  // them out (chroma right after the Y plane, its stride derived: see format.hpp); jpeg copies
+  // payload_bytes() bytes (dst_stride at least that).
   [[nodiscard]] bool copy_to(std::byte* dst, std::size_t dst_stride) const noexcept;
+  // The same into planes anywhere: one destination per plane (data and stride used; each stride at
+  // least that plane's row_bytes), e.g. a GstVideoFrame's planes.
+  [[nodiscard]] bool copy_to(std::span<const MutablePlane> planes) const noexcept;
   std::size_t row_bytes() const noexcept { return format().row_bytes(); }
   // Gives the slot back; counts an overrun if it was overwritten while held. Idempotent.
   void release() noexcept;
@@ -103,6 +119,7 @@ class Frame {
   const std::byte* data_ = nullptr;
   const std::byte* metadata_ = nullptr;
   std::size_t metadata_size_ = 0;
+  std::size_t payload_bytes_ = 0;
   bool held_ = false;
   bool pinned_ = false;
 };

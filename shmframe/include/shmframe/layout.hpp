@@ -30,7 +30,9 @@ inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRA
 // after each commit (a version 3 producer would leave read-only consumers asleep).
 // 5: pinned frames: ConsumerEntry::pinned, which the producer never overwrites (a version 4
 // producer would overwrite them); LockRecord::start_ticks (the lock record grew to 32 bytes).
-inline constexpr std::uint32_t kAbiVersion = 5;
+// 6: camera-native formats: pixel formats 5..15 (YUV, Bayer, gray16, jpeg), the header's plane
+// table (plane_count, planes[3]) and SlotHeader::payload_bytes (a version 5 producer leaves it 0).
+inline constexpr std::uint32_t kAbiVersion = 6;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
 
@@ -45,7 +47,36 @@ enum class State : std::uint32_t {
 };
 
 // Pixel formats (SegmentHeader::pixel_format). Values are part of the ABI.
-enum class PixelFormatCode : std::uint32_t { gray8 = 1, bgr8 = 2, rgb8 = 3, bgra8 = 4 };
+// docs/ABI.md ("Pixel formats") gives each one's planes and bytes.
+enum class PixelFormatCode : std::uint32_t {
+  gray8 = 1,
+  bgr8 = 2,
+  rgb8 = 3,
+  bgra8 = 4,
+  rgba8 = 5,
+  gray16 = 6,
+  yuyv = 7,
+  uyvy = 8,
+  nv12 = 9,
+  i420 = 10,
+  bayer_rggb8 = 11,
+  bayer_bggr8 = 12,
+  bayer_grbg8 = 13,
+  bayer_gbrg8 = 14,
+  jpeg = 15,
+};
+inline constexpr std::uint32_t kMaxPlanes = 3;
+
+// PlaneEntry: one plane of the frame format (SegmentHeader::planes), 24 bytes. Offsets are from
+// the first byte of a slot's pixel area. jpeg: one plane, offset 0, stride = row_bytes =
+// frame_bytes (the capacity), rows 1.
+struct PlaneEntry {
+  std::uint64_t offset;     // from the slot's pixel area
+  std::uint32_t stride;     // bytes from one row to the next, >= row_bytes
+  std::uint32_t row_bytes;  // pixel bytes of a row
+  std::uint32_t rows;
+  std::uint32_t reserved;  // 0
+};
 
 // Slot sequence word (SlotHeader::state): 0 = empty, 2*seq = holds committed frame seq,
 // 2*seq + 1 = frame seq being written (pixels undefined).
@@ -116,7 +147,10 @@ struct SegmentHeader {
   std::uint64_t consumers_offset;   // from segment base, cache-line aligned
   std::uint64_t consumer_stride;    // sizeof(ConsumerEntry)
   std::uint64_t heartbeat_interval_ns;
-  std::uint64_t reserved_tail[37];
+  std::uint32_t plane_count;  // 1..kMaxPlanes, as the pixel format has
+  std::uint32_t reserved_planes;
+  PlaneEntry planes[kMaxPlanes];  // [0, plane_count) used, the rest 0; in order, not overlapping
+  std::uint64_t reserved_tail[27];
 };
 
 // SlotHeader: at slots_offset + i * slot_stride, 64 bytes; user metadata follows at +64,
@@ -127,7 +161,8 @@ struct SlotHeader {
   std::uint64_t commit_ns;      // CLOCK_MONOTONIC when the producer committed
   std::uint32_t metadata_size;  // bytes of user metadata, <= metadata_capacity
   std::uint32_t flags;          // reserved, 0
-  std::uint64_t reserved[4];
+  std::uint64_t payload_bytes;  // bytes of the frame: frame_bytes for raw formats, the JPEG's size for jpeg
+  std::uint64_t reserved[3];
 };
 
 // ConsumerEntry: at consumers_offset + i * consumer_stride, 128 bytes, two cache lines:
@@ -238,7 +273,16 @@ static_assert(offsetof(SegmentHeader, pixel_offset) == 184);
 static_assert(offsetof(SegmentHeader, consumers_offset) == 192);
 static_assert(offsetof(SegmentHeader, consumer_stride) == 200);
 static_assert(offsetof(SegmentHeader, heartbeat_interval_ns) == 208);
-static_assert(offsetof(SegmentHeader, reserved_tail) == 216);
+static_assert(offsetof(SegmentHeader, plane_count) == 216);
+static_assert(offsetof(SegmentHeader, reserved_planes) == 220);
+static_assert(offsetof(SegmentHeader, planes) == 224);
+static_assert(offsetof(SegmentHeader, reserved_tail) == 296);
+static_assert(sizeof(PlaneEntry) == 24 && alignof(PlaneEntry) == 8 && PlainShared<PlaneEntry>);
+static_assert(offsetof(PlaneEntry, offset) == 0);
+static_assert(offsetof(PlaneEntry, stride) == 8);
+static_assert(offsetof(PlaneEntry, row_bytes) == 12);
+static_assert(offsetof(PlaneEntry, rows) == 16);
+static_assert(offsetof(PlaneEntry, reserved) == 20);
 
 static_assert(sizeof(SlotHeader) == 64 && alignof(SlotHeader) == 8);
 static_assert(offsetof(SlotHeader, state) == 0);
@@ -246,7 +290,8 @@ static_assert(offsetof(SlotHeader, capture_ns) == 8);
 static_assert(offsetof(SlotHeader, commit_ns) == 16);
 static_assert(offsetof(SlotHeader, metadata_size) == 24);
 static_assert(offsetof(SlotHeader, flags) == 28);
-static_assert(offsetof(SlotHeader, reserved) == 32);
+static_assert(offsetof(SlotHeader, payload_bytes) == 32);
+static_assert(offsetof(SlotHeader, reserved) == 40);
 
 static_assert(sizeof(ConsumerEntry) == 128 && alignof(ConsumerEntry) == 8);
 static_assert(offsetof(ConsumerEntry, wake) == 0);

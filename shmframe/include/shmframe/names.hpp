@@ -1,6 +1,6 @@
 // shmframe/names.hpp: the one spelling of every option value, and its parser.
 //
-// Each option enum (Delivery, WaitPolicy, Access, ConsumerDelivery) has one table here: value,
+// Each option enum (Delivery, WaitPolicy, Access, ConsumerDelivery, PixelFormat) has one table here: value,
 // name, one-line description. to_string() prints the name; parse_name() accepts the name, with
 // '_' and '-' taken as the same character (Python's "every_frame" is the CLI's "every-frame"), and
 // nothing else; name_choices() lists the names for an error message. The apps' options, the
@@ -36,6 +36,8 @@ template <>
 std::span<const EnumName<Access>> enum_names<Access>() noexcept;
 template <>
 std::span<const EnumName<ConsumerDelivery>> enum_names<ConsumerDelivery>() noexcept;
+template <>
+std::span<const EnumName<PixelFormat>> enum_names<PixelFormat>() noexcept;
 
 // The name of `value` ("unknown" for a value not in the table).
 template <class E>
@@ -54,7 +56,8 @@ std::optional<E> parse_name(std::string_view text) noexcept {
     bool same = true;
     for (std::size_t i = 0; i < text.size() && same; ++i) {
       const char a = text[i] == '_' ? '-' : text[i];
-      same = a == n.name[i];
+      const char b = n.name[i] == '_' ? '-' : n.name[i];
+      same = a == b;
     }
     if (same) return n.value;
   }

@@ -74,6 +74,7 @@ class Input {
     std::uint64_t capture_ns = 0;
     std::uint64_t commit_ns = 0;
     std::span<const std::byte> metadata;
+    std::size_t payload_bytes = 0;   // jpeg: the frame's bytes; 0 = format.frame_bytes()
     const Origin* origin = nullptr;  // required: origin() dereferences it
     std::uint64_t now_ns = 0;
     std::uint64_t dropped = 0;
@@ -90,6 +91,18 @@ class Input {
   PixelFormat pixel_format() const noexcept { return p_.format.pixel_format; }
   std::size_t stride() const noexcept { return p_.format.effective_stride(); }
   const std::byte* row(std::uint32_t y) const noexcept { return p_.data + static_cast<std::size_t>(y) * stride(); }
+  std::uint32_t plane_count() const noexcept { return p_.format.plane_count(); }
+  // Plane i (Frame::plane()): nv12's Y and U V planes, i420's Y, U and V; jpeg one row of payload.
+  PlaneView plane(std::uint32_t i) const noexcept {
+    if (p_.data == nullptr || i >= plane_count()) return {};
+    if (p_.format.compressed()) return {p_.data, payload_bytes(), static_cast<std::uint32_t>(payload_bytes()), 1};
+    const PlaneLayout l = p_.format.plane(i);
+    return {p_.data + l.offset, l.stride, l.row_bytes, l.rows};
+  }
+  std::size_t payload_bytes() const noexcept {
+    return p_.payload_bytes != 0 ? p_.payload_bytes : static_cast<std::size_t>(p_.format.frame_bytes());
+  }
+  std::span<const std::byte> payload() const noexcept { return {p_.data, p_.data != nullptr ? payload_bytes() : 0}; }
   std::uint64_t seq() const noexcept { return p_.seq; }
   std::uint64_t generation() const noexcept { return p_.generation; }
   std::uint64_t capture_ns() const noexcept { return p_.capture_ns; }
@@ -121,6 +134,12 @@ struct OutputBuffer {
   explicit operator bool() const noexcept { return data != nullptr; }
   std::size_t stride() const noexcept { return format.effective_stride(); }
   std::byte* row(std::uint32_t y) const noexcept { return data + static_cast<std::size_t>(y) * stride(); }
+  // Plane i to fill (raw formats; stages publish raw formats only).
+  MutablePlane plane(std::uint32_t i) const noexcept {
+    if (data == nullptr || i >= format.plane_count() || format.compressed()) return {};
+    const PlaneLayout l = format.plane(i);
+    return {data + l.offset, l.stride, l.row_bytes, l.rows};
+  }
   // cv::Mat header over the buffer (needs <shmframe/opencv.hpp>): draw into it in place.
   template <class Dummy = void>
   auto mat() const {

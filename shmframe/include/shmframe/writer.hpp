@@ -91,10 +91,15 @@ enum class CommitStatus {
   empty_slot,          // the WriteSlot is empty (acquire failed, or already committed)
   foreign_slot,        // the WriteSlot came from another Writer
   stale_generation,    // the WriteSlot was acquired before a reconfigure(): its generation is gone
-  format_mismatch,     // publish(): the image's size or pixel size differs from the stream format
+  format_mismatch,     // publish(): the image's size, pixel size or planes differ from the stream format
   metadata_too_large,  // more metadata than metadata_capacity(); the slot stays acquired
+  payload_too_large,   // jpeg: more bytes than the stream's capacity (max_payload); never truncated
+  payload_missing,     // jpeg: commit() without set_payload_bytes(), or an empty payload
 };
+// "payload_too_large", ...
 std::string_view to_string(CommitStatus s) noexcept;
+// One sentence: what went wrong and the fix ("... raise --max-payload ...").
+std::string_view explain(CommitStatus s) noexcept;
 
 struct [[nodiscard]] CommitResult {
   CommitStatus status = CommitStatus::empty_slot;
@@ -111,8 +116,10 @@ struct ImageView {
   std::uint32_t bytes_per_pixel = 0;
 };
 
-// A slot being written. Fill data() (rows stride() apart) and pass it to Writer::commit().
-// Dropping it uncommitted abandons the slot: readers never see its content.
+// A slot being written. Fill its planes (data(), rows stride() apart, for the packed formats;
+// plane(i) for nv12 and i420; for jpeg up to capacity() bytes at data(), then
+// set_payload_bytes()) and pass it to Writer::commit(). Dropping it uncommitted abandons the
+// slot: readers never see its content.
 class WriteSlot {
  public:
   WriteSlot() = default;
@@ -129,6 +136,14 @@ class WriteSlot {
   std::byte* row(std::uint32_t y) noexcept { return data_ + static_cast<std::size_t>(y) * format_.effective_stride(); }
   std::size_t stride() const noexcept { return format_.effective_stride(); }
   const FrameFormat& format() const noexcept { return format_; }
+  std::uint32_t plane_count() const noexcept { return format_.plane_count(); }
+  // Plane i to fill (empty for i >= plane_count(), or an empty slot). jpeg: one row of capacity().
+  MutablePlane plane(std::uint32_t i) noexcept;
+  // Bytes the slot can take: format().frame_bytes().
+  std::size_t capacity() const noexcept { return static_cast<std::size_t>(format_.frame_bytes()); }
+  // jpeg: how many bytes at data() the frame is (1..capacity(); commit() refuses more with
+  // payload_too_large). Raw formats ignore it: a frame is always its planes.
+  void set_payload_bytes(std::size_t n) noexcept { payload_bytes_ = n; }
   std::uint64_t seq() const noexcept { return seq_; }
   // Keeps the segment this slot lives in mapped, also after commit() (which empties the slot) and
   // after the Writer's end: take it first, for buffers over data() that may outlive the WriteSlot
@@ -155,6 +170,7 @@ class WriteSlot {
   std::uint32_t slot_ = 0;
   std::uint64_t seq_ = 0;
   std::uint64_t generation_ = 0;
+  std::size_t payload_bytes_ = 0;
   CommitStatus status_ = CommitStatus::empty_slot;
 };
 
@@ -190,9 +206,18 @@ class Writer {
   // Publishes a filled slot as the next frame. capture_ns: CLOCK_MONOTONIC time of capture.
   CommitResult commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
   // Copying convenience: acquire + copy `image` (its size and pixel size must match the format)
-  // + commit.
+  // + commit. Packed formats (one plane); use publish_planes() for nv12 / i420, publish_payload()
+  // for jpeg.
   CommitResult publish(const ImageView& image, std::uint64_t capture_ns,
                        std::span<const std::byte> metadata = {}) noexcept;
+  // acquire + copy each plane (one PlaneView per plane of the format, each with the format's
+  // row_bytes and rows for it, any stride >= row_bytes) + commit. Any raw format.
+  CommitResult publish_planes(std::span<const PlaneView> planes, std::uint64_t capture_ns,
+                              std::span<const std::byte> metadata = {}) noexcept;
+  // jpeg: acquire + copy the compressed bytes + commit. payload_too_large (nothing published)
+  // beyond the capacity, format_mismatch for a raw format.
+  CommitResult publish_payload(std::span<const std::byte> payload, std::uint64_t capture_ns,
+                               std::span<const std::byte> metadata = {}) noexcept;
   // publish() for any image type an adapter knows (cv::Mat with <shmframe/opencv.hpp>).
   template <class Image>
   requires(!std::is_same_v<std::remove_cvref_t<Image>, ImageView>) CommitResult

@@ -26,7 +26,7 @@ class ProducerWords {
   Marked mark(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot, std::uint64_t owed) noexcept;
   // commit_slot(), recording the slot's committed word and last_committed_seq.
   void commit(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-              std::uint32_t metadata_size) noexcept;
+              std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept;
   // abort_slot(), recording the slot as holding no frame.
   void abort(const WriteView& v, std::uint32_t slot) noexcept;
   // Heartbeat: restores every word another process changed (identity and format bytes, slot

@@ -74,7 +74,7 @@ std::uint32_t demote_slowest(const WriteView& v, DemotionLedger& ledger, std::ui
 // Publishes the slot as frame `seq`: timestamps and metadata size, then the sequence word, then
 // last_committed_seq. Pixels and metadata must be written before.
 void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-                 std::uint32_t metadata_size) noexcept;
+                 std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept;
 // An acquired slot dropped without commit: it holds no frame any more.
 void abort_slot(const WriteView& v, std::uint32_t slot) noexcept;
 
@@ -118,6 +118,7 @@ struct Taken {
   std::uint64_t capture_ns = 0;
   std::uint64_t commit_ns = 0;
   std::uint32_t metadata_size = 0;  // clamped to the capacity
+  std::uint64_t payload_bytes = 0;  // raw formats: frame_bytes; jpeg: as committed, clamped to frame_bytes
   bool held = false;                // false: over the holder limit, unprotected (still validated)
 };
 // Takes frame `seq` if a slot holds it: hold the slot, then re-check the sequence word. A
