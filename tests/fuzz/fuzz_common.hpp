@@ -55,11 +55,13 @@ inline bool write_object(const std::string& name, const std::uint8_t* bytes, std
 inline std::uint64_t touch(const shmframe::Frame& f) {
   std::uint64_t sum = 0;
   if (!f) return sum;
-  const std::size_t row = f.format().row_bytes();
-  for (std::uint32_t y = 0; y < f.height(); ++y) {
-    const std::byte* r = f.row(y);
-    for (std::size_t x = 0; x < row; x += 61) sum += static_cast<std::uint8_t>(r[x]);
-    sum += static_cast<std::uint8_t>(r[row - 1]);
+  for (std::uint32_t i = 0; i < f.plane_count(); ++i) {  // every plane's rows (jpeg: its payload)
+    const shmframe::PlaneView p = f.plane(i);
+    for (std::uint32_t y = 0; y < p.rows && p.row_bytes != 0; ++y) {
+      const std::byte* r = p.row(y);
+      for (std::size_t x = 0; x < p.row_bytes; x += 61) sum += static_cast<std::uint8_t>(r[x]);
+      sum += static_cast<std::uint8_t>(r[p.row_bytes - 1]);
+    }
   }
   for (std::byte b : f.metadata()) sum += static_cast<std::uint8_t>(b);
   sum += f.still_valid() ? 1 : 0;

@@ -30,16 +30,28 @@ def segment(name):
 
 
 def main():
-    cases = [("bgr8", 24, 8, 3, 0), ("gray8", 7, 5, 1, 2), ("bgra8", 16, 4, 2, 1), ("rgb8", 9, 3, 1, 3)]
+    cases = [("bgr8", 24, 8, 3, 0), ("gray8", 7, 5, 1, 2), ("bgra8", 16, 4, 2, 1), ("rgb8", 9, 3, 1, 3),
+             ("nv12", 16, 8, 2, 1), ("i420", 8, 4, 3, 2), ("yuyv", 10, 3, 2, 1), ("gray16", 5, 3, 2, 1),
+             ("bayer_grbg8", 7, 3, 2, 1), ("jpeg", 16, 16, 2, 2)]
+    # An array of each format's shape (Frame.array), filled with i.
+    shapes = {"gray8": (1,), "bgra8": (4,), "rgb8": (3,), "bgr8": (3,), "yuyv": (2,), "gray16": (1,),
+              "bayer_grbg8": (1,)}
     for fmt, w, h, slots, frames in cases:
         name = f"seed-{fmt}"
-        with shmframe.Writer(name, w, h, fmt, slots=slots, max_consumers=2, metadata_capacity=16) as wr:
+        with shmframe.Writer(name, w, h, fmt, slots=slots, max_consumers=2, metadata_capacity=16,
+                             max_payload=2048 if fmt == "jpeg" else 0) as wr:
             reader = shmframe.Reader(name)
             if frames:
                 reader.attach(2.0)
             for i in range(frames):
-                channels = {"gray8": 1, "bgra8": 4}.get(fmt, 3)
-                wr.publish(np.full((h, w, channels), i, np.uint8), metadata=b"m%d" % i)
+                if fmt == "jpeg":
+                    image = bytes([0xFF, 0xD8]) + bytes([i]) * (100 + i) + bytes([0xFF, 0xD9])
+                elif fmt in ("nv12", "i420"):
+                    image = np.full((h * 3 // 2, w), i, np.uint8)
+                else:
+                    dtype = np.uint16 if fmt == "gray16" else np.uint8
+                    image = np.full((h, w) + shapes[fmt], i, dtype)
+                wr.publish(image, metadata=b"m%d" % i)
             if frames:
                 reader.wait(1.0)
             seg = segment(name)

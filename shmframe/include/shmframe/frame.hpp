@@ -65,7 +65,12 @@ class Frame {
   std::size_t payload_bytes() const noexcept { return payload_bytes_; }
   // The frame's bytes as committed, planes and padding as laid out: a JPEG file's bytes for jpeg.
   std::span<const std::byte> payload() const noexcept { return {data_, payload_bytes_}; }
-  const std::byte* row(std::uint32_t y) const noexcept { return data_ + static_cast<std::size_t>(y) * stride(); }
+  // Row y of plane 0 (the only plane of the packed formats, nv12's and i420's Y plane); nullptr
+  // past its rows (height(); a jpeg frame has one "row": its payload).
+  const std::byte* row(std::uint32_t y) const noexcept {
+    const std::uint32_t rows = format().compressed() ? 1 : height();
+    return y < rows ? data_ + static_cast<std::size_t>(y) * stride() : nullptr;
+  }
   std::span<const std::byte> metadata() const noexcept { return {metadata_, metadata_size_}; }
   // True while this frame holds its slot (the producer writes elsewhere while it can).
   bool held() const noexcept { return held_; }
