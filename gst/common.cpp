@@ -35,11 +35,131 @@ std::optional<PixelFormat> to_pixel_format(GstVideoFormat f) noexcept {
     case GST_VIDEO_FORMAT_GRAY8: return PixelFormat::gray8;
     case GST_VIDEO_FORMAT_BGR: return PixelFormat::bgr8;
     case GST_VIDEO_FORMAT_RGB: return PixelFormat::rgb8;
+    case GST_VIDEO_FORMAT_RGBA: return PixelFormat::rgba8;
+    case GST_VIDEO_FORMAT_GRAY16_LE: return PixelFormat::gray16;
+    case GST_VIDEO_FORMAT_YUY2: return PixelFormat::yuyv;
+    case GST_VIDEO_FORMAT_UYVY: return PixelFormat::uyvy;
+    case GST_VIDEO_FORMAT_NV12: return PixelFormat::nv12;
+    case GST_VIDEO_FORMAT_I420: return PixelFormat::i420;
     // BGRx: the fourth byte is padding; consumers of a bgra8 stream get it as alpha.
     case GST_VIDEO_FORMAT_BGRA:
     case GST_VIDEO_FORMAT_BGRx: return PixelFormat::bgra8;
     default: return std::nullopt;
   }
+}
+
+namespace {
+
+constexpr std::pair<PixelFormat, const char*> kBayer[] = {
+    {PixelFormat::bayer_rggb8, "rggb"},
+    {PixelFormat::bayer_bggr8, "bggr"},
+    {PixelFormat::bayer_grbg8, "grbg"},
+    {PixelFormat::bayer_gbrg8, "gbrg"},
+};
+
+FrameFormat from_info(const GstVideoInfo& info, PixelFormat pf) {
+  FrameFormat f{static_cast<std::uint32_t>(GST_VIDEO_INFO_WIDTH(&info)),
+                static_cast<std::uint32_t>(GST_VIDEO_INFO_HEIGHT(&info)), pf,
+                static_cast<std::uint32_t>(GST_VIDEO_INFO_PLANE_STRIDE(&info, 0))};
+  if (GST_VIDEO_INFO_N_PLANES(&info) > 1) {
+    f.chroma_stride = static_cast<std::uint32_t>(GST_VIDEO_INFO_PLANE_STRIDE(&info, 1));
+    f.chroma_offset[0] = GST_VIDEO_INFO_PLANE_OFFSET(&info, 1);
+    if (GST_VIDEO_INFO_N_PLANES(&info) > 2) f.chroma_offset[1] = GST_VIDEO_INFO_PLANE_OFFSET(&info, 2);
+  }
+  return f;
+}
+
+bool dimensions(const GstStructure* s, std::uint32_t& width, std::uint32_t& height) {
+  gint w = 0;
+  gint h = 0;
+  if (gst_structure_get_int(s, "width", &w) == FALSE || gst_structure_get_int(s, "height", &h) == FALSE || w < 1 ||
+      h < 1) {
+    return false;
+  }
+  width = static_cast<std::uint32_t>(w);
+  height = static_cast<std::uint32_t>(h);
+  return true;
+}
+
+}  // namespace
+
+std::optional<GstFormat> from_caps(const GstCaps* caps, std::uint64_t max_payload, std::string* why) {
+  std::string ignored;
+  std::string& reason = why != nullptr ? *why : ignored;
+  reason = "no shmframe format carries these caps as they are";
+  if (caps == nullptr || gst_caps_get_size(caps) < 1) return std::nullopt;
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  GstFormat out;
+  if (gst_structure_has_name(s, "video/x-raw")) {
+    GstVideoInfo info;
+    if (gst_video_info_from_caps(&info, caps) == FALSE) return std::nullopt;
+    const auto pf = to_pixel_format(GST_VIDEO_INFO_FORMAT(&info));
+    if (!pf) return std::nullopt;
+    out.format = from_info(info, *pf);
+    out.info = info;
+  } else if (gst_structure_has_name(s, "video/x-bayer")) {
+    const char* name = gst_structure_get_string(s, "format");
+    if (name == nullptr || !dimensions(s, out.format.width, out.format.height)) return std::nullopt;
+    std::optional<PixelFormat> pf;
+    for (const auto& [f, n] : kBayer) {
+      if (std::strcmp(n, name) == 0) pf = f;
+    }
+    if (!pf) return std::nullopt;
+    out.format.pixel_format = *pf;
+    out.format.stride = GST_ROUND_UP_4(out.format.width);
+  } else if (gst_structure_has_name(s, "image/jpeg")) {
+    if (!dimensions(s, out.format.width, out.format.height)) return std::nullopt;
+    out.format.pixel_format = PixelFormat::jpeg;
+    out.format.stride = 0;
+    out.format.max_payload = max_payload;
+  } else {
+    return std::nullopt;
+  }
+  if (auto problem = out.format.check()) {
+    reason = *problem;
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<GstFormat> to_caps(const FrameFormat& format, GstCaps** caps) {
+  GstFormat out;
+  out.format = format;
+  const PixelFormat pf = format.pixel_format;
+  const auto w = static_cast<gint>(format.width);
+  const auto h = static_cast<gint>(format.height);
+  if (const GstVideoFormat vf = to_video_format(pf); vf != GST_VIDEO_FORMAT_UNKNOWN) {
+    GstVideoInfo info;
+    if (gst_video_info_set_format(&info, vf, format.width, format.height) == FALSE) return std::nullopt;
+    *caps = gst_video_info_to_caps(&info);
+    out.format = from_info(info, pf);
+    out.info = info;
+    return out;
+  }
+  if (pf == PixelFormat::jpeg) {
+    *caps = gst_caps_new_simple("image/jpeg", "width", G_TYPE_INT, w, "height", G_TYPE_INT, h, "framerate",
+                                GST_TYPE_FRACTION, 0, 1, nullptr);
+    return out;
+  }
+  for (const auto& [f, n] : kBayer) {
+    if (f != pf) continue;
+    *caps = gst_caps_new_simple("video/x-bayer", "format", G_TYPE_STRING, n, "width", G_TYPE_INT, w, "height",
+                                G_TYPE_INT, h, "framerate", GST_TYPE_FRACTION, 0, 1, nullptr);
+    out.format.stride = GST_ROUND_UP_4(format.width);
+    return out;
+  }
+  return std::nullopt;
+}
+
+bool same_layout(const FrameFormat& a, const FrameFormat& b) noexcept {
+  if (a.pixel_format != b.pixel_format || a.plane_count() != b.plane_count()) return false;
+  if (a.compressed()) return true;
+  for (std::uint32_t i = 0; i < a.plane_count(); ++i) {
+    const PlaneLayout p = a.plane(i);
+    const PlaneLayout q = b.plane(i);
+    if (p.offset != q.offset || p.stride != q.stride) return false;
+  }
+  return true;
 }
 
 namespace {

@@ -29,15 +29,36 @@ namespace shmframe::gst {
 // --status) to a message structure: counts as guint64, pids as gint64, flags, names.
 void set_fields(GstStructure* s, const Fields& fields);
 
-// GStreamer's name of a shmframe format: GRAY8, BGR, RGB, BGRA (BGRx arrives as bgra8 too).
+// GStreamer's name of a raw shmframe format: GRAY8, GRAY16_LE, BGR, RGB, BGRA (BGRx arrives as
+// bgra8 too), RGBA, YUY2, UYVY, NV12, I420; UNKNOWN for Bayer and jpeg (caps of their own).
 GstVideoFormat to_video_format(PixelFormat f) noexcept;
-// The shmframe format that carries a GStreamer format, if any.
+// The shmframe format that carries a GStreamer raw format, if any.
 std::optional<PixelFormat> to_pixel_format(GstVideoFormat f) noexcept;
 
-// The formats both elements accept or produce, for pad templates.
+// The formats both elements accept or produce, for pad templates: 1:1 with shmframe's formats.
 inline constexpr const char* kCapsTemplate =
-    "video/x-raw, format = (string) { BGR, RGB, BGRA, BGRx, GRAY8 }, "
-    "width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ], framerate = (fraction) [ 0/1, MAX ]";
+    "video/x-raw, format = (string) { GRAY8, GRAY16_LE, BGR, RGB, BGRA, BGRx, RGBA, YUY2, UYVY, NV12, I420 }, "
+    "width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ], framerate = (fraction) [ 0/1, MAX ]; "
+    "video/x-bayer, format = (string) { rggb, bggr, grbg, gbrg }, "
+    "width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ], framerate = (fraction) [ 0/1, MAX ]; "
+    "image/jpeg, width = (int) [ 1, 32768 ], height = (int) [ 1, 32768 ], framerate = (fraction) [ 0/1, MAX ]";
+
+// A stream format as GStreamer lays it out: video/x-raw with GStreamer's default strides and
+// plane offsets (GstVideoInfo), video/x-bayer with rows padded to 4 bytes (as bayer2rgb and
+// rgb2bayer use), image/jpeg as the JPEG's bytes.
+struct GstFormat {
+  FrameFormat format;                // the stream format, in GStreamer's default layout
+  std::optional<GstVideoInfo> info;  // video/x-raw only
+};
+// What `caps` (fixed) carry as a shmframe stream; nullopt for caps no shmframe format maps to 1:1.
+// `max_payload`: the capacity of an image/jpeg stream (0: the library's default). `why`, when
+// given, gets the reason for a nullopt (an odd size of a 4:2:0 format, a missing width...).
+std::optional<GstFormat> from_caps(const GstCaps* caps, std::uint64_t max_payload, std::string* why = nullptr);
+// The caps of a stream format (framerate 0/1: the producer sets the rate) and GStreamer's default
+// layout of it; nullopt for a format without caps (none today).
+std::optional<GstFormat> to_caps(const FrameFormat& format, GstCaps** caps);
+// The same plane layout (offsets and strides; jpeg: always).
+bool same_layout(const FrameFormat& a, const FrameFormat& b) noexcept;
 
 // Between a pipeline clock and CLOCK_MONOTONIC (see the top of this file).
 class ClockMap {

@@ -85,12 +85,11 @@ Lease* lease_of(GstBuffer* buf) {
       gst_mini_object_get_qdata(GST_MINI_OBJECT_CAST(gst_buffer_peek_memory(buf, 0)), lease_quark()));
 }
 
-std::optional<FrameFormat> frame_format(const GstVideoInfo& info) {
-  const auto pf = shmframe::gst::to_pixel_format(GST_VIDEO_INFO_FORMAT(&info));
-  if (!pf) return std::nullopt;
-  return FrameFormat{static_cast<std::uint32_t>(GST_VIDEO_INFO_WIDTH(&info)),
-                     static_cast<std::uint32_t>(GST_VIDEO_INFO_HEIGHT(&info)), *pf,
-                     static_cast<std::uint32_t>(GST_VIDEO_INFO_PLANE_STRIDE(&info, 0))};
+// The stream format of raw video caps (the slot pool serves video/x-raw only).
+std::optional<FrameFormat> frame_format(const GstCaps* caps) {
+  const auto f = shmframe::gst::from_caps(caps, 0);
+  if (!f || !f->info) return std::nullopt;
+  return f->format;
 }
 
 }  // namespace
@@ -126,7 +125,7 @@ gboolean pool_set_config(GstBufferPool* bpool, GstStructure* config) {
     GST_WARNING_OBJECT(pool, "pool configured without video caps");
     return FALSE;
   }
-  pool->format = frame_format(pool->info);
+  pool->format = frame_format(caps);
   pool->video_meta = gst_buffer_pool_config_has_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META) != FALSE;
   return GST_BUFFER_POOL_CLASS(shmframe_slot_pool_parent_class)->set_config(bpool, config);
 }
@@ -215,18 +214,19 @@ struct Settings {
   guint mode = kDefaultMode;
   guint max_consumers = kDefaultMaxConsumers;
   bool offer_pool = true;
+  guint64 max_payload = 0;  // image/jpeg: each frame's most bytes (0: width * height * 2)
 };
 
 struct SinkState {
   Settings settings;  // guarded by GST_OBJECT_LOCK
   Settings active;    // copied at start(), used while running
   std::shared_ptr<SinkCore> core = std::make_shared<SinkCore>();
-  std::optional<GstVideoInfo> info;  // of the current caps (streaming thread)
+  std::optional<shmframe::gst::GstFormat> caps_format;  // of the current caps (streaming thread)
   shmframe::gst::ClockMap clock_map;
   std::uint64_t last_drop_warning_ns = 0;
 };
 
-enum class Prop : guint { stream = 1, slots, mode, max_consumers, offer_pool, zero_copy, copied, dropped };
+enum class Prop : guint { stream = 1, slots, mode, max_consumers, offer_pool, zero_copy, copied, dropped, max_payload };
 constexpr guint prop_id(Prop p) { return static_cast<guint>(p); }
 
 }  // namespace
@@ -320,7 +320,7 @@ gboolean sink_start(GstBaseSink* bsink) {
     }
   } catch (const std::exception&) {  // no stream yet, or not one we can read: the Writer decides
   }
-  st.info.reset();
+  st.caps_format.reset();
   st.clock_map.reset();
   return TRUE;
 }
@@ -346,19 +346,22 @@ gboolean sink_stop(GstBaseSink* bsink) {
 gboolean sink_set_caps(GstBaseSink* bsink, GstCaps* caps) {
   auto* self = SHMFRAME_SINK(bsink);
   SinkState& st = state_of(self);
-  GstVideoInfo info;
-  std::optional<FrameFormat> format;
-  if (gst_video_info_from_caps(&info, caps) != FALSE) format = frame_format(info);
-  if (!format) {
+  GST_OBJECT_LOCK(self);
+  const guint64 max_payload = st.settings.max_payload;
+  GST_OBJECT_UNLOCK(self);
+  std::string why;
+  const auto caps_format = shmframe::gst::from_caps(caps, max_payload, &why);
+  if (!caps_format) {
     gchar* text = gst_caps_to_string(caps);
     SHMFRAME_GST_ERROR(self, STREAM, FORMAT,
                        shmframe::gst::printf_string(
-                           "shmframesink: cannot carry caps %s: use video/x-raw in BGR, RGB, BGRA, BGRx or GRAY8 "
-                           "(videoconvert before the sink)",
-                           text));
+                           "shmframesink: cannot carry caps %s: %s. It takes video/x-raw (GRAY8, GRAY16_LE, BGR, RGB, "
+                           "BGRA, BGRx, RGBA, YUY2, UYVY, NV12, I420), video/x-bayer (8-bit) and image/jpeg",
+                           text, why.c_str()));
     g_free(text);
     return FALSE;
   }
+  const std::optional<FrameFormat> format = caps_format->format;
   const std::lock_guard lock(st.core->mu);
   if (!st.core->writer) {
     if (!open_writer(self, *format)) return FALSE;
@@ -375,7 +378,7 @@ gboolean sink_set_caps(GstBaseSink* bsink, GstCaps* caps) {
     GST_INFO_OBJECT(self, "stream '%s' now %s (generation %" G_GUINT64_FORMAT ")", st.active.stream.c_str(),
                     shmframe::to_string(*format).c_str(), st.core->writer->generation());
   }
-  st.info = info;
+  st.caps_format = caps_format;
   return TRUE;
 }
 
@@ -389,7 +392,7 @@ gboolean sink_propose_allocation(GstBaseSink* bsink, GstQuery* query) {
   gst_query_add_allocation_meta(query, GST_VIDEO_META_API_TYPE, nullptr);
   GstVideoInfo info;
   if (!st.active.offer_pool || caps == nullptr || gst_video_info_from_caps(&info, caps) == FALSE) return TRUE;
-  const auto format = frame_format(info);
+  const auto format = frame_format(caps);
   {
     const std::lock_guard lock(st.core->mu);
     // Only for the stream's own format: a slot of another size cannot hold the buffer.
@@ -443,36 +446,77 @@ bool is_slot_itself(GstBuffer* buf, const WriteSlot& slot) {
   const gsize size = gst_buffer_get_sizes(buf, &offset, nullptr);
   if (offset != 0 || size < slot.format().frame_bytes()) return false;
   const GstVideoMeta* meta = gst_buffer_get_video_meta(buf);
-  return meta == nullptr ||
-         (meta->n_planes == 1 && meta->offset[0] == 0 && static_cast<std::size_t>(meta->stride[0]) == slot.stride());
+  if (meta == nullptr) return true;
+  if (meta->n_planes != slot.format().plane_count()) return false;
+  for (guint i = 0; i < meta->n_planes; ++i) {
+    const shmframe::PlaneLayout p = slot.format().plane(i);
+    if (meta->offset[i] != p.offset || static_cast<std::uint32_t>(meta->stride[i]) != p.stride) return false;
+  }
+  return true;
+}
+
+// Raw video: each plane as GStreamer maps it (its GstVideoMeta, else the caps' default layout).
+shmframe::CommitStatus fill_raw(const GstVideoInfo& info, GstBuffer* buf, WriteSlot& slot, bool* in_place) {
+  GstVideoFrame vf;
+  if (gst_video_frame_map(&vf, &info, buf, GST_MAP_READ) == FALSE) return shmframe::CommitStatus::format_mismatch;
+  *in_place = true;
+  for (std::uint32_t i = 0; i < slot.plane_count(); ++i) {
+    const shmframe::MutablePlane to = slot.plane(i);
+    const auto* src = static_cast<const std::byte*>(GST_VIDEO_FRAME_PLANE_DATA(&vf, i));
+    const auto src_stride = static_cast<std::size_t>(GST_VIDEO_FRAME_PLANE_STRIDE(&vf, i));
+    *in_place = *in_place && src == to.data && src_stride == to.stride;
+    shmframe::copy_rows(to.data, to.stride, src, src_stride, to.row_bytes, to.rows);
+  }
+  gst_video_frame_unmap(&vf);
+  return shmframe::CommitStatus::ok;
+}
+
+// video/x-bayer (rows at the buffer's size / height, at least the width) and image/jpeg (the bytes).
+shmframe::CommitStatus fill_bytes(GstBuffer* buf, WriteSlot& slot) {
+  GstMapInfo map;
+  if (gst_buffer_map(buf, &map, GST_MAP_READ) == FALSE) return shmframe::CommitStatus::format_mismatch;
+  auto status = shmframe::CommitStatus::ok;
+  if (slot.format().compressed()) {
+    if (map.size > slot.capacity()) {
+      status = shmframe::CommitStatus::payload_too_large;
+    } else {
+      std::memcpy(slot.data(), map.data, map.size);
+      slot.set_payload_bytes(map.size);
+    }
+  } else {
+    const shmframe::MutablePlane to = slot.plane(0);
+    const std::size_t src_stride = to.rows != 0 ? map.size / to.rows : 0;
+    if (src_stride < to.row_bytes) {
+      status = shmframe::CommitStatus::format_mismatch;
+    } else {
+      shmframe::copy_rows(to.data, to.stride, map.data, src_stride, to.row_bytes, to.rows);
+    }
+  }
+  gst_buffer_unmap(buf, &map);
+  return status;
 }
 
 // With SinkCore::mu held. Fills `slot` from `buf` (unless it is the slot itself) and commits it.
 shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture,
                                        bool* in_place) {
-  GstVideoFrame vf;
-  if (gst_video_frame_map(&vf, &*st.info, buf, GST_MAP_READ) == FALSE) return shmframe::CommitStatus::format_mismatch;
-  const auto* src = static_cast<const std::uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&vf, 0));
-  const auto src_stride = static_cast<std::size_t>(GST_VIDEO_FRAME_PLANE_STRIDE(&vf, 0));
-  auto* dst = reinterpret_cast<std::uint8_t*>(slot.data());
-  *in_place = src == dst && src_stride == slot.stride();
-  shmframe::copy_rows(dst, slot.stride(), src, src_stride, slot.format().row_bytes(), slot.format().height);
-  gst_video_frame_unmap(&vf);
+  *in_place = false;
+  const auto status = st.caps_format->info ? fill_raw(*st.caps_format->info, buf, slot, in_place)
+                                           : fill_bytes(buf, slot);
+  if (status != shmframe::CommitStatus::ok) return status;
   return st.core->writer->commit(slot, capture).status;
 }
 
 GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
   auto* self = SHMFRAME_SINK(bsink);
   SinkState& st = state_of(self);
-  if (!st.info) {
+  if (!st.caps_format) {
     SHMFRAME_GST_ERROR(self, CORE, NEGOTIATION, "shmframesink: a buffer arrived before caps");
     return GST_FLOW_NOT_NEGOTIATED;
   }
   const std::uint64_t capture = capture_time(self, buf);
   const std::lock_guard lock(st.core->mu);
   if (!st.core->writer) {  // closed at EOS; data again after a flush
-    const auto format = frame_format(*st.info);
-    if (!format || !open_writer(self, *format)) return GST_FLOW_ERROR;
+    if (!open_writer(self, st.caps_format->format)) return GST_FLOW_ERROR;
   }
   bool in_place = false;
   // A buffer of our pool still holding its slot: commit that slot, in place unless upstream
@@ -497,7 +541,7 @@ GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
   }
   const auto status = fill_and_commit(st, buf, slot, capture, &in_place);
   if (status != shmframe::CommitStatus::ok) {
-    warn_drop(self, shmframe::to_string(status).data());
+    warn_drop(self, shmframe::explain(status).data());
     return GST_FLOW_OK;
   }
   st.core->copied.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
@@ -523,6 +567,7 @@ void sink_set_property(GObject* object, guint id, const GValue* value, GParamSpe
     case Prop::mode: st.settings.mode = g_value_get_uint(value); break;
     case Prop::max_consumers: st.settings.max_consumers = g_value_get_uint(value); break;
     case Prop::offer_pool: st.settings.offer_pool = g_value_get_boolean(value) != FALSE; break;
+    case Prop::max_payload: st.settings.max_payload = g_value_get_uint64(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
   GST_OBJECT_UNLOCK(object);
@@ -537,6 +582,7 @@ void sink_get_property(GObject* object, guint id, GValue* value, GParamSpec* psp
     case Prop::mode: g_value_set_uint(value, st.settings.mode); break;
     case Prop::max_consumers: g_value_set_uint(value, st.settings.max_consumers); break;
     case Prop::offer_pool: g_value_set_boolean(value, st.settings.offer_pool ? TRUE : FALSE); break;
+    case Prop::max_payload: g_value_set_uint64(value, st.settings.max_payload); break;
     case Prop::zero_copy: g_value_set_uint64(value, st.core->zero_copy.load()); break;
     case Prop::copied: g_value_set_uint64(value, st.core->copied.load()); break;
     case Prop::dropped: g_value_set_uint64(value, st.core->dropped.load()); break;
@@ -554,7 +600,9 @@ constexpr const char* kSinkDescription =
     "Publishes raw video as a shmframe stream: a named POSIX shared-memory segment that any number of "
     "shmframe readers on this host (shmframe-consumer, shmframesrc, the C++ Reader) take frames from "
     "without copying, and that follows producer restarts.\n"
-    "Formats: BGR, RGB, BGRA/BGRx (as bgra8), GRAY8, any size; rows use GStreamer's default stride. "
+    "Formats, 1:1 and without conversion: video/x-raw GRAY8, GRAY16_LE, BGR, RGB, BGRA/BGRx (as bgra8), RGBA, YUY2, "
+    "UYVY, NV12, I420; video/x-bayer (rggb, bggr, grbg, gbrg); image/jpeg (max-payload bytes at most). Planes use "
+    "GStreamer's default strides and offsets. "
     "A caps change (size, format) starts a new generation of the stream; readers follow it.\n"
     "Zero copy: the sink offers upstream a buffer pool whose buffers are the stream's slots, so an "
     "upstream element that uses it (videotestsrc, videoconvert, decoders that accept downstream "
@@ -610,6 +658,12 @@ static void shmframe_sink_class_init(ShmframeSinkClass* klass) {
       g_param_spec_boolean(
           "offer-pool", "Offer pool",
           "Offer the stream's slots to upstream as a buffer pool (zero copy); false: copy every buffer", TRUE, rw));
+  g_object_class_install_property(
+      gobject_class, prop_id(Prop::max_payload),
+      g_param_spec_uint64("max-payload", "Max payload",
+                          "image/jpeg: the most bytes a frame may take, 1024..2^31 (each slot's size; a larger JPEG is "
+                          "dropped with a warning, never truncated). 0: width * height * 2",
+                          0, G_MAXUINT64, 0, rw));
   g_object_class_install_property(
       gobject_class, prop_id(Prop::zero_copy),
       g_param_spec_uint64("frames-zero-copy", "Frames zero-copy",

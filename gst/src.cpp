@@ -15,9 +15,11 @@
 //   consumers the producer would overwrite it (issue 22). Every frame is checked with
 //   still_valid() before it is pushed (after the copy, for a copy): one the producer overwrote
 //   meanwhile is dropped, never pushed torn.
-// - Stride: GStreamer's default stride for the caps when the stream's rows have it; else a
-//   GstVideoMeta with the stream's stride when downstream accepts it (allocation query); else
-//   a copy into the default layout.
+// - Caps: 1:1 with the stream's format (common.hpp): video/x-raw, video/x-bayer, image/jpeg.
+// - Layout: GStreamer's default planes for the caps when the stream has them; else, for
+//   video/x-raw, a GstVideoMeta with the stream's plane offsets and strides when downstream
+//   accepts it (allocation query); else a copy into the default layout. A jpeg frame is its
+//   payload_bytes bytes.
 // - Timestamps: the frame's capture time (CLOCK_MONOTONIC) mapped to the pipeline clock by
 //   ClockMap (common.hpp), minus the base time: PTS is the running time of the capture.
 //   Buffer offset = the frame's seq.
@@ -92,8 +94,8 @@ struct SrcState {
   std::optional<shmframe::Reader> reader;  // made in start(), reset in stop(): unlock() is between
   GstCaps* caps = nullptr;                 // of the current format; guarded by GST_OBJECT_LOCK (get_caps)
   std::optional<FrameFormat> format;
-  GstVideoInfo info{};   // GStreamer's default layout of `format`
-  bool meta_ok = false;  // downstream accepts GstVideoMeta
+  shmframe::gst::GstFormat gst;  // GStreamer's default layout of `format` (and its GstVideoInfo: video/x-raw)
+  bool meta_ok = false;          // downstream accepts GstVideoMeta
   bool attached_once = false;
   bool discont = true;
   std::uint64_t started_ns = 0;
@@ -243,14 +245,19 @@ gboolean src_decide_allocation(GstBaseSrc* bsrc, GstQuery* query) {
 
 bool renegotiate(ShmframeSrc* self, const FrameFormat& format, std::uint64_t generation) {
   SrcState& st = state_of(self);
-  GstVideoInfo info;
-  gst_video_info_set_format(&info, shmframe::gst::to_video_format(format.pixel_format), format.width, format.height);
-  GstCaps* caps = gst_video_info_to_caps(&info);  // framerate 0/1: the stream's rate is the producer's
+  GstCaps* caps = nullptr;
+  const auto gst = shmframe::gst::to_caps(format, &caps);  // framerate 0/1: the stream's rate is the producer's
+  if (!gst) {
+    SHMFRAME_GST_ERROR(self, CORE, NEGOTIATION,
+                       "shmframesrc: stream '" + st.active.stream + "' is " + shmframe::to_string(format) +
+                           ", which has no GStreamer caps");
+    return false;
+  }
   GST_OBJECT_LOCK(self);
   gst_caps_replace(&st.caps, caps);
   GST_OBJECT_UNLOCK(self);
   st.format = format;
-  st.info = info;
+  st.gst = *gst;
   st.discont = true;
   GST_INFO_OBJECT(self, "stream '%s' generation %" G_GUINT64_FORMAT ": %" GST_PTR_FORMAT, st.active.stream.c_str(),
                   generation, static_cast<void*>(caps));
@@ -277,17 +284,24 @@ void delete_frame(gpointer p) {
 // The frame's slot as a read-only GstMemory; the Frame (and its hold) lives as long as it.
 GstBuffer* wrap(SrcState& st, shmframe::Frame& f, bool default_layout) {
   auto* holder = new shmframe::Frame(std::move(f));  // NOLINT(cppcoreguidelines-owning-memory): owned by the memory
-  const gsize size = holder->stride() * holder->height();
+  const gsize size = holder->payload_bytes();        // the planes' extent; a JPEG's size
   // GStreamer maps read-only memory for reading only; a writer downstream gets a copy.
   auto* data = const_cast<std::byte*>(holder->data());  // NOLINT(cppcoreguidelines-pro-type-const-cast)
   GstBuffer* buf = gst_buffer_new();
   gst_buffer_append_memory(buf,
                            gst_memory_new_wrapped(GST_MEMORY_FLAG_READONLY, data, size, 0, size, holder, delete_frame));
-  if (!default_layout) {
+  if (!default_layout) {  // video/x-raw only (deliver()): the stream's planes
     gsize offset[GST_VIDEO_MAX_PLANES] = {0};
-    gint stride[GST_VIDEO_MAX_PLANES] = {static_cast<gint>(holder->stride())};
-    gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&st.info),
-                                   GST_VIDEO_INFO_WIDTH(&st.info), GST_VIDEO_INFO_HEIGHT(&st.info), 1, offset, stride);
+    gint stride[GST_VIDEO_MAX_PLANES] = {0};
+    const shmframe::FrameFormat& fmt = holder->format();
+    for (std::uint32_t i = 0; i < fmt.plane_count(); ++i) {
+      offset[i] = fmt.plane(i).offset;
+      stride[i] = static_cast<gint>(fmt.plane(i).stride);
+    }
+    const GstVideoInfo& info = *st.gst.info;
+    gst_buffer_add_video_meta_full(buf, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_INFO_FORMAT(&info),
+                                   GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info), fmt.plane_count(), offset,
+                                   stride);
   }
   st.zero_copy.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
   return buf;
@@ -295,14 +309,21 @@ GstBuffer* wrap(SrcState& st, shmframe::Frame& f, bool default_layout) {
 
 // A copy in GStreamer's default layout; the frame is released. nullptr if it was overwritten.
 GstBuffer* copy(SrcState& st, shmframe::Frame& f) {
-  GstBuffer* buf = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&st.info), nullptr);
+  const shmframe::FrameFormat& to = st.gst.format;
+  const std::size_t size = to.compressed() ? f.payload_bytes() : to.frame_bytes();
+  GstBuffer* buf = gst_buffer_new_allocate(nullptr, size, nullptr);
   GstMapInfo map;
   if (gst_buffer_map(buf, &map, GST_MAP_WRITE) == FALSE) {
     gst_buffer_unref(buf);
     return nullptr;
   }
-  const bool intact = f.copy_to(reinterpret_cast<std::byte*>(map.data),
-                                static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0)));
+  shmframe::MutablePlane planes[shmframe::kMaxPlanes];
+  for (std::uint32_t i = 0; i < to.plane_count(); ++i) {
+    const shmframe::PlaneLayout p = to.plane(i);
+    planes[i] = {reinterpret_cast<std::byte*>(map.data) + p.offset, to.compressed() ? size : p.stride, p.row_bytes,
+                 p.rows};
+  }
+  const bool intact = f.copy_to(std::span<const shmframe::MutablePlane>(planes, to.plane_count()));
   gst_buffer_unmap(buf, &map);
   f.release();
   if (!intact) {
@@ -321,11 +342,12 @@ GstFlowReturn deliver(ShmframeSrc* self, shmframe::Event& ev, GstBuffer** out) {
   }
   const std::uint64_t seq = f.seq();
   const std::uint64_t capture_ns = f.capture_ns();
-  const bool default_layout = f.stride() == static_cast<std::size_t>(GST_VIDEO_INFO_PLANE_STRIDE(&st.info, 0));
+  const bool default_layout = shmframe::gst::same_layout(f.format(), st.gst.format);
+  const bool meta_ok = st.meta_ok && st.gst.info.has_value();  // GstVideoMeta: video/x-raw only
   GstBuffer* buf = nullptr;
   if (!f.still_valid()) {
     f.release();
-  } else if ((default_layout || st.meta_ok) && f.pin()) {
+  } else if ((default_layout || meta_ok) && f.pin()) {
     // Pinned: the producer never overwrites it while downstream holds the buffer. A frame only
     // held could be (with every other slot held by other consumers), and nobody downstream
     // would notice: those are copied.

@@ -23,7 +23,7 @@ expect_error sink-slots-0 "slots=0 is out of range: use 1..64" $test_src ! shmfr
 expect_error sink-slots-65 "slots=65 is out of range" $test_src ! shmframesink stream="$s" slots=65
 expect_error sink-consumers-0 "max-consumers=0 is out of range" $test_src ! shmframesink stream="$s" max-consumers=0
 expect_error sink-mode "mode=0400 is not a permission set that includes owner read\+write" $test_src ! shmframesink stream="$s" mode=0400
-expect_error sink-caps "could not link|not-negotiated|not negotiated" videotestsrc num-buffers=3 ! video/x-raw,format=I420 ! shmframesink stream="$s"
+expect_error sink-caps "could not link|not-negotiated|not negotiated" videotestsrc num-buffers=3 ! video/x-raw,format=Y444 ! shmframesink stream="$s"
 expect_error src-dotdot "stream='\.\.' is not a valid stream name" shmframesrc stream=.. ! fakesink
 expect_error src-no-stream "no stream name: set the 'stream' property" shmframesrc ! fakesink
 new_stream missing
