@@ -3,6 +3,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <map>
 #include <shmframe/format.hpp>
 #include <shmframe/names.hpp>
@@ -12,15 +16,21 @@ namespace shmframe::app {
 
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signal{0};
+int g_stop_fd = -1;
 
 namespace {
 void on_signal(int sig) {
   g_signal.store(sig, std::memory_order_relaxed);
   g_stop.store(true, std::memory_order_relaxed);
+  if (g_stop_fd >= 0) {
+    const std::uint64_t one = 1;
+    (void)!::write(g_stop_fd, &one, sizeof one);  // async-signal-safe; a full counter is still readable
+  }
 }
 }  // namespace
 
 void install_signal_handlers() {
+  if (g_stop_fd < 0) g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);

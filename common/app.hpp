@@ -22,6 +22,9 @@ namespace shmframe::app {
 // library return at once with "interrupted".
 extern std::atomic<bool> g_stop;
 extern std::atomic<int> g_signal;
+// An eventfd the signal handler writes to (after setting g_stop): a thread can poll() it to end a
+// wait that a signal cannot interrupt (a GStreamer pull). -1 before install_signal_handlers().
+extern int g_stop_fd;
 void install_signal_handlers();
 
 // spdlog to stderr, "[time] [level] message"; `verbose` enables debug.

@@ -22,6 +22,7 @@
 #include <gst/video/video.h>
 #include <shmframe/format.hpp>
 #include <shmframe/log.hpp>
+#include <shmframe/writer.hpp>
 
 namespace shmframe::gst {
 
@@ -59,6 +60,12 @@ std::optional<GstFormat> from_caps(const GstCaps* caps, std::uint64_t max_payloa
 std::optional<GstFormat> to_caps(const FrameFormat& format, GstCaps** caps);
 // The same plane layout (offsets and strides; jpeg: always).
 bool same_layout(const FrameFormat& a, const FrameFormat& b) noexcept;
+
+// Copies a buffer of caps `caps_format` into `slot` (of the same format): raw video plane by plane
+// as GStreamer maps it (its GstVideoMeta, else the default layout), Bayer rows at the buffer's
+// pitch, a JPEG's bytes (payload_too_large beyond the slot's capacity, nothing copied).
+// `in_place`: the buffer was the slot itself (nothing moved). Not ok: nothing to commit.
+CommitStatus fill_slot(const GstFormat& caps_format, GstBuffer* buf, WriteSlot& slot, bool* in_place);
 
 // Between a pipeline clock and CLOCK_MONOTONIC (see the top of this file).
 class ClockMap {

@@ -455,53 +455,10 @@ bool is_slot_itself(GstBuffer* buf, const WriteSlot& slot) {
   return true;
 }
 
-// Raw video: each plane as GStreamer maps it (its GstVideoMeta, else the caps' default layout).
-shmframe::CommitStatus fill_raw(const GstVideoInfo& info, GstBuffer* buf, WriteSlot& slot, bool* in_place) {
-  GstVideoFrame vf;
-  if (gst_video_frame_map(&vf, &info, buf, GST_MAP_READ) == FALSE) return shmframe::CommitStatus::format_mismatch;
-  *in_place = true;
-  for (std::uint32_t i = 0; i < slot.plane_count(); ++i) {
-    const shmframe::MutablePlane to = slot.plane(i);
-    const auto* src = static_cast<const std::byte*>(GST_VIDEO_FRAME_PLANE_DATA(&vf, i));
-    const auto src_stride = static_cast<std::size_t>(GST_VIDEO_FRAME_PLANE_STRIDE(&vf, i));
-    *in_place = *in_place && src == to.data && src_stride == to.stride;
-    shmframe::copy_rows(to.data, to.stride, src, src_stride, to.row_bytes, to.rows);
-  }
-  gst_video_frame_unmap(&vf);
-  return shmframe::CommitStatus::ok;
-}
-
-// video/x-bayer (rows at the buffer's size / height, at least the width) and image/jpeg (the bytes).
-shmframe::CommitStatus fill_bytes(GstBuffer* buf, WriteSlot& slot) {
-  GstMapInfo map;
-  if (gst_buffer_map(buf, &map, GST_MAP_READ) == FALSE) return shmframe::CommitStatus::format_mismatch;
-  auto status = shmframe::CommitStatus::ok;
-  if (slot.format().compressed()) {
-    if (map.size > slot.capacity()) {
-      status = shmframe::CommitStatus::payload_too_large;
-    } else {
-      std::memcpy(slot.data(), map.data, map.size);
-      slot.set_payload_bytes(map.size);
-    }
-  } else {
-    const shmframe::MutablePlane to = slot.plane(0);
-    const std::size_t src_stride = to.rows != 0 ? map.size / to.rows : 0;
-    if (src_stride < to.row_bytes) {
-      status = shmframe::CommitStatus::format_mismatch;
-    } else {
-      shmframe::copy_rows(to.data, to.stride, map.data, src_stride, to.row_bytes, to.rows);
-    }
-  }
-  gst_buffer_unmap(buf, &map);
-  return status;
-}
-
 // With SinkCore::mu held. Fills `slot` from `buf` (unless it is the slot itself) and commits it.
 shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture,
                                        bool* in_place) {
-  *in_place = false;
-  const auto status = st.caps_format->info ? fill_raw(*st.caps_format->info, buf, slot, in_place)
-                                           : fill_bytes(buf, slot);
+  const auto status = shmframe::gst::fill_slot(*st.caps_format, buf, slot, in_place);
   if (status != shmframe::CommitStatus::ok) return status;
   return st.core->writer->commit(slot, capture).status;
 }

@@ -90,6 +90,15 @@ int main(int argc, char** argv) {
                  "passed: a slow or hostile one costs at most one --max-block-ms per window (0 = once caught up)")
       ->check(CLI::Range(0u, static_cast<std::uint32_t>(shmframe::kMaxDemotionWindow.count())))
       ->capture_default_str();
+  std::string camera_format;
+  cli.add_option("--camera-format", camera_format,
+                 "camera:N only: ask the camera for its own format and publish its bytes as they come, no conversion "
+                 "(through GStreamer's v4l2src): mjpeg, yuyv, nv12, gray8, gray16, a Bayer order, ...; --format is "
+                 "then ignored")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "mjpeg" || shmframe::parse_pixel_format(v)) return {};
+        return "unknown camera format '" + v + "': use mjpeg or one of " + shmframe::pixel_format_names();
+      });
   cli.add_flag("--loop", src.loop, "Restart a file source at its end instead of stopping");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
   mode_t mode = shmframe::kDefaultMode;
@@ -106,19 +115,32 @@ int main(int argc, char** argv) {
     return 2;
   }
   src.pixel_format = *shmframe::parse_pixel_format(format_name);
+  src.max_payload = max_payload;
+  if (!camera_format.empty()) {
+    src.camera_format = camera_format == "mjpeg" ? shmframe::PixelFormat::jpeg
+                                                 : *shmframe::parse_pixel_format(camera_format);
+    if (src.spec.rfind("camera:", 0) != 0) {
+      std::fprintf(stderr, "shmframe-producer: --camera-format is for --source camera:N\n");
+      return 2;
+    }
+  }
 
   shmframe::app::setup_logging("producer", verbose);
   shmframe::app::install_signal_handlers();
 
   try {
     auto source = shmframe::producer::make_source(src);
-    if (fps < 0) fps = source->natural_fps() > 0 ? source->natural_fps() : 30.0;
+    if (fps < 0) fps = source->paced() ? 0.0 : source->natural_fps() > 0 ? source->natural_fps() : 30.0;
     shmframe::WriterOptions wo;
-    wo.format = source->format();
+    // The source's format, with the jpeg capacity asked for.
+    const auto stream_format = [&](shmframe::FrameFormat f) {
+      if (f.compressed()) f.max_payload = max_payload;
+      return f;
+    };
+    wo.format = stream_format(source->format());
     if (max_payload != 0 && !wo.format.compressed()) {
-      throw std::runtime_error("--max-payload is for --format jpeg (raw frames take their planes' size)");
+      throw std::runtime_error("--max-payload is for jpeg streams (raw frames take their planes' size)");
     }
-    wo.format.max_payload = max_payload;
     wo.slots = slots;
     wo.stride_align = stride_align;
     wo.max_consumers = max_consumers;
@@ -151,7 +173,7 @@ int main(int argc, char** argv) {
       if (source->format().width != writer.format().width || source->format().height != writer.format().height ||
           source->format().pixel_format != writer.format().pixel_format) {
         spdlog::info("format changed to {}: new generation", shmframe::to_string(source->format()));
-        writer.reconfigure(source->format());
+        writer.reconfigure(stream_format(source->format()));
       }
       shmframe::WriteSlot slot = writer.acquire();
       if (!slot) throw std::runtime_error("no slot available: " + std::string(shmframe::to_string(slot.status())));

@@ -173,9 +173,22 @@ std::unique_ptr<Source> make_source(const SourceOptions& o) {
   if (o.spec == "test") return std::make_unique<TestPattern>(o);
   if (o.spec.rfind("file:", 0) == 0 && o.spec.size() > 5)
     return std::make_unique<CaptureSource>(o, "video file '" + o.spec.substr(5) + "'");
-  if (o.spec.rfind("camera:", 0) == 0) return std::make_unique<CaptureSource>(o, "camera " + o.spec.substr(7));
-  if (o.spec.rfind("gst:", 0) == 0 && o.spec.size() > 4)
-    return std::make_unique<CaptureSource>(o, "GStreamer pipeline '" + o.spec.substr(4) + "'");
+  const bool camera = o.spec.rfind("camera:", 0) == 0;
+  if (camera && o.spec.find_first_not_of("0123456789", 7) != std::string::npos) {
+    throw std::runtime_error("bad camera spec '" + o.spec + "': use camera:N with N >= 0 (camera:0 is /dev/video0)");
+  }
+  const bool native = (camera && o.camera_format) || (o.spec.rfind("gst:", 0) == 0 && o.spec.size() > 4);
+#ifdef SHMFRAME_PRODUCER_GST
+  if (native) return make_gst_source(o);
+#else
+  if (camera && o.camera_format) {
+    throw std::runtime_error(
+        "--camera-format needs GStreamer: this shmframe-producer was built without it "
+        "(apt-get install libgstreamer-plugins-base1.0-dev, then rebuild)");
+  }
+  if (native) return std::make_unique<CaptureSource>(o, "GStreamer pipeline '" + o.spec.substr(4) + "' (OpenCV, BGR)");
+#endif
+  if (camera) return std::make_unique<CaptureSource>(o, "camera " + o.spec.substr(7));
   throw std::runtime_error("unknown source '" + o.spec + "': use test, file:PATH, camera:N or gst:PIPELINE");
 }
 

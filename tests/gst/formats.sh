@@ -97,6 +97,45 @@ PY
   echo "$name: ok"
 done
 
+# shmframe-producer's gst: source publishes what its appsink gets, as it comes: NV12 and JPEG from
+# videotestsrc arrive at the probe in that format, each frame's crc32 (every plane's visible
+# bytes; a JPEG's bytes) one of the reference frames', in order.
+for c in "nv12|video/x-raw,format=NV12,width=322,height=242,framerate=60/1" \
+         "jpeg|video/x-raw,format=I420,width=320,height=240,framerate=60/1 ! jpegenc"; do
+  IFS='|' read -r name chain <<<"$c"
+  new_stream s
+  mkdir -p "$work/producer-$name"
+  # shellcheck disable=SC2086
+  timeout "$bound_s" gst-launch-1.0 -q videotestsrc num-buffers=$n ! $chain \
+    ! multifilesink location="$work/producer-$name/ref-%05d" >/dev/null 2>&1 || fail "producer-$name: reference failed"
+  bg "$work/producer-$name/probe.log" "$consumer" --name "$s" --processor probe --lossless --frames 10 --timeout-ms 20000
+  probe_pid=$last_pid
+  bg "$work/producer-$name/producer.log" "$producer" --name "$s" --slots 4 \
+    --source "gst:videotestsrc is-live=true num-buffers=$n ! $chain"
+  producer_pid=$last_pid
+  reap "$probe_pid"
+  ((rc == 0)) || fail "producer-$name: the probe exited $rc: $(tail -3 "$work/producer-$name/probe.log")"
+  reap "$producer_pid"
+  ((rc == 0)) || fail "producer-$name: the producer exited $rc: $(tail -3 "$work/producer-$name/producer.log")"
+  /usr/bin/python3 - "$work/producer-$name" "$n" "$name" <<'PY' || fail "producer-$name: the probe's frames are not videotestsrc's"
+import json, os, sys, zlib
+d, n, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ru4 = lambda v: (v + 3) // 4 * 4
+def visible(buf):  # NV12 322x242 in GStreamer's default layout; JPEG as is
+    if name == "jpeg":
+        return buf
+    w, h, s = 322, 242, ru4(322)
+    return b"".join(buf[y * s:y * s + w] for y in range(h)) + b"".join(buf[s * h + y * s:s * h + y * s + w] for y in range(h // 2))
+ref = [zlib.crc32(visible(open(os.path.join(d, f"ref-{i:05d}"), "rb").read())) for i in range(n)]
+frames = [json.loads(l) for l in open(os.path.join(d, "probe.log")) if l.startswith('{"event":"frame"')]
+assert len(frames) == 10, f"{len(frames)} frames"
+assert all(f["format"] == name for f in frames), {f["format"] for f in frames}
+idx = [ref.index(int(f["crc32"], 16)) for f in frames]  # ValueError: not a reference frame
+assert idx == list(range(idx[0], idx[0] + 10)), f"not consecutive: {idx}"
+print(f"  shmframe-producer gst: {name}: 10 frames bit-exact, videotestsrc frames {idx[0]}..{idx[-1]}")
+PY
+done
+
 # Caps no shmframe format carries as they are: an error naming the caps and why.
 new_stream s
 if timeout "$bound_s" gst-launch-1.0 videotestsrc num-buffers=2 ! video/x-raw,format=NV12,width=321,height=240 \
