@@ -167,6 +167,12 @@ class PluginProcessor final : public Processor {
     f.origin_generation = in.origin().generation;
     f.origin_capture_ns = in.origin().capture_ns;
     f.origin_hops = in.origin().hops;
+    f.plane_count = in.plane_count();
+    for (std::uint32_t i = 0; i < f.plane_count && i < SHMFRAME_MAX_PLANES; ++i) {
+      const PlaneView p = in.plane(i);
+      f.planes[i] = {reinterpret_cast<const std::uint8_t*>(p.data), p.stride, p.row_bytes, p.rows};
+    }
+    f.payload_bytes = in.payload_bytes();
     input_ = &in;
     output_ = &out;
     const int r = p_->on_frame(self_, &f);

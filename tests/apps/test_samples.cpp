@@ -3,13 +3,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <zlib.h>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <optional>
+#include <shmframe/pattern.hpp>
 #include <string>
 #include <vector>
 
@@ -145,6 +148,39 @@ TEST(Samples, EdgePluginChainCarriesTheOriginThroughTwoStages) {
   check_stage(probe1, 1);
   check_stage(probe2, 2);
   for (Proc* p : {&stage1, &stage2, &probe0, &probe1, &probe2}) EXPECT_EQ(p->exit_code(10s), 0) << p->errors();
+}
+
+// Issue 19: the edge plugin on an nv12 (and i420) stream runs Canny on the Y plane in place: each
+// output frame is exactly Canny(Y plane of the pattern frame behind it), no colour conversion.
+TEST(Samples, EdgePluginReadsTheYPlaneOfYuv420InPlace) {
+  for (const char* format : {"nv12", "i420"}) {
+    StreamGuard cam(std::string("smp-y-") + format), edges(std::string("smp-yedge-") + format);
+    Proc probe({kConsumer, "--name", edges.name(), "--processor", "probe", "--frames", "5", "--timeout-ms", "20000"});
+    Proc stage(
+        {kConsumer, "--name", cam.name(), "--plugin", "edge", "--output", edges.name(), "--timeout-ms", "20000"});
+    Proc producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format",
+                   format, "--stride-align", "64", "--frames", "300"});
+    std::size_t checked = 0, frames = 0;
+    const auto fifth = [&frames](const json& j) { return j.value("event", "") == "frame" && ++frames == 5; };
+    for (const json& j : probe.objects(fifth)) {
+      if (j["event"] != "frame") continue;
+      const std::uint64_t seq = j["origin_seq"];
+      // The pattern's Y plane for that seq, as the producer drew it.
+      const shmframe::FrameFormat f{320, 240, *shmframe::parse_pixel_format(format), 0};
+      std::vector<std::byte> frame(f.frame_bytes());
+      shmframe::fill_test_pattern(seq, f, frame.data(), f.row_bytes());
+      const cv::Mat y(240, 320, CV_8UC1, frame.data());
+      cv::Mat want;
+      cv::Canny(y, want, 60, 180);
+      char hex[9];
+      std::snprintf(hex, sizeof hex, "%08lx", crc32(0L, want.data, static_cast<uInt>(want.total())));
+      EXPECT_EQ(j["crc32"], hex) << format << " origin seq " << seq;
+      EXPECT_EQ(j["format"], "gray8");
+      ++checked;
+    }
+    EXPECT_EQ(checked, 5u) << probe.errors() << stage.errors();
+    EXPECT_EQ(probe.exit_code(10s), 0);
+  }
 }
 
 // The moving bar of the test pattern is motion: JSON lines with seq, origin_seq and boxes inside

@@ -32,8 +32,33 @@ extern "C" {
  * `field`: a struct made by an older peer may end before it. */
 #define SHMFRAME_HAS_FIELD(ptr, type, field) ((ptr)->size >= offsetof(type, field) + sizeof(((const type*)0)->field))
 
-/* Pixel formats: the values of docs/ABI.md (SegmentHeader::pixel_format). */
-enum { SHMFRAME_GRAY8 = 1, SHMFRAME_BGR8 = 2, SHMFRAME_RGB8 = 3, SHMFRAME_BGRA8 = 4 };
+/* Pixel formats: the values of docs/ABI.md (SegmentHeader::pixel_format, "Pixel formats"). */
+enum {
+  SHMFRAME_GRAY8 = 1,
+  SHMFRAME_BGR8 = 2,
+  SHMFRAME_RGB8 = 3,
+  SHMFRAME_BGRA8 = 4,
+  SHMFRAME_RGBA8 = 5,
+  SHMFRAME_GRAY16 = 6,
+  SHMFRAME_YUYV = 7,
+  SHMFRAME_UYVY = 8,
+  SHMFRAME_NV12 = 9,
+  SHMFRAME_I420 = 10,
+  SHMFRAME_BAYER_RGGB8 = 11,
+  SHMFRAME_BAYER_BGGR8 = 12,
+  SHMFRAME_BAYER_GRBG8 = 13,
+  SHMFRAME_BAYER_GBRG8 = 14,
+  SHMFRAME_JPEG = 15
+};
+#define SHMFRAME_MAX_PLANES 3
+
+/* One plane of a frame: `rows` rows of `row_bytes` pixel bytes, `stride` bytes apart. */
+typedef struct shmframe_plane {
+  const uint8_t* data;
+  uint64_t stride;
+  uint32_t row_bytes;
+  uint32_t rows;
+} shmframe_plane;
 
 /* on_frame results. */
 enum {
@@ -72,6 +97,13 @@ typedef struct shmframe_frame {
   uint64_t origin_capture_ns;
   uint32_t origin_hops;
   uint32_t reserved2;
+  /* Since the camera-native formats (check SHMFRAME_HAS_FIELD(frame, shmframe_frame, payload_bytes)):
+   * every plane (nv12: Y then UV pairs; i420: Y, U, V; packed formats one; jpeg one row of
+   * payload_bytes), and the frame's bytes (a JPEG's size). */
+  uint32_t plane_count;
+  uint32_t reserved3;
+  shmframe_plane planes[SHMFRAME_MAX_PLANES];
+  uint64_t payload_bytes;
 } shmframe_frame;
 
 typedef struct shmframe_stream_info {

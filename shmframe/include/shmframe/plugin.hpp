@@ -203,14 +203,28 @@ struct Glue {
       } else {
         in->origin = Origin{"", f->seq, f->generation, f->capture_ns, 0};
       }
+      // A host older than the camera-native formats hands no planes: packed formats only then.
+      FrameFormat format = to_format(f->format);
+      std::size_t payload = 0;
+      if (SHMFRAME_HAS_FIELD(f, shmframe_frame, payload_bytes)) {
+        payload = static_cast<std::size_t>(f->payload_bytes);
+        if (f->plane_count > 1 && f->plane_count <= SHMFRAME_MAX_PLANES) {
+          format.chroma_stride = static_cast<std::uint32_t>(f->planes[1].stride);
+          for (std::uint32_t i = 1; i < f->plane_count; ++i) {
+            format.chroma_offset[i - 1] = static_cast<std::uint64_t>(f->planes[i].data - f->data);
+          }
+        }
+        if (format.compressed()) format.stride = 0;
+      }
       const Input input(Input::Parts{
           .data = reinterpret_cast<const std::byte*>(f->data),
-          .format = to_format(f->format),
+          .format = format,
           .seq = f->seq,
           .generation = f->generation,
           .capture_ns = f->capture_ns,
           .commit_ns = f->commit_ns,
           .metadata = {reinterpret_cast<const std::byte*>(f->metadata), static_cast<std::size_t>(f->metadata_size)},
+          .payload_bytes = payload,
           .origin = &in->origin,
           .now_ns = f->now_ns,
           .dropped = f->dropped,
