@@ -298,11 +298,11 @@ Result received(Result r, const Side& recv) {
 
 Result run_case(const std::string& self, const std::string& name, const std::string& sink, const std::string& src,
                 const std::string& socket, int warmup, int frames, const std::string& dir,
-                const std::string& stream = "") {
+                const std::string& stream = "", const std::string& caps = kCaps) {
   Result r;
   r.name = name;
   // The sender draws more frames than the receiver needs: it is stopped once the receiver is done.
-  const std::string send = std::string("videotestsrc is-live=true pattern=black ! ") + kCaps + " ! " + sink;
+  const std::string send = std::string("videotestsrc is-live=true pattern=black ! ") + caps + " ! " + sink;
   Child s = spawn(self, src.empty() ? "send" : "send-linger", send, warmup, frames, dir + "/" + name + ".send");
   Child rc;
   if (!src.empty()) {
@@ -453,6 +453,15 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // run_pipe_fdsrc's writes after its receiver exited
   results.push_back(run_pipe_fdsrc(self, warmup, frames, dir));
   results.push_back(run_case(self, "source-only", "fakesink name=probe sync=false", "", "", warmup, frames, dir));
+  // Issue 19: a camera-like NV12 pipeline carried as NV12, against the same pipeline with the
+  // videoconvert to BGR that a BGR-only transport needed before the sink.
+  const std::string nv12 = "video/x-raw,format=NV12,width=1920,height=1080,framerate=30/1";
+  results.push_back(run_case(self, "nv12-native", "shmframesink name=probe stream=" + stream + "c slots=3 sync=false",
+                             "shmframesrc stream=" + stream + "c", "", warmup, frames, dir, stream + "c", nv12));
+  results.push_back(run_case(
+      self, "nv12-convert",
+      "videoconvert ! video/x-raw,format=BGR ! shmframesink name=probe stream=" + stream + "d slots=3 sync=false",
+      "shmframesrc stream=" + stream + "d", "", warmup, frames, dir, stream + "d", nv12));
   std::filesystem::remove_all(dir);
 
   std::printf("shmframe-gst-bench: 1920x1080 BGRx at 30 fps, %d frames per case after %d of warm-up\n", frames, warmup);
@@ -483,6 +492,18 @@ int main(int argc, char** argv) {
                   r.p50_us, r.p99_us, r.max_us, r.send_cpu_us, r.recv_cpu_us, share(r.recv_cpu_us),
                   share(r.recv_cpu_us - wake_us), share(r.recv_cpu_us - pipe_us));
     }
+  }
+  double native = 0;
+  double converted = 0;
+  for (const auto& r : results) {
+    if (r.name == "nv12-native" && r.ok) native = r.send_cpu_us + r.recv_cpu_us;
+    if (r.name == "nv12-convert" && r.ok) converted = r.send_cpu_us + r.recv_cpu_us;
+  }
+  if (native > 0 && converted > 0) {
+    std::printf(
+        "\nNV12 1080p pipeline pair, CPU per frame (sender + receiver): carried as NV12 %.0f us, with "
+        "videoconvert to BGR before the sink %.0f us: %.1fx\n",
+        native, converted, converted / native);
   }
   if (!json.empty()) {
     std::ofstream out(json);
