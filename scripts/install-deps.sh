@@ -18,9 +18,10 @@ packages=(
   # it, numpy at run time, pytest for tests/python, cv2 for samples/python.
   python3-dev pybind11-dev python3-numpy python3-pytest python3-opencv
   # The GStreamer plugin (gst/) and its tests (tests/gst): headers, gst-launch-1.0 /
-  # gst-inspect-1.0, videotestsrc/videoconvert (base), jpegenc/jpegdec/rtpjpegpay/udpsrc (good).
+  # gst-inspect-1.0, videotestsrc/videoconvert/appsink (base), jpegenc/jpegdec/rtpjpegpay/udpsrc/v4l2src
+  # (good), rgb2bayer (bad: the Bayer caps in tests/gst/formats.sh).
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

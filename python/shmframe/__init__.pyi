@@ -122,6 +122,8 @@ class StreamInfo(TypedDict):
     height: int
     format: PixelFormat
     stride: int
+    planes: str  # "at 0: 480 rows of 640 bytes, stride 640; at 307200: ..." (jpeg: "up to N bytes")
+    frame_bytes: int
     slots: int
     max_consumers: int
     producer_pid: int

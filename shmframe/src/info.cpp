@@ -9,6 +9,20 @@ namespace shmframe {
 namespace {
 std::uint64_t u(std::uint64_t v) { return v; }
 std::int64_t i(std::int64_t v) { return v; }
+
+// "at 0: 1080 rows of 1920 bytes, stride 1920; at 2073600: 540 rows of 1920 bytes, stride 1920"
+// (jpeg: "up to N bytes").
+std::string planes(const FrameFormat& f) {
+  if (f.compressed()) return "up to " + std::to_string(f.frame_bytes()) + " bytes";
+  std::string out;
+  for (std::uint32_t k = 0; k < f.plane_count(); ++k) {
+    const PlaneLayout p = f.plane(k);
+    if (!out.empty()) out += "; ";
+    out += "at " + std::to_string(p.offset) + ": " + std::to_string(p.rows) + " rows of " +
+           std::to_string(p.row_bytes) + " bytes, stride " + std::to_string(p.stride);
+  }
+  return out;
+}
 }  // namespace
 
 Fields fields(const StreamInfo& info) {
@@ -18,6 +32,8 @@ Fields fields(const StreamInfo& info) {
       {"height", u(info.format.height)},
       {"format", std::string(to_string(info.format.pixel_format))},
       {"stride", u(info.format.effective_stride())},
+      {"planes", planes(info.format)},
+      {"frame_bytes", u(info.format.frame_bytes())},
       {"slots", u(info.slots)},
       {"max_consumers", u(info.max_consumers)},
       {"producer_pid", i(info.writer_pid)},

@@ -392,3 +392,19 @@ TEST(Formats, ThePatternStoresEachFormatAsDocumented) {
   EXPECT_EQ(at(rgba, 100u * W * 4 + 320 * 4 + 0), r0);
   EXPECT_EQ(at(rgba, 100u * W * 4 + 320 * 4 + 3), 255);
 }
+
+// --status, --list and Python's status() show the plane layout and the capacity.
+TEST(Formats, StreamFieldsNameThePlanes) {
+  testkit::StreamGuard g("fields");
+  Writer w(g.name(), options(FrameFormat{64, 32, PixelFormat::nv12, 0}, 128));
+  Reader r(g.name());
+  r.attach(1s);
+  std::string planes;
+  std::uint64_t frame_bytes = 0;
+  for (const auto& [key, value] : fields(r.info())) {
+    if (key == "planes") planes = std::get<std::string>(value);
+    if (key == "frame_bytes") frame_bytes = std::get<std::uint64_t>(value);
+  }
+  EXPECT_EQ(planes, "at 0: 32 rows of 64 bytes, stride 128; at 4096: 16 rows of 64 bytes, stride 128");
+  EXPECT_EQ(frame_bytes, 128u * 48);
+}
