@@ -29,8 +29,7 @@ std::size_t Jpeg::encode_bgr(const std::uint8_t* bgr, std::uint32_t width, std::
   unsigned long size = capacity;  // NOLINT(google-runtime-int): TurboJPEG's type
   // NOREALLOC: TurboJPEG writes into `dst` and fails rather than grow it (a slot cannot grow).
   const int rc = tjCompress2(compressor_, bgr, static_cast<int>(width), static_cast<int>(pitch),
-                             static_cast<int>(height), TJPF_BGR, &out, &size, TJSAMP_420, quality,
-                             TJFLAG_NOREALLOC | TJFLAG_FASTDCT);
+                             static_cast<int>(height), TJPF_BGR, &out, &size, TJSAMP_444, quality, TJFLAG_NOREALLOC);
   if (rc == 0) return size;
   const std::string why = tjGetErrorStr2(compressor_);
   if (why.find("too small") != std::string::npos) return 0;

@@ -19,7 +19,7 @@ class Jpeg {
   Jpeg(const Jpeg&) = delete;
   Jpeg& operator=(const Jpeg&) = delete;
 
-  // Encodes `height` rows of BGR pixels (`pitch` bytes apart) as a 4:2:0 JPEG of `quality`
+  // Encodes `height` rows of BGR pixels (`pitch` bytes apart) as a 4:4:4 JPEG of `quality`
   // (1..100) into `dst` (at most `capacity` bytes). Returns its size; 0 when it does not fit
   // (never a truncated image). Throws std::runtime_error on any other failure.
   std::size_t encode_bgr(const std::uint8_t* bgr, std::uint32_t width, std::uint32_t height, std::size_t pitch,
@@ -35,7 +35,7 @@ class Jpeg {
 };
 
 // The quality the producer encodes the test pattern at: its verification needs 35 dB.
-inline constexpr int kPatternJpegQuality = 90;
+inline constexpr int kPatternJpegQuality = 95;
 
 // A jpeg frame against frame `seq` of the test pattern (docs/RELIABILITY.md): decodes to
 // format.width x format.height, carries `seq` in its code cells (read at each cell's centre),

@@ -11,6 +11,8 @@
 #include <shmframe/format.hpp>
 #include <shmframe/writer.hpp>
 
+#include "jpeg.hpp"
+
 namespace shmframe::producer {
 
 class Source {
@@ -41,7 +43,7 @@ struct SourceOptions {
   std::uint32_t height = 0;
   shmframe::PixelFormat pixel_format = shmframe::PixelFormat::bgr8;
   bool loop = false;
-  int jpeg_quality = 90;          // jpeg: the test pattern's encoding quality
+  int jpeg_quality = shmframe::app::kPatternJpegQuality;  // jpeg: the test pattern's encoding quality
   std::uint64_t max_payload = 0;  // jpeg streams: each frame's most bytes (0: the library's default)
   // camera:N: the camera's own format, asked through GStreamer's v4l2src and published as it
   // comes (nullopt: OpenCV's V4L2 capture, converted to --format).

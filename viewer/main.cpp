@@ -293,15 +293,16 @@ void Viewer::summary() {
     const FeedStatus s = f->status();
     shmframe_cpu += s.shmframe_cpu_ns;
     const double fps = run > 0 ? static_cast<double>(s.frames) / run : 0;
-    say("summary: {} frames {} in {:.1f} s ({:.1f} fps) | drops {} overruns {} | hand-off p50 {:.3f} p99 {:.3f} ms | "
-        "e2e p50 {:.3f} p99 {:.3f} ms",
-        f->name(), s.frames, run, fps, s.drops, s.overruns, s.handoff.percentile_ms(50), s.handoff.percentile_ms(99),
-        s.e2e.percentile_ms(50), s.e2e.percentile_ms(99));
+    say("summary: {} frames {} in {:.1f} s ({:.1f} fps) | drops {} overruns {} undecodable {} | hand-off p50 {:.3f} "
+        "p99 {:.3f} ms | e2e p50 {:.3f} p99 {:.3f} ms",
+        f->name(), s.frames, run, fps, s.drops, s.overruns, s.undecodable, s.handoff.percentile_ms(50),
+        s.handoff.percentile_ms(99), s.e2e.percentile_ms(50), s.e2e.percentile_ms(99));
     streams.push_back({{"name", f->name()},
                        {"frames", s.frames},
                        {"fps", fps},
                        {"drops", s.drops},
                        {"overruns", s.overruns},
+                       {"undecodable", s.undecodable},
                        {"generation", s.generation},
                        {"last_seq", s.last_seq},
                        {"handoff_ms", {{"p50", s.handoff.percentile_ms(50)}, {"p99", s.handoff.percentile_ms(99)}}},

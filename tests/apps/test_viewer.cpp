@@ -13,8 +13,10 @@
 #include <shmframe/opencv.hpp>
 #include <thread>
 
+#include <shmframe/clock.hpp>
 #include <shmframe/opencv_convert.hpp>
 #include <shmframe/pattern.hpp>
+#include <shmframe/writer.hpp>
 #include "app_process.hpp"
 #include "testkit.hpp"
 
@@ -48,6 +50,14 @@ cv::Mat expected_bgr(int width, int height, shmframe::PixelFormat f, std::uint64
   const shmframe::FrameFormat fmt{static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height), drawn, 0};
   cv::Mat frame(fmt.plane_count() > 1 ? height * 3 / 2 : height, width, shmframe::cv_type(drawn)), bgr;
   shmframe::fill_test_pattern(seq, fmt, reinterpret_cast<std::byte*>(frame.data), frame.step[0]);
+  if (drawn == shmframe::PixelFormat::gray16) {  // the viewer's default: the frame's own range, TURBO
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(frame, &lo, &hi);
+    cv::Mat scaled;
+    frame.convertTo(scaled, CV_8U, 255.0 / (hi - lo), -lo * 255.0 / (hi - lo));
+    cv::applyColorMap(scaled, bgr, cv::COLORMAP_TURBO);
+    return bgr;
+  }
   shmframe::to_bgr(frame, drawn, bgr);
   return bgr;
 }
@@ -61,6 +71,21 @@ long long number_after(const std::string& line, const std::string& key) {
   char* end = nullptr;
   const long long v = std::strtoll(p, &end, 10);
   return end != p ? v : -1;
+}
+
+// Share of the lower half (below the seq code; the bar excepted) that is the pattern's gradient in
+// its colours, within 4 levels: blue grows with x, green with y, red is 128.
+double gradient_share(const cv::Mat& img) {
+  int good = 0, all = 0;
+  for (int y = img.rows / 2; y < img.rows; y += 2) {
+    for (int x = 0; x < img.cols; x += 2) {
+      const cv::Vec3b p = img.at<cv::Vec3b>(y, x);
+      const int b = x * 255 / (img.cols - 1), g = y * 255 / (img.rows - 1);
+      good += std::abs(p[0] - b) <= 4 && std::abs(p[1] - g) <= 4 && std::abs(p[2] - 128) <= 4;
+      ++all;
+    }
+  }
+  return all != 0 ? static_cast<double>(good) / all : 0;
 }
 
 // "snapshot: PATH (WxH, seq S of 'NAME')" -> S
@@ -108,15 +133,31 @@ TEST_P(ViewerSnapshot, EqualsTheProducersFrameInBgr) {
   ASSERT_EQ(shot.cols, 160);
   ASSERT_EQ(shot.rows, 120);
   ASSERT_EQ(shot.type(), CV_8UC3);
-  const cv::Mat want = expected_bgr(160, 120, *shmframe::parse_pixel_format(format), seq);
-  EXPECT_EQ(cv::norm(shot, want, cv::NORM_INF), 0)
-      << format << ": the snapshot differs from the test pattern of seq " << seq;
+  const auto pf = *shmframe::parse_pixel_format(format);
+  const cv::Mat want = expected_bgr(160, 120, pf, seq);
+  if (pf == shmframe::PixelFormat::jpeg) {
+    // Decoded: the picture the producer encoded, within JPEG's loss.
+    EXPECT_GE(cv::PSNR(shot, want), 35.0) << "jpeg: the snapshot is not the encoded pattern of seq " << seq;
+  } else {
+    EXPECT_EQ(cv::norm(shot, want, cv::NORM_INF), 0)
+        << format << ": the snapshot differs from the test pattern of seq " << seq;
+  }
   // Not a blank or uniform picture, and the colour order is right: the pattern's red channel is
   // 128 everywhere but under the bar and text; blue grows left to right (bgr8, rgb8).
   cv::Scalar mean, dev;
   cv::meanStdDev(shot, mean, dev);
   EXPECT_GT(dev[0], 20) << "the picture is flat";
-  if (format != "gray8") {
+  if (pf == shmframe::PixelFormat::gray16) {
+    // A colormap, not gray: most of the picture has colour.
+    cv::Mat hsv, saturated;
+    cv::cvtColor(shot, hsv, cv::COLOR_BGR2HSV);
+    cv::inRange(hsv, cv::Scalar(0, 100, 0), cv::Scalar(180, 255, 255), saturated);
+    EXPECT_GT(cv::countNonZero(saturated), 160 * 120 / 2) << "gray16 is shown through a colormap";
+  } else if (format != "gray8" && pf != shmframe::PixelFormat::bgr8 && pf != shmframe::PixelFormat::rgb8 &&
+             pf != shmframe::PixelFormat::bgra8 && pf != shmframe::PixelFormat::rgba8) {
+    // YUV, Bayer and JPEG in true colours: the gradient of the bgr8 pattern, within their loss.
+    EXPECT_GT(gradient_share(shot), 0.85) << format << " is not shown in the pattern's colours";
+  } else if (format != "gray8") {
     const cv::Vec3b left = shot.at<cv::Vec3b>(110, 20), right = shot.at<cv::Vec3b>(110, 150);
     EXPECT_LT(left[0], right[0]) << "blue must grow to the right";
     EXPECT_EQ(right[2], 128) << "red is 128 in the pattern";
@@ -128,7 +169,9 @@ TEST_P(ViewerSnapshot, EqualsTheProducersFrameInBgr) {
   EXPECT_EQ(producer.proc->exit_code(10s), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, ViewerSnapshot, ::testing::Values("bgr8", "rgb8", "gray8", "bgra8"));
+INSTANTIATE_TEST_SUITE_P(Formats, ViewerSnapshot,
+                         ::testing::Values("bgr8", "rgb8", "gray8", "bgra8", "rgba8", "gray16", "yuyv", "uyvy", "nv12",
+                                           "i420", "bayer_rggb8", "bayer_bggr8", "bayer_grbg8", "bayer_gbrg8", "jpeg"));
 
 // Two streams: the snapshot tiles them side by side, each at full size.
 TEST(Viewer, SnapshotOfTwoStreamsTilesThemSideBySide) {
@@ -214,6 +257,35 @@ TEST(Viewer, HeadlessBannersFollowTheProducerLifecycle) {
   EXPECT_FALSE(line_with(viewer, "summary: " + g.name() + " frames", 10s).empty());
   EXPECT_FALSE(line_with(viewer, "shmframe share of viewer CPU", 10s).empty());
   EXPECT_EQ(viewer.proc->exit_code(10s), 0) << "Ctrl-C ends the viewer cleanly";
+}
+
+// A jpeg stream whose frames do not decode (a camera's corrupt JPEG, or not a JPEG at all) gives
+// the placeholder and a counter, never a crash; good frames after them show again.
+TEST(Viewer, UndecodableJpegFramesAreCountedNotFatal) {
+  StreamGuard g("viewer-badjpeg");
+  TempFile json("badjpeg.json");
+  shmframe::WriterOptions o;
+  o.format = shmframe::FrameFormat{64, 48, shmframe::PixelFormat::jpeg, 0};
+  o.slots = 4;
+  shmframe::Writer w(g.name(), o);
+  App viewer({kViewer, "--name", g.name(), "--headless", "--exit-on-close", "--stats-json", json.path, "--timeout-ms",
+              "20000"});
+  ASSERT_FALSE(line_with(viewer, g.name() + ": live: generation ", 20s).empty()) << viewer.errors();
+  // Truncated JPEG headers and random bytes; a viewer that crashed would never write its JSON.
+  const std::vector<std::vector<std::byte>> bad = {
+      {std::byte{0xFF}, std::byte{0xD8}, std::byte{0xFF}},
+      std::vector<std::byte>(500, std::byte{0x5A}),
+      {std::byte{0xFF}, std::byte{0xD8}, std::byte{0xFF}, std::byte{0xC0}, std::byte{0x00}, std::byte{0x11}}};
+  for (int round = 0; round < 10; ++round) {
+    for (const auto& b : bad) ASSERT_TRUE(w.publish_payload(b, shmframe::monotonic_ns()));
+    std::this_thread::sleep_for(10ms);  // paced like a camera (the viewer takes the newest frame)
+  }
+  w.close();
+  EXPECT_EQ(viewer.proc->exit_code(20s), 0) << viewer.errors();
+  std::ifstream in(json.path);
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << "no JSON in " << json.path;
+  EXPECT_GT(j["streams"][0]["undecodable"].get<int>(), 0) << j.dump();
 }
 
 TEST(Viewer, ExitOnCloseStatsJsonAndFramesCount) {
@@ -481,3 +553,40 @@ TEST(ViewerWindow, ShowsTheStreamWithOverlayThenTheLostBannerThenFollowsANewSize
   second.proc->signal(SIGINT);
   EXPECT_EQ(second.proc->exit_code(10s), 0);
 }
+
+// Issue 19: each family of formats in a real window, in true colours: YUV 4:2:0, a Bayer mosaic
+// and JPEG show the pattern's gradient; a gray16 depth stream shows a colormap.
+class ViewerWindowFormats : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ViewerWindowFormats, ShowsTheFamilyInItsColours) {
+  const std::string format = GetParam();
+  Xvfb x;
+  ASSERT_TRUE(x.error().empty()) << x.error();
+  StreamGuard g("viewer-xf-" + format);
+  const std::string title = "shmframe-viewer: " + g.name();
+  App viewer({kViewer, "--name", g.name(), "--timeout-ms", "60000"}, {"DISPLAY=" + x.display(), kViewerLsan});
+  App producer({kProducer, "--name", g.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", format});
+  ASSERT_FALSE(line_with(viewer, g.name() + ": live: generation ", 20s).empty()) << viewer.errors();
+  cv::Mat win;
+  const auto shown = [&] {
+    const cv::Rect r = window_rect(x.display(), title);
+    const cv::Mat screen = screenshot(x.display());
+    if (r.size() != cv::Size(320, 240) || screen.empty()) return false;
+    win = screen(r & cv::Rect(0, 0, screen.cols, screen.rows)).clone();
+    if (format != "gray16") return pattern_share(win) > 0.8;
+    cv::Mat hsv, saturated;
+    cv::cvtColor(win(cv::Rect(0, 120, 320, 120)), hsv, cv::COLOR_BGR2HSV);
+    cv::inRange(hsv, cv::Scalar(0, 100, 0), cv::Scalar(180, 255, 255), saturated);
+    return cv::countNonZero(saturated) > 320 * 120 / 2;
+  };
+  EXPECT_TRUE(retry_until(shown, 20s)) << format << ": the window does not show the stream in its colours"
+                                       << (win.empty() ? "" : ", pattern share " + std::to_string(pattern_share(win)))
+                                       << "\n"
+                                       << viewer.errors();
+  viewer.proc->signal(SIGTERM);
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0) << viewer.errors();
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, ViewerWindowFormats, ::testing::Values("nv12", "bayer_rggb8", "jpeg", "gray16"));
