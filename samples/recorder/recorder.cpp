@@ -101,7 +101,9 @@ class Recorder final : public shmframe::Processor {
 
   bool on_frame(const shmframe::Input& input, shmframe::Output&) override {
     if (!writer_.isOpened()) return true;  // the open failed: run() stops at once (stop_ is set)
-    shmframe::to_bgr(input.mat(), input.pixel_format(), bgr_);
+    // Any format (a jpeg stream is decoded here and re-encoded by the writer); a frame that does
+    // not decode (a corrupt JPEG) is skipped.
+    if (!shmframe::to_bgr(input.mat(), input.pixel_format(), bgr_)) return true;
     if (!input.still_valid()) {  // only after a demotion: a lossless frame is never overwritten
       ++overwritten_;
       return false;
