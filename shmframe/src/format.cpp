@@ -3,9 +3,29 @@
 #include <algorithm>
 #include <limits>
 
+#include "shmframe/layout.hpp"
 #include "shmframe/names.hpp"
 
 namespace shmframe {
+
+// The public enum is the ABI's (layout.hpp): the same value for every format.
+static_assert(
+    static_cast<std::uint32_t>(PixelFormat::gray8) == std::uint32_t(layout::PixelFormatCode::gray8) &&
+    static_cast<std::uint32_t>(PixelFormat::bgr8) == std::uint32_t(layout::PixelFormatCode::bgr8) &&
+    static_cast<std::uint32_t>(PixelFormat::rgb8) == std::uint32_t(layout::PixelFormatCode::rgb8) &&
+    static_cast<std::uint32_t>(PixelFormat::bgra8) == std::uint32_t(layout::PixelFormatCode::bgra8) &&
+    static_cast<std::uint32_t>(PixelFormat::rgba8) == std::uint32_t(layout::PixelFormatCode::rgba8) &&
+    static_cast<std::uint32_t>(PixelFormat::gray16) == std::uint32_t(layout::PixelFormatCode::gray16) &&
+    static_cast<std::uint32_t>(PixelFormat::yuyv) == std::uint32_t(layout::PixelFormatCode::yuyv) &&
+    static_cast<std::uint32_t>(PixelFormat::uyvy) == std::uint32_t(layout::PixelFormatCode::uyvy) &&
+    static_cast<std::uint32_t>(PixelFormat::nv12) == std::uint32_t(layout::PixelFormatCode::nv12) &&
+    static_cast<std::uint32_t>(PixelFormat::i420) == std::uint32_t(layout::PixelFormatCode::i420) &&
+    static_cast<std::uint32_t>(PixelFormat::bayer_rggb8) == std::uint32_t(layout::PixelFormatCode::bayer_rggb8) &&
+    static_cast<std::uint32_t>(PixelFormat::bayer_bggr8) == std::uint32_t(layout::PixelFormatCode::bayer_bggr8) &&
+    static_cast<std::uint32_t>(PixelFormat::bayer_grbg8) == std::uint32_t(layout::PixelFormatCode::bayer_grbg8) &&
+    static_cast<std::uint32_t>(PixelFormat::bayer_gbrg8) == std::uint32_t(layout::PixelFormatCode::bayer_gbrg8) &&
+    static_cast<std::uint32_t>(PixelFormat::jpeg) == std::uint32_t(layout::PixelFormatCode::jpeg));
+static_assert(kMaxPlanes == layout::kMaxPlanes);
 
 namespace {
 

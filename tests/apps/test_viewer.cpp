@@ -473,18 +473,7 @@ cv::Rect window_rect(const std::string& display, const std::string& title) {
 
 // Share of the picture's lower half (below the overlay) that is the test pattern's gradient in
 // the right colours: blue grows with x, green with y, red is 128 (the bar and text excepted).
-double pattern_share(const cv::Mat& win) {
-  int good = 0, all = 0;
-  for (int y = win.rows / 2; y < win.rows; y += 3) {
-    for (int x = 0; x < win.cols; x += 3) {
-      const cv::Vec3b p = win.at<cv::Vec3b>(y, x);
-      const int b = x * 255 / (win.cols - 1), g = y * 255 / (win.rows - 1);
-      good += std::abs(p[0] - b) <= 4 && std::abs(p[1] - g) <= 4 && std::abs(p[2] - 128) <= 4;
-      ++all;
-    }
-  }
-  return all != 0 ? static_cast<double>(good) / all : 0;
-}
+double pattern_share(const cv::Mat& win) { return gradient_share(win); }
 
 int count_color(const cv::Mat& m, cv::Vec3b c) {
   cv::Mat mask;
