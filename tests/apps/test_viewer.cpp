@@ -276,9 +276,22 @@ TEST(Viewer, UndecodableJpegFramesAreCountedNotFatal) {
       {std::byte{0xFF}, std::byte{0xD8}, std::byte{0xFF}},
       std::vector<std::byte>(500, std::byte{0x5A}),
       {std::byte{0xFF}, std::byte{0xD8}, std::byte{0xFF}, std::byte{0xC0}, std::byte{0x00}, std::byte{0x11}}};
-  for (int round = 0; round < 10; ++round) {
-    for (const auto& b : bad) ASSERT_TRUE(w.publish_payload(b, shmframe::monotonic_ns()));
-    std::this_thread::sleep_for(10ms);  // paced like a camera (the viewer takes the newest frame)
+  // Each bad frame is taken by the viewer before the next one is published (the viewer reads the
+  // newest frame: unpaced, it could skip them all). A bounded check of its consumer entry.
+  const auto taken = [&w](std::uint64_t seq) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (const auto& c : w.stats().consumers) {
+        if (c.last_seq >= seq) return true;
+      }
+      std::this_thread::sleep_for(2ms);
+    }
+    return false;
+  };
+  for (const auto& b : bad) {
+    const shmframe::CommitResult r = w.publish_payload(b, shmframe::monotonic_ns());
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(taken(r.seq)) << "the viewer did not take frame " << r.seq << viewer.errors();
   }
   w.close();
   EXPECT_EQ(viewer.proc->exit_code(20s), 0) << viewer.errors();
