@@ -62,15 +62,10 @@ py::array view_array(const FrameFormat& format, const std::byte* data, std::shar
     return make_view(py::dtype::of<std::uint8_t>(), {static_cast<S>(payload_bytes)}, {1}, data, base, writable);
   }
   if (format.plane_count() > 1) {
-    // OpenCV's layout: chroma rows right after the Y rows, at the same pitch (i420: two chroma
-    // rows per pitch).
-    const PlaneLayout y = format.plane(0);
-    const PlaneLayout c = format.plane(1);
-    const bool nv12 = pf == PixelFormat::nv12;
-    const bool stacked = c.offset == std::uint64_t{y.stride} * y.rows &&
-                         (nv12 ? c.stride == y.stride
-                               : y.stride == format.row_bytes() && c.stride * 2 == y.stride &&
-                                     format.plane(2).offset == c.offset + std::uint64_t{c.stride} * c.rows);
+    // OpenCV's layout (cv_view()); an i420 array needs tight Y rows too: numpy, unlike OpenCV's
+    // conversion, reads two half-pitch chroma rows per row as one row of `width` bytes.
+    const bool stacked = format.opencv_420_image() &&
+                         (pf == PixelFormat::nv12 || format.effective_stride() == format.row_bytes());
     if (!stacked) {
       raise(PyErrorKind::format, std::string(to_string(pf)) +
                                      " planes with these strides are not one (height * 3 / 2, width) image: use "

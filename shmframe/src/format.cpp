@@ -183,6 +183,16 @@ std::optional<std::string> check_planes(const FrameFormat& f) {
 
 }  // namespace
 
+bool FrameFormat::opencv_420_image() const noexcept {
+  if (pixel_format != PixelFormat::nv12 && pixel_format != PixelFormat::i420) return false;
+  const PlaneLayout y = plane(0);
+  const PlaneLayout c = plane(1);
+  if (c.offset != static_cast<std::uint64_t>(y.stride) * y.rows) return false;
+  if (pixel_format == PixelFormat::nv12) return c.stride == y.stride;
+  return y.stride % 2 == 0 && c.stride * 2 == y.stride &&
+         plane(2).offset == c.offset + static_cast<std::uint64_t>(c.stride) * c.rows;
+}
+
 std::optional<std::string> FrameFormat::check() const {
   if (auto why = check_size(*this)) return why;
   if (auto why = check_fields(*this)) return why;

@@ -120,6 +120,10 @@ struct FrameFormat {
   // included (stride * height for a packed format); jpeg: the capacity.
   std::uint64_t frame_bytes() const noexcept;
   bool compressed() const noexcept { return is_compressed(pixel_format); }
+  // nv12 / i420 laid out as OpenCV's 4:2:0 conversions read one (height * 3 / 2) x width image at
+  // plane 0's stride: chroma right after the Y rows, nv12's at the same stride, i420's U then V at
+  // half of it. False for every other format.
+  bool opencv_420_image() const noexcept;
   // Why this is not a format a stream can carry (unknown pixel format, a size out of 1..32768 or
   // odd for 4:2:x, a stride below a row, planes that overlap or overflow), naming the field and
   // the fix; std::nullopt when it is fine.

@@ -50,15 +50,8 @@ inline cv::Mat cv_view(const FrameFormat& f, const std::byte* data, std::size_t 
   const int h = static_cast<int>(f.height);
   if (f.compressed()) return cv::Mat(1, static_cast<int>(payload_bytes), CV_8UC1, p);
   if (f.plane_count() == 1) return cv::Mat(h, w, cv_type(f.pixel_format), p, f.effective_stride());
-  const PlaneLayout y = f.plane(0);
-  const PlaneLayout c = f.plane(1);
-  const bool nv12 = f.pixel_format == PixelFormat::nv12;
-  const bool contiguous = c.offset == static_cast<std::uint64_t>(y.stride) * y.rows &&
-                          (nv12 ? c.stride == y.stride
-                                : y.stride % 2 == 0 && c.stride * 2 == y.stride &&
-                                      f.plane(2).offset == c.offset + static_cast<std::uint64_t>(c.stride) * c.rows);
-  if (!contiguous) return {};
-  return cv::Mat(h * 3 / 2, w, CV_8UC1, p, y.stride);
+  if (!f.opencv_420_image()) return {};
+  return cv::Mat(h * 3 / 2, w, CV_8UC1, p, f.effective_stride());
 }
 
 namespace detail {
