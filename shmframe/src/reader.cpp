@@ -209,6 +209,14 @@ class ReaderCore {
   const std::uint32_t cpus_ = usable_cpus();  // of the thread that made the Reader
 
   std::uint64_t last_seq_ = 0;
+  // Every frame / lossless, attached before the generation's first commit: its first frame is
+  // seq 1, not the newest (nothing before it was committed without us).
+  bool from_first_ = false;
+  // The frames skipped before taking `seq`. A late joiner's first frame skips none: frames before
+  // the attach were never ours.
+  std::uint64_t skipped_before(std::uint64_t seq) const noexcept {
+    return last_seq_ != 0 || from_first_ ? seq - last_seq_ - 1 : 0;
+  }
   std::uint64_t seen_latest_ = 0;       // last_committed_seq when it last changed ...
   std::uint64_t progress_ns_ = 0;       // ... and when that was: a producer that commits is not stalled
   std::uint64_t forged_end_since_ = 0;  // first sight of a CLOSED / SUPERSEDED not to be believed
@@ -243,6 +251,13 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
       throw;
     }
     last_seq_ = 0;
+    from_first_ = opt_.delivery != Delivery::latest && latest_seq(v) == 0;
+    if (from_first_ && att_->lossless) {
+      // Attached before the first commit: armed at once, with the claim's last_seq = 0, so the
+      // producer keeps frame 1 for us (nothing is owed yet: arming cannot block it on a frame
+      // we skipped). SYNC(lossless): the seq_cst store keep_lossless() makes.
+      at(att_->me().delivery).store(static_cast<std::uint32_t>(layout::Delivery::lossless), std::memory_order_seq_cst);
+    }
     lost_ = false;
     seen_latest_ = 0;
     progress_ns_ = monotonic_ns();
@@ -528,6 +543,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
     // header (a consumer with write access). Re-synchronise on the newest frame.
     const std::uint64_t was = last_seq_;
     last_seq_ = 0;
+    from_first_ = false;
     predictor_.reset();
     return corrupt_event("last_committed_seq went back from " + std::to_string(was) + " to " + std::to_string(latest) +
                          " within generation " + std::to_string(v.geo.generation) +
@@ -539,8 +555,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
   // producer writes no more, so the slots stay as they were.
   if (latest > last_seq_) {
     if (Frame f = take_next(); f) {
-      // A late joiner's first frame is not a drop: frames before the attach were never ours.
-      const std::uint64_t missed = last_seq_ != 0 ? f.seq() - last_seq_ - 1 : 0;
+      const std::uint64_t missed = skipped_before(f.seq());
       return frame_event(std::move(f), missed);
     }
     // Lapped while taking it, or the header names a frame no slot holds (corruption): wait
@@ -644,7 +659,9 @@ Frame ReaderCore::take_next() noexcept {
   // Every frame / lossless: seq + 1 whenever it is committed, even when it is the newest (taking
   // "the newest" instead would read last_committed_seq again, and a commit in between would skip
   // seq + 1).
-  if (opt_.delivery != Delivery::latest && last_seq_ != 0 && last_seq_ + 1 <= latest) f = take(last_seq_ + 1);
+  if (opt_.delivery != Delivery::latest && (last_seq_ != 0 || from_first_) && last_seq_ + 1 <= latest) {
+    f = take(last_seq_ + 1);
+  }
   if (!f) f = take_latest();
   if (f && f.seq() <= last_seq_) f.release();  // nothing newer after all
   return f;

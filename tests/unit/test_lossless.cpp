@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <shmframe/detail/os.hpp>
@@ -106,6 +107,35 @@ TEST(Lossless, AReaderThatKeepsUpOnAverageGetsEveryFrame) {
   const auto st = w.stats();
   EXPECT_GT(st.lossless_waits, 0u) << "the producer never had to wait: the test did not test back-pressure";
   EXPECT_EQ(st.lossless_demotions, 0u);
+}
+
+// A reader attached before the first commit starts at frame 1, however many frames were
+// committed before it first waits: every_frame and lossless from the first frame (a recorder
+// started before its producer), latest at the newest. A reader attached after a commit (a late
+// joiner) starts at the newest in every mode.
+TEST(Lossless, AReaderAttachedBeforeTheFirstCommitStartsAtFrameOne) {
+  testkit::StreamGuard g("lossless-first");
+  Writer w(g.name(), testkit::small_options({.slots = 4}));
+  ReaderOptions every;
+  every.delivery = Delivery::every_frame;
+  Reader lossless_reader(g.name(), lossless()), every_reader(g.name(), every), latest_reader(g.name());
+  for (Reader* r : {&lossless_reader, &every_reader, &latest_reader}) r->attach(2s);
+  // Armed at the attach: the producer keeps frame 1 for it even before its first take.
+  const auto consumers = w.stats().consumers;
+  EXPECT_EQ(std::count_if(consumers.begin(), consumers.end(),
+                          [](const ConsumerInfo& c) { return c.delivery == ConsumerDelivery::lossless; }),
+            1);
+  for (std::uint64_t s = 1; s <= 3; ++s) publish(w, s);  // a burst: no reader has woken yet
+  EXPECT_EQ(take(lossless_reader, 3, 5s), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(take(every_reader, 3, 5s), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(take(latest_reader, 1, 5s), std::vector<std::uint64_t>{3});
+  EXPECT_EQ(lossless_reader.stats().drops, 0u);
+  EXPECT_EQ(latest_reader.stats().drops, 0u) << "frames before its first take are not a latest reader's drops";
+  Reader late(g.name(), lossless());
+  late.attach(2s);
+  publish(w, 4);
+  EXPECT_EQ(take(late, 1, 5s), std::vector<std::uint64_t>{4});
+  EXPECT_EQ(late.stats().drops, 0u);
 }
 
 // A lossless reader that stops taking frames holds the producer for one max block, is demoted

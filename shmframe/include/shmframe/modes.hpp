@@ -8,6 +8,8 @@
 namespace shmframe {
 
 // What a Reader takes, and what the producer does for it (docs/PROTOCOL.md, "Delivery modes").
+// The first frame after an attach is the newest, except for every_frame and lossless readers
+// that attached before the generation's first commit: they start at its first frame.
 enum class Delivery {
   latest,       // the newest frame at each wait: a slow reader skips frames (counted as drops)
   every_frame,  // seq + 1 while a slot still holds it, else the newest; the producer never waits
