@@ -36,15 +36,15 @@ std::size_t Jpeg::encode_bgr(const std::uint8_t* bgr, std::uint32_t width, std::
   throw std::runtime_error("JPEG encoding failed: " + why);
 }
 
-bool Jpeg::decode_bgr(const std::byte* src, std::size_t size, std::vector<std::uint8_t>& bgr, std::uint32_t& width,
-                      std::uint32_t& height, std::string& error) {
-  const auto* in = reinterpret_cast<const unsigned char*>(src);
+bool Jpeg::read_header(const std::byte* src, std::size_t size, std::uint32_t& width, std::uint32_t& height,
+                       std::string& error) {
   int w = 0;
   int h = 0;
   int subsamp = 0;
   int colorspace = 0;
   if (src == nullptr || size == 0 ||
-      tjDecompressHeader3(decompressor_, in, static_cast<unsigned long>(size), &w, &h, &subsamp, &colorspace) != 0) {
+      tjDecompressHeader3(decompressor_, reinterpret_cast<const unsigned char*>(src), static_cast<unsigned long>(size),
+                          &w, &h, &subsamp, &colorspace) != 0) {
     error = src == nullptr || size == 0 ? "an empty frame"
                                         : std::string("not a JPEG: ") + tjGetErrorStr2(decompressor_);
     return false;
@@ -53,14 +53,27 @@ bool Jpeg::decode_bgr(const std::byte* src, std::size_t size, std::vector<std::u
     error = "a JPEG of " + std::to_string(w) + "x" + std::to_string(h) + " pixels";
     return false;
   }
+  width = static_cast<std::uint32_t>(w);
+  height = static_cast<std::uint32_t>(h);
+  return true;
+}
+
+bool Jpeg::decode_bgr(const std::byte* src, std::size_t size, std::vector<std::uint8_t>& bgr, std::uint32_t& width,
+                      std::uint32_t& height, std::string& error) {
+  std::uint32_t uw = 0;
+  std::uint32_t uh = 0;
+  if (!read_header(src, size, uw, uh, error)) return false;
+  const auto* in = reinterpret_cast<const unsigned char*>(src);
+  const int w = static_cast<int>(uw);
+  const int h = static_cast<int>(uh);
   bgr.resize(static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * 3);
   if (tjDecompress2(decompressor_, in, static_cast<unsigned long>(size), bgr.data(), w, w * 3, h, TJPF_BGR, 0) != 0 &&
       tjGetErrorCode(decompressor_) == TJERR_FATAL) {
     error = std::string("the JPEG does not decode: ") + tjGetErrorStr2(decompressor_);
     return false;
   }
-  width = static_cast<std::uint32_t>(w);
-  height = static_cast<std::uint32_t>(h);
+  width = uw;
+  height = uh;
   return true;
 }
 

@@ -24,6 +24,10 @@ class Jpeg {
   // (never a truncated image). Throws std::runtime_error on any other failure.
   std::size_t encode_bgr(const std::uint8_t* bgr, std::uint32_t width, std::uint32_t height, std::size_t pitch,
                          int quality, std::byte* dst, std::size_t capacity);
+  // Reads a JPEG's size from its header, without decoding it. False (with `error` saying why)
+  // for bytes that do not start a JPEG TurboJPEG can read.
+  bool read_header(const std::byte* src, std::size_t size, std::uint32_t& width, std::uint32_t& height,
+                   std::string& error);
   // Decodes a JPEG into tight BGR rows. False (with `error` saying why) for bytes that are not a
   // JPEG TurboJPEG can decode; never throws for bad input.
   bool decode_bgr(const std::byte* src, std::size_t size, std::vector<std::uint8_t>& bgr, std::uint32_t& width,

@@ -294,4 +294,31 @@ void set_fields(GstStructure* s, const Fields& fields) {
   }
 }
 
+std::string caps_text(const GstCaps* caps) {
+  gchar* text = gst_caps_to_string(caps);
+  std::string s = text != nullptr ? text : "(none)";
+  g_free(text);
+  return s;
+}
+
+// The first error on the pipeline's bus, if any ("" otherwise).
+std::string bus_error(GstElement* pipeline) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  std::string out;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* err = nullptr;
+    gchar* debug = nullptr;
+    gst_message_parse_error(m, &err, &debug);
+    if (out.empty()) {
+      out = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(m))) + ": " + (err != nullptr ? err->message : "error");
+      if (debug != nullptr) out += std::string(" (") + debug + ")";
+    }
+    g_clear_error(&err);
+    g_free(debug);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return out;
+}
+
 }  // namespace shmframe::gst

@@ -100,4 +100,10 @@ std::string printf_string(const char* format, ...) G_GNUC_PRINTF(1, 2);
 // The GStreamer debug level of a shmframe log level (the Writer's and Reader's log callbacks).
 GstDebugLevel to_debug_level(LogLevel level) noexcept;
 
+// The caps as text ("(none)" for null), for messages.
+std::string caps_text(const GstCaps* caps);
+// The first error message on the pipeline's bus, with its source element and debug text; pops
+// every pending error. "" when there is none.
+std::string bus_error(GstElement* pipeline);
+
 }  // namespace shmframe::gst

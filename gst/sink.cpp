@@ -352,13 +352,11 @@ gboolean sink_set_caps(GstBaseSink* bsink, GstCaps* caps) {
   std::string why;
   const auto caps_format = shmframe::gst::from_caps(caps, max_payload, &why);
   if (!caps_format) {
-    gchar* text = gst_caps_to_string(caps);
     SHMFRAME_GST_ERROR(self, STREAM, FORMAT,
                        shmframe::gst::printf_string(
                            "shmframesink: cannot carry caps %s: %s. It takes video/x-raw (GRAY8, GRAY16_LE, BGR, RGB, "
                            "BGRA, BGRx, RGBA, YUY2, UYVY, NV12, I420), video/x-bayer (8-bit) and image/jpeg",
-                           text, why.c_str()));
-    g_free(text);
+                           shmframe::gst::caps_text(caps).c_str(), why.c_str()));
     return FALSE;
   }
   const std::optional<FrameFormat> format = caps_format->format;

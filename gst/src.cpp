@@ -263,13 +263,11 @@ bool renegotiate(ShmframeSrc* self, const FrameFormat& format, std::uint64_t gen
                   generation, static_cast<void*>(caps));
   const bool ok = gst_base_src_negotiate(GST_BASE_SRC(self)) != FALSE;
   if (!ok) {
-    gchar* text = gst_caps_to_string(caps);
     SHMFRAME_GST_ERROR(self, CORE, NEGOTIATION,
                        shmframe::gst::printf_string(
                            "shmframesrc: downstream does not accept stream '%s' as %s (generation %" G_GUINT64_FORMAT
                            "): put videoconvert / videoscale after shmframesrc",
-                           st.active.stream.c_str(), text, generation));
-    g_free(text);
+                           st.active.stream.c_str(), shmframe::gst::caps_text(caps).c_str(), generation));
     st.format.reset();  // try again with the next frame, e.g. after a reconfiguration downstream
   }
   gst_caps_unref(caps);

@@ -29,33 +29,6 @@
 namespace shmframe::producer {
 namespace {
 
-std::string caps_text(const GstCaps* caps) {
-  gchar* text = gst_caps_to_string(caps);
-  std::string s = text != nullptr ? text : "(none)";
-  g_free(text);
-  return s;
-}
-
-// The first error on the pipeline's bus, if any ("" otherwise).
-std::string bus_error(GstElement* pipeline) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  std::string out;
-  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-    GError* err = nullptr;
-    gchar* debug = nullptr;
-    gst_message_parse_error(m, &err, &debug);
-    if (out.empty()) {
-      out = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(m))) + ": " + (err != nullptr ? err->message : "error");
-      if (debug != nullptr) out += std::string(" (") + debug + ")";
-    }
-    g_clear_error(&err);
-    g_free(debug);
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
-  return out;
-}
-
 GstElement* find_appsink(GstElement* pipeline) {
   if (!GST_IS_BIN(pipeline)) return GST_IS_APP_SINK(pipeline) ? GST_ELEMENT(gst_object_ref(pipeline)) : nullptr;
   GstIterator* it = gst_bin_iterate_recurse(GST_BIN(pipeline));
@@ -99,12 +72,12 @@ class GstSource final : public Source {
     own_stop_ = ::eventfd(0, EFD_CLOEXEC);
     watcher_ = std::thread([this] { watch(); });
     if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-      const std::string why = bus_error(pipeline_);
+      const std::string why = shmframe::gst::bus_error(pipeline_);
       close();
       throw std::runtime_error(what_ + " does not start: " + (why.empty() ? "state change failed" : why));
     }
     if (!grab_sample()) {
-      const std::string why = bus_error(pipeline_);
+      const std::string why = shmframe::gst::bus_error(pipeline_);
       close();
       throw std::runtime_error(what_ + ": no frame came" + (why.empty() ? " (end of stream at once)" : ": " + why));
     }
@@ -123,7 +96,8 @@ class GstSource final : public Source {
       return true;
     }
     if (grab_sample()) return true;
-    if (const std::string why = bus_error(pipeline_); !why.empty()) throw std::runtime_error(what_ + ": " + why);
+    if (const std::string why = shmframe::gst::bus_error(pipeline_); !why.empty())
+      throw std::runtime_error(what_ + ": " + why);
     return false;  // end of stream (or Ctrl-C: EOS from the watcher)
   }
   void render(WriteSlot& slot) override {
@@ -148,9 +122,9 @@ class GstSource final : public Source {
     if (caps != last_caps_) {
       std::string why;
       auto f = shmframe::gst::from_caps(caps, max_payload_, &why);
-      if (!f) throw std::runtime_error(what_ + ": cannot publish caps " + caps_text(caps) + ": " + why);
+      if (!f) throw std::runtime_error(what_ + ": cannot publish caps " + shmframe::gst::caps_text(caps) + ": " + why);
       format_ = *f;
-      caps_ = caps_text(caps);
+      caps_ = shmframe::gst::caps_text(caps);
       last_caps_ = caps;  // identity only (never dereferenced): caps stay alive in the sample meanwhile
       const GstStructure* st = gst_caps_get_structure(caps, 0);
       gint num = 0;

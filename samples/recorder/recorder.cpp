@@ -1,6 +1,7 @@
 // samples/recorder/recorder.cpp: shmframe-record, a lossless consumer that records a stream to a
 // video file with cv::VideoWriter (MJPG in .avi by default: OpenCV's built-in AVI writer, no
-// codec packages needed).
+// codec packages needed). A jpeg stream (a camera's MJPEG) is stored as it comes, each frame's
+// bytes unchanged, through GStreamer's avimux (jpeg_avi.hpp), when built with GStreamer.
 //   shmframe-record --name cam0 --output cam0.avi [--fps 30] [--frames N] [--fourcc MJPG] [--follow]
 //
 // - Every frame, in order (Delivery::lossless): the producer waits for us up to its max block
@@ -31,6 +32,11 @@
 #include <shmframe/shmframe.hpp>
 
 #include <shmframe/opencv_convert.hpp>
+
+#ifdef SHMFRAME_RECORD_GST
+#include "jpeg.hpp"  // common/: the header check of stored JPEGs
+#include "jpeg_avi.hpp"
+#endif
 
 namespace {
 
@@ -75,45 +81,65 @@ bool check_writable(const std::string& path, std::string& why) {
   return true;
 }
 
+// Why a stream of `format` is re-encoded rather than stored as it comes ("" = stored as is: a
+// jpeg stream, MJPG asked for, and a GStreamer AVI writer built in).
+std::string why_reencode(const shmframe::FrameFormat& format, const std::string& fourcc) {
+  if (format.pixel_format != shmframe::PixelFormat::jpeg) return "raw frames";
+  if (fourcc != "MJPG") return "--fourcc " + fourcc + " is not the stream's codec (MJPG)";
+#ifdef SHMFRAME_RECORD_GST
+  using shmframe::record::JpegAvi;
+  const auto in_range = [](std::uint32_t v) { return v >= JpegAvi::kMinSide && v <= JpegAvi::kMaxSide; };
+  if (!in_range(format.width) || !in_range(format.height))
+    return "GStreamer's avimux takes 16 to 4096 pixels a side, not " + std::to_string(format.width) + "x" +
+           std::to_string(format.height);
+  return {};
+#else
+  return "built without GStreamer's app library (install libgstreamer-plugins-base1.0-dev and rebuild)";
+#endif
+}
+
 class Recorder final : public shmframe::Processor {
  public:
   Recorder(const Options& o, std::atomic<bool>& stop) : opt_(o), stop_(stop) {}
 
   void on_attached(const shmframe::StreamInfo& info) override {
-    const cv::Size size(static_cast<int>(info.format.width), static_cast<int>(info.format.height));
-    if (writer_.isOpened() && size == size_) {
-      log_line("generation " + std::to_string(info.generation) + " (" + shmframe::to_string(info.format) +
-               "): same size, recording on into " + path_);
+    const shmframe::FrameFormat& f = info.format;
+    const std::string reencode = why_reencode(f, opt_.fourcc);
+    const bool passthrough = reencode.empty();
+    const cv::Size size(static_cast<int>(f.width), static_cast<int>(f.height));
+    const std::string what = "generation " + std::to_string(info.generation) + " (" + shmframe::to_string(f) + ")";
+    if (file_open() && size == size_ && passthrough == passthrough_) {
+      log_line(what + ": same size, recording on into " + path_);
       return;
     }
-    if (writer_.isOpened()) {
+    if (file_open()) {
       finish_file();
       ++part_;
-      log_line("generation " + std::to_string(info.generation) + " has a new frame size (" +
-               shmframe::to_string(info.format) + "): starting a new file");
+      log_line(what + (size != size_ ? " has a new frame size" : " changes between stored and re-encoded frames") +
+               ": starting a new file");
     }
-    open(size);
-    if (writer_.isOpened()) {
-      log_line("recording '" + opt_.name + "' generation " + std::to_string(info.generation) + " (" +
-               shmframe::to_string(info.format) + ") to " + path_);
-    }
+    open(f, passthrough);
+    if (!file_open()) return;
+    log_line("recording '" + opt_.name + "' " + what + " to " + path_ +
+             (passthrough ? ": JPEG frames stored as they come"
+              : f.pixel_format == shmframe::PixelFormat::jpeg
+                  ? ": JPEG frames decoded and re-encoded (" + reencode + ")"
+                  : ""));
   }
 
   bool on_frame(const shmframe::Input& input, shmframe::Output&) override {
-    if (!writer_.isOpened()) return true;  // the open failed: run() stops at once (stop_ is set)
-    // Any format (a jpeg stream is decoded here and re-encoded by the writer); a frame that does
-    // not decode (a corrupt JPEG) is skipped.
-    if (!shmframe::to_bgr(input.mat(), input.pixel_format(), bgr_)) return true;
-    if (!input.still_valid()) {  // only after a demotion: a lossless frame is never overwritten
+    if (!file_open()) return true;  // the open failed: run() stops at once (stop_ is set)
+    const Result r = passthrough_ ? store(input) : encode(input);
+    if (r == Result::overwritten) {  // only after a demotion: a lossless frame is never overwritten
       ++overwritten_;
       return false;
     }
-    if (bgr_.size() != size_) return true;  // cannot happen: a new size is a new generation (on_attached)
-    writer_.write(bgr_);
-    if (written_ == 0) first_seq_ = input.seq();
-    last_seq_ = input.seq();
-    ++written_;
-    ++file_frames_;
+    if (r == Result::written) {
+      if (written_ == 0) first_seq_ = input.seq();
+      last_seq_ = input.seq();
+      ++written_;
+      ++file_frames_;
+    }
     return true;
   }
 
@@ -122,7 +148,7 @@ class Recorder final : public shmframe::Processor {
   }
 
   void on_idle(const shmframe::RunStatus&) override {
-    if (writer_.isOpened() && written_ != last_progress_) {
+    if (file_open() && written_ != last_progress_) {
       last_progress_ = written_;
       log_line("progress: " + std::to_string(written_) + " frames");
     }
@@ -130,8 +156,11 @@ class Recorder final : public shmframe::Processor {
 
   // Finalizes the open file (writes the AVI index); the destructor does it too.
   void finish_file() {
-    if (!writer_.isOpened()) return;
+    if (!file_open()) return;
     writer_.release();
+#ifdef SHMFRAME_RECORD_GST
+    if (std::string why; !avi_.close(why)) fail(path_ + ": " + why);
+#endif
     files_.push_back(path_ + " (" + std::to_string(file_frames_) + " frames)");
     file_frames_ = 0;
   }
@@ -140,34 +169,100 @@ class Recorder final : public shmframe::Processor {
   const std::string& error() const { return error_; }
   std::uint64_t written() const { return written_; }
   std::uint64_t overwritten() const { return overwritten_; }
+  std::uint64_t undecodable() const { return undecodable_; }
   std::uint64_t first_seq() const { return first_seq_; }
   std::uint64_t last_seq() const { return last_seq_; }
   const std::vector<std::string>& files() const { return files_; }
 
  private:
-  void open(cv::Size size) {
+  enum class Result { written, skipped, overwritten };
+
+  bool file_open() const {
+#ifdef SHMFRAME_RECORD_GST
+    if (avi_.is_open()) return true;
+#endif
+    return writer_.isOpened();
+  }
+
+  void fail(std::string why) {
+    if (error_.empty()) error_ = std::move(why);  // the first failure is the one to report
+    stop_.store(true);
+  }
+
+  // Any format to BGR, then the VideoWriter's codec (a jpeg stream is decoded here). A frame
+  // that does not decode (a corrupt JPEG) is skipped and counted.
+  Result encode(const shmframe::Input& input) {
+    if (!shmframe::to_bgr(input.mat(), input.pixel_format(), bgr_)) {
+      ++undecodable_;
+      return Result::skipped;
+    }
+    if (!input.still_valid()) return Result::overwritten;
+    if (bgr_.size() != size_) return Result::skipped;  // cannot happen: a new size is a new generation
+    writer_.write(bgr_);
+    return Result::written;
+  }
+
+  // A JPEG's bytes, unchanged, once the copy is known intact and a JPEG of the stream's size.
+  Result store([[maybe_unused]] const shmframe::Input& input) {
+#ifdef SHMFRAME_RECORD_GST
+    bool torn = false;
+    const auto accept = [&](const std::byte* data, std::size_t size) {
+      if (!input.still_valid()) {
+        torn = true;
+        return false;
+      }
+      std::uint32_t w = 0;
+      std::uint32_t h = 0;
+      std::string why;
+      return jpeg_.read_header(data, size, w, h, why) && w == input.format().width && h == input.format().height;
+    };
+    const auto payload = input.payload();
+    std::string why;
+    switch (avi_.write(payload.data(), payload.size(), accept, why)) {
+      case shmframe::record::JpegAvi::Write::appended: return Result::written;
+      case shmframe::record::JpegAvi::Write::failed: fail(path_ + ": " + why); return Result::skipped;
+      case shmframe::record::JpegAvi::Write::refused: break;
+    }
+    if (torn) return Result::overwritten;
+    ++undecodable_;
+#endif
+    return Result::skipped;
+  }
+
+  void open(const shmframe::FrameFormat& f, bool passthrough) {
     path_ = part_path(opt_.output, part_);
-    const auto& f = opt_.fourcc;
-    const int code = cv::VideoWriter::fourcc(f[0], f[1], f[2], f[3]);
-    if (!writer_.open(path_, code, opt_.fps, size, true)) {
-      error_ = "cannot open '" + path_ + "' for writing as " + f + " video at " + std::to_string(size.width) + "x" +
-               std::to_string(size.height) +
-               ": OpenCV has no writer for this codec and file type (use a .avi file "
-               "with --fourcc MJPG, which OpenCV writes without extra packages)";
-      stop_.store(true);
+    const cv::Size size(static_cast<int>(f.width), static_cast<int>(f.height));
+    size_ = size;
+    passthrough_ = passthrough;
+#ifdef SHMFRAME_RECORD_GST
+    if (passthrough) {
+      if (std::string why; !avi_.open(path_, f.width, f.height, opt_.fps, why)) fail(why);
       return;
     }
-    size_ = size;
+#endif
+    const auto& c = opt_.fourcc;
+    if (!writer_.open(path_, cv::VideoWriter::fourcc(c[0], c[1], c[2], c[3]), opt_.fps, size, true)) {
+      fail("cannot open '" + path_ + "' for writing as " + c + " video at " + std::to_string(size.width) + "x" +
+           std::to_string(size.height) +
+           ": OpenCV has no writer for this codec and file type (use a .avi file "
+           "with --fourcc MJPG, which OpenCV writes without extra packages)");
+    }
   }
 
   Options opt_;
   std::atomic<bool>& stop_;
   cv::VideoWriter writer_;
+#ifdef SHMFRAME_RECORD_GST
+  shmframe::record::JpegAvi avi_;
+  shmframe::app::Jpeg jpeg_;  // reads each stored JPEG's header
+#endif
+  bool passthrough_ = false;
   cv::Size size_;
   std::string path_, error_;
   int part_ = 1;
   cv::Mat bgr_;
-  std::uint64_t written_ = 0, file_frames_ = 0, overwritten_ = 0, first_seq_ = 0, last_seq_ = 0, last_progress_ = 0;
+  std::uint64_t written_ = 0, file_frames_ = 0, overwritten_ = 0, undecodable_ = 0, first_seq_ = 0, last_seq_ = 0,
+                last_progress_ = 0;
   std::vector<std::string> files_;
 };
 
@@ -178,7 +273,7 @@ int usage(const char* why) {
       "usage: shmframe-record --name STREAM --output FILE.avi [--fps 30] [--frames N] [--fourcc MJPG] [--follow]\n"
       "  --fps F      frame rate written into the file (default 30)\n"
       "  --frames N   stop after N frames (default: until Ctrl-C or the stream closes)\n"
-      "  --fourcc C   four-character codec (default MJPG)\n"
+      "  --fourcc C   four-character codec (default MJPG: a jpeg stream is then stored as it comes)\n"
       "  --follow     keep recording when the producer closes the stream (wait for a new one)\n",
       why);
   return 2;
@@ -252,11 +347,14 @@ int main(int argc, char** argv) {
   std::string files;
   for (const auto& f : rec.files()) files += (files.empty() ? "" : ", ") + f;
   const auto& s = r.status.reader;
-  std::printf("wrote %llu frames (seq %llu..%llu) to %s; %llu dropped, %llu demotions, %llu overwritten; ended: %s\n",
-              static_cast<unsigned long long>(rec.written()), static_cast<unsigned long long>(rec.first_seq()),
-              static_cast<unsigned long long>(rec.last_seq()), files.empty() ? "no file" : files.c_str(),
-              static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.demotions),
-              static_cast<unsigned long long>(rec.overwritten()), std::string(shmframe::to_string(r.end)).c_str());
+  std::printf(
+      "wrote %llu frames (seq %llu..%llu) to %s; %llu dropped, %llu demotions, %llu overwritten, %llu undecodable; "
+      "ended: %s\n",
+      static_cast<unsigned long long>(rec.written()), static_cast<unsigned long long>(rec.first_seq()),
+      static_cast<unsigned long long>(rec.last_seq()), files.empty() ? "no file" : files.c_str(),
+      static_cast<unsigned long long>(s.drops), static_cast<unsigned long long>(s.demotions),
+      static_cast<unsigned long long>(rec.overwritten()), static_cast<unsigned long long>(rec.undecodable()),
+      std::string(shmframe::to_string(r.end)).c_str());
   std::fflush(stdout);
   if (rec.failed()) {
     log_line(rec.error());

@@ -5,14 +5,19 @@
 
 #include <zlib.h>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <optional>
 #include <shmframe/pattern.hpp>
+#include <shmframe/shmframe.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -93,6 +98,43 @@ std::optional<Summary> summary(Proc& rec, std::chrono::milliseconds t) {
     return std::nullopt;
   return Summary{frames, first, *l};
 }
+
+// The video frames ('00dc' or '00db' chunks of the movi list) of an AVI file, in order; nullopt when the
+// file is not a RIFF AVI with a movi list that fits in it.
+std::optional<std::vector<std::string>> avi_frames(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string d((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (d.size() < 12 || d.compare(0, 4, "RIFF") != 0 || d.compare(8, 4, "AVI ") != 0) return std::nullopt;
+  const auto u32 = [&d](std::size_t o) {
+    std::uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(d[o + static_cast<std::size_t>(i)]);
+    return std::size_t{v};
+  };
+  for (std::size_t o = 12; o + 12 <= d.size(); o += 8 + u32(o + 4) + (u32(o + 4) & 1)) {
+    if (d.compare(o, 4, "LIST") != 0 || d.compare(o + 8, 4, "movi") != 0) continue;
+    const std::size_t end = std::min(d.size(), o + 8 + u32(o + 4));
+    std::vector<std::string> frames;
+    for (std::size_t p = o + 12; p + 8 <= end; p += 8 + u32(p + 4) + (u32(p + 4) & 1)) {
+      if (p + 8 + u32(p + 4) > end) return std::nullopt;
+      if (d.compare(p, 4, "00dc") == 0 || d.compare(p, 4, "00db") == 0) frames.push_back(d.substr(p + 8, u32(p + 4)));
+    }
+    return frames;
+  }
+  return std::nullopt;
+}
+
+std::string crc_hex(const std::string& bytes) {
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08lx",
+                crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+  return hex;
+}
+
+// Skips the test when shmframe-record says it was built without the JPEG passthrough.
+#define SKIP_WITHOUT_PASSTHROUGH(line)                                                      \
+  if ((line).find("built without GStreamer") != std::string::npos) {                        \
+    GTEST_SKIP() << "shmframe-record is built without GStreamer's app library: " << (line); \
+  }
 
 }  // namespace
 
@@ -324,6 +366,84 @@ TEST(Samples, RecorderStartsANewFileWhenTheFrameSizeChanges) {
   EXPECT_GT(v1->frames, 0);
   EXPECT_GT(v2->frames, 0);
   EXPECT_EQ(static_cast<std::uint64_t>(v1->frames + v2->frames), s->frames);
+}
+
+// A jpeg stream (a camera's MJPEG) is stored as it comes: every frame of the producer, its bytes
+// unchanged, as one video chunk of the AVI file: the chunks' crc32s are the probe's, frame for
+// frame. The file plays (OpenCV decodes it) with the stream's size.
+TEST(Samples, RecorderStoresJpegFramesByteForByte) {
+  StreamGuard cam("smp-recjpeg");
+  TempFile file("recjpeg.avi");
+  const int kFrames = 30;
+  Proc rec({kRecord, "--name", cam.name(), "--output", file.path, "--fps", "30"});
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  Proc probe({kConsumer, "--name", cam.name(), "--processor", "probe", "--lossless", "--exit-on-close", "--timeout-ms",
+              "20000"});
+  Proc producer({kProducer, "--name", cam.name(), "--frames", std::to_string(kFrames), "--fps", "30", "--width", "320",
+                 "--height", "240", "--format", "jpeg", "--slots", "4"});
+  const auto recording = rec.err->recv_prefix("shmframe-record: recording", 20s);
+  ASSERT_TRUE(recording) << rec.errors();
+  SKIP_WITHOUT_PASSTHROUGH(*recording);
+  EXPECT_NE(recording->find("JPEG frames stored as they come"), std::string::npos) << *recording;
+  EXPECT_EQ(producer.exit_code(20s), 0) << producer.errors();
+  std::vector<std::string> probe_crcs;
+  for (const auto& j : probe.objects(is_closed)) {
+    if (j.contains("crc32") && j.contains("seq")) probe_crcs.push_back(j["crc32"].get<std::string>());
+  }
+  EXPECT_EQ(probe.exit_code(10s), 0) << probe.errors();
+  auto s = summary(rec, 10s);
+  ASSERT_TRUE(s) << rec.errors();
+  EXPECT_EQ(rec.exit_code(10s), 0) << rec.errors();
+  EXPECT_EQ(s->frames, static_cast<std::uint64_t>(kFrames)) << s->line;
+  EXPECT_NE(s->line.find("0 dropped, 0 demotions, 0 overwritten, 0 undecodable"), std::string::npos) << s->line;
+  const auto frames = avi_frames(file.path);
+  ASSERT_TRUE(frames) << file.path << " is not an AVI file with a movi list";
+  ASSERT_EQ(probe_crcs.size(), static_cast<std::size_t>(kFrames));
+  ASSERT_EQ(frames->size(), probe_crcs.size());
+  for (std::size_t i = 0; i < frames->size(); ++i) EXPECT_EQ(crc_hex((*frames)[i]), probe_crcs[i]) << "frame " << i;
+  auto v = decode(file.path);
+  ASSERT_TRUE(v) << "OpenCV cannot open " << file.path;
+  EXPECT_EQ(v->frames, kFrames);
+  EXPECT_EQ(v->size, cv::Size(320, 240));
+}
+
+// Stored JPEGs are checked first: a frame that is not a JPEG of the stream's size is skipped and
+// counted, never written into the file; the good ones around it are stored unchanged.
+TEST(Samples, RecorderSkipsFramesThatAreNotJpegsOfTheStreamsSize) {
+  StreamGuard cam("smp-recbadjpeg");
+  TempFile file("recbadjpeg.avi");
+  Proc rec({kRecord, "--name", cam.name(), "--output", file.path});
+  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  shmframe::WriterOptions o;
+  o.format = shmframe::FrameFormat{64, 48, shmframe::PixelFormat::jpeg, 0};
+  o.slots = 4;
+  shmframe::Writer w(cam.name(), o);
+  const auto recording = rec.err->recv_prefix("shmframe-record: recording", 20s);
+  ASSERT_TRUE(recording) << rec.errors();
+  SKIP_WITHOUT_PASSTHROUGH(*recording);
+  const auto jpeg = [](int width, int height, int shade) {
+    std::vector<uchar> out;
+    cv::imencode(".jpg", cv::Mat(height, width, CV_8UC3, cv::Scalar(shade, 255 - shade, 40)), out);
+    return std::string(out.begin(), out.end());
+  };
+  const std::vector<std::string> sent = {jpeg(64, 48, 10), std::string(500, 'Z'), jpeg(32, 48, 90),
+                                         std::string("\xFF\xD8\xFF"), jpeg(64, 48, 200)};
+  // The recorder is lossless: each publish waits for it (up to the writer's max block).
+  for (const auto& b : sent) {
+    const auto r = w.publish_payload(std::as_bytes(std::span(b.data(), b.size())), shmframe::monotonic_ns());
+    ASSERT_TRUE(r) << shmframe::explain(r.status);
+  }
+  w.close();
+  auto s = summary(rec, 20s);
+  ASSERT_TRUE(s) << rec.errors();
+  EXPECT_EQ(rec.exit_code(10s), 0) << rec.errors();
+  EXPECT_EQ(s->frames, 2u) << s->line;
+  EXPECT_NE(s->line.find("0 overwritten, 3 undecodable"), std::string::npos) << s->line;
+  const auto frames = avi_frames(file.path);
+  ASSERT_TRUE(frames) << file.path;
+  ASSERT_EQ(frames->size(), 2u);
+  EXPECT_EQ((*frames)[0], sent[0]);
+  EXPECT_EQ((*frames)[1], sent[4]);
 }
 
 TEST(Samples, RecorderRefusesAnOutputItCannotWrite) {
