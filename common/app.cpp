@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <shmframe/format.hpp>
+#include <shmframe/inspect.hpp>
 #include <shmframe/names.hpp>
 #include <vector>
 
@@ -129,6 +130,20 @@ nlohmann::ordered_json to_json(const shmframe::Fields& fields) {
     std::visit([&j, k = std::string(key)](const auto& v) { j[k] = v; }, value);
   }
   return j;
+}
+
+nlohmann::ordered_json stream_json(const std::string& name, bool* failed) {
+  try {
+    const auto s = shmframe::inspect(name);
+    nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
+    for (const auto& c : s.consumers) consumers.push_back(to_json(shmframe::fields(c)));
+    nlohmann::ordered_json stream = to_json(shmframe::fields(s));
+    stream["consumers"] = consumers;
+    return stream;
+  } catch (const shmframe::Error& e) {
+    if (failed != nullptr) *failed = true;
+    return {{"name", name}, {"error", e.what()}};
+  }
 }
 
 mode_t parse_mode(const std::string& text) {

@@ -53,5 +53,9 @@ void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid);
 
 // The library's statistics fields (shmframe::fields()) as a JSON object, in their order.
 nlohmann::ordered_json to_json(const shmframe::Fields& fields);
+// One stream's state as `shmframe-consumer --list` prints it: the stream's fields and a
+// "consumers" array of each consumer's; {"name", "error"} when it cannot be inspected (then
+// `*failed` is set, if given).
+nlohmann::ordered_json stream_json(const std::string& name, bool* failed = nullptr);
 
 }  // namespace shmframe::app

@@ -36,6 +36,46 @@ std::size_t Jpeg::encode_bgr(const std::uint8_t* bgr, std::uint32_t width, std::
   throw std::runtime_error("JPEG encoding failed: " + why);
 }
 
+void Jpeg::encode_packed(const std::uint8_t* pixels, PixelFormat format, std::uint32_t width, std::uint32_t height,
+                         std::size_t pitch, int quality, std::vector<std::uint8_t>& out) {
+  int pf = TJPF_GRAY;
+  switch (format) {
+    case PixelFormat::gray8: pf = TJPF_GRAY; break;
+    case PixelFormat::bgr8: pf = TJPF_BGR; break;
+    case PixelFormat::rgb8: pf = TJPF_RGB; break;
+    case PixelFormat::bgra8: pf = TJPF_BGRA; break;
+    case PixelFormat::rgba8: pf = TJPF_RGBA; break;
+    default: throw std::invalid_argument("encode_packed: not a packed RGB or gray format");
+  }
+  const int samp = pf == TJPF_GRAY ? TJSAMP_GRAY : TJSAMP_420;
+  const auto w = static_cast<int>(width);
+  const auto h = static_cast<int>(height);
+  out.resize(tjBufSize(w, h, samp));
+  auto* dst = out.data();
+  unsigned long size = out.size();  // NOLINT(google-runtime-int): TurboJPEG's type
+  if (tjCompress2(compressor_, pixels, w, static_cast<int>(pitch), h, pf, &dst, &size, samp, quality,
+                  TJFLAG_NOREALLOC) != 0) {
+    throw std::runtime_error(std::string("JPEG encoding failed: ") + tjGetErrorStr2(compressor_));
+  }
+  out.resize(size);
+}
+
+void Jpeg::encode_yuv(const std::uint8_t* const planes[3], const int strides[3], std::uint32_t width,
+                      std::uint32_t height, bool chroma_422, int quality, std::vector<std::uint8_t>& out) {
+  const int samp = chroma_422 ? TJSAMP_422 : TJSAMP_420;
+  const auto w = static_cast<int>(width);
+  const auto h = static_cast<int>(height);
+  out.resize(tjBufSize(w, h, samp));
+  auto* dst = out.data();
+  unsigned long size = out.size();  // NOLINT(google-runtime-int): TurboJPEG's type
+  // const_cast: TurboJPEG 2.1 takes `const unsigned char**`, our planes are `const* const*`.
+  if (tjCompressFromYUVPlanes(compressor_, const_cast<const unsigned char**>(planes), w, strides, h, samp, &dst, &size,
+                              quality, TJFLAG_NOREALLOC) != 0) {
+    throw std::runtime_error(std::string("JPEG encoding failed: ") + tjGetErrorStr2(compressor_));
+  }
+  out.resize(size);
+}
+
 bool Jpeg::read_header(const std::byte* src, std::size_t size, std::uint32_t& width, std::uint32_t& height,
                        std::string& error) {
   int w = 0;

@@ -24,6 +24,16 @@ class Jpeg {
   // (never a truncated image). Throws std::runtime_error on any other failure.
   std::size_t encode_bgr(const std::uint8_t* bgr, std::uint32_t width, std::uint32_t height, std::size_t pitch,
                          int quality, std::byte* dst, std::size_t capacity);
+  // Encodes packed pixels (gray8, bgr8, rgb8, bgra8 or rgba8; `pitch` bytes a row) into `out`
+  // (resized to the JPEG), chroma 4:2:0 (gray: none). Throws std::invalid_argument for another
+  // format, std::runtime_error when TurboJPEG fails.
+  void encode_packed(const std::uint8_t* pixels, PixelFormat format, std::uint32_t width, std::uint32_t height,
+                     std::size_t pitch, int quality, std::vector<std::uint8_t>& out);
+  // Encodes planar YUV (BT.601 full-range planes Y, U, V, each with its stride; chroma halved
+  // horizontally, and vertically unless `chroma_422`) into `out`, with no RGB on the way: the
+  // JPEG's own colour space is this YUV. Throws std::runtime_error when TurboJPEG fails.
+  void encode_yuv(const std::uint8_t* const planes[3], const int strides[3], std::uint32_t width, std::uint32_t height,
+                  bool chroma_422, int quality, std::vector<std::uint8_t>& out);
   // Reads a JPEG's size from its header, without decoding it. False (with `error` saying why)
   // for bytes that do not start a JPEG TurboJPEG can read.
   bool read_header(const std::byte* src, std::size_t size, std::uint32_t& width, std::uint32_t& height,

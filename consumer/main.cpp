@@ -22,17 +22,9 @@ int print_status(const std::vector<std::string>& names) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   int rc = 0;
   for (const auto& n : names) {
-    try {
-      const auto s = shmframe::inspect(n);
-      nlohmann::ordered_json consumers = nlohmann::ordered_json::array();
-      for (const auto& c : s.consumers) consumers.push_back(shmframe::app::to_json(shmframe::fields(c)));
-      nlohmann::ordered_json stream = shmframe::app::to_json(shmframe::fields(s));
-      stream["consumers"] = consumers;
-      out.push_back(stream);
-    } catch (const shmframe::Error& e) {
-      out.push_back({{"name", n}, {"error", e.what()}});
-      rc = 1;
-    }
+    bool failed = false;
+    out.push_back(shmframe::app::stream_json(n, &failed));
+    if (failed) rc = 1;
   }
   std::printf("%s\n", out.dump(2).c_str());
   return rc;

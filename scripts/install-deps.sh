@@ -22,6 +22,10 @@ packages=(
   # (good), rgb2bayer (bad: the Bayer caps in tests/gst/formats.sh).
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # shmframe-web (viewer/web): Boost.Beast/Asio (header-only). Its tests read it with clients
+  # nobody here wrote: ffprobe (ffmpeg), souphttpsrc (plugins-good, above), promtool
+  # (prometheus), headless Chromium.
+  libboost-dev ffmpeg prometheus chromium
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

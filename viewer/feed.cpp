@@ -26,6 +26,12 @@ bool drawn_as_is(PixelFormat f) {
          f == PixelFormat::rgba8;
 }
 
+// What Display::decode_compressed_and_yuv = false keeps as it comes.
+bool kept_raw_for_encoding(PixelFormat f) {
+  return f == PixelFormat::jpeg || f == PixelFormat::yuyv || f == PixelFormat::uyvy || f == PixelFormat::nv12 ||
+         f == PixelFormat::i420;
+}
+
 // gray16 through a colormap over [lo, hi] (the frame's own range when the display gives none).
 void colorize_depth(const cv::Mat& raw, const Display& d, Shot& shot) {
   double lo = d.depth_min;
@@ -190,7 +196,11 @@ void Feed::loop() {
     shot.commit_ns = ev.frame.commit_ns();
     ev.frame.release();
     const std::uint64_t cpu = thread_cpu_ns() - cpu0;
-    if (valid && !as_is) convert(shot, display_);
+    if (valid && !as_is && (display_.decode_compressed_and_yuv || !kept_raw_for_encoding(fmt.pixel_format))) {
+      convert(shot, display_);
+    } else if (!as_is) {
+      shot.pixels.release();  // the raw copy is the picture (Display::decode_compressed_and_yuv)
+    }
     shot.ready_ns = monotonic_ns();
 
     if (fps_window_start_ == 0) fps_window_start_ = shot.ready_ns;

@@ -106,6 +106,9 @@ struct Display {
   // gray16: the values the colormap spans; min == max == 0: each frame's own min and max.
   std::uint16_t depth_min = 0;
   std::uint16_t depth_max = 0;
+  // false: jpeg and YUV frames stay as they come (Shot::raw, in cv_view()'s shape; pixels empty)
+  // for a viewer that encodes them itself (shmframe-web); Bayer and gray16 are still converted.
+  bool decode_compressed_and_yuv = true;
 };
 
 class Feed {

@@ -37,15 +37,25 @@ class LatencyHistogram {
   void add(std::uint64_t ns) noexcept {
     ++buckets_[index(ns)];
     ++count_;
+    sum_ns_ += ns;
   }
   // What was added since `earlier` (an older copy of this histogram).
   LatencyHistogram since(const LatencyHistogram& earlier) const noexcept {
     LatencyHistogram d = *this;
     for (std::size_t i = 0; i < buckets_.size(); ++i) d.buckets_[i] -= earlier.buckets_[i];
     d.count_ -= earlier.count_;
+    d.sum_ns_ -= earlier.sum_ns_;
     return d;
   }
   std::uint64_t count() const noexcept { return count_; }
+  std::uint64_t sum_ns() const noexcept { return sum_ns_; }
+  // How many values are at most `ns`, to the bucket: the buckets wholly at or below it (a
+  // Prometheus histogram's cumulative `le` count, never over-counted).
+  std::uint64_t count_at_most(std::uint64_t ns) const noexcept {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < buckets_.size() && upper_ns(i) <= static_cast<double>(ns); ++i) n += buckets_[i];
+    return n;
+  }
   // The p-th percentile (0 < p <= 100) in milliseconds: the middle of its bucket; 0 when empty.
   double percentile_ms(double p) const noexcept {
     if (count_ == 0) return 0;
@@ -66,11 +76,15 @@ class LatencyHistogram {
     const double i = std::floor(std::log2(static_cast<double>(ns) / 1000.0) * kPerOctave) + 1;
     return static_cast<std::size_t>(std::min(i, static_cast<double>(kPerOctave * kOctaves)));
   }
+  static double upper_ns(std::size_t i) noexcept {
+    return i == 0 ? 1000.0 : 1000.0 * std::exp2(static_cast<double>(i) / kPerOctave);
+  }
   static double middle_ns(std::size_t i) noexcept {
     return i == 0 ? 500.0 : 1000.0 * std::exp2((static_cast<double>(i) - 0.5) / kPerOctave);
   }
   std::array<std::uint64_t, kPerOctave * kOctaves + 1> buckets_{};
   std::uint64_t count_ = 0;
+  std::uint64_t sum_ns_ = 0;
 };
 
 }  // namespace shmframe::viewer

@@ -1,0 +1,380 @@
+// shmframe-web as users reach it: real producers, the real server, and clients nobody here
+// wrote where it matters (ffprobe, GStreamer's souphttpsrc, promtool, Chromium); the endpoint
+// and bad-input checks use a small Beast client.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <shmframe/shmframe.hpp>
+#include <string>
+#include <vector>
+
+#include "app_process.hpp"
+#include "jpeg.hpp"
+#include "testkit.hpp"
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testkit::App;
+using testkit::StreamGuard;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+const std::string kProducer = SHMFRAME_PRODUCER_BIN;
+const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
+const std::string kWeb = SHMFRAME_WEB_BIN;
+
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& tag) : path("/tmp/shmframe-web-test-" + std::to_string(getpid()) + "-" + tag) {}
+  ~TempFile() { ::unlink(path.c_str()); }
+};
+
+// shmframe-web on a port of the kernel's choosing (read from its "serving" line).
+struct Web {
+  std::unique_ptr<App> app;
+  int port = 0;
+  explicit Web(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{kWeb, "--bind", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    app = std::make_unique<App>(args);
+    const auto line = app->err->recv_prefix("", 10s);
+    for (auto l = line; l; l = app->err->recv(10s)) {
+      const auto at = l->find("serving http://127.0.0.1:");
+      if (at != std::string::npos) {
+        port = std::stoi(l->substr(at + 25));
+        break;
+      }
+    }
+  }
+};
+
+struct Reply {
+  int status = 0;
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::string header(const std::string& k) const {
+    auto it = headers.find(k);
+    return it != headers.end() ? it->second : "";
+  }
+};
+
+// One request on a fresh connection, bounded.
+Reply request(int port, const std::string& target, http::verb verb = http::verb::get,
+              const std::map<std::string, std::string>& headers = {}) {
+  asio::io_context io;
+  beast::tcp_stream s(io);
+  s.expires_after(10s);
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  http::request<http::empty_body> req(verb, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  http::write(s, req);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> p;
+  p.body_limit(64 << 20);
+  beast::error_code ec;
+  http::read(s, buf, p, ec);
+  Reply r;
+  if (ec) return r;
+  r.status = static_cast<int>(p.get().result_int());
+  for (const auto& f : p.get()) r.headers[std::string(f.name_string())] = std::string(f.value());
+  r.body = p.get().body();
+  return r;
+}
+
+// Runs a shell command line (a real client), bounded; its exit code and stdout.
+std::pair<int, std::string> shell(const std::string& cmd, std::chrono::seconds budget = 60s) {
+  App a({"/bin/sh", "-c", cmd});
+  const int rc = a.proc->exit_code(std::chrono::duration_cast<std::chrono::milliseconds>(budget));
+  std::string out;  // the pipe stays open on our side: read what is there, briefly
+  while (auto l = a.out->recv(200ms)) out += *l + "\n";
+  return {rc, out};
+}
+
+// Waits (bounded) until /api/streams lists `name`.
+bool listed(int port, const std::string& name) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const Reply r = request(port, "/api/streams");
+    if (r.status == 200 && r.body.find("\"" + name + "\"") != std::string::npos) return true;
+    std::this_thread::sleep_for(20ms);  // a bounded retry of a listing, not a synchronisation
+  }
+  return false;
+}
+
+// Snapshots until one is live (or the budget ends): the first live picture.
+Reply live_snapshot(int port, const std::string& target, std::chrono::seconds budget = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + budget;
+  Reply r;
+  while (std::chrono::steady_clock::now() < deadline) {
+    r = request(port, target);
+    if (r.status == 200 && r.header("X-Stream-State") == "live") return r;
+  }
+  return r;
+}
+
+}  // namespace
+
+// Every page answers, /api/streams has exactly the keys of `shmframe-consumer --status`, and
+// Prometheus' own checker accepts /metrics. Ctrl-C ends the server with 0.
+TEST(Web, PagesApiAndMetrics) {
+  StreamGuard cam("web-pages");
+  App producer(
+      {kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", "nv12"});
+  Web web;
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  ASSERT_TRUE(listed(web.port, cam.name()));
+  EXPECT_EQ(request(web.port, "/healthz").body, "ok\n");
+  const Reply index = request(web.port, "/");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_NE(index.body.find("/api/streams"), std::string::npos);
+  const Reply view = request(web.port, "/view/" + cam.name());
+  EXPECT_EQ(view.status, 200);
+  EXPECT_NE(view.body.find("/stream/" + cam.name()), std::string::npos);
+  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+
+  const json api = json::parse(request(web.port, "/api/streams/" + cam.name()).body);
+  App status({kConsumer, "--status", "--name", cam.name()});
+  ASSERT_EQ(status.proc->exit_code(10s), 0) << status.errors();
+  std::string text;
+  while (auto l = status.out->recv(200ms)) text += *l;
+  const json list = json::parse(text);
+  ASSERT_TRUE(list.is_array() && !list.empty()) << text;
+  for (const auto& [k, v] : list[0].items()) EXPECT_TRUE(api.contains(k)) << "/api/streams lacks --status key " << k;
+  for (const auto& [k, v] : api.items()) {
+    if (k == "web") continue;  // shmframe-web's own view of the stream
+    EXPECT_TRUE(list[0].contains(k)) << "/api/streams has a key --status lacks: " << k;
+  }
+  EXPECT_EQ(api["web"]["state"], "live");
+
+  TempFile metrics("metrics.txt");
+  const Reply m = request(web.port, "/metrics");
+  EXPECT_EQ(m.status, 200);
+  std::ofstream(metrics.path) << m.body;
+  EXPECT_NE(m.body.find("shmframe_stream_commits_total{stream=\"" + cam.name() + "\"}"), std::string::npos);
+  EXPECT_NE(m.body.find("shmframe_stream_handoff_seconds_bucket{stream=\"" + cam.name()), std::string::npos);
+  EXPECT_NE(m.body.find("shmframe_web_frames_encoded_total"), std::string::npos);
+  const auto [rc, out] = shell("promtool check metrics < " + metrics.path + " 2>&1");
+  EXPECT_EQ(rc, 0) << out;
+
+  web.app->proc->signal(SIGINT);
+  EXPECT_EQ(web.app->proc->exit_code(10s), 0) << web.app->errors();
+  producer.proc->signal(SIGINT);
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+}
+
+// Clients nobody here wrote read /stream as MJPEG: ffprobe decodes 30 frames of the stream's
+// size, GStreamer's souphttpsrc ! multipartdemux ! jpegdec 30 buffers.
+TEST(Web, MjpegIsReadByFfprobeAndGstreamer) {
+  StreamGuard cam("web-mjpeg");
+  App producer(
+      {kProducer, "--name", cam.name(), "--fps", "60", "--width", "320", "--height", "240", "--format", "yuyv"});
+  Web web;
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  ASSERT_TRUE(listed(web.port, cam.name()));
+  const std::string url = "http://127.0.0.1:" + std::to_string(web.port) + "/stream/" + cam.name();
+  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+  const auto [rc, out] = shell("ffprobe -v error -f mpjpeg -i " + url +
+                               " -read_intervals %+#30 -count_frames -select_streams v"
+                               " -show_entries stream=codec_name,width,height,nb_read_frames -of compact=p=0");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("codec_name=mjpeg|width=320|height=240|nb_read_frames=30"), std::string::npos) << out;
+  const auto [grc, gout] = shell("gst-launch-1.0 -q souphttpsrc location=" + url +
+                                 " ! multipartdemux ! jpegdec ! video/x-raw,width=320,"
+                                 "height=240 ! fakesink num-buffers=30 2>&1");
+  EXPECT_EQ(grc, 0) << gout;
+}
+
+// A jpeg stream is passed through: the snapshot is the published payload, byte for byte; a
+// quality or width asks for a re-encoding.
+TEST(Web, JpegPassesThroughUnchanged) {
+  StreamGuard cam("web-jpeg");
+  shmframe::WriterOptions o;
+  o.format = shmframe::FrameFormat{64, 48, shmframe::PixelFormat::jpeg, 0};
+  shmframe::Writer w(cam.name(), o);
+  std::vector<uchar> jpg;
+  cv::imencode(".jpg", cv::Mat(48, 64, CV_8UC3, cv::Scalar(30, 160, 220)), jpg, {cv::IMWRITE_JPEG_QUALITY, 77});
+  Web web;
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  ASSERT_TRUE(listed(web.port, cam.name()));
+  const Reply before = request(web.port, "/snapshot/" + cam.name());
+  EXPECT_EQ(before.header("X-Seq"), "0") << "before the first frame: a placeholder";
+  EXPECT_NE(before.header("X-Stream-State"), "live");
+  const auto r = w.publish_payload(std::as_bytes(std::span(jpg.data(), jpg.size())), shmframe::monotonic_ns());
+  ASSERT_TRUE(r);
+  const Reply snap = live_snapshot(web.port, "/snapshot/" + cam.name());
+  ASSERT_EQ(snap.status, 200);
+  EXPECT_EQ(snap.header("X-Seq"), std::to_string(r.seq));
+  EXPECT_EQ(snap.body, std::string(jpg.begin(), jpg.end())) << "the JPEG was re-encoded, not passed through";
+  const Reply q = request(web.port, "/snapshot/" + cam.name() + "?quality=30");
+  EXPECT_EQ(q.status, 200);
+  EXPECT_NE(q.body, snap.body);
+  EXPECT_FALSE(cv::imdecode(std::vector<uchar>(q.body.begin(), q.body.end()), cv::IMREAD_COLOR).empty());
+}
+
+// YUV is encoded from its planes: the picture is the documented test pattern of the frame it
+// names (X-Seq), within JPEG's tolerance (35 dB, the pattern check of jpeg streams).
+TEST(Web, YuvSnapshotsShowTheTestPattern) {
+  for (const char* format : {"nv12", "i420", "yuyv", "uyvy", "bgr8", "gray8", "bayer_rggb8"}) {
+    StreamGuard cam(std::string("web-yuv-") + format);
+    App producer(
+        {kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", format});
+    Web web;
+    ASSERT_GT(web.port, 0) << web.app->errors();
+    ASSERT_TRUE(listed(web.port, cam.name()));
+    const Reply snap = live_snapshot(web.port, "/snapshot/" + cam.name() + "?quality=95");
+    ASSERT_EQ(snap.status, 200) << format;
+    const std::uint64_t seq = std::stoull(snap.header("X-Seq"));
+    shmframe::app::Jpeg codec;
+    const auto check = shmframe::app::check_jpeg_pattern(
+        codec, seq, shmframe::FrameFormat{320, 240, shmframe::PixelFormat::bgr8, 0},
+        reinterpret_cast<const std::byte*>(snap.body.data()), snap.body.size());
+    // gray8 has no colour to compare, and a demosaiced Bayer picture is not the pattern to
+    // 35 dB before any encoding (the window viewer's picture neither): their size is checked below.
+    if (std::string(format) != "gray8" && std::string(format) != "bayer_rggb8") {
+      EXPECT_TRUE(check.ok) << format << ": " << check.problem << " (" << check.psnr_db << " dB)";
+    }
+    const cv::Mat img = cv::imdecode(std::vector<uchar>(snap.body.begin(), snap.body.end()), cv::IMREAD_UNCHANGED);
+    EXPECT_EQ(img.cols, 320) << format;
+    EXPECT_EQ(img.rows, 240) << format;
+  }
+}
+
+// While a stream has no producer its clients get a placeholder saying so; a new producer at
+// another size is followed without a reload.
+TEST(Web, PlaceholderThenTheRestartedProducerAtANewSize) {
+  StreamGuard cam("web-restart");
+  Web web;
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  {
+    App p({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--frames", "30"});
+    ASSERT_TRUE(listed(web.port, cam.name()));
+    ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+    ASSERT_EQ(p.proc->exit_code(20s), 0);
+  }
+  Reply closed;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    closed = request(web.port, "/snapshot/" + cam.name());
+    if (closed.header("X-Stream-State").find("closed") != std::string::npos) break;
+  }
+  EXPECT_NE(closed.header("X-Stream-State").find("closed"), std::string::npos) << closed.header("X-Stream-State");
+  EXPECT_EQ(closed.header("X-Seq"), "0");
+  App p2({kProducer, "--name", cam.name(), "--fps", "30", "--width", "160", "--height", "120"});
+  const Reply live = live_snapshot(web.port, "/snapshot/" + cam.name());
+  ASSERT_EQ(live.status, 200);
+  const cv::Mat img = cv::imdecode(std::vector<uchar>(live.body.begin(), live.body.end()), cv::IMREAD_COLOR);
+  EXPECT_EQ(img.size(), cv::Size(160, 120));
+  p2.proc->signal(SIGINT);
+  EXPECT_EQ(p2.proc->exit_code(10s), 0);
+}
+
+// Every bad input gets a status and a message naming what to fix; never a crash or a hang.
+TEST(Web, BadRequestsGetClearAnswers) {
+  StreamGuard cam("web-bad");
+  App producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "64", "--height", "48"});
+  Web web({"--max-clients", "3", "--header-timeout-ms", "500"});
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  ASSERT_TRUE(listed(web.port, cam.name()));
+  struct Case {
+    std::string target;
+    int status;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {"/stream/nosuchstream", 404, "/api/streams"},
+      {"/snapshot/nosuchstream", 404, "/api/streams"},
+      {"/api/streams/nosuchstream", 404, "/api/streams"},
+      {"/stream/" + cam.name() + "?quality=0", 400, "'quality'"},
+      {"/stream/" + cam.name() + "?quality=abc", 400, "'quality'"},
+      {"/stream/" + cam.name() + "?width=99999999999", 400, "'width'"},
+      {"/stream/" + cam.name() + "?fps=-1", 400, "'fps'"},
+      {"/stream/" + cam.name() + "?colour=red", 400, "unknown parameter 'colour'"},
+      {"/snapshot/" + cam.name() + "?format=gif", 400, "'format'"},
+      {"/stream/..%2F..%2Fetc%2Fpasswd", 400, "bad stream name"},
+      {"/stream/../../etc/passwd", 400, "bad stream name"},
+      {"/../../etc/passwd", 404, "no page"},
+      {"/nothing", 404, "/api/streams"},
+  };
+  for (const auto& c : cases) {
+    const Reply r = request(web.port, c.target);
+    EXPECT_EQ(r.status, c.status) << c.target << ": " << r.body;
+    EXPECT_NE(r.body.find(c.says), std::string::npos) << c.target << ": " << r.body;
+  }
+  EXPECT_EQ(request(web.port, "/api/streams", http::verb::post).status, 405);
+  EXPECT_EQ(request(web.port, "/", http::verb::get, {{"X-Big", std::string(20000, 'a')}}).status, 431);
+
+  // Slowloris: a connection that never finishes its header is closed after the header timeout.
+  asio::io_context io;
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(web.port));
+  beast::tcp_stream slow(io);
+  slow.connect(ep);
+  asio::write(slow, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n")));
+  slow.expires_after(10s);
+  char c = 0;
+  beast::error_code ec;
+  slow.read_some(asio::buffer(&c, 1), ec);
+  EXPECT_EQ(ec, asio::error::eof) << "the server did not close a half-sent request: " << ec.message();
+
+  // --max-clients 3: three open connections, the fourth is answered 503.
+  std::vector<std::unique_ptr<beast::tcp_stream>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<beast::tcp_stream>(io));
+    open.back()->connect(ep);
+  }
+  const Reply full = request(web.port, "/healthz");  // the server has accepted the three before (one thread, in order)
+  EXPECT_EQ(full.status, 503) << full.body;
+  EXPECT_NE(full.body.find("--max-clients"), std::string::npos) << full.body;
+  open.clear();
+}
+
+// Authentication: a non-loopback address without it is refused at start; with --auth-file, the
+// pages need a user's password (hashed by --hash-password); /healthz does not.
+TEST(Web, AuthenticationAndNonLoopbackBinding) {
+  App refused({kWeb, "--bind", "0.0.0.0:0"});
+  EXPECT_EQ(refused.proc->exit_code(10s), 2);
+  EXPECT_NE(refused.errors().find("--auth-file"), std::string::npos);
+
+  TempFile auth("auth");
+  const auto [rc, hash] = shell("echo 's3cret pass' | " + kWeb + " --hash-password");
+  ASSERT_EQ(rc, 0) << hash;
+  ASSERT_EQ(hash.rfind("$y$", 0), 0u) << "not a yescrypt hash: " << hash;
+  std::ofstream(auth.path) << "# users\nalice:" << hash;
+  Web web({"--auth-file", auth.path});
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  const Reply anon = request(web.port, "/api/streams");
+  EXPECT_EQ(anon.status, 401);
+  EXPECT_NE(anon.header("WWW-Authenticate").find("Basic"), std::string::npos);
+  const auto basic = [](const std::string& user_pass) {
+    std::string out(beast::detail::base64::encoded_size(user_pass.size()), '\0');
+    out.resize(beast::detail::base64::encode(out.data(), user_pass.data(), user_pass.size()));
+    return "Basic " + out;
+  };
+  EXPECT_EQ(request(web.port, "/api/streams", http::verb::get, {{"Authorization", basic("alice:s3cret pass")}}).status,
+            200);
+  EXPECT_EQ(request(web.port, "/api/streams", http::verb::get, {{"Authorization", basic("alice:wrong")}}).status, 401);
+  EXPECT_EQ(request(web.port, "/api/streams", http::verb::get, {{"Authorization", basic("bob:s3cret pass")}}).status,
+            401);
+  EXPECT_EQ(request(web.port, "/healthz").status, 200);
+
+  TempFile plain("plain");
+  std::ofstream(plain.path) << "alice:secret\n";
+  App bad({kWeb, "--bind", "127.0.0.1:0", "--auth-file", plain.path});
+  EXPECT_EQ(bad.proc->exit_code(10s), 2);
+  const std::string err = bad.errors();
+  EXPECT_NE(err.find("line 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("--hash-password"), std::string::npos) << err;
+}
