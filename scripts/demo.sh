@@ -13,13 +13,24 @@ cmake --build build/release
 stream="demo-$$"
 build/release/producer/shmframe-producer --name "$stream" "$@" &
 producer=$!
-cleanup() { kill -INT "$producer" 2>/dev/null || true; wait "$producer" 2>/dev/null || true; }
+web=
+cleanup() {
+  [[ -n $web ]] && { kill -INT "$web" 2>/dev/null || true; wait "$web" 2>/dev/null || true; }
+  kill -INT "$producer" 2>/dev/null || true
+  wait "$producer" 2>/dev/null || true
+}
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 viewer=(build/release/viewer/shmframe-viewer --name "$stream")
 if [[ -z ${DISPLAY:-} ]]; then
   viewer+=(--headless)
-  echo "shmframe: producer pid $producer on stream '$stream'; no \$DISPLAY, so the viewer prints its statistics. Ctrl-C stops both." >&2
+  # No screen: the browser viewer too, on loopback (ssh -L 8080:127.0.0.1:8080 to see it from elsewhere).
+  port="${SHMFRAME_WEB_PORT:-8080}"
+  build/release/viewer/shmframe-web --bind "127.0.0.1:$port" &
+  web=$!
+  echo "shmframe: producer pid $producer on stream '$stream'; no \$DISPLAY, so the viewer prints its statistics," \
+    "and the browser viewer serves http://127.0.0.1:$port/view/$stream (ssh -L $port:127.0.0.1:$port HOST to open it" \
+    "from another machine). Ctrl-C stops all." >&2
 else
   echo "shmframe: producer pid $producer on stream '$stream'; viewer window on $DISPLAY (q quits, space pauses, s saves, o overlay). Ctrl-C stops both." >&2
 fi

@@ -5,15 +5,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http.hpp>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <shmframe/pattern.hpp>
 #include <shmframe/shmframe.hpp>
 #include <string>
 #include <vector>
@@ -377,4 +381,157 @@ TEST(Web, AuthenticationAndNonLoopbackBinding) {
   const std::string err = bad.errors();
   EXPECT_NE(err.find("line 1"), std::string::npos) << err;
   EXPECT_NE(err.find("--hash-password"), std::string::npos) << err;
+}
+
+namespace {
+
+// Headless Chromium's screenshot of `url` (a real browser: HTML, JavaScript, MJPEG in <img>),
+// after it ran for `ms`. Empty when Chromium fails.
+cv::Mat screenshot(const std::string& url, const std::string& png, int ms = 3000) {
+  ::unlink(png.c_str());
+  const auto [rc, out] = shell(
+      "HOME=/tmp chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars"
+      " --window-size=800,600 --timeout=" +
+      std::to_string(ms) + " --screenshot=" + png + " '" + url + "' >/dev/null 2>&1");
+  if (rc != 0) return {};
+  return cv::imread(png, cv::IMREAD_COLOR);
+}
+
+// The bounding box of the largest region that is not the pages' background (#111): the picture.
+cv::Rect largest_picture(const cv::Mat& shot) {
+  cv::Mat mask;
+  cv::inRange(shot, cv::Scalar(14, 14, 14), cv::Scalar(20, 20, 20), mask);
+  cv::bitwise_not(mask, mask);
+  cv::Mat labels, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids);
+  cv::Rect best;
+  for (int i = 1; i < n; ++i) {
+    const cv::Rect r(stats.at<int>(i, cv::CC_STAT_LEFT), stats.at<int>(i, cv::CC_STAT_TOP),
+                     stats.at<int>(i, cv::CC_STAT_WIDTH), stats.at<int>(i, cv::CC_STAT_HEIGHT));
+    if (r.area() > best.area()) best = r;
+  }
+  return best;
+}
+
+std::uint64_t web_last_seq(int port, const std::string& name) {
+  const json j = json::parse(request(port, "/api/streams/" + name).body, nullptr, false);
+  return j.is_discarded() ? 0 : j.value("last_seq", std::uint64_t{0});
+}
+
+}  // namespace
+
+// A browser shows /view/NAME: the picture is the documented test pattern of one of the frames
+// committed meanwhile (PSNR against the best of them), and the stats line changes between two
+// screenshots.
+TEST(Web, ChromiumShowsThePatternAndLiveStats) {
+  StreamGuard cam("web-chromium");
+  App producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240"});
+  Web web;
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  ASSERT_TRUE(listed(web.port, cam.name()));
+  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+  TempFile png1("shot1.png"), png2("shot2.png");
+  const std::string url = "http://127.0.0.1:" + std::to_string(web.port) + "/view/" + cam.name();
+  const std::uint64_t before = web_last_seq(web.port, cam.name());
+  const cv::Mat shot1 = screenshot(url, png1.path);
+  const std::uint64_t after = web_last_seq(web.port, cam.name());
+  ASSERT_FALSE(shot1.empty()) << "headless Chromium made no screenshot";
+  const cv::Rect pic = largest_picture(shot1);
+  ASSERT_EQ(pic.size(), cv::Size(320, 240)) << "the picture is not on the page at its size";
+  const shmframe::FrameFormat f{320, 240, shmframe::PixelFormat::bgr8, 0};
+  cv::Mat expected(240, 320, CV_8UC3);
+  double best = 0;
+  for (std::uint64_t seq = before > 60 ? before - 60 : 1; seq <= after + 5; ++seq) {
+    shmframe::fill_test_pattern(seq, f, reinterpret_cast<std::byte*>(expected.data), expected.step[0]);
+    best = std::max(best, cv::PSNR(shot1(pic), expected));
+  }
+  EXPECT_GE(best, 30.0) << "the picture is not the test pattern of frames " << before << ".." << after;
+
+  const cv::Mat shot2 = screenshot(url, png2.path);
+  ASSERT_FALSE(shot2.empty());
+  const cv::Rect stats(0, 0, shot1.cols, pic.y);  // the links and the stats line, above the picture
+  EXPECT_GT(cv::norm(shot1(stats), shot2(stats), cv::NORM_L1), 0) << "the stats line did not change";
+}
+
+// 50 clients on /stream and one that stops reading (SIGSTOP): the others keep the source's
+// rate, the producer's rate is unchanged, the server's memory stays bounded, and all recover
+// once the stopped client is killed.
+TEST(Web, FiftyClientsAndAStalledOne) {
+  StreamGuard cam("web-load");
+  App producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "640", "--height", "480"});
+  Web web({"--max-clients", "200"});
+  ASSERT_GT(web.port, 0) << web.app->errors();
+  ASSERT_TRUE(listed(web.port, cam.name()));
+  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+  const std::string url = "http://127.0.0.1:" + std::to_string(web.port) + "/stream/" + cam.name();
+  // The stalled client: a real curl with a tiny receive buffer, stopped once it has started.
+  App stalled({"/usr/bin/curl", "-s", "-N", "--limit-rate", "1k", "-o", "/dev/null", url});
+  const auto rss_kib = [&] {
+    std::ifstream st("/proc/" + std::to_string(web.app->proc->pid()) + "/status");
+    std::string line;
+    while (std::getline(st, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return 0L;
+  };
+
+  struct Client {
+    std::unique_ptr<beast::tcp_stream> s;
+    std::array<char, 65536> buf{};
+    std::string tail;
+    std::uint64_t parts = 0;
+  };
+  asio::io_context io;
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(web.port));
+  std::vector<Client> clients(50);
+  const std::string req = "GET /stream/" + cam.name() + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::function<void(Client&)> read = [&](Client& c) {
+    c.s->async_read_some(asio::buffer(c.buf), [&](beast::error_code ec, std::size_t n) {
+      if (ec) return;
+      std::string chunk = c.tail + std::string(c.buf.data(), n);
+      for (std::size_t at = chunk.find("--shmframe\r\n"); at != std::string::npos;
+           at = chunk.find("--shmframe\r\n", at + 1))
+        ++c.parts;
+      c.tail = chunk.substr(chunk.size() > 11 ? chunk.size() - 11 : 0);
+      read(c);
+    });
+  };
+  for (auto& c : clients) {
+    c.s = std::make_unique<beast::tcp_stream>(io);
+    c.s->connect(ep);
+    asio::write(*c.s, asio::buffer(req));
+    read(c);
+  }
+  const auto run_for = [&](std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+  };
+  run_for(1s);  // warm up
+  stalled.proc->signal(SIGSTOP);
+  const long rss0 = rss_kib();
+  const auto counts = [&] {
+    std::vector<std::uint64_t> v;
+    for (auto& c : clients) v.push_back(c.parts);
+    return v;
+  };
+  const auto seq0 = web_last_seq(web.port, cam.name());
+  const auto c0 = counts();
+  const auto t0 = std::chrono::steady_clock::now();
+  run_for(4s);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto c1 = counts();
+  const double source_fps = static_cast<double>(web_last_seq(web.port, cam.name()) - seq0) / secs;
+  EXPECT_GT(source_fps, 30 * 0.9) << "the producer slowed down";
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    EXPECT_GE(static_cast<double>(c1[i] - c0[i]) / secs, 0.95 * source_fps) << "client " << i;
+  }
+  EXPECT_LT(rss_kib() - rss0, 64 * 1024) << "the server's memory grew with a stalled client";
+  stalled.proc->kill_and_reap();
+  run_for(1s);
+  const auto c2 = counts();
+  run_for(2s);
+  const auto c3 = counts();
+  for (std::size_t i = 0; i < clients.size(); ++i) EXPECT_GT(c3[i], c2[i]) << "client " << i << " stopped";
+  const Reply m = request(web.port, "/metrics");
+  EXPECT_NE(m.body.find("shmframe_web_clients 51"), std::string::npos) << "the killed client's connection stayed";
 }

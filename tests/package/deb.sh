@@ -66,6 +66,8 @@ expect_path '^\./usr/bin/shmframe-producer$' "producer"
 expect_path '^\./usr/bin/shmframe-consumer$' "consumer"
 expect_path '^\./usr/bin/shmframe-viewer$' "viewer"
 expect_path '^\./usr/bin/shmframe-record$' "recorder sample"
+expect_path '^\./usr/bin/shmframe-web$' "browser viewer"
+expect_path '^\./usr/lib/systemd/system/shmframe-web@\.service$' "shmframe-web's systemd unit template"
 expect_path '^\./usr/lib/([^/]+/)?shmframe/plugins/shmframe-edge\.so$' "edge plugin"
 expect_path '^\./usr/lib/([^/]+/)?shmframe/plugins/shmframe-motion\.so$' "motion plugin"
 expect_path '^\./usr/include/shmframe/shmframe\.hpp$' "public header"
@@ -191,6 +193,11 @@ if [[ "$frames" != 3 ]]; then
   fail "the consumer printed $frames JSON frame lines, not 3"
 fi
 cat "$out"
+
+step "the packaged shmframe-web runs, and its unit template starts it on the instance's address"
+"$root/usr/bin/shmframe-web" --help >"$out" 2>&1 || { cat "$out" >&2; fail "shmframe-web --help failed"; }
+unit="$root/usr/lib/systemd/system/shmframe-web@.service"
+grep -q '^ExecStart=/.*/bin/shmframe-web --bind %I ' "$unit" || { cat "$unit" >&2; fail "the unit does not run shmframe-web --bind %I"; }
 
 step "the packaged consumer loads the packaged edge plugin by name and runs it on 3 frames"
 run_reader_against_producer "$root/usr/bin/shmframe-producer" "$out" -- \
