@@ -182,7 +182,12 @@ void Feed::loop() {
     // Tight, in cv_view()'s shape: rows of the packed formats, the 4:2:0 planes stacked, a JPEG's bytes.
     const int rows = static_cast<int>(fmt.plane_count() > 1 ? fmt.height * 3 / 2 : fmt.height);
     if (fmt.compressed()) {
-      copy.create(1, static_cast<int>(std::max<std::size_t>(1, ev.frame.payload_bytes())), CV_8UC1);
+      // A view of a buffer of the slot's capacity: JPEG sizes change every frame, and a fresh
+      // allocation of each (above malloc's mmap threshold) would cost page faults every frame.
+      const int capacity = static_cast<int>(std::max<std::uint64_t>(1, fmt.frame_bytes()));
+      if (shot.storage.cols < capacity) shot.storage.create(1, capacity, CV_8UC1);
+      copy = shot.storage.colRange(0, static_cast<int>(std::clamp<std::size_t>(ev.frame.payload_bytes(), 1,
+                                                                               static_cast<std::size_t>(capacity))));
     } else {
       copy.create(rows, static_cast<int>(fmt.width), cv_type(fmt.pixel_format));
     }

@@ -71,6 +71,7 @@ struct Shot {
   PixelFormat pixel_format = PixelFormat::bgr8;   // of `pixels`
   PixelFormat source_format = PixelFormat::bgr8;  // of the stream
   cv::Mat raw;               // the copy as it came, when it was converted (gray16: the values under the mouse)
+  cv::Mat storage;           // jpeg: the buffer `raw` views (one row of the slot's capacity, reused)
   bool undecodable = false;  // a jpeg frame that does not decode: drawn as a placeholder
   std::uint16_t depth_min = 0, depth_max = 0;  // gray16: the range the colormap spans
   std::uint64_t seq = 0;
