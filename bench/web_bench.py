@@ -9,10 +9,12 @@ SECONDS each from:
 and, for the passthrough, from shmframe-web on a jpeg stream of the same size.
 
 Reported per run: the server's CPU per source frame (utime + stime from /proc/PID/stat over the
-window, divided by the frames the producer committed meanwhile), the clients' mean fps, and for
-shmframe-web the latency from capture (X-Timestamp, CLOCK_REALTIME) to the client having the
-whole part (p50, p99). Ratios are between runs of this one script (the machine is shared).
-Standard library only.
+window, divided by the frames the producer committed meanwhile) and the clients' fps. Latency,
+for both servers the same way: one client decodes every part (OpenCV), reads the frame's seq
+from the test pattern's code cells (docs/RELIABILITY.md) and takes CLOCK_MONOTONIC when the
+part's last byte arrived, minus that frame's capture_ns as a probe consumer printed it (same
+clock, same host). Ratios are between runs of this one script (the machine is shared). Needs
+python3-numpy and python3-opencv (scripts/install-deps.sh).
 
 Usage: bench/web_bench.py [--build build/release] [--seconds 5] [--json bench/results/web.json]
 """
@@ -54,6 +56,77 @@ def listing(port):
         return ""
 
 
+def seq_of(jpeg_bytes, width):
+    """The seq in a decoded test-pattern picture's code cells (docs/RELIABILITY.md step 3)."""
+    import cv2
+    import numpy
+    img = cv2.imdecode(numpy.frombuffer(jpeg_bytes, numpy.uint8), cv2.IMREAD_REDUCED_COLOR_2)
+    if img is None:
+        return None
+    c = max(1, width // 128)
+    scale = img.shape[1] / width
+    seq = 0
+    for i in range(min(64, width // c)):
+        x = int((i * c + c / 2) * scale)
+        y = int(c / 2 * scale)
+        if img[y, x].astype(int).sum() / 3 >= 128:
+            seq |= 1 << i
+    return seq
+
+
+def latency_run(port, request, boundary, seconds, width):
+    """One client for `seconds`: (CLOCK_MONOTONIC ns when a part was whole, the frame's seq)."""
+    s = connect(port, request)
+    s.setblocking(True)
+    s.settimeout(5)
+    buf = b""
+    parts = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        data = s.recv(1 << 20)
+        if not data:
+            break
+        now = time.monotonic_ns()
+        buf += data
+        while True:
+            at = buf.find(boundary)
+            head_end = buf.find(b"\r\n\r\n", at) if at >= 0 else -1
+            if head_end < 0:
+                break
+            length = None
+            for line in buf[at:head_end].decode("latin-1").split("\r\n"):
+                k, _, v = line.partition(":")
+                if k.lower() == "content-length":
+                    length = int(v)
+            if length is None or len(buf) < head_end + 4 + length:
+                break
+            parts.append((now, buf[head_end + 4:head_end + 4 + length]))
+            buf = buf[head_end + 4 + length:]
+    s.close()
+    return [(now, seq_of(jpg, width)) for now, jpg in parts]
+
+
+def latency_stats(samples, captures):
+    lat = sorted((now - captures[seq]) / 1e6 for now, seq in samples if seq in captures)
+    if not lat:
+        return {"latency_parts": 0}
+    return {"latency_parts": len(lat), "latency_ms_p50": lat[len(lat) // 2],
+            "latency_ms_p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))]}
+
+
+def captures_of(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                j = json.loads(line)
+            except ValueError:
+                continue
+            if j.get("event") == "frame":
+                out[j["seq"]] = j["capture_ns"]
+    return out
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -78,9 +151,8 @@ def connect(port, request, budget=10.0):
     return s
 
 
-def read_clients(socks, boundary, seconds, latencies=None):
-    """Reads every socket for `seconds`; parts per client. With `latencies`, each part's
-    X-Timestamp against the time its last byte arrived (CLOCK_REALTIME, same host)."""
+def read_clients(socks, boundary, seconds):
+    """Reads every socket for `seconds`; whole parts per client (and their bytes)."""
     sel = selectors.DefaultSelector()
     state = {}
     for s in socks:
@@ -97,7 +169,6 @@ def read_clients(socks, boundary, seconds, latencies=None):
             if not data:
                 sel.unregister(key.fileobj)
                 continue
-            now = time.time()
             buf = st["buf"] + data
             while True:
                 at = buf.find(boundary)
@@ -108,31 +179,25 @@ def read_clients(socks, boundary, seconds, latencies=None):
                     break
                 head = buf[at:head_end].decode("latin-1")
                 length = None
-                stamp = None
                 for line in head.split("\r\n"):
                     k, _, v = line.partition(":")
                     if k.lower() == "content-length":
                         length = int(v)
-                    elif k.lower() == "x-timestamp":
-                        stamp = float(v)
                 if length is None or len(buf) < head_end + 4 + length:
                     break
                 st["parts"] += 1
                 st["bytes"] += length
-                if latencies is not None and stamp is not None:
-                    latencies.append(now - stamp)
                 buf = buf[head_end + 4 + length:]
             st["buf"] = buf[-(1 << 22):] if len(buf) > (1 << 22) else buf
     read_clients.bytes = sum(state[s]["bytes"] for s in socks)
     return [state[s]["parts"] for s in socks]
 
 
-def measure(build, name, server_pid, port, request, boundary, clients, seconds, with_latency):
+def measure(build, name, server_pid, port, request, boundary, clients, seconds):
     socks = [connect(port, request) for _ in range(clients)]
     read_clients(socks, boundary, 1.0)  # warm up: connections made, first pictures sent
-    lat = [] if with_latency else None
     seq0, cpu0, t0 = last_seq(build, name), cpu_seconds(server_pid), time.monotonic()
-    parts = read_clients(socks, boundary, seconds, lat)
+    parts = read_clients(socks, boundary, seconds)
     seq1, cpu1, t1 = last_seq(build, name), cpu_seconds(server_pid), time.monotonic()
     for s in socks:
         s.close()
@@ -141,10 +206,6 @@ def measure(build, name, server_pid, port, request, boundary, clients, seconds, 
          "client_fps_mean": sum(parts) / len(parts) / (t1 - t0), "client_fps_min": min(parts) / (t1 - t0),
          "cpu_ms_per_frame": (cpu1 - cpu0) * 1000 / frames,
          "part_kib_mean": read_clients.bytes / max(1, sum(parts)) / 1024}
-    if lat:
-        lat.sort()
-        r["latency_ms_p50"] = lat[len(lat) // 2] * 1000
-        r["latency_ms_p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
     return r
 
 
@@ -170,6 +231,10 @@ def main():
             procs.append(subprocess.Popen([f"{a.build}/producer/shmframe-producer", "--name", name, "--width", "1920",
                                            "--height", "1080", "--fps", "30", "--format", fmt],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        probe_log = f"/tmp/{tag}-probe.jsonl"
+        probe = subprocess.Popen([f"{a.build}/consumer/shmframe-consumer", "--name", raw, "--processor", "probe",
+                                  "--every-frame"], stdout=open(probe_log, "w"), stderr=subprocess.DEVNULL)
+        procs.append(probe)
         port = free_port()
         web = subprocess.Popen([f"{a.build}/viewer/shmframe-web", "--bind", f"127.0.0.1:{port}", "--max-clients", "500"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -182,13 +247,13 @@ def main():
         counts = [int(c) for c in a.clients.split(",")]
         for n in counts:
             req = f"GET /stream/{raw}?quality=80 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-            r = measure(a.build, raw, web.pid, port, req, BOUNDARY_WEB, n, a.seconds, True)
+            r = measure(a.build, raw, web.pid, port, req, BOUNDARY_WEB, n, a.seconds)
             r["server"] = "shmframe-web"
             results["runs"].append(r)
             print(json.dumps(r), flush=True)
         for n in (1, 10):
             req = f"GET /stream/{jpeg} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-            r = measure(a.build, jpeg, web.pid, port, req, BOUNDARY_WEB, n, a.seconds, True)
+            r = measure(a.build, jpeg, web.pid, port, req, BOUNDARY_WEB, n, a.seconds)
             r["server"] = "shmframe-web passthrough"
             results["runs"].append(r)
             print(json.dumps(r), flush=True)
@@ -201,10 +266,19 @@ def main():
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             procs.append(gst)
             for n in counts:
-                r = measure(a.build, raw, gst.pid, gport, b"", BOUNDARY_GST, n, a.seconds, False)
+                r = measure(a.build, raw, gst.pid, gport, b"", BOUNDARY_GST, n, a.seconds)
                 r["server"] = "gstreamer"
                 results["runs"].append(r)
                 print(json.dumps(r), flush=True)
+        # Latency, one client each, the same measurement for both servers.
+        req = f"GET /stream/{raw}?quality=80 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        samples = {"shmframe-web": latency_run(port, req, BOUNDARY_WEB, a.seconds, 1920)}
+        if have_gst:
+            samples["gstreamer"] = latency_run(gport, b"", BOUNDARY_GST, a.seconds, 1920)
+        time.sleep(1.0)  # the probe's buffered last lines: a bench's grace period, not synchronisation
+        caps = captures_of(probe_log)
+        results["latency"] = {k: latency_stats(v, caps) for k, v in samples.items()}
+        print(json.dumps(results["latency"]), flush=True)
     finally:
         for p in reversed(procs):
             p.send_signal(2)
@@ -227,6 +301,10 @@ def main():
         p, w = by.get(("shmframe-web passthrough", n)), by.get(("shmframe-web", n))
         if p and w and w["cpu_ms_per_frame"] > 0:
             ratios[f"passthrough_vs_encode_cpu_{n}"] = p["cpu_ms_per_frame"] / w["cpu_ms_per_frame"]
+    lw, lg = results.get("latency", {}).get("shmframe-web", {}), results.get("latency", {}).get("gstreamer", {})
+    if lw.get("latency_ms_p50") and lg.get("latency_ms_p50"):
+        ratios["web_vs_gstreamer_latency_p50"] = lw["latency_ms_p50"] / lg["latency_ms_p50"]
+        ratios["web_vs_gstreamer_latency_p99"] = lw["latency_ms_p99"] / lg["latency_ms_p99"]
     results["ratios"] = ratios
     print(json.dumps(ratios, indent=2))
     if a.json:

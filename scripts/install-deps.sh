@@ -25,7 +25,7 @@ packages=(
   # shmframe-web (viewer/web): Boost.Beast/Asio (header-only). Its tests read it with clients
   # nobody here wrote: ffprobe (ffmpeg), souphttpsrc (plugins-good, above), promtool
   # (prometheus), headless Chromium.
-  libboost-dev ffmpeg prometheus chromium
+  libboost-dev ffmpeg prometheus chromium curl
 )
 # --bench: the baselines shmframe-bench compares against; --plots: what bench/plot.py needs;
 # --lint: what scripts/lint.sh runs (version 14: .clang-format is tuned to it).

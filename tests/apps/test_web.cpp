@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,6 +21,7 @@
 #include <shmframe/pattern.hpp>
 #include <shmframe/shmframe.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app_process.hpp"
@@ -130,17 +132,112 @@ Reply live_snapshot(int port, const std::string& target, std::chrono::seconds bu
   return r;
 }
 
+// A test-pattern producer and shmframe-web serving it, with its first live picture made.
+struct Served {
+  StreamGuard cam;
+  App producer;
+  Web web;
+  Served(const std::string& tag, const std::vector<std::string>& producer_args, std::vector<std::string> web_args = {})
+      : cam(tag), producer(args_for(cam.name(), producer_args)), web(std::move(web_args)) {}
+  // The server is up, lists the stream and has a live picture of it.
+  bool ready() {
+    return web.port > 0 && listed(web.port, cam.name()) &&
+           live_snapshot(web.port, "/snapshot/" + cam.name()).status == 200;
+  }
+  std::string url(const std::string& page) const {
+    return "http://127.0.0.1:" + std::to_string(web.port) + "/" + page + "/" + cam.name();
+  }
+
+ private:
+  static std::vector<std::string> args_for(const std::string& name, const std::vector<std::string>& extra) {
+    std::vector<std::string> a{kProducer, "--name", name};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+};
+
+// MJPEG clients on one io_context: each counts the parts it received whole and keeps the last
+// one's headers and bytes.
+class MjpegClients {
+ public:
+  struct Client {
+    std::unique_ptr<beast::tcp_stream> s;
+    std::array<char, 65536> buf{};
+    std::string pending;
+    std::uint64_t parts = 0;
+    std::string last_state, last_body;
+  };
+  MjpegClients(int port, const std::string& target, std::size_t n) : clients_(n) {
+    const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (auto& c : clients_) {
+      c.s = std::make_unique<beast::tcp_stream>(io_);
+      c.s->connect(ep);
+      asio::write(*c.s, asio::buffer(req));
+      read(c);
+    }
+  }
+  void run_for(std::chrono::milliseconds d) {
+    io_.restart();
+    io_.run_for(d);
+  }
+  // Runs until `done` holds for every client (true) or the budget ends (false).
+  bool run_until(const std::function<bool(const Client&)>& done, std::chrono::seconds budget) {
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (std::all_of(clients_.begin(), clients_.end(), done)) return true;
+      run_for(50ms);
+    }
+    return false;
+  }
+  std::vector<std::uint64_t> counts() const {
+    std::vector<std::uint64_t> v;
+    for (const auto& c : clients_) v.push_back(c.parts);
+    return v;
+  }
+  std::size_t size() const { return clients_.size(); }
+
+ private:
+  void read(Client& c) {
+    c.s->async_read_some(asio::buffer(c.buf), [this, &c](beast::error_code ec, std::size_t n) {
+      if (ec) return;
+      c.pending.append(c.buf.data(), n);
+      parse(c);
+      read(c);
+    });
+  }
+  // Whole parts off the front of `pending`: "--shmframe", headers, Content-Length bytes.
+  static void parse(Client& c) {
+    for (;;) {
+      const std::size_t at = c.pending.find("--shmframe\r\n");
+      const std::size_t end = at == std::string::npos ? at : c.pending.find("\r\n\r\n", at);
+      if (end == std::string::npos) return;
+      const std::string head = c.pending.substr(at, end - at);
+      const std::size_t cl = head.find("Content-Length: ");
+      if (cl == std::string::npos) return;
+      const std::size_t length = std::stoul(head.substr(cl + 16));
+      if (c.pending.size() < end + 4 + length) return;
+      const std::size_t st = head.find("X-Stream-State: ");
+      c.last_state = st == std::string::npos ? "" : head.substr(st + 16, head.find("\r\n", st) - st - 16);
+      c.last_body = c.pending.substr(end + 4, length);
+      ++c.parts;
+      c.pending.erase(0, end + 4 + length);
+    }
+  }
+  asio::io_context io_;
+  std::vector<Client> clients_;
+};
+
 }  // namespace
 
 // Every page answers, /api/streams has exactly the keys of `shmframe-consumer --status`, and
 // Prometheus' own checker accepts /metrics. Ctrl-C ends the server with 0.
 TEST(Web, PagesApiAndMetrics) {
-  StreamGuard cam("web-pages");
-  App producer(
-      {kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", "nv12"});
-  Web web;
-  ASSERT_GT(web.port, 0) << web.app->errors();
-  ASSERT_TRUE(listed(web.port, cam.name()));
+  Served s("web-pages", {"--fps", "30", "--width", "320", "--height", "240", "--format", "nv12"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  const StreamGuard& cam = s.cam;
+  Web& web = s.web;
+  App& producer = s.producer;
   EXPECT_EQ(request(web.port, "/healthz").body, "ok\n");
   const Reply index = request(web.port, "/");
   EXPECT_EQ(index.status, 200);
@@ -148,7 +245,6 @@ TEST(Web, PagesApiAndMetrics) {
   const Reply view = request(web.port, "/view/" + cam.name());
   EXPECT_EQ(view.status, 200);
   EXPECT_NE(view.body.find("/stream/" + cam.name()), std::string::npos);
-  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
 
   const json api = json::parse(request(web.port, "/api/streams/" + cam.name()).body);
   App status({kConsumer, "--status", "--name", cam.name()});
@@ -183,14 +279,9 @@ TEST(Web, PagesApiAndMetrics) {
 // Clients nobody here wrote read /stream as MJPEG: ffprobe decodes 30 frames of the stream's
 // size, GStreamer's souphttpsrc ! multipartdemux ! jpegdec 30 buffers.
 TEST(Web, MjpegIsReadByFfprobeAndGstreamer) {
-  StreamGuard cam("web-mjpeg");
-  App producer(
-      {kProducer, "--name", cam.name(), "--fps", "60", "--width", "320", "--height", "240", "--format", "yuyv"});
-  Web web;
-  ASSERT_GT(web.port, 0) << web.app->errors();
-  ASSERT_TRUE(listed(web.port, cam.name()));
-  const std::string url = "http://127.0.0.1:" + std::to_string(web.port) + "/stream/" + cam.name();
-  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+  Served s("web-mjpeg", {"--fps", "60", "--width", "320", "--height", "240", "--format", "yuyv"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  const std::string url = s.url("stream");
   const auto [rc, out] = shell("ffprobe -v error -f mpjpeg -i " + url +
                                " -read_intervals %+#30 -count_frames -select_streams v"
                                " -show_entries stream=codec_name,width,height,nb_read_frames -of compact=p=0");
@@ -233,13 +324,10 @@ TEST(Web, JpegPassesThroughUnchanged) {
 // names (X-Seq), within JPEG's tolerance (35 dB, the pattern check of jpeg streams).
 TEST(Web, YuvSnapshotsShowTheTestPattern) {
   for (const char* format : {"nv12", "i420", "yuyv", "uyvy", "bgr8", "gray8", "bayer_rggb8"}) {
-    StreamGuard cam(std::string("web-yuv-") + format);
-    App producer(
-        {kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240", "--format", format});
-    Web web;
-    ASSERT_GT(web.port, 0) << web.app->errors();
-    ASSERT_TRUE(listed(web.port, cam.name()));
-    const Reply snap = live_snapshot(web.port, "/snapshot/" + cam.name() + "?quality=95");
+    Served s(std::string("web-yuv-") + format,
+             {"--fps", "30", "--width", "320", "--height", "240", "--format", format});
+    ASSERT_TRUE(s.ready()) << s.web.app->errors();
+    const Reply snap = live_snapshot(s.web.port, "/snapshot/" + s.cam.name() + "?quality=95");
     ASSERT_EQ(snap.status, 200) << format;
     const std::uint64_t seq = std::stoull(snap.header("X-Seq"));
     shmframe::app::Jpeg codec;
@@ -424,14 +512,12 @@ std::uint64_t web_last_seq(int port, const std::string& name) {
 // committed meanwhile (PSNR against the best of them), and the stats line changes between two
 // screenshots.
 TEST(Web, ChromiumShowsThePatternAndLiveStats) {
-  StreamGuard cam("web-chromium");
-  App producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "320", "--height", "240"});
-  Web web;
-  ASSERT_GT(web.port, 0) << web.app->errors();
-  ASSERT_TRUE(listed(web.port, cam.name()));
-  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
+  Served s("web-chromium", {"--fps", "30", "--width", "320", "--height", "240"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  const StreamGuard& cam = s.cam;
+  const Web& web = s.web;
   TempFile png1("shot1.png"), png2("shot2.png");
-  const std::string url = "http://127.0.0.1:" + std::to_string(web.port) + "/view/" + cam.name();
+  const std::string url = s.url("view");
   const std::uint64_t before = web_last_seq(web.port, cam.name());
   const cv::Mat shot1 = screenshot(url, png1.path);
   const std::uint64_t after = web_last_seq(web.port, cam.name());
@@ -457,81 +543,105 @@ TEST(Web, ChromiumShowsThePatternAndLiveStats) {
 // rate, the producer's rate is unchanged, the server's memory stays bounded, and all recover
 // once the stopped client is killed.
 TEST(Web, FiftyClientsAndAStalledOne) {
-  StreamGuard cam("web-load");
-  App producer({kProducer, "--name", cam.name(), "--fps", "30", "--width", "640", "--height", "480"});
-  Web web({"--max-clients", "200"});
-  ASSERT_GT(web.port, 0) << web.app->errors();
-  ASSERT_TRUE(listed(web.port, cam.name()));
-  ASSERT_EQ(live_snapshot(web.port, "/snapshot/" + cam.name()).status, 200);
-  const std::string url = "http://127.0.0.1:" + std::to_string(web.port) + "/stream/" + cam.name();
-  // The stalled client: a real curl with a tiny receive buffer, stopped once it has started.
-  App stalled({"/usr/bin/curl", "-s", "-N", "--limit-rate", "1k", "-o", "/dev/null", url});
+  Served s("web-load", {"--fps", "30", "--width", "640", "--height", "480"}, {"--max-clients", "200"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  const int port = s.web.port;
+  // The stalled client: a real curl, stopped once it has started.
+  App stalled({"/usr/bin/curl", "-s", "-N", "-o", "/dev/null", s.url("stream")});
   const auto rss_kib = [&] {
-    std::ifstream st("/proc/" + std::to_string(web.app->proc->pid()) + "/status");
+    std::ifstream st("/proc/" + std::to_string(s.web.app->proc->pid()) + "/status");
     std::string line;
     while (std::getline(st, line)) {
       if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
     }
     return 0L;
   };
-
-  struct Client {
-    std::unique_ptr<beast::tcp_stream> s;
-    std::array<char, 65536> buf{};
-    std::string tail;
-    std::uint64_t parts = 0;
-  };
-  asio::io_context io;
-  const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(web.port));
-  std::vector<Client> clients(50);
-  const std::string req = "GET /stream/" + cam.name() + " HTTP/1.1\r\nHost: x\r\n\r\n";
-  std::function<void(Client&)> read = [&](Client& c) {
-    c.s->async_read_some(asio::buffer(c.buf), [&](beast::error_code ec, std::size_t n) {
-      if (ec) return;
-      std::string chunk = c.tail + std::string(c.buf.data(), n);
-      for (std::size_t at = chunk.find("--shmframe\r\n"); at != std::string::npos;
-           at = chunk.find("--shmframe\r\n", at + 1))
-        ++c.parts;
-      c.tail = chunk.substr(chunk.size() > 11 ? chunk.size() - 11 : 0);
-      read(c);
-    });
-  };
-  for (auto& c : clients) {
-    c.s = std::make_unique<beast::tcp_stream>(io);
-    c.s->connect(ep);
-    asio::write(*c.s, asio::buffer(req));
-    read(c);
-  }
-  const auto run_for = [&](std::chrono::milliseconds d) {
-    io.restart();
-    io.run_for(d);
-  };
-  run_for(1s);  // warm up
+  MjpegClients clients(port, "/stream/" + s.cam.name(), 50);
+  clients.run_for(1s);  // warm up
   stalled.proc->signal(SIGSTOP);
   const long rss0 = rss_kib();
-  const auto counts = [&] {
-    std::vector<std::uint64_t> v;
-    for (auto& c : clients) v.push_back(c.parts);
-    return v;
-  };
-  const auto seq0 = web_last_seq(web.port, cam.name());
-  const auto c0 = counts();
+  const auto seq0 = web_last_seq(port, s.cam.name());
+  const auto c0 = clients.counts();
   const auto t0 = std::chrono::steady_clock::now();
-  run_for(4s);
+  clients.run_for(4s);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const auto c1 = counts();
-  const double source_fps = static_cast<double>(web_last_seq(web.port, cam.name()) - seq0) / secs;
+  const auto c1 = clients.counts();
+  const double source_fps = static_cast<double>(web_last_seq(port, s.cam.name()) - seq0) / secs;
   EXPECT_GT(source_fps, 30 * 0.9) << "the producer slowed down";
   for (std::size_t i = 0; i < clients.size(); ++i) {
     EXPECT_GE(static_cast<double>(c1[i] - c0[i]) / secs, 0.95 * source_fps) << "client " << i;
   }
   EXPECT_LT(rss_kib() - rss0, 64 * 1024) << "the server's memory grew with a stalled client";
   stalled.proc->kill_and_reap();
-  run_for(1s);
-  const auto c2 = counts();
-  run_for(2s);
-  const auto c3 = counts();
+  clients.run_for(1s);
+  const auto c2 = clients.counts();
+  clients.run_for(2s);
+  const auto c3 = clients.counts();
   for (std::size_t i = 0; i < clients.size(); ++i) EXPECT_GT(c3[i], c2[i]) << "client " << i << " stopped";
-  const Reply m = request(web.port, "/metrics");
+  const Reply m = request(port, "/metrics");
   EXPECT_NE(m.body.find("shmframe_web_clients 51"), std::string::npos) << "the killed client's connection stayed";
+}
+
+// A producer SIGKILLed under 10 stream clients: they get the "producer lost" placeholder, then,
+// from its successor at another size, the new picture, without reconnecting.
+TEST(Web, ProducerKilledAndRestartedAtANewSizeUnderTenClients) {
+  Served s("web-kill", {"--fps", "30", "--width", "320", "--height", "240"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  MjpegClients clients(s.web.port, "/stream/" + s.cam.name(), 10);
+  const auto size_of = [](const MjpegClients::Client& c) {
+    const cv::Mat img = cv::imdecode(std::vector<uchar>(c.last_body.begin(), c.last_body.end()), cv::IMREAD_COLOR);
+    return img.size();
+  };
+  ASSERT_TRUE(clients.run_until([](const auto& c) { return c.last_state == "live"; }, 10s));
+  s.producer.proc->kill_and_reap(SIGKILL);
+  EXPECT_TRUE(clients.run_until([](const auto& c) { return c.last_state.find("lost") != std::string::npos; }, 10s))
+      << "no client got the producer-lost placeholder";
+  App successor({kProducer, "--name", s.cam.name(), "--fps", "30", "--width", "160", "--height", "120"});
+  EXPECT_TRUE(
+      clients.run_until([&](const auto& c) { return c.last_state == "live" && size_of(c) == cv::Size(160, 120); }, 15s))
+      << "the clients did not follow the new producer";
+  successor.proc->signal(SIGINT);
+  EXPECT_EQ(successor.proc->exit_code(10s), 0);
+}
+
+// The index follows producers without a reload: a page that loaded while one stream existed
+// shows a card (the #222 boxes of the page) for every stream, including one that started after
+// its first /api/streams. Chromium takes its screenshot at the page's load event or at --timeout:
+// the index is shown in an iframe of a page that also holds an <img> from a socket of ours that
+// never answers, so the load event never comes and the screenshot is the index after 5 s.
+TEST(Web, IndexShowsAStreamThatStartsWhileItIsOpen) {
+  Served s("web-index-a", {"--fps", "30", "--width", "160", "--height", "120"}, {"-v"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  StreamGuard second("web-index-b");
+  asio::io_context io;
+  asio::ip::tcp::acceptor silent(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  TempFile png("index.png"), page("index.html");
+  std::ofstream(page.path) << "<html><body style=\"margin:0;background:#111\"><iframe src=\"http://127.0.0.1:"
+                           << s.web.port << "/\" width=\"1600\" height=\"1390\" style=\"border:0\"></iframe>"
+                           << "<img src=\"http://127.0.0.1:" << silent.local_endpoint().port()
+                           << "/never\" width=\"1\" height=\"1\"></body></html>";
+  App chromium({"/bin/sh", "-c",
+                "HOME=/tmp chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1600,1400"
+                " --timeout=5000 --screenshot=" +
+                    png.path + " 'file://" + page.path + "' >/dev/null 2>&1"});
+  // The page's first listing (the server's debug log), then the second producer.
+  bool listed_once = false;
+  for (auto l = s.web.app->err->recv(20s); l && !listed_once; l = s.web.app->err->recv(20s)) {
+    listed_once = l->find("/api/streams -> 200") != std::string::npos;
+  }
+  ASSERT_TRUE(listed_once) << "Chromium did not load the index";
+  App producer2({kProducer, "--name", second.name(), "--fps", "30", "--width", "160", "--height", "120"});
+  ASSERT_TRUE(listed(s.web.port, second.name()));
+  ASSERT_EQ(chromium.proc->exit_code(60s), 0);
+  const json streams = json::parse(request(s.web.port, "/api/streams").body);
+  const cv::Mat shot = cv::imread(png.path, cv::IMREAD_COLOR);
+  ASSERT_FALSE(shot.empty()) << "headless Chromium made no screenshot";
+  cv::Mat card;
+  cv::inRange(shot, cv::Scalar(34, 34, 34), cv::Scalar(34, 34, 34), card);
+  cv::Mat labels, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(card, labels, stats, centroids);
+  int cards = 0;
+  for (int i = 1; i < n; ++i) cards += stats.at<int>(i, cv::CC_STAT_WIDTH) >= 300 ? 1 : 0;
+  EXPECT_EQ(cards, std::min<int>(16, static_cast<int>(streams.size())))
+      << "the page does not show every stream, or missed the one that started after it loaded";
 }

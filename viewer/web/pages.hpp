@@ -1,6 +1,7 @@
 // viewer/web/pages.hpp: the HTML of shmframe-web's index and stream pages. Plain pages with a
-// little JavaScript: the pictures are <img> elements on /stream (multipart MJPEG, which browsers
-// show natively), the text comes from /api/streams. No external resources: the machine may be
+// little JavaScript: the stream page's picture is an <img> on /stream (multipart MJPEG, which
+// browsers show natively), the index's thumbnails are snapshots refreshed in turn, the text
+// comes from /api/streams. No external resources: the machine may be
 // offline.
 #pragma once
 
@@ -26,19 +27,27 @@ function text(s) {
   return `${s.width}x${s.height} ${s.format}  ${(w.fps||0).toFixed(1)} fps\n` +
          `consumers ${(s.consumers||[]).length}  drops ${w.drops||0}  ${w.state||s.state}`;
 }
+// Thumbnails are snapshots, each fetched when the previous one has arrived (about 2 a second):
+// one MJPEG connection per card would use up the browser's 6 connections to this host.
+function thumbnail(img, name) {
+  const next = () => { if (img.isConnected) setTimeout(load, 500); };
+  const load = () => { img.src = `/snapshot/${name}?width=320&quality=70&_=${Date.now()}`; };
+  img.onload = next; img.onerror = next; load();
+}
 async function refresh() {
   let streams = [];
   try { streams = await (await fetch('/api/streams')).json(); } catch (e) { return; }
   const names = new Set(streams.map(s => s.name));
-  for (const [n, c] of cards) if (!names.has(n)) { c.querySelector('img').src = ''; c.remove(); cards.delete(n); }
+  for (const [n, c] of cards) if (!names.has(n)) { c.remove(); cards.delete(n); }
   for (const s of streams) {
     let c = cards.get(s.name);
     if (!c) {
       c = document.createElement('div'); c.className = 'card';
       const name = encodeURIComponent(s.name);
-      c.innerHTML = `<a href="/view/${name}"><img alt="${name}" src="/stream/${name}?width=320&fps=5&quality=70"></a>` +
+      c.innerHTML = `<a href="/view/${name}"><img alt="${name}"></a>` +
                     `<div><a href="/view/${name}">${name}</a></div><div class="stats"></div>`;
       document.getElementById('grid').appendChild(c); cards.set(s.name, c);
+      thumbnail(c.querySelector('img'), name);
     }
     c.querySelector('.stats').textContent = text(s);
   }

@@ -222,6 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     head_ = req.method() == http::verb::head;
+    target_ = std::string(req.target().data(), std::min<std::size_t>(req.target().size(), 256));
     const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
     if (t.path == "/healthz") {
       respond(http::status::ok, "ok\n", "text/plain");
@@ -313,6 +314,7 @@ class Session : public std::enable_shared_from_this<Session> {
       respond(http::status::ok, "", std::string("multipart/x-mixed-replace; boundary=") + kBoundary);
       return;
     }
+    spdlog::debug("{} -> 200, streaming", target_);
     mode_ = Mode::stream;
     if (fps) min_interval_ = std::chrono::microseconds(1'000'000 / *fps);
     header_ = std::string("HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=") + kBoundary +
@@ -325,7 +327,10 @@ class Session : public std::enable_shared_from_this<Session> {
     join_stream(h, *v);
     // Clients send nothing more: a read that completes means the client went away.
     stream_.socket().async_read_some(asio::buffer(&probe_, 1),
-                                     [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+                                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                       spdlog::debug("{}: client gone ({})", self->target_, ec.message());
+                                       self->close();
+                                     });
   }
 
   void start_snapshot(const std::string& name, const Target& t, std::string& error) {
@@ -424,6 +429,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void respond(http::status status, std::string body, const std::string& type, const Headers& extra = {}) {
+    spdlog::debug("{} -> {}", target_, static_cast<int>(status));
     auto res = std::make_shared<http::response<http::string_body>>(status, 11);
     res->set(http::field::server, "shmframe-web");
     res->set(http::field::content_type, type);
@@ -457,6 +463,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Clock::duration min_interval_{0};
   Clock::time_point next_allowed_{};
   std::string header_, part_;
+  std::string target_;  // of the request being answered (debug log)
   char probe_ = 0;
 };
 
