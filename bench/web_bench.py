@@ -270,11 +270,17 @@ def main():
                 r["server"] = "gstreamer"
                 results["runs"].append(r)
                 print(json.dumps(r), flush=True)
-        # Latency, one client each, the same measurement for both servers.
-        req = f"GET /stream/{raw}?quality=80 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-        samples = {"shmframe-web": latency_run(port, req, BOUNDARY_WEB, a.seconds, 1920)}
+        # Latency, one client each, the same measurement for both servers, each with the other
+        # one not working: GStreamer first (shmframe-web without clients copies one frame a
+        # second), then shmframe-web once GStreamer is stopped (its pipeline encodes every frame
+        # whether or not anyone reads them).
+        samples = {}
         if have_gst:
             samples["gstreamer"] = latency_run(gport, b"", BOUNDARY_GST, a.seconds, 1920)
+            gst.send_signal(2)
+            gst.wait(timeout=10)
+        req = f"GET /stream/{raw}?quality=80 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        samples["shmframe-web"] = latency_run(port, req, BOUNDARY_WEB, a.seconds, 1920)
         time.sleep(1.0)  # the probe's buffered last lines: a bench's grace period, not synchronisation
         caps = captures_of(probe_log)
         results["latency"] = {k: latency_stats(v, caps) for k, v in samples.items()}

@@ -104,6 +104,19 @@ void Feed::update(F&& f) {
   notifier_.notify();
 }
 
+double Feed::fps_tick(std::uint64_t now, bool counted) {
+  if (fps_window_start_ == 0) fps_window_start_ = now;
+  if (counted) ++fps_window_frames_;
+  const std::uint64_t window = now - fps_window_start_;
+  if (window < 1'000'000'000ull) return -1;
+  const double fps = static_cast<double>(fps_window_frames_) * 1e9 / static_cast<double>(window);
+  fps_window_start_ = now;
+  fps_window_frames_ = 0;
+  return fps;
+}
+
+void Feed::set_copying(bool on) { copying_.store(on, std::memory_order_relaxed); }
+
 void Feed::run() {
   try {
     loop();
@@ -173,9 +186,31 @@ void Feed::loop() {
       continue;
     }
     if (frame_limit_ != 0 && kept >= frame_limit_) continue;  // ~Event releases the frame at once
+    // Nobody wants pictures: statistics only, and one copy a second, so that a viewer that
+    // comes back has a recent picture at once (a still or slow stream sends no next frame).
+    if (const std::uint64_t now = monotonic_ns();
+        !copying_.load(std::memory_order_relaxed) && now - last_copy_ns_ < kIdleCopyPeriodNs) {
+      const double fps = fps_tick(now, true);
+      const std::uint64_t handoff = now - std::min(now, ev.frame.commit_ns());
+      const std::uint64_t seq = ev.frame.seq();
+      ev.frame.release();
+      const std::uint64_t cpu = thread_cpu_ns() - cpu0;
+      update([&](FeedStatus& s) {
+        s.shmframe_cpu_ns += cpu;
+        s.drops += ev.dropped;
+        if (fps >= 0) s.fps = fps;
+        if (s.banner != Banner::live) set_banner(Banner::live, s, now);
+        s.last_seq = seq;
+        s.last_frame_ns = now;
+        s.handoff_ms = static_cast<double>(handoff) / 1e6;
+        s.handoff.add(handoff);
+      });
+      continue;
+    }
 
     Shot& shot = shots_[back_];
     shot.taken_ns = monotonic_ns();
+    last_copy_ns_ = shot.taken_ns;
     const FrameFormat& fmt = ev.frame.format();
     const bool as_is = drawn_as_is(fmt.pixel_format);
     cv::Mat& copy = as_is ? shot.pixels : shot.raw;
@@ -208,12 +243,9 @@ void Feed::loop() {
     }
     shot.ready_ns = monotonic_ns();
 
-    if (fps_window_start_ == 0) fps_window_start_ = shot.ready_ns;
-    if (valid) ++fps_window_frames_, ++kept;
-    const std::uint64_t window = shot.ready_ns - fps_window_start_;
-    const bool window_done = window >= 1'000'000'000ull;
-    const double fps = window_done ? static_cast<double>(fps_window_frames_) * 1e9 / static_cast<double>(window) : 0;
-    if (window_done) fps_window_start_ = shot.ready_ns, fps_window_frames_ = 0;
+    if (valid) ++kept;
+    const double fps = fps_tick(shot.ready_ns, valid);
+    const bool window_done = fps >= 0;
 
     const std::uint64_t handoff = shot.taken_ns - std::min(shot.taken_ns, shot.commit_ns);
     const std::uint64_t e2e = shot.ready_ns - std::min(shot.ready_ns, shot.capture_ns);

@@ -126,6 +126,14 @@ class Feed {
   void stop();  // returns at once: ends the feed thread's wait (Reader::interrupt())
   const std::string& name() const { return name_; }
 
+  // Any thread: whether every frame is copied (the default), or only counted (fps, seq,
+  // hand-off, drops) with one copy a second. A viewer that shows nothing for a while
+  // (shmframe-web without clients of a stream) turns copying off, so an unwatched 1080p stream
+  // costs one copy a second, not one a frame, and a client that comes back still gets a picture
+  // at once.
+  // relaxed: the feed thread sees the change by its next frame at the latest.
+  void set_copying(bool on);
+
   // Display thread: makes the newest validated copy the front one; true if it changed.
   bool take_latest();
   // The front copy (empty pixels before the first frame). Valid until the next take_latest.
@@ -138,6 +146,9 @@ class Feed {
  private:
   void run();
   void loop();
+  // Feed thread: counts a frame (if `counted`) in the fps window at `now`; the window's fps when
+  // a second has passed (then a new window starts), else -1.
+  double fps_tick(std::uint64_t now, bool counted);
   template <class F>
   void update(F&& f);
 
@@ -147,7 +158,10 @@ class Feed {
   Display display_;
   Notifier& notifier_;
   std::atomic<bool> stop_{false};
-  std::optional<Reader> reader_;  // made by start() before the thread; used by it, interrupted by stop()
+  std::atomic<bool> copying_{true};
+  static constexpr std::uint64_t kIdleCopyPeriodNs = 1'000'000'000;
+  std::uint64_t last_copy_ns_ = 0;  // feed thread only
+  std::optional<Reader> reader_;    // made by start() before the thread; used by it, interrupted by stop()
   std::thread thread_;
 
   mutable std::mutex mu_;

@@ -645,3 +645,23 @@ TEST(Web, IndexShowsAStreamThatStartsWhileItIsOpen) {
   EXPECT_EQ(cards, std::min<int>(16, static_cast<int>(streams.size())))
       << "the page does not show every stream, or missed the one that started after it loaded";
 }
+
+// A stream nobody watches costs the server one copy a second, not one a frame; a client that
+// comes back gets a picture at once, and every frame again.
+TEST(Web, AnUnwatchedStreamIsNotCopiedEveryFrame) {
+  Served s("web-idle", {"--fps", "30", "--width", "320", "--height", "240"});
+  ASSERT_TRUE(s.ready()) << s.web.app->errors();
+  const auto web_counts = [&] {
+    const json j = json::parse(request(s.web.port, "/api/streams/" + s.cam.name()).body);
+    return std::make_pair(j["web"]["frames"].get<std::uint64_t>(), j["web"]["last_seq"].get<std::uint64_t>());
+  };
+  const auto [copies0, seq0] = web_counts();
+  std::this_thread::sleep_for(2s);  // a measurement window (no client), not a synchronisation
+  const auto [copies1, seq1] = web_counts();
+  EXPECT_GE(seq1 - seq0, 45u) << "the stream did not run";
+  EXPECT_LE(copies1 - copies0, 4u) << "an unwatched stream was copied " << copies1 - copies0 << " times for "
+                                   << seq1 - seq0 << " frames";
+  MjpegClients client(s.web.port, "/stream/" + s.cam.name(), 1);
+  ASSERT_TRUE(client.run_until([](const auto& c) { return c.parts >= 30; }, 10s))
+      << "a returning client got " << client.counts()[0] << " parts";
+}

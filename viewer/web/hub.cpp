@@ -12,6 +12,7 @@ namespace shmframe::web {
 Hub::Hub(std::string name, ReaderOptions reader, viewer::Display display, OnPicture on_picture)
     : name_(std::move(name)), on_picture_(std::move(on_picture)),
       feed_(name_, 0, notifier_, std::move(reader), display) {
+  feed_.set_copying(false);  // until a client wants pictures
   feed_.start();
   thread_ = std::thread([this] { run(); });
 }
@@ -26,6 +27,7 @@ Hub::~Hub() {
 void Hub::subscribe(const Variant& v) {
   {
     std::lock_guard lock(mu_);
+    if (uses_.empty()) feed_.set_copying(true);
     ++uses_[v].clients;
   }
   notifier_.notify();
@@ -35,6 +37,7 @@ void Hub::unsubscribe(const Variant& v) {
   std::lock_guard lock(mu_);
   auto it = uses_.find(v);
   if (it != uses_.end() && --it->second.clients <= 0) uses_.erase(it);
+  if (uses_.empty()) feed_.set_copying(false);
 }
 
 std::shared_ptr<const Picture> Hub::latest(const Variant& v) const {

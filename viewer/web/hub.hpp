@@ -2,7 +2,8 @@
 // reader thread, validated copies, never a torn picture) and one encoder thread that, for each
 // new frame or change of state, encodes the frame once per variant clients use and hands the
 // picture to the server (`on_picture`, called on the encoder thread). Adding a client of a variant
-// already in use costs no encoding.
+// already in use costs no encoding. While no client uses the stream, the feed only counts
+// frames, with one copy a second (Feed::set_copying): an unwatched stream costs no copy per frame.
 //
 // Thread contract: subscribe/unsubscribe/latest/status from any thread (the server's); the
 // callbacks run on the encoder thread; the destructor stops both threads.

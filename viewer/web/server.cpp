@@ -33,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kBoundary = "shmframe";
+// A snapshot answers with a frame captured at most this long ago, if one comes before its timeout.
+constexpr std::uint64_t kFreshNs = 250'000'000;
 
 struct Target {
   std::string path;
@@ -339,7 +341,7 @@ class Session : public std::enable_shared_from_this<Session> {
     Hub* h = stream_or_404(name);
     if (h == nullptr) return;
     auto now = h->latest(*v);
-    if (now != nullptr && now->seq != 0) {
+    if (now != nullptr && now->seq != 0 && monotonic_ns() - std::min(monotonic_ns(), now->capture_ns) <= kFreshNs) {
       send_picture(now);
       return;
     }
@@ -362,7 +364,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void finish_snapshot(const std::shared_ptr<const Picture>& p, bool timed_out = false) {
-    if (p->seq == 0 && !timed_out) {  // a placeholder: the fallback while waiting for a frame
+    // A placeholder, or a frame older than kFreshNs (the one a stream nobody watched kept): the
+    // fallback while waiting for a new frame, answered only at the timeout.
+    const std::uint64_t now = monotonic_ns();
+    const bool old = p->seq != 0 && now > p->capture_ns && now - p->capture_ns > kFreshNs;
+    if ((p->seq == 0 || old) && !timed_out) {
       pending_ = p;
       return;
     }
