@@ -99,6 +99,18 @@ std::optional<Summary> summary(Proc& rec, std::chrono::milliseconds t) {
   return Summary{frames, first, *l};
 }
 
+// shmframe-record on stream `name` into `path` (and `extra` options), started and waiting for
+// its stream: started before the producer, it takes the first frame (a reader that attaches to
+// a running stream starts at its newest frame).
+std::unique_ptr<Proc> waiting_recorder(const std::string& name, const std::string& path,
+                                       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{kRecord, "--name", name, "--output", path};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto rec = std::make_unique<Proc>(args);
+  EXPECT_TRUE(rec->err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec->errors();
+  return rec;
+}
+
 // The video frames ('00dc' or '00db' chunks of the movi list) of an AVI file, in order; nullopt when the
 // file is not a RIFF AVI with a movi list that fits in it.
 std::optional<std::vector<std::string>> avi_frames(const std::string& path) {
@@ -296,9 +308,8 @@ TEST(Samples, RecorderWritesEveryFrameAndFinishesTheFileOnClose) {
   StreamGuard cam("smp-rec");
   TempFile file("rec.avi");
   const int kFrames = 45;
-  Proc rec({kRecord, "--name", cam.name(), "--output", file.path, "--fps", "30"});
-  // Started first means waiting: a lossless reader that attaches late starts at the newest frame.
-  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  auto recorder = waiting_recorder(cam.name(), file.path, {"--fps", "30"});
+  Proc& rec = *recorder;
   Proc producer({kProducer, "--name", cam.name(), "--frames", std::to_string(kFrames), "--fps", "30", "--width", "320",
                  "--height", "240", "--format", "gray8", "--slots", "4"});
   EXPECT_EQ(producer.exit_code(20s), 0) << producer.errors();
@@ -341,8 +352,8 @@ TEST(Samples, RecorderCtrlCLeavesADecodableFile) {
 TEST(Samples, RecorderStartsANewFileWhenTheFrameSizeChanges) {
   StreamGuard cam("smp-recsize");
   TempFile file("recsize.avi"), second("recsize-2.avi");
-  Proc rec({kRecord, "--name", cam.name(), "--output", file.path, "--follow"});
-  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  auto recorder = waiting_recorder(cam.name(), file.path, {"--follow"});
+  Proc& rec = *recorder;
   {
     Proc p1({kProducer, "--name", cam.name(), "--frames", "10", "--fps", "30", "--width", "320", "--height", "240"});
     ASSERT_EQ(p1.exit_code(20s), 0) << p1.errors();
@@ -375,8 +386,8 @@ TEST(Samples, RecorderStoresJpegFramesByteForByte) {
   StreamGuard cam("smp-recjpeg");
   TempFile file("recjpeg.avi");
   const int kFrames = 30;
-  Proc rec({kRecord, "--name", cam.name(), "--output", file.path, "--fps", "30"});
-  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  auto recorder = waiting_recorder(cam.name(), file.path, {"--fps", "30"});
+  Proc& rec = *recorder;
   Proc probe({kConsumer, "--name", cam.name(), "--processor", "probe", "--lossless", "--exit-on-close", "--timeout-ms",
               "20000"});
   Proc producer({kProducer, "--name", cam.name(), "--frames", std::to_string(kFrames), "--fps", "30", "--width", "320",
@@ -412,8 +423,8 @@ TEST(Samples, RecorderStoresJpegFramesByteForByte) {
 TEST(Samples, RecorderSkipsFramesThatAreNotJpegsOfTheStreamsSize) {
   StreamGuard cam("smp-recbadjpeg");
   TempFile file("recbadjpeg.avi");
-  Proc rec({kRecord, "--name", cam.name(), "--output", file.path});
-  ASSERT_TRUE(rec.err->recv_prefix("shmframe-record: waiting for stream", 10s)) << rec.errors();
+  auto recorder = waiting_recorder(cam.name(), file.path);
+  Proc& rec = *recorder;
   shmframe::WriterOptions o;
   o.format = shmframe::FrameFormat{64, 48, shmframe::PixelFormat::jpeg, 0};
   o.slots = 4;
