@@ -439,6 +439,19 @@ TEST(Web, AuthenticationAndNonLoopbackBinding) {
   App refused({kWeb, "--bind", "0.0.0.0:0"});
   EXPECT_EQ(refused.proc->exit_code(10s), 2);
   EXPECT_NE(refused.errors().find("--auth-file"), std::string::npos);
+  {  // --no-auth serves it, with a warning
+    App open_bind({kWeb, "--bind", "0.0.0.0:0", "--no-auth"});
+    bool warned = false, serving = false;
+    while (!serving) {
+      const auto l = open_bind.err->recv(10s);
+      if (!l) break;
+      warned = warned || l->find("WITHOUT authentication") != std::string::npos;
+      serving = l->find("serving http://0.0.0.0:") != std::string::npos;
+    }
+    EXPECT_TRUE(warned && serving) << "--no-auth on 0.0.0.0: no warning, or not serving";
+    open_bind.proc->signal(SIGINT);
+    EXPECT_EQ(open_bind.proc->exit_code(10s), 0);
+  }
 
   TempFile auth("auth");
   const auto [rc, hash] = shell("echo 's3cret pass' | " + kWeb + " --hash-password");
@@ -626,7 +639,9 @@ TEST(Web, IndexShowsAStreamThatStartsWhileItIsOpen) {
                     png.path + " 'file://" + page.path + "' >/dev/null 2>&1"});
   // The page's first listing (the server's debug log), then the second producer.
   bool listed_once = false;
-  for (auto l = s.web.app->err->recv(20s); l && !listed_once; l = s.web.app->err->recv(20s)) {
+  while (!listed_once) {
+    const auto l = s.web.app->err->recv(20s);
+    if (!l) break;
     listed_once = l->find("/api/streams -> 200") != std::string::npos;
   }
   ASSERT_TRUE(listed_once) << "Chromium did not load the index";
