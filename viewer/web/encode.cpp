@@ -1,11 +1,10 @@
 #include "encode.hpp"
 
-#include <time.h>
-
 #include <algorithm>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <shmframe/clock.hpp>
+#include <shmframe/detail/os.hpp>
 #include <shmframe/opencv_convert.hpp>
 
 #include "render.hpp"
@@ -13,17 +12,20 @@
 namespace shmframe::web {
 namespace {
 
-std::uint64_t realtime_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+using shmframe::detail::realtime_ns;
 
 // A CLOCK_MONOTONIC time on CLOCK_REALTIME (for X-Timestamp, which clients compare with theirs).
 std::uint64_t to_wall(std::uint64_t mono_ns) {
   const std::uint64_t now_mono = monotonic_ns();
   const std::uint64_t now_wall = realtime_ns();
   return now_wall - std::min(now_wall, now_mono - std::min(now_mono, mono_ns));
+}
+
+// `size` scaled down to `width` pixels wide, aspect kept; as it is when `width` is 0 or not smaller.
+cv::Size narrowed(cv::Size size, std::uint32_t width) {
+  if (width == 0 || static_cast<int>(width) >= size.width) return size;
+  return {static_cast<int>(width),
+          std::max(1, static_cast<int>(std::lround(static_cast<double>(size.height) * width / size.width)))};
 }
 
 bool is_yuv(PixelFormat f) {
@@ -93,12 +95,12 @@ bool packed_picture(const viewer::Shot& shot, std::uint32_t width, cv::Mat& out,
     if (!to_bgr(shot.raw, shot.source_format, src)) return false;
     format = PixelFormat::bgr8;
   }
-  if (width == 0 || static_cast<int>(width) >= src.cols) {
+  const cv::Size size = narrowed(src.size(), width);
+  if (size == src.size()) {
     out = src;
-    return true;
+  } else {
+    cv::resize(src, out, size, 0, 0, cv::INTER_AREA);
   }
-  const int h = std::max(1, static_cast<int>(std::lround(static_cast<double>(src.rows) * width / src.cols)));
-  cv::resize(src, out, cv::Size(static_cast<int>(width), h), 0, 0, cv::INTER_AREA);
   return true;
 }
 
@@ -152,17 +154,18 @@ std::shared_ptr<const Picture> encode(const viewer::Shot& shot, const Variant& v
   return p;
 }
 
+std::string state_text(const viewer::FeedStatus& status, std::uint64_t now_ns) {
+  if (!status.fatal.empty()) return status.fatal;
+  return status.banner == viewer::Banner::live ? "live" : viewer::banner_text(status, now_ns);
+}
+
 std::shared_ptr<const Picture> placeholder(const viewer::FeedStatus& status, const Variant& v, app::Jpeg& jpeg,
                                            std::uint64_t now_ns) {
   cv::Size size(640, 360);
   if (status.format.width != 0 && status.format.height != 0) {
     size = cv::Size(static_cast<int>(status.format.width), static_cast<int>(status.format.height));
   }
-  if (!v.png && v.width != 0 && static_cast<int>(v.width) < size.width) {
-    size = cv::Size(
-        static_cast<int>(v.width),
-        std::max(1, static_cast<int>(std::lround(static_cast<double>(size.height) * v.width / size.width))));
-  }
+  if (!v.png) size = narrowed(size, v.width);
   viewer::FeedStatus shown = status;
   if (shown.banner == viewer::Banner::live) shown.banner = viewer::Banner::waiting;  // live, but no picture yet
   viewer::Tile tile{"", nullptr, shown};
@@ -172,7 +175,7 @@ std::shared_ptr<const Picture> placeholder(const viewer::FeedStatus& status, con
   cv::Mat canvas;
   viewer::compose({tile}, size, ro, canvas);
   auto p = std::make_shared<Picture>();
-  p->state = status.fatal.empty() ? viewer::banner_text(shown, now_ns) : status.fatal;
+  p->state = state_text(shown, now_ns);
   p->wall_ns = realtime_ns();
   p->generation = status.generation;
   p->width = static_cast<std::uint32_t>(canvas.cols);

@@ -41,6 +41,11 @@ struct Picture {
 // scaled. Null when the frame does not decode (a corrupt JPEG): the caller shows a placeholder.
 std::shared_ptr<const Picture> encode(const viewer::Shot& shot, const Variant& v, app::Jpeg& jpeg);
 
+// What a stream's pictures say of it: "live", else the window viewer's banner text ("waiting for
+// producer", "producer lost (...)", "closed") or the reason it cannot be used. One spelling for the
+// placeholders, X-Stream-State and /api/streams.
+std::string state_text(const viewer::FeedStatus& status, std::uint64_t now_ns);
+
 // A stream's placeholder: the window viewer's banner over an empty picture of `size` (the
 // stream's, or 640x360 before any), saying `status`'s state.
 std::shared_ptr<const Picture> placeholder(const viewer::FeedStatus& status, const Variant& v, app::Jpeg& jpeg,

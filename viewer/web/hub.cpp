@@ -51,6 +51,7 @@ void Hub::run() {
   std::uint64_t seen = 0;
   std::uint64_t version = 1;  // bumped by every new frame or state: what each variant must show
   std::string last_state;
+  bool last_live = false;
   constexpr auto kForever = std::chrono::hours(24 * 365);
   while (!stop_.load(std::memory_order_relaxed)) {
     seen = notifier_.wait_past(seen, std::chrono::steady_clock::now() + kForever);
@@ -61,9 +62,11 @@ void Hub::run() {
     const viewer::Shot& shot = feed_.front();
     const bool live = st.fatal.empty() && st.banner == viewer::Banner::live && shot.seq != 0 &&
                       shot.generation == st.generation;
-    const std::string state = live ? "live" : st.fatal.empty() ? viewer::banner_text(st, now) : st.fatal;
-    if (fresh || state != last_state) ++version;
+    // A picture to show, or the state it would say: a change of either is a new version.
+    const std::string state = state_text(st, now);
+    if (fresh || live != last_live || state != last_state) ++version;
     last_state = state;
+    last_live = live;
     std::vector<Variant> todo;
     {
       std::lock_guard lock(mu_);

@@ -110,17 +110,10 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }
 
 nlohmann::ordered_json web_json(const viewer::FeedStatus& st, std::uint64_t now) {
-  const bool live = st.banner == viewer::Banner::live && st.fatal.empty();
-  return {{"state", live               ? std::string("live")
-                    : st.fatal.empty() ? viewer::banner_text(st, now)
-                                       : st.fatal},
-          {"fps", st.fps},
-          {"frames", st.frames},
-          {"drops", st.drops},
-          {"overruns", st.overruns},
-          {"undecodable", st.undecodable},
-          {"last_seq", st.last_seq},
-          {"handoff_ms", st.handoff_ms},
+  return {{"state", state_text(st, now)}, {"fps", st.fps},
+          {"frames", st.frames},          {"drops", st.drops},
+          {"overruns", st.overruns},      {"undecodable", st.undecodable},
+          {"last_seq", st.last_seq},      {"handoff_ms", st.handoff_ms},
           {"e2e_ms", st.e2e_ms}};
 }
 
@@ -567,19 +560,17 @@ void Server::deliver(const std::string& stream, const Variant& v, const std::sha
 std::string Server::api_streams() {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   const std::uint64_t now = monotonic_ns();
-  for (const auto& n : list_streams()) {
-    nlohmann::ordered_json s = app::stream_json(n);
-    if (auto it = hubs_.find(n); it != hubs_.end()) s["web"] = web_json(it->second->status(), now);
-    out.push_back(std::move(s));
-  }
+  for (const auto& n : list_streams()) out.push_back(stream_entry(n, now));
   return out.dump() + "\n";
 }
 
-std::string Server::api_stream(const std::string& name) {
+nlohmann::ordered_json Server::stream_entry(const std::string& name, std::uint64_t now) const {
   nlohmann::ordered_json s = app::stream_json(name);
-  if (auto it = hubs_.find(name); it != hubs_.end()) s["web"] = web_json(it->second->status(), monotonic_ns());
-  return s.dump() + "\n";
+  if (auto it = hubs_.find(name); it != hubs_.end()) s["web"] = web_json(it->second->status(), now);
+  return s;
 }
+
+std::string Server::api_stream(const std::string& name) { return stream_entry(name, monotonic_ns()).dump() + "\n"; }
 
 std::string Server::metrics() {
   std::ostringstream m;

@@ -20,6 +20,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json.hpp>
 #include <shmframe/reader.hpp>
 
 #include "auth.hpp"
@@ -76,6 +77,8 @@ class Server {
   std::string metrics();
   std::string api_stream(const std::string& name);
   std::string api_streams();
+  // A stream's --list object, with "web" (this server's view of it) when it has a hub.
+  nlohmann::ordered_json stream_entry(const std::string& name, std::uint64_t now) const;
 
   boost::asio::io_context& io_;
   ServerOptions opt_;
