@@ -155,9 +155,9 @@ std::vector<double> chain_run(int stages, std::uint64_t frames, std::vector<doub
       if (e.kind == shmframe::EventKind::closed) break;
       if (e.kind != shmframe::EventKind::frame) continue;
       const std::uint64_t now = shmframe::monotonic_ns();
-      const auto md = shmframe::parse_metadata(e.frame.metadata());
-      const std::uint64_t origin_seq = md.origin ? md.origin->seq : e.frame.seq();
-      const std::uint64_t origin = md.origin ? md.origin->capture_ns : e.frame.capture_ns();
+      const std::optional<shmframe::Origin> o = e.frame.origin();
+      const std::uint64_t origin_seq = o ? o->seq : e.frame.seq();
+      const std::uint64_t origin = o ? o->capture_ns : e.frame.capture_ns();
       if (origin_seq > kWarmup) lat.push_back(static_cast<double>(now - origin));
     }
   } catch (const shmframe::Error&) {

@@ -46,9 +46,16 @@ using shmframe::FrameFormat;
 using shmframe::WriteSlot;
 
 // What the pool, the leases and the element share; outlives the element while buffers live.
+// `mu` guards only which Writer is current: the Writer is safe to use from any thread, and its
+// acquire() may wait for a lossless consumer (up to max-block), so nobody calls into it with `mu`
+// held. Renders, buffer frees on other threads and stop() never wait behind that wait.
 struct SinkCore {
   std::mutex mu;
-  std::optional<shmframe::Writer> writer;  // guarded by mu
+  std::shared_ptr<shmframe::Writer> writer;  // guarded by mu; take it with current()
+  std::shared_ptr<shmframe::Writer> current() {
+    const std::lock_guard lock(mu);
+    return writer;
+  }
   // Counters, read by the read-only properties.
   std::atomic<std::uint64_t> zero_copy{0};   // committed in place (pool buffers)
   std::atomic<std::uint64_t> copied{0};      // copied into a slot
@@ -60,7 +67,7 @@ struct SinkCore {
 // readable after the commit and after the Writer moved to another generation or closed.
 struct Lease {
   std::shared_ptr<SinkCore> core;
-  WriteSlot slot;  // guarded by core->mu; empty once committed
+  WriteSlot slot;  // used by whoever holds the buffer (render) or frees it; empty once committed
   std::shared_ptr<const void> mapping;
 };
 
@@ -71,12 +78,8 @@ GQuark lease_quark() {
 
 void destroy_lease(gpointer p) {
   auto* lease = static_cast<Lease*>(p);
-  {
-    // Dropping an uncommitted slot abandons it, which drives the Writer.
-    const std::lock_guard lock(lease->core->mu);
-    lease->slot = WriteSlot{};
-  }
-  delete lease;  // NOLINT(cppcoreguidelines-owning-memory): GLib's destroy notify owns it
+  lease->slot = WriteSlot{};  // dropping an uncommitted slot abandons it (the Writer locks itself)
+  delete lease;               // NOLINT(cppcoreguidelines-owning-memory): GLib's destroy notify owns it
 }
 
 Lease* lease_of(GstBuffer* buf) {
@@ -140,9 +143,10 @@ GstFlowReturn pool_acquire(GstBufferPool* bpool, GstBuffer** out, GstBufferPoolA
   const auto size = GST_VIDEO_INFO_SIZE(&pool->info);
   GstMemory* mem = nullptr;
   {
-    const std::lock_guard lock(core->mu);
-    if (core->writer && pool->format && core->writer->format() == *pool->format) {
-      if (WriteSlot slot = core->writer->acquire(); slot && slot.format().frame_bytes() >= size) {
+    // May wait for a lossless consumer: without SinkCore::mu.
+    const std::shared_ptr<shmframe::Writer> writer = core->current();
+    if (writer && pool->format && writer->format() == *pool->format) {
+      if (WriteSlot slot = writer->acquire(); slot && slot.format().frame_bytes() >= size) {
         auto* lease = new Lease{
             core, std::move(slot), {}};  // NOLINT(cppcoreguidelines-owning-memory): owned by the memory's qdata
         lease->mapping = lease->slot.mapping();
@@ -284,7 +288,7 @@ bool open_writer(ShmframeSink* self, const FrameFormat& format) {
   opt.format = format;
   opt.log = [self](shmframe::LogLevel level, const std::string& message) { log_to_gst(self, level, message); };
   try {
-    st.core->writer.emplace(st.active.stream, std::move(opt));
+    st.core->writer = std::make_shared<shmframe::Writer>(st.active.stream, std::move(opt));
   } catch (const std::exception& e) {
     SHMFRAME_GST_ERROR(
         self, RESOURCE, OPEN_WRITE,
@@ -325,10 +329,14 @@ gboolean sink_start(GstBaseSink* bsink) {
   return TRUE;
 }
 
+// Ends an acquire() waiting on another thread at once (it returns empty).
 void close_writer(SinkState& st) {
-  const std::lock_guard lock(st.core->mu);
-  if (st.core->writer) st.core->writer->close();
-  st.core->writer.reset();
+  std::shared_ptr<shmframe::Writer> writer;
+  {
+    const std::lock_guard lock(st.core->mu);
+    writer = std::move(st.core->writer);
+  }
+  if (writer) writer->close();
 }
 
 gboolean sink_stop(GstBaseSink* bsink) {
@@ -453,12 +461,12 @@ bool is_slot_itself(GstBuffer* buf, const WriteSlot& slot) {
   return true;
 }
 
-// With SinkCore::mu held. Fills `slot` from `buf` (unless it is the slot itself) and commits it.
-shmframe::CommitStatus fill_and_commit(SinkState& st, GstBuffer* buf, WriteSlot& slot, std::uint64_t capture,
-                                       bool* in_place) {
+// Fills `slot` from `buf` (unless it is the slot itself) and commits it.
+shmframe::CommitStatus fill_and_commit(const SinkState& st, shmframe::Writer& writer, GstBuffer* buf, WriteSlot& slot,
+                                       std::uint64_t capture, bool* in_place) {
   const auto status = shmframe::gst::fill_slot(*st.caps_format, buf, slot, in_place);
   if (status != shmframe::CommitStatus::ok) return status;
-  return st.core->writer->commit(slot, capture).status;
+  return writer.commit(slot, capture).status;
 }
 
 GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
@@ -469,32 +477,39 @@ GstFlowReturn sink_render(GstBaseSink* bsink, GstBuffer* buf) {
     return GST_FLOW_NOT_NEGOTIATED;
   }
   const std::uint64_t capture = capture_time(self, buf);
-  const std::lock_guard lock(st.core->mu);
-  if (!st.core->writer) {  // closed at EOS; data again after a flush
-    if (!open_writer(self, st.caps_format->format)) return GST_FLOW_ERROR;
+  std::shared_ptr<shmframe::Writer> writer;
+  {
+    const std::lock_guard lock(st.core->mu);
+    if (!st.core->writer) {  // closed at EOS; data again after a flush
+      if (!open_writer(self, st.caps_format->format)) return GST_FLOW_ERROR;
+    }
+    writer = st.core->writer;
   }
   bool in_place = false;
   // A buffer of our pool still holding its slot: commit that slot, in place unless upstream
   // changed the buffer's layout.
   if (Lease* lease = lease_of(buf); lease != nullptr && lease->slot) {
     if (is_slot_itself(buf, lease->slot)) {
-      if (st.core->writer->commit(lease->slot, capture).status == shmframe::CommitStatus::ok) {
+      if (writer->commit(lease->slot, capture).status == shmframe::CommitStatus::ok) {
         st.core->zero_copy.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
         return GST_FLOW_OK;
       }
-    } else if (fill_and_commit(st, buf, lease->slot, capture, &in_place) == shmframe::CommitStatus::ok) {
+    } else if (fill_and_commit(st, *writer, buf, lease->slot, capture, &in_place) == shmframe::CommitStatus::ok) {
       (in_place ? st.core->zero_copy : st.core->copied).fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
       return GST_FLOW_OK;
     }
     lease->slot = WriteSlot{};  // acquired before a reconfigure: its generation is gone
   }
-  WriteSlot slot = st.core->writer->acquire();
+  WriteSlot slot = writer->acquire();  // may wait for a lossless consumer, up to max-block
   if (!slot) {
-    // Another pool buffer is out upstream and holds the Writer's one outstanding slot.
-    warn_drop(self, "upstream holds the stream's write slot in another buffer");
+    // busy: another pool buffer is out upstream (or being acquired) and holds the Writer's one
+    // outstanding slot.
+    warn_drop(self, slot.status() == shmframe::CommitStatus::busy
+                        ? "upstream holds the stream's write slot in another buffer"
+                        : shmframe::explain(slot.status()).data());
     return GST_FLOW_OK;
   }
-  const auto status = fill_and_commit(st, buf, slot, capture, &in_place);
+  const auto status = fill_and_commit(st, *writer, buf, slot, capture, &in_place);
   if (status != shmframe::CommitStatus::ok) {
     warn_drop(self, shmframe::explain(status).data());
     return GST_FLOW_OK;

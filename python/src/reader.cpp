@@ -105,23 +105,23 @@ class PyFrame {
   // The user's metadata (after the origin record, when there is one), validated like copy().
   py::bytes metadata() {
     require_live("metadata");
-    const auto parsed = parse_metadata(frame_.metadata());
-    std::string bytes(reinterpret_cast<const char*>(parsed.user.data()), parsed.user.size());
+    const auto user = frame_.metadata();
+    std::string bytes(reinterpret_cast<const char*>(user.data()), user.size());
     if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("metadata"));
     return py::bytes(bytes);
   }
 
   py::object origin() {
     require_live("origin");
-    const auto parsed = parse_metadata(frame_.metadata());
+    const std::optional<Origin> o = frame_.origin();
     if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("origin"));
-    if (!parsed.origin) return py::none();
+    if (!o) return py::none();
     py::dict d;
-    d["stream"] = parsed.origin->stream;
-    d["seq"] = parsed.origin->seq;
-    d["generation"] = parsed.origin->generation;
-    d["capture_ns"] = parsed.origin->capture_ns;
-    d["hops"] = parsed.origin->hops;
+    d["stream"] = o->stream;
+    d["seq"] = o->seq;
+    d["generation"] = o->generation;
+    d["capture_ns"] = o->capture_ns;
+    d["hops"] = o->hops;
     return d;
   }
 
@@ -129,9 +129,9 @@ class PyFrame {
 
   Origin origin_for_output() {
     require_live("origin");
-    const auto parsed = parse_metadata(frame_.metadata());
+    std::optional<Origin> o = frame_.origin();
     if (!frame_.still_valid()) raise(PyErrorKind::overrun, overrun_message("origin"));
-    if (parsed.origin) return *parsed.origin;
+    if (o) return std::move(*o);
     return Origin{*stream_, seq_, generation_, capture_ns_, 0};
   }
   const std::string& stream() const { return *stream_; }

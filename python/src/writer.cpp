@@ -39,9 +39,12 @@ std::span<const std::byte> as_bytes(const py::object& metadata, py::buffer_info&
 // camera frame behind it and its capture time (docs/ABI.md, "Origin record").
 struct Carried {
   py::buffer_info keep;
-  std::vector<std::byte> with_origin;
   std::span<const std::byte> bytes;
-  std::optional<std::uint64_t> origin_capture_ns;
+  std::optional<Origin> origin;  // hops counted: the input's + 1; the Writer records it
+  const Origin* origin_or_null() const { return origin ? &*origin : nullptr; }
+  std::optional<std::uint64_t> origin_capture_ns() const {
+    return origin ? std::optional(origin->capture_ns) : std::nullopt;
+  }
 };
 
 void carry(Carried& c, const py::object& metadata, const py::object& origin) {
@@ -49,12 +52,9 @@ void carry(Carried& c, const py::object& metadata, const py::object& origin) {
   if (origin.is_none()) return;
   Origin o = origin_of(origin);
   ++o.hops;
-  c.origin_capture_ns = o.capture_ns;
-  c.with_origin.resize(kOriginRecordSize + c.bytes.size());
-  if (!write_origin_record(o, std::span(c.with_origin).first(kOriginRecordSize)))
+  if (check_stream_name(o.stream))
     raise(PyErrorKind::invalid, "the origin frame's stream name cannot be recorded: '" + o.stream + "'");
-  std::copy(c.bytes.begin(), c.bytes.end(), c.with_origin.begin() + kOriginRecordSize);
-  c.bytes = c.with_origin;
+  c.origin = std::move(o);
 }
 
 std::uint64_t capture_time(const py::object& capture_ns, std::optional<std::uint64_t> fallback = std::nullopt) {
@@ -169,7 +169,7 @@ class PyWriter {
     ArrayImage img = check_image(array);
     Carried carried;
     carry(carried, metadata, origin);
-    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns);
+    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns());
     const auto meta = carried.bytes;
     FrameFormat want;
     want.width = img.width;
@@ -184,7 +184,7 @@ class PyWriter {
     CommitResult r;
     {
       py::gil_scoped_release nogil;
-      r = writer_->publish(view, t, meta);
+      r = writer_->publish(view, t, meta, carried.origin_or_null());
     }
     logs_->drain();
     return checked(r);
@@ -222,12 +222,12 @@ class PyWriter {
             "a jpeg slot needs commit(payload_bytes=N): how many bytes of its array are the JPEG");
     Carried carried;
     carry(carried, metadata, origin);
-    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns);
+    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns());
     const auto meta = carried.bytes;
     CommitResult r;
     {
       py::gil_scoped_release nogil;
-      r = writer_->commit(s.slot_, t, meta);
+      r = writer_->commit(s.slot_, t, meta, carried.origin_or_null());
     }
     if (r.status != CommitStatus::metadata_too_large && r.status != CommitStatus::payload_too_large &&
         r.status != CommitStatus::payload_missing) {
@@ -337,7 +337,7 @@ class PyWriter {
     FrameArray fa = check_frame_array(array, f);
     Carried carried;
     carry(carried, metadata, origin);
-    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns);
+    const std::uint64_t t = capture_time(capture_ns, carried.origin_capture_ns());
     const auto meta = carried.bytes;
     FrameFormat want;
     want.pixel_format = f;
@@ -369,8 +369,8 @@ class PyWriter {
     CommitResult r;
     {
       py::gil_scoped_release nogil;
-      r = f == PixelFormat::jpeg ? writer_->publish_payload(fa.payload, t, meta)
-                                 : writer_->publish_planes(fa.planes, t, meta);
+      r = f == PixelFormat::jpeg ? writer_->publish_payload(fa.payload, t, meta, carried.origin_or_null())
+                                 : writer_->publish_planes(fa.planes, t, meta, carried.origin_or_null());
     }
     logs_->drain();
     return checked(r);
@@ -430,6 +430,7 @@ class PyWriter {
       case CommitStatus::payload_too_large:
       case CommitStatus::payload_missing:
       case CommitStatus::format_mismatch:
+      case CommitStatus::bad_origin:
         raise(PyErrorKind::format, "Writer '" + name_ + "': " + std::string(explain(r.status)));
       case CommitStatus::stale_generation:
         raise(PyErrorKind::closed,

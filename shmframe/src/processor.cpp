@@ -19,44 +19,6 @@
 
 namespace shmframe {
 
-ParsedMetadata parse_metadata(std::span<const std::byte> metadata) {
-  ParsedMetadata p;
-  p.user = metadata;
-  layout::OriginRecord r{};
-  if (metadata.size() < sizeof r) return p;
-  std::memcpy(&r, metadata.data(), sizeof r);  // the bytes are in shared memory: copy, then check
-  if (r.magic != layout::kOriginMagic || r.size != sizeof r || r.stream_length == 0 ||
-      r.stream_length > sizeof r.stream) {
-    return p;
-  }
-  Origin o;
-  o.stream.assign(r.stream, r.stream_length);
-  if (check_stream_name(o.stream)) return p;  // not a stream name: not a record of ours
-  o.seq = r.seq;
-  o.generation = r.generation;
-  o.capture_ns = r.capture_ns;
-  o.hops = r.hops;
-  p.origin = std::move(o);
-  p.user = metadata.subspan(sizeof r);
-  return p;
-}
-
-bool write_origin_record(const Origin& o, std::span<std::byte> out) noexcept {
-  static_assert(sizeof(layout::OriginRecord) == kOriginRecordSize);
-  layout::OriginRecord r{};
-  if (out.size() < sizeof r || o.stream.empty() || o.stream.size() > sizeof r.stream) return false;
-  r.magic = layout::kOriginMagic;
-  r.size = sizeof r;
-  r.seq = o.seq;
-  r.generation = o.generation;
-  r.capture_ns = o.capture_ns;
-  r.hops = o.hops;
-  r.stream_length = static_cast<std::uint32_t>(o.stream.size());
-  std::memcpy(r.stream, o.stream.data(), o.stream.size());
-  std::memcpy(out.data(), &r, sizeof r);
-  return true;
-}
-
 std::string_view to_string(RunEnd e) noexcept {
   switch (e) {
     case RunEnd::frames_done: return "frames_done";
@@ -126,14 +88,9 @@ class StageOutput final : public Output {
       ++refused_;
       return false;
     }
-    const std::size_t cap = writer_->metadata_capacity();
-    if (kOriginRecordSize + metadata.size() > cap) return false;
-    buffer_.resize(kOriginRecordSize + metadata.size());
     Origin next = *origin_;
     ++next.hops;
-    if (!write_origin_record(next, buffer_)) return false;
-    if (!metadata.empty()) std::memcpy(buffer_.data() + kOriginRecordSize, metadata.data(), metadata.size());
-    const CommitResult r = writer_->commit(slot_, capture_ns_, buffer_);
+    const CommitResult r = writer_->commit(slot_, capture_ns_, metadata, &next);
     if (r) ++status_.published;
     return static_cast<bool>(r);
   }
@@ -147,7 +104,6 @@ class StageOutput final : public Output {
   const Frame* input_ = nullptr;
   std::uint64_t refused_ = 0;
   std::uint64_t capture_ns_ = 0;
-  std::vector<std::byte> buffer_;
   std::string failure_;
 };
 
@@ -213,8 +169,8 @@ class Runner {
     dropped_ += ev.dropped;
     last_frame_ = now;
     const Frame& f = ev.frame;
-    const ParsedMetadata md = parse_metadata(f.metadata());
-    origin_ = md.origin ? *md.origin : Origin{reader_.name(), f.seq(), f.generation(), f.capture_ns(), 0};
+    std::optional<Origin> carried = f.origin();
+    origin_ = carried ? std::move(*carried) : Origin{reader_.name(), f.seq(), f.generation(), f.capture_ns(), 0};
     const Input in(Input::Parts{
         .data = f.data(),
         .format = f.format(),
@@ -222,7 +178,7 @@ class Runner {
         .generation = f.generation(),
         .capture_ns = f.capture_ns(),
         .commit_ns = f.commit_ns(),
-        .metadata = md.user,
+        .metadata = f.metadata(),
         .payload_bytes = f.payload_bytes(),
         .origin = &origin_,
         .now_ns = now,

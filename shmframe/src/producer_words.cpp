@@ -39,10 +39,9 @@ Marked ProducerWords::mark(const WriteView& v, std::uint64_t seq, std::int64_t n
   return r;
 }
 
-void ProducerWords::commit(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-                           std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept {
+void ProducerWords::commit(const WriteView& v, std::uint32_t slot, std::uint64_t seq, const SlotWords& w) noexcept {
   std::lock_guard lk(mu_);
-  commit_slot(v, slot, seq, capture_ns, metadata_size, payload_bytes);
+  commit_slot(v, slot, seq, w);
   slot_words_[slot] = layout::slot_committed(seq);
   committed_seq_ = seq;
 }

@@ -334,6 +334,12 @@ Frame ReaderCore::take(std::uint64_t seq) noexcept {
   f.data_ = v.pixels(t->slot);
   f.metadata_ = v.metadata(t->slot);
   f.metadata_size_ = t->metadata_size;
+  // A flagged frame's metadata starts with its origin record; the user's follows it.
+  if ((t->flags & layout::kSlotHasOrigin) != 0 && f.metadata_size_ >= kOriginRecordSize) {
+    f.origin_record_ = f.metadata_;
+    f.metadata_ += kOriginRecordSize;
+    f.metadata_size_ -= kOriginRecordSize;
+  }
   f.payload_bytes_ = t->payload_bytes;
   f.held_ = t->held;
   return f;
@@ -731,6 +737,7 @@ Frame& Frame::operator=(Frame&& o) noexcept {
     commit_ns_ = o.commit_ns_;
     data_ = std::exchange(o.data_, nullptr);
     metadata_ = std::exchange(o.metadata_, nullptr);
+    origin_record_ = std::exchange(o.origin_record_, nullptr);
     metadata_size_ = std::exchange(o.metadata_size_, 0);
     payload_bytes_ = std::exchange(o.payload_bytes_, 0);
     held_ = std::exchange(o.held_, false);
@@ -806,10 +813,16 @@ void Frame::release() noexcept {
   att_.reset();
   data_ = nullptr;
   metadata_ = nullptr;
+  origin_record_ = nullptr;
   metadata_size_ = 0;
   payload_bytes_ = 0;
   held_ = false;
   pinned_ = false;
+}
+
+std::optional<Origin> Frame::origin() const {
+  if (origin_record_ == nullptr) return std::nullopt;
+  return read_origin_record({origin_record_, kOriginRecordSize});
 }
 
 // ---------------------------------------------------------------------------------------

@@ -256,14 +256,14 @@ std::uint32_t demote_slowest(const WriteView& v, DemotionLedger& ledger, std::ui
   return count;
 }
 
-void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-                 std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept {
+void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, const SlotWords& w) noexcept {
   auto& s = v.slot(slot);
   const std::uint64_t now = monotonic_ns();
-  s.capture_ns = capture_ns;
+  s.capture_ns = w.capture_ns;
   s.commit_ns = now;
-  s.metadata_size = metadata_size;
-  s.payload_bytes = payload_bytes;
+  s.metadata_size = w.metadata_size;
+  s.flags = w.flags;
+  s.payload_bytes = w.payload_bytes;
 #if defined(__x86_64__) || defined(__i386__)
   // Pixels written with non-temporal stores (ours in publish(), or a zero-copy producer's own
   // SIMD) are weakly ordered even on x86: without this fence the release store below could become
@@ -388,6 +388,7 @@ std::optional<Taken> take(const ReadView& v, layout::ConsumerEntry* me, Holds* h
     t.capture_ns = s.capture_ns;
     t.commit_ns = s.commit_ns;
     t.metadata_size = std::min(s.metadata_size, v.geo.metadata_capacity);  // untrusted: clamp
+    t.flags = s.flags;
     // A raw frame is its planes, whatever the word says; a JPEG's size is clamped to the slot.
     t.payload_bytes = v.geo.format.compressed() ? std::min(s.payload_bytes, v.geo.frame_bytes) : v.geo.frame_bytes;
     t.held = me != nullptr && holds->acquire(*me, i, hold_limit);

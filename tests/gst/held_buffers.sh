@@ -4,7 +4,11 @@
 # slow consumer, 30 ms a buffer, while the producer runs at 60 fps with 3 slots). The reader may
 # hold 2 frames; the queue wants 8, so the source must copy the rest. Every dumped frame must
 # be an intact pattern frame, in order, and the source's counters must show both paths ran
-# (else the test proved nothing) and no frame overwritten under a hold.
+# (else the test proved nothing). A frame taken while the source already holds its limit (2,
+# both pinned under queued buffers) is unheld: the producer may overwrite it before the copy
+# ends, and the source then drops it (counted, never pushed torn). So drops are allowed; torn
+# or reordered frames in the dump are not (measured: 1 such drop in about 1 run of 8 on 2 vCPUs,
+# before and after the Writer's threading change).
 source "$(dirname "$0")/lib.sh"
 gst_init held_buffers
 
@@ -27,5 +31,4 @@ stats="$(grep -o 'stopped: .*' "$work/src.log" || true)"
   fail "no counters from the source: $stats"
 zero="${BASH_REMATCH[1]}" copied="${BASH_REMATCH[2]}" dropped="${BASH_REMATCH[3]}"
 ((zero > 0 && copied > 0)) || fail "expected both zero-copy and copied buffers (a queue longer than the hold limit): $stats"
-((dropped == 0)) || fail "frames were overwritten under a single reader's hold: $stats"
 echo "$frames frames intact through a slow queue; $stats"

@@ -44,7 +44,7 @@ import zlib
 # ---------------------------------------------------------------- constants (docs/ABI.md)
 MAGIC = 0x454D4152464D4853          # "SHMFRAME"
 LOCK_MAGIC = 0x4B434F4C464D4853     # "SHMFLOCK"
-ABI_VERSION = 6
+ABI_VERSION = 7
 HEADER_SIZE = 512
 PAGE = 4096                          # ABI.md: "page (4096) aligned"
 SLOT_HEADER = 64
@@ -87,6 +87,25 @@ OFF_HEARTBEAT = 72
 OFF_READER_WAKE = 120
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+ORIGIN_MAGIC, ORIGIN_SIZE, SLOT_HAS_ORIGIN = 0x4E47524F, 104, 1  # ABI.md "Origin record", slot flags bit 0
+
+
+def origin_of(seq, generation, capture_ns, meta, flags, stream):
+    """ABI.md "Origin record": the camera frame behind a frame (itself, hops 0, unless the slot's
+    flags bit 0 is set and the first 104 bytes of its metadata are a believable record)."""
+    out = dict(origin_stream=stream, origin_seq=seq, origin_generation=generation, hops=0,
+               origin_capture_ns=capture_ns, user_metadata_size=len(meta))
+    if not flags & SLOT_HAS_ORIGIN or len(meta) < ORIGIN_SIZE:
+        return out
+    out["user_metadata_size"] = len(meta) - ORIGIN_SIZE
+    magic, size, oseq, ogen, ocap, hops, length = struct.unpack_from("<IIQQQII", meta, 0)
+    if magic != ORIGIN_MAGIC or size != ORIGIN_SIZE or not 1 <= length <= 64:
+        return out
+    name = meta[40:40 + length].decode("ascii", "replace")
+    if not NAME_RE.fullmatch(name) or name in (".", ".."):
+        return out
+    out.update(origin_stream=name, origin_seq=oseq, origin_generation=ogen, hops=hops, origin_capture_ns=ocap)
+    return out
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_VERIFY = 0, 1, 2, 3, 4
 EXIT_ABI, EXIT_NOT_SHMFRAME, EXIT_INVALID, EXIT_PERMISSION = 5, 6, 7, 8
@@ -746,7 +765,7 @@ class DocReader:
 
     def take(self, seg, seq):
         """Find the slot of `seq`, re-check, copy it out, validate. None: no slot holds it;
-        "retry": it moved under us; else (capture_ns, commit_ns, metadata, rows, valid)."""
+        "retry": it moved under us; else (capture_ns, commit_ns, metadata, rows, valid, flags)."""
         h, base = seg.h, seg.base
         want = 2 * seq
         slot = None
@@ -759,7 +778,7 @@ class DocReader:
             return None
         if load64(slot) != want:                        # re-load (no hold: read-only)
             return "retry"
-        capture_ns, commit_ns, msize, _flags, payload = struct.unpack_from("<QQIIQ", ctypes.string_at(slot + 8, 32))
+        capture_ns, commit_ns, msize, flags, payload = struct.unpack_from("<QQIIQ", ctypes.string_at(slot + 8, 32))
         msize = min(msize, h["metadata_capacity"])
         name = FORMATS[h["pixel_format"]][0]
         payload = min(payload, h["frame_bytes"]) if name == "jpeg" else h["frame_bytes"]
@@ -773,14 +792,14 @@ class DocReader:
             self.emit(event="overrun", seq=seq, generation=h["generation"], valid=False)
             return "retry"
         if name == "jpeg":
-            return capture_ns, commit_ns, meta, [[pix]], valid
+            return capture_ns, commit_ns, meta, [[pix]], valid, flags
         planes = []                                     # ABI.md "Planes": rows of row_bytes, stride apart
         for off, stride, rb, r in h["planes"][:h["plane_count"]]:
             planes.append([pix[off + y * stride:off + y * stride + rb] for y in range(r)])
-        return capture_ns, commit_ns, meta, planes, valid
+        return capture_ns, commit_ns, meta, planes, valid, flags
 
     def report(self, seg, seq, r, dropped):
-        capture_ns, commit_ns, meta, planes, valid = r
+        capture_ns, commit_ns, meta, planes, valid, flags = r
         h = seg.h
         crc = 0                                          # PROTOCOL.md: every plane's rows in order
         for rows in planes:
@@ -791,6 +810,7 @@ class DocReader:
                    format=fmt, crc32=f"{crc & 0xFFFFFFFF:08x}", pattern_ok=None, valid=valid, dropped=dropped,
                    metadata_size=len(meta), payload_bytes=sum(len(row) for rows in planes for row in rows),
                    capture_ns=capture_ns, commit_ns=commit_ns)
+        out.update(origin_of(seq, h["generation"], capture_ns, meta, flags, self.a.name))
         # jpeg: pattern_ok stays null (decoding needs a JPEG codec, not in the standard library).
         if self.a.verify and fmt != "jpeg":
             mismatch = self.pattern.check(seq, planes)

@@ -55,11 +55,13 @@ wait_for() {
 count() { grep -c "\"event\":\"$2\"" "$1" 2>/dev/null || true; }
 has_at_least() { [ "$(count "$1" "$2")" -ge "$3" ]; }
 
-# compare DOC PROBE MIN_COMMON: pattern_ok, increasing seqs, crc parity on common seqs
+# compare DOC PROBE MIN_COMMON [any]: pattern_ok (not with "any": pictures other than the test
+# pattern), increasing seqs, crc and origin parity on common seqs
 compare() {
   "$PY" - "$@" <<'EOF'
 import json, sys
 doc, probe, min_common = sys.argv[1], sys.argv[2], int(sys.argv[3])
+any_picture = len(sys.argv) > 4 and sys.argv[4] == "any"
 def lines(p):
     out = []
     for l in open(p):
@@ -76,7 +78,7 @@ if bad: errs.append(f"docreader reported {bad[:3]}")
 for o in d:
     # jpeg: the docreader cannot decode (standard library only): its crc must match the probe's,
     # whose --verify decodes and checks the picture.
-    if o.get("valid") and o.get("pattern_ok") is not True and o.get("format") != "jpeg":
+    if o.get("valid") and o.get("pattern_ok") is not True and o.get("format") != "jpeg" and not any_picture:
         errs.append(f"seq {o['seq']}: pattern_ok {o.get('pattern_ok')} {o.get('mismatch')}")
 key = [(o["generation"], o["seq"]) for o in d]
 if any(b <= a for a, b in zip(key, key[1:])):
@@ -85,6 +87,9 @@ common = [o for o in d if o["seq"] in p]
 for o in common:
     if o["crc32"] != p[o["seq"]]["crc32"]:
         errs.append(f"seq {o['seq']}: crc32 docreader {o['crc32']} != probe {p[o['seq']]['crc32']}")
+    for k in ("origin_stream", "origin_seq", "origin_generation", "hops"):
+        if k in o and o[k] != p[o["seq"]].get(k):
+            errs.append(f"seq {o['seq']}: {k} docreader {o[k]} != probe {p[o['seq']].get(k)}")
 if len(common) < min_common:
     errs.append(f"only {len(common)} frames in common with the probe (want >= {min_common})")
 print(f"  docreader {len(d)} frames, probe {len(p)}, common {len(common)}, crc mismatches "
@@ -141,6 +146,27 @@ if "$PRODUCER" --help 2>&1 | grep -q -- --stride-align; then
   run_format gray8-a64 gray8 --stride-align 64
   grep -q '"stride":1024' "$WORK/$PREFIX-rgb8-a64/doc.jsonl" || fail "--stride-align 64: stride is not 1024"
 fi
+
+# ---- 1b. a stage's output carries an origin record (ABI.md "Origin record", slot flags bit 0):
+# the docreader reads it from the documents and must agree with the probe on every frame
+s="$PREFIX-stage"; out="$PREFIX-stage-out"; dir="$WORK/$s"; mkdir -p "$dir"
+echo "case $s: a stage's output (edge plugin), origin records"
+"$PRODUCER" --name "$s" --fps 100 --width 320 --height 240 >"$dir/producer.log" 2>&1 &
+prod=$!; PIDS+=("$prod")
+"$CONSUMER" --name "$s" --plugin "${SHMFRAME_EDGE_PLUGIN:?set SHMFRAME_EDGE_PLUGIN to shmframe-edge.so}" \
+  --output "$out" >"$dir/stage.log" 2>&1 &
+stage=$!; PIDS+=("$stage")
+"$CONSUMER" --name "$out" --processor probe --every-frame --frames 80 --timeout-ms 15000 \
+  >"$dir/probe.jsonl" 2>"$dir/probe.log" &
+probe=$!; PIDS+=("$probe")
+"$PY" "$READER" --name "$out" --frames 60 --timeout 15 --every-frame >"$dir/doc.jsonl" 2>"$dir/doc.log" &
+doc=$!; PIDS+=("$doc")
+wait_exit "$doc" 40 || { cat "$dir/doc.log"; fail "$s: docreader failed"; }
+wait_exit "$probe" 40 || { cat "$dir/probe.log"; fail "$s: probe failed"; }
+kill -TERM "$stage" "$prod"; wait_exit "$stage" 10; wait_exit "$prod" 10
+compare "$dir/doc.jsonl" "$dir/probe.jsonl" 20 any || fail "$s: docreader and probe disagree"
+grep -q "\"origin_stream\":\"$s\",.*\"hops\":1" "$dir/doc.jsonl" ||
+  fail "$s: the docreader found no origin record naming $s with hops 1: $(grep -m1 '"frame"' "$dir/doc.jsonl")"
 
 # ---- 2. a clean close (SIGTERM) is reported as closed
 s="$PREFIX-close"; dir="$WORK/$s"; mkdir -p "$dir"
@@ -218,7 +244,7 @@ open(sys.argv[1], "wb").write(h)
 EOF
 "$PY" "$READER" --name "$s" --frames 1 --timeout 2 >"$WORK/abi.jsonl" 2>&1; rc=$?
 [ $rc = 5 ] || { cat "$WORK/abi.jsonl"; fail "ABI mismatch: exit $rc, expected 5"; }
-grep -q "version 99" "$WORK/abi.jsonl" && grep -q "version 6" "$WORK/abi.jsonl" || fail "ABI mismatch: message does not name both versions"
+grep -q "version 99" "$WORK/abi.jsonl" && grep -q "version 7" "$WORK/abi.jsonl" || fail "ABI mismatch: message does not name both versions"
 s="$PREFIX-junk"
 head -c 4096 /dev/zero | tr '\0' 'x' >"/dev/shm/shmframe.$s"
 "$PY" "$READER" --name "$s" --frames 1 --timeout 2 >"$WORK/junk.jsonl" 2>&1; rc=$?
@@ -228,7 +254,7 @@ s="$PREFIX-sparse"   # a valid header on a sparse object: refused before its hol
 "$PY" - "/dev/shm/shmframe.$s" <<'EOF2'
 import struct, sys
 h = bytearray(512)
-struct.pack_into("<QIIIIQQiIQQ", h, 0, 0x454D4152464D4853, 6, 512, 2, 0, 12288, 1, 1, 0, 0, 0)
+struct.pack_into("<QIIIIQQiIQQ", h, 0, 0x454D4152464D4853, 7, 512, 2, 0, 12288, 1, 1, 0, 0, 0)
 struct.pack_into("<IIIIIIIIQQQQQQQ", h, 128, 4, 2, 4, 1, 1, 1, 1, 0, 8, 4096, 8192, 4096, 512, 128, 100_000_000)
 struct.pack_into("<II", h, 216, 1, 0)                  # plane_count 1
 struct.pack_into("<QIIII", h, 224, 0, 4, 4, 2, 0)     # plane 0: 2 rows of 4 bytes

@@ -201,6 +201,64 @@ TEST(Lossless, AReaderThatDetachesWakesTheWaitingProducerAtOnce) {
   EXPECT_EQ(a.w.stats().lossless_demotions, 0u) << "a reader that left is not demoted";
 }
 
+// acquire()'s wait for a lossless reader holds no lock that other threads need (shmframesink
+// acquires on upstream's thread while buffers are freed and rendered on others): another
+// acquire() is busy at once, the accessors answer, and close() ends the wait at once.
+TEST(Lossless, AWaitingAcquireLetsOtherThreadsUseTheWriterAndCloseEndsIt) {
+  testkit::StreamGuard g("lossless-threads");
+  Armed a(g.name(), 2, 5s);
+  publish(a.w, 2);
+  publish(a.w, 3);  // both slots hold frames the reader owes: the next acquire() waits
+  std::atomic<bool> returned{false};
+  CommitStatus waited = CommitStatus::ok;
+  std::chrono::steady_clock::time_point done;
+  std::thread producer([&] {
+    const WriteSlot s = a.w.acquire();
+    waited = s.status();
+    done = std::chrono::steady_clock::now();
+    returned = true;
+  });
+  ASSERT_TRUE(testkit::wait_until([&] { return a.w.stats().lossless_waits >= 1; }, 5s));
+  const auto start = std::chrono::steady_clock::now();
+  const WriteSlot other = a.w.acquire();
+  EXPECT_EQ(other.status(), CommitStatus::busy) << "a second slot while the first is being acquired";
+  EXPECT_EQ(a.w.format().width, testkit::small_options({}).format.width);
+  EXPECT_NE(a.w.generation(), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "other threads waited behind the lossless wait";
+  EXPECT_FALSE(returned.load()) << "the acquire did not wait for the reader";
+  const auto closing = std::chrono::steady_clock::now();
+  a.w.close();
+  producer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - closing, 1s) << "close() waited out the max block";
+  EXPECT_LT(done - closing, 1s);
+  EXPECT_EQ(waited, CommitStatus::closed);
+}
+
+// reconfigure() on another thread ends a waiting acquire() too (stale_generation), and the new
+// generation's first acquire() gets a slot.
+TEST(Lossless, AReconfigureOnAnotherThreadEndsAWaitingAcquire) {
+  testkit::StreamGuard g("lossless-reconf");
+  Armed a(g.name(), 2, 5s);
+  publish(a.w, 2);
+  publish(a.w, 3);
+  CommitStatus waited = CommitStatus::ok;
+  std::thread producer([&] { waited = a.w.acquire().status(); });
+  ASSERT_TRUE(testkit::wait_until([&] { return a.w.stats().lossless_waits >= 1; }, 5s));
+  const std::uint64_t before = a.w.generation();
+  FrameFormat bigger = a.w.format();
+  bigger.width += 16;
+  bigger.stride = 0;
+  const auto start = std::chrono::steady_clock::now();
+  a.w.reconfigure(bigger);
+  producer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s) << "the wait outlived its generation";
+  EXPECT_EQ(waited, CommitStatus::stale_generation);
+  EXPECT_GT(a.w.generation(), before);
+  WriteSlot s = a.w.acquire();
+  ASSERT_TRUE(s) << to_string(s.status());
+  EXPECT_EQ(s.format().width, bigger.width);
+}
+
 // Latest-mode readers are not lossless: the producer never waits for them.
 TEST(Lossless, ALatestReaderNeverMakesTheProducerWait) {
   testkit::StreamGuard g("lossless-latest");

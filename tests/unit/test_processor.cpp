@@ -120,11 +120,11 @@ TEST(Processor, AStageCarriesTheOriginAndTheUsersMetadataToItsOutput) {
       Event e = downstream.wait(200ms);
       if (e.kind != EventKind::frame) continue;
       EXPECT_EQ(e.frame.format().pixel_format, PixelFormat::gray8);
-      const ParsedMetadata md = parse_metadata(e.frame.metadata());
-      ASSERT_TRUE(md.origin);
-      seen.push_back(*md.origin);
-      seen_md.emplace_back(reinterpret_cast<const char*>(md.user.data()), md.user.size());
-      EXPECT_EQ(e.frame.capture_ns(), md.origin->capture_ns);
+      const std::optional<Origin> origin = e.frame.origin();
+      ASSERT_TRUE(origin);
+      seen.push_back(*origin);
+      seen_md.emplace_back(reinterpret_cast<const char*>(e.frame.metadata().data()), e.frame.metadata().size());
+      EXPECT_EQ(e.frame.capture_ns(), origin->capture_ns);
     }
   });
   const RunResult res = run(r, stage, o);
@@ -219,27 +219,67 @@ TEST(Processor, OriginRecordsRoundTripAndGarbageIsNotARecord) {
   Origin o{"cam0", 42, 3, 123456789, 2};
   std::vector<std::byte> buf(kOriginRecordSize + 4);
   ASSERT_TRUE(write_origin_record(o, buf));
-  std::memcpy(buf.data() + kOriginRecordSize, "user", 4);
-  const ParsedMetadata p = parse_metadata(buf);
-  ASSERT_TRUE(p.origin);
-  EXPECT_EQ(p.origin->stream, "cam0");
-  EXPECT_EQ(p.origin->seq, 42u);
-  EXPECT_EQ(p.origin->generation, 3u);
-  EXPECT_EQ(p.origin->capture_ns, 123456789u);
-  EXPECT_EQ(p.origin->hops, 2u);
-  EXPECT_EQ(p.user.size(), 4u);
-  // Corrupt the name length, the magic, or cut it short: no record, all bytes the user's.
+  const std::optional<Origin> p = read_origin_record(buf);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->stream, "cam0");
+  EXPECT_EQ(p->seq, 42u);
+  EXPECT_EQ(p->generation, 3u);
+  EXPECT_EQ(p->capture_ns, 123456789u);
+  EXPECT_EQ(p->hops, 2u);
+  // Corrupt the name length, the magic, or cut it short: not a record.
   auto broken = buf;
   broken[36] = std::byte{200};
-  EXPECT_FALSE(parse_metadata(broken).origin);
+  EXPECT_FALSE(read_origin_record(broken));
   broken = buf;
   broken[0] = std::byte{0};
-  EXPECT_FALSE(parse_metadata(broken).origin);
-  EXPECT_FALSE(parse_metadata(std::span(buf).first(50)).origin);
+  EXPECT_FALSE(read_origin_record(broken));
+  EXPECT_FALSE(read_origin_record(std::span(buf).first(50)));
   broken = buf;
   broken[40] = std::byte{'/'};  // not a stream name
-  EXPECT_FALSE(parse_metadata(broken).origin);
+  EXPECT_FALSE(read_origin_record(broken));
   EXPECT_FALSE(write_origin_record(Origin{std::string(65, 'a'), 1, 1, 1, 1}, buf));
+  EXPECT_FALSE(write_origin_record(Origin{"a/b", 1, 1, 1, 1}, buf));
+}
+
+// The record is found by the slot's flag (ABI 7), never by its look: a producer's own metadata
+// that happens to be a valid record stays the user's, and the frame is its own origin. A commit
+// with an origin is flagged; one that does not fit the capacity, or names no stream, is refused.
+TEST(Processor, OnlyAFlaggedFrameHasAnOrigin) {
+  testkit::StreamGuard g("origin-flag");
+  WriterOptions wo = testkit::small_options({});
+  wo.metadata_capacity = static_cast<std::uint32_t>(kOriginRecordSize + 8);
+  Writer w(g.name(), wo);
+  Reader r(g.name(), [] {
+    ReaderOptions ro;
+    ro.delivery = Delivery::every_frame;
+    return ro;
+  }());
+  r.attach(2s);
+  std::vector<std::byte> lookalike(kOriginRecordSize);
+  ASSERT_TRUE(write_origin_record(Origin{"cam0", 7, 1, 1, 1}, lookalike));
+  const std::vector<std::byte> pixels(w.format().frame_bytes());
+  const ImageView img{pixels.data(), w.format().row_bytes(), w.format().width, w.format().height,
+                      bytes_per_pixel(w.format().pixel_format)};
+  ASSERT_TRUE(w.publish(img, 5, lookalike));  // the user's bytes, not a record
+  const Origin origin{"cam0", 9, 4, 3, 2};
+  const std::byte user[8] = {std::byte{'u'}};
+  ASSERT_TRUE(w.publish(img, 6, user, &origin));
+  EXPECT_EQ(w.publish(img, 6, std::span(lookalike).first(9), &origin).status, CommitStatus::metadata_too_large);
+  const Origin bad{"a/b", 1, 1, 1, 1};
+  EXPECT_EQ(w.publish(img, 6, {}, &bad).status, CommitStatus::bad_origin);
+  Event e = r.wait(2s);
+  ASSERT_EQ(e.kind, EventKind::frame);
+  EXPECT_FALSE(e.frame.origin()) << "metadata that looks like a record was taken for one";
+  EXPECT_EQ(e.frame.metadata().size(), kOriginRecordSize);
+  e = r.wait(2s);
+  ASSERT_EQ(e.kind, EventKind::frame);
+  const std::optional<Origin> got = e.frame.origin();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->stream, "cam0");
+  EXPECT_EQ(got->seq, 9u);
+  EXPECT_EQ(got->hops, 2u);
+  EXPECT_EQ(e.frame.metadata().size(), 8u);
+  EXPECT_EQ(e.frame.metadata()[0], std::byte{'u'});
 }
 
 namespace {

@@ -109,7 +109,7 @@ TEST_P(AbiMismatch, IsRejectedNamingBothVersionsAndCounted) {
   EXPECT_EQ(r.stats().attaches, 0u);
 }
 
-static_assert(layout::kAbiVersion == 6, "AbiMismatch's cases are the versions either side of ours");
+static_assert(layout::kAbiVersion == 7, "AbiMismatch's cases are the versions either side of ours");
 INSTANTIATE_TEST_SUITE_P(Validation, AbiMismatch, ::testing::Values(layout::kAbiVersion - 1, layout::kAbiVersion + 1),
                          [](const auto& p) {
                            return p.param < layout::kAbiVersion ? "OlderProducerAbi" + std::to_string(p.param)

@@ -20,9 +20,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "shmframe/format.hpp"
+#include "shmframe/origin.hpp"
 
 namespace shmframe {
 
@@ -71,7 +73,12 @@ class Frame {
     const std::uint32_t rows = format().compressed() ? 1 : height();
     return y < rows ? data_ + static_cast<std::size_t>(y) * stride() : nullptr;
   }
+  // The user's metadata as committed (after the origin record of a stage's output, which
+  // origin() reads). Validate like pixels: still_valid() after using it, or copy it first.
   std::span<const std::byte> metadata() const noexcept { return {metadata_, metadata_size_}; }
+  // The camera frame behind a stage's output (docs/ABI.md, "Origin record"): nullopt for a
+  // producer's own frame (or a record that does not parse). Validate with still_valid() after it.
+  std::optional<Origin> origin() const;
   // True while this frame holds its slot (the producer writes elsewhere while it can).
   bool held() const noexcept { return held_; }
   // Pins the frame: until release(), the producer never overwrites it, so a view of its pixels
@@ -123,6 +130,7 @@ class Frame {
   std::uint64_t commit_ns_ = 0;
   const std::byte* data_ = nullptr;
   const std::byte* metadata_ = nullptr;
+  const std::byte* origin_record_ = nullptr;  // kOriginRecordSize bytes, when the slot is flagged
   std::size_t metadata_size_ = 0;
   std::size_t payload_bytes_ = 0;
   bool held_ = false;

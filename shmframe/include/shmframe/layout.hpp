@@ -32,7 +32,9 @@ inline constexpr std::uint64_t kMagic = 0x454D4152464D4853ull;  // bytes "SHMFRA
 // producer would overwrite them); LockRecord::start_ticks (the lock record grew to 32 bytes).
 // 6: camera-native formats: pixel formats 5..15 (YUV, Bayer, gray16, jpeg), the header's plane
 // table (plane_count, planes[3]) and SlotHeader::payload_bytes (a version 5 producer leaves it 0).
-inline constexpr std::uint32_t kAbiVersion = 6;
+// 7: SlotHeader::flags bit 0 (kSlotHasOrigin) says the metadata starts with an origin record; a
+// version 6 reader found the record by its magic, which a user's metadata could imitate.
+inline constexpr std::uint32_t kAbiVersion = 7;
 inline constexpr std::uint64_t kCacheLine = 64;
 inline constexpr std::uint64_t kPage = 4096;
 
@@ -159,8 +161,8 @@ struct SlotHeader {
   std::uint64_t state;          // sequence word, see slot_committed / slot_writing; atomic
   std::uint64_t capture_ns;     // CLOCK_MONOTONIC given by the producer at commit
   std::uint64_t commit_ns;      // CLOCK_MONOTONIC when the producer committed
-  std::uint32_t metadata_size;  // bytes of user metadata, <= metadata_capacity
-  std::uint32_t flags;          // reserved, 0
+  std::uint32_t metadata_size;  // bytes of metadata (origin record included), <= metadata_capacity
+  std::uint32_t flags;          // kSlotHasOrigin or 0; other bits 0
   std::uint64_t payload_bytes;  // bytes of the frame: frame_bytes for raw formats, the JPEG's size for jpeg
   std::uint64_t reserved[3];
 };
@@ -212,10 +214,12 @@ struct LockRecord {
 
 // ---------------------------------------------------------------------------------------
 // OriginRecord: where a frame of a processing stage's output came from. A stage puts it at the
-// start of the frame's metadata (the user's metadata follows it); the next stage copies origin
-// fields forward and adds 1 to hops, so the end of a chain knows the camera frame behind each
-// frame. Absent (metadata shorter than the record, or another magic) = the frame is an origin.
+// start of the frame's metadata (the user's metadata follows it) and sets kSlotHasOrigin in the
+// slot's flags; the next stage copies origin fields forward and adds 1 to hops, so the end of a
+// chain knows the camera frame behind each frame. Flag clear = the frame is an origin. A record
+// whose magic, size or name is wrong under a set flag is not believed (the frame is an origin).
 inline constexpr std::uint32_t kOriginMagic = 0x4E47524Fu;  // bytes "ORGN" in memory order
+inline constexpr std::uint32_t kSlotHasOrigin = 1u;         // SlotHeader::flags bit 0
 struct OriginRecord {
   std::uint32_t magic;          // kOriginMagic
   std::uint32_t size;           // sizeof(OriginRecord); user metadata starts here

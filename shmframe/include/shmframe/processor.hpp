@@ -26,6 +26,7 @@
 #include "shmframe/format.hpp"
 #include "shmframe/info.hpp"
 #include "shmframe/log.hpp"
+#include "shmframe/origin.hpp"
 #include "shmframe/reader.hpp"
 #include "shmframe/writer.hpp"
 
@@ -35,29 +36,6 @@ namespace detail {
 template <class Dummy>
 struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
 }
-
-// Where a frame came from: the first stream of the chain (a camera), its seq, generation and
-// capture time. For a frame of a producer, the frame itself (hops 0).
-struct Origin {
-  std::string stream;
-  std::uint64_t seq = 0;
-  std::uint64_t generation = 0;
-  std::uint64_t capture_ns = 0;  // CLOCK_MONOTONIC
-  std::uint32_t hops = 0;        // processing stages between the origin and this frame
-};
-
-// Splits a frame's metadata into its origin record (docs/ABI.md, "Origin record") and the user's
-// metadata after it. Without a record, origin is empty and all of it is the user's.
-struct ParsedMetadata {
-  std::optional<Origin> origin;
-  std::span<const std::byte> user;
-};
-ParsedMetadata parse_metadata(std::span<const std::byte> metadata);
-// Bytes of an origin record (written before the user's metadata by stages).
-inline constexpr std::size_t kOriginRecordSize = 104;
-// Writes the record for a frame whose origin is `o` into `out` (kOriginRecordSize bytes). False
-// if the stream name is not valid.
-bool write_origin_record(const Origin& o, std::span<std::byte> out) noexcept;
 
 // A frame as a processor sees it: the pixels in their slot (zero-copy, read only), what travels
 // with them, and where the frame came from. Valid during on_frame() only.

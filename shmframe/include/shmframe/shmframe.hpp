@@ -11,6 +11,7 @@
 #include "shmframe/log.hpp"
 #include "shmframe/modes.hpp"
 #include "shmframe/names.hpp"
+#include "shmframe/origin.hpp"
 #include "shmframe/pattern.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"

@@ -5,10 +5,13 @@
 // frames into its slots and keeps a heartbeat. A segment left by a dead producer is taken over
 // as generation + 1; a format change makes a new generation, never a resize in place.
 //
-// Thread contract: one thread drives acquire/commit/publish/reconfigure/close; stats() may be
-// called from any thread. The Writer runs one internal thread for the heartbeat and for
-// reclaiming the entries of dead consumers. It never blocks on a consumer, except on a lossless
-// one, and then for at most WriterOptions::max_block per frame.
+// Thread contract: every method may be called from any thread; they take turns on one lock. The
+// one wait, acquire()'s for a lossless consumer, does not hold that lock: a WriteSlot dropped,
+// stats(), reconfigure() or close() on another thread meanwhile go ahead, and close() or
+// reconfigure() end the wait (acquire() then returns empty: closed or stale_generation). One
+// WriteSlot is out at a time: another acquire() meanwhile returns busy. The Writer runs one
+// internal thread for the heartbeat and for reclaiming the entries of dead consumers. It never blocks on a consumer,
+// except on a lossless one, and then for at most WriterOptions::max_block per frame.
 //
 // OpenCV: include <shmframe/opencv.hpp> for slot.mat() and writer.publish(cv::Mat, ...).
 #pragma once
@@ -31,11 +34,12 @@
 #include "shmframe/format.hpp"
 #include "shmframe/info.hpp"
 #include "shmframe/log.hpp"
+#include "shmframe/origin.hpp"
 
 namespace shmframe {
 
 namespace detail {
-struct WriterImpl;
+class WriterImpl;
 class Region;
 template <class Dummy>
 struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
@@ -95,6 +99,7 @@ enum class CommitStatus {
   metadata_too_large,  // more metadata than metadata_capacity(); the slot stays acquired
   payload_too_large,   // jpeg: more bytes than the stream's capacity (max_payload); never truncated
   payload_missing,     // jpeg: commit() without set_payload_bytes(), or an empty payload
+  bad_origin,          // the origin's stream is not a valid stream name; the slot stays acquired
 };
 // "payload_too_large", ...
 std::string_view to_string(CommitStatus s) noexcept;
@@ -159,7 +164,7 @@ class WriteSlot {
 
  private:
   friend class Writer;
-  friend struct detail::WriterImpl;
+  friend class detail::WriterImpl;
   void abandon() noexcept;
   // Weak: a slot may outlive its Writer. The mapping is held so that writes through a slot
   // whose generation was retired (reconfigure, close) land in the old segment, never the new.
@@ -204,20 +209,25 @@ class Writer {
   // says why) when the Writer is closed or another slot is outstanding.
   [[nodiscard]] WriteSlot acquire() noexcept;
   // Publishes a filled slot as the next frame. capture_ns: CLOCK_MONOTONIC time of capture.
-  CommitResult commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {}) noexcept;
+  // `origin`: for a processing stage's output, the camera frame behind it (hops already counted:
+  // the input's origin with hops + 1). It is recorded in front of `metadata` (docs/ABI.md, "Origin
+  // record"), so the stream's metadata capacity must hold kOriginRecordSize more bytes;
+  // bad_origin if its stream name is not one. The publish functions take it too.
+  CommitResult commit(WriteSlot& slot, std::uint64_t capture_ns, std::span<const std::byte> metadata = {},
+                      const Origin* origin = nullptr) noexcept;
   // Copying convenience: acquire + copy `image` (its size and pixel size must match the format)
   // + commit. Packed formats (one plane); use publish_planes() for nv12 / i420, publish_payload()
   // for jpeg.
-  CommitResult publish(const ImageView& image, std::uint64_t capture_ns,
-                       std::span<const std::byte> metadata = {}) noexcept;
+  CommitResult publish(const ImageView& image, std::uint64_t capture_ns, std::span<const std::byte> metadata = {},
+                       const Origin* origin = nullptr) noexcept;
   // acquire + copy each plane (one PlaneView per plane of the format, each with the format's
   // row_bytes and rows for it, any stride >= row_bytes) + commit. Any raw format.
   CommitResult publish_planes(std::span<const PlaneView> planes, std::uint64_t capture_ns,
-                              std::span<const std::byte> metadata = {}) noexcept;
+                              std::span<const std::byte> metadata = {}, const Origin* origin = nullptr) noexcept;
   // jpeg: acquire + copy the compressed bytes + commit. payload_too_large (nothing published)
   // beyond the capacity, format_mismatch for a raw format.
   CommitResult publish_payload(std::span<const std::byte> payload, std::uint64_t capture_ns,
-                               std::span<const std::byte> metadata = {}) noexcept;
+                               std::span<const std::byte> metadata = {}, const Origin* origin = nullptr) noexcept;
   // publish() for any image type an adapter knows (cv::Mat with <shmframe/opencv.hpp>).
   template <class Image>
   requires(!std::is_same_v<std::remove_cvref_t<Image>, ImageView>) CommitResult
@@ -231,7 +241,7 @@ class Writer {
 
   const std::string& name() const noexcept;
   // The stream's format; stride is the real row pitch (after stride_align).
-  const FrameFormat& format() const noexcept;
+  FrameFormat format() const noexcept;
   std::uint64_t generation() const noexcept;
   std::uint32_t metadata_capacity() const noexcept;
   WriterStats stats() const;

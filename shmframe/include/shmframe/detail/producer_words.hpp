@@ -25,8 +25,7 @@ class ProducerWords {
   // mark_for_write(), recording the slot's writing word when a slot was marked.
   Marked mark(const WriteView& v, std::uint64_t seq, std::int64_t newest_slot, std::uint64_t owed) noexcept;
   // commit_slot(), recording the slot's committed word and last_committed_seq.
-  void commit(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-              std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept;
+  void commit(const WriteView& v, std::uint32_t slot, std::uint64_t seq, const SlotWords& w) noexcept;
   // abort_slot(), recording the slot as holding no frame.
   void abort(const WriteView& v, std::uint32_t slot) noexcept;
   // Heartbeat: restores every word another process changed (identity and format bytes, slot

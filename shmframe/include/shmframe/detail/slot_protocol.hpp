@@ -71,10 +71,16 @@ std::uint64_t owed_slots(const WriteView& v, DemotionLedger& ledger, std::uint64
 // behind (those whose last taken frame is the oldest). Returns how many, calling `demoted` for each.
 std::uint32_t demote_slowest(const WriteView& v, DemotionLedger& ledger, std::uint64_t latest, std::uint64_t now,
                              const std::function<void(std::uint32_t, std::int32_t)>& demoted) noexcept;
-// Publishes the slot as frame `seq`: timestamps and metadata size, then the sequence word, then
+// What a commit stores in the slot header besides the sequence word.
+struct SlotWords {
+  std::uint64_t capture_ns = 0;
+  std::uint32_t metadata_size = 0;  // origin record included
+  std::uint32_t flags = 0;          // layout::kSlotHasOrigin or 0
+  std::uint64_t payload_bytes = 0;
+};
+// Publishes the slot as frame `seq`: the slot words, then the sequence word, then
 // last_committed_seq. Pixels and metadata must be written before.
-void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, std::uint64_t capture_ns,
-                 std::uint32_t metadata_size, std::uint64_t payload_bytes) noexcept;
+void commit_slot(const WriteView& v, std::uint32_t slot, std::uint64_t seq, const SlotWords& w) noexcept;
 // An acquired slot dropped without commit: it holds no frame any more.
 void abort_slot(const WriteView& v, std::uint32_t slot) noexcept;
 
@@ -118,6 +124,7 @@ struct Taken {
   std::uint64_t capture_ns = 0;
   std::uint64_t commit_ns = 0;
   std::uint32_t metadata_size = 0;  // clamped to the capacity
+  std::uint32_t flags = 0;          // as committed (untrusted: a set kSlotHasOrigin is checked by the record)
   std::uint64_t payload_bytes = 0;  // raw formats: frame_bytes; jpeg: as committed, clamped to frame_bytes
   bool held = false;                // false: over the holder limit, unprotected (still validated)
 };
