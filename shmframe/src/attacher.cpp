@@ -141,27 +141,29 @@ Attacher::Probe Attacher::on_invalid(const Error& e, const struct stat& st) {
   return Probe::not_ready;
 }
 
-std::optional<Object> Attacher::open_or_wait(Access access, bool& unsized_denied, bool& writable) {
-  unsized_denied = false;
-  writable = access != Access::read_only;
+Attacher::Opened Attacher::open_or_wait(Access access) {
+  Opened o;
+  o.writable = access != Access::read_only;
   try {
-    return open_segment(stream_, writable);
+    o.object = open_segment(stream_, o.writable);
+    return o;
   } catch (const Error& e) {
     // The creator sets the final mode (fchmod) right after shm_open, before it sizes the
     // object: an empty object's mode is the umask's, not final. Denied only once it is sized.
     struct stat st = {};
     if (e.value() != errc::permission_denied || lstat(path_.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw;
     if (st.st_size < static_cast<off_t>(sizeof(layout::SegmentHeader))) {
-      unsized_denied = true;
+      o.unsized_denied = true;
       denied_st_ = st;
-      return std::nullopt;
+      return o;
     }
     if (access != Access::automatic) throw;
     // Automatic: we may read but not write (a 0644 / 0640 stream of another user)? Attach
     // read-only then. Denied that too: the read-write refusal names every way out.
-    writable = false;
+    o.writable = false;
     try {
-      return open_segment(stream_, false);
+      o.object = open_segment(stream_, false);
+      return o;
     } catch (const Error& ro) {
       if (ro.value() == errc::permission_denied) throw e;  // NOLINT(cert-err60-cpp): Error is copyable
       throw;
@@ -216,22 +218,23 @@ std::optional<Attacher::Probe> Attacher::await_ready(layout::SegmentHeader& h, c
   }
 }
 
-Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView& out, WriteView& wout) {
+Attacher::Found Attacher::probe(std::uint64_t deadline, Access access) {
   recheck_at_ = 0;
-  bool unsized_denied = false;
-  bool writable = false;
-  auto obj = open_or_wait(access, unsized_denied, writable);
-  if (unsized_denied) return not_ready(denied_st_);
-  if (!obj) return Probe::absent;
-  if (skipped(obj->st)) return Probe::stale;
+  Opened opened = open_or_wait(access);
+  const auto result = [](Probe p) { return Found{p, {}, {}}; };
+  if (opened.unsized_denied) return result(not_ready(denied_st_));
+  std::optional<Object>& obj = opened.object;
+  const bool writable = opened.writable;
+  if (!obj) return result(Probe::absent);
+  if (skipped(obj->st)) return result(Probe::stale);
   check_owner(obj->st);
   const std::uint64_t size = obj->size();
-  if (size < sizeof(layout::SegmentHeader)) return not_ready(obj->st);
+  if (size < sizeof(layout::SegmentHeader)) return result(not_ready(obj->st));
   // The header alone first: the object's size is whatever its last writer made it.
   auto header = map_region(*obj, writable, stream_, false, sizeof(layout::SegmentHeader));
   auto& h = *reinterpret_cast<layout::SegmentHeader*>(header->base());
   layout::SegmentHeader snap;
-  if (const auto waiting = await_ready(h, obj->st, deadline)) return *waiting;
+  if (const auto waiting = await_ready(h, obj->st, deadline)) return result(*waiting);
   not_ready_since_ = 0;
   // Snapshot after READY (load_state was acquire), validate the copy, use only the copy.
   std::memcpy(&snap, &h, sizeof snap);
@@ -239,14 +242,14 @@ Attacher::Probe Attacher::probe(std::uint64_t deadline, Access access, ReadView&
   try {
     geo = validate_header(snap, size, stream_);
   } catch (const Error& e) {
-    return on_invalid(e, obj->st);
+    return result(on_invalid(e, obj->st));
   }
   check_backed(*obj, geo.total_size, stream_);  // before anything touches the holes of a sparse object
   auto region = map_region(*obj, writable, stream_, false, geo.total_size);
   populate(*region, geo.total_size);
-  wout = writable ? WriteView{region, geo} : WriteView{};
-  out = ReadView{std::move(region), geo};
-  return Probe::ready;
+  Found found{Probe::ready, {}, writable ? WriteView{region, geo} : WriteView{}};
+  found.view = ReadView{std::move(region), geo};
+  return found;
 }
 
 }  // namespace shmframe::detail

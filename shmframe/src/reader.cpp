@@ -3,7 +3,6 @@
 #include "shmframe/reader.hpp"
 
 #include <pwd.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,7 +15,9 @@
 #include <vector>
 
 #include "shmframe/detail/attacher.hpp"
+#include "shmframe/detail/commit_wait.hpp"
 #include "shmframe/detail/consumer_table.hpp"
+#include "shmframe/detail/end_judge.hpp"
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/interrupt.hpp"
 #include "shmframe/detail/notifier.hpp"
@@ -93,16 +94,6 @@ Event event(EventKind k, std::uint64_t generation = 0, std::string message = {})
   return e;
 }
 std::int32_t own_pid() noexcept { return static_cast<std::int32_t>(getpid()); }
-// The CPUs this thread may run on (its affinity: a reader pinned to one CPU must not poll it),
-// else the online ones.
-std::uint32_t usable_cpus() noexcept {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-    return static_cast<std::uint32_t>(CPU_COUNT(&set));
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<std::uint32_t>(n) : 1u;
-}
 std::uint32_t policy_code(WaitPolicy w) noexcept {
   switch (w) {
     case WaitPolicy::block: return static_cast<std::uint32_t>(layout::WaitPolicyCode::block);
@@ -111,8 +102,6 @@ std::uint32_t policy_code(WaitPolicy w) noexcept {
   }
   return 0;
 }
-// The widest polling window of the predictive policy unless ReaderOptions::spin_limit says.
-constexpr std::uint64_t kPredictiveWindowNs = 1'000'000;
 }  // namespace
 
 class ReaderCore {
@@ -164,22 +153,44 @@ class ReaderCore {
   Event frame_event(Frame f, std::uint64_t missed);
   // Our entry's counters and last_seq (and, lossless, the producer's wake-up) for a frame taken.
   void publish_progress(const Frame& f, std::uint64_t missed) noexcept;
-  // One turn of wait(): an event to return, or nullopt to go round again.
+  // The reader's phase. detached: no segment (attaching); attached: following a generation;
+  // lost: attached to a generation whose producer is gone or stalled (its frames stay readable
+  // until a new generation shows up or the producer resumes). Attached or lost <=> att_ is set.
+  enum class Phase { detached, attached, lost };
+  // How a reader leaves its entry when it detaches: given back (released, for the next
+  // consumer), or abandoned (it is no longer ours: reclaimed, or the segment was truncated).
+  enum class Leave { give_back, abandon };
+  // The one place the phase changes (as in PipeWire's streams, where one function sets the
+  // state): what leaving and entering a phase does is done here, and only here.
+  void enter(Phase next, Leave how = Leave::give_back) noexcept;
+  // One turn of wait() in each phase: an event to return, or nullopt to go round again.
   // They may throw std::bad_alloc (building a message); wait() turns that into an error event.
   std::optional<Event> step_detached(std::uint64_t deadline);
   std::optional<Event> step_attached(std::uint64_t deadline);
-  std::optional<Event> step_lost(std::uint32_t ticket, std::uint64_t until);
+  std::optional<Event> step_lost(std::uint64_t deadline);
+  // What an attached or lost reader finds when it looks at its segment: an event to return
+  // (`event`), a phase change or a wait already done (`again`: go round), or nothing new (wait
+  // from `ticket`, read before looking).
+  struct Look {
+    std::optional<Event> event;
+    bool again = false;
+    std::uint32_t ticket = 0;
+  };
+  Look look(std::uint64_t now, std::uint64_t deadline);
+  // The mapping and the entry are still ours: an empty Look. Else (truncated, or the entry
+  // reclaimed) detaches: `again`, with the event to report, if any.
+  Look check_attachment(std::uint64_t now);
   // A value only a hostile or broken writer stores (PROTOCOL.md, "Hostile writers"): counted
   // and returned as an EventKind::corrupt event.
   Event corrupt_event(const std::string& what);
   // The header says CLOSED or SUPERSEDED. True when that is to be believed: the name no longer
   // refers to our segment, or its producer is gone (producer_gone(): never judged on the
-  // heartbeat alone, which any writer can forge). Otherwise someone else wrote it.
+  // heartbeat alone, which any writer can forge). Otherwise someone else wrote it (EndJudge).
   bool end_believed(const ReadView& v, std::uint64_t now) const noexcept;
-  // A CLOSED / SUPERSEDED not believed: for up to one interval, waits for the name to change (a
-  // closing producer unlinks right after its store); then reports it once, and ignores it from
-  // then on. True when step_attached() returns `out` now; false: carry on as if READY.
-  bool forged_end(std::uint32_t state, std::uint64_t now, std::uint64_t deadline, std::optional<Event>& out) noexcept;
+  // An end not believed yet (EndJudge's grace): waits for the name to change, until the grace
+  // ends or the deadline. An event (timeout, interrupted) or nullopt: go round.
+  std::optional<Event> wait_out_grace(std::uint64_t now, std::uint64_t deadline) noexcept;
+  Event forged_end_event(std::uint32_t state);
   // Remembers when last_committed_seq last changed (producer_stalled()'s progress).
   void note_progress(std::uint64_t latest, std::uint64_t now) noexcept {
     if (latest == seen_latest_) return;
@@ -189,24 +200,18 @@ class ReaderCore {
   // The next frame to deliver: seq + 1 in every-frame mode while a slot holds it, else the newest.
   Frame take_next() noexcept;
 
-  std::string name_;
-  ReaderOptions opt_;
-  Interrupt interrupt_;  // before attacher_, which keeps a pointer to it
-  Attacher attacher_;
-  std::shared_ptr<Attachment> att_;
-  std::shared_ptr<ReaderCounters> counters_ = std::make_shared<ReaderCounters>();
   // Lossless: arms the entry once caught up (first frame, or after a demotion); counts demotions.
   void keep_lossless(std::uint64_t latest) noexcept;
-  // Waits for a commit (the wake word moving past `ticket`) until `until`, as the wait policy
-  // says. Returns 0, ETIMEDOUT, EAGAIN, EINTR or ECANCELED like notifier::wait_for_commit().
-  int await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept;
-  // May this reader poll now? Not when as many consumers poll as there are CPUs besides one;
-  // predictive, also not when the producer and every consumer it wakes need more CPUs than there are.
-  bool may_poll(bool predictive) const noexcept;
 
-  ArrivalPredictor predictor_;
-  std::uint64_t sleep_overshoot_ = 0;         // EWMA of how late timed sleeps end (predictive)
-  const std::uint32_t cpus_ = usable_cpus();  // of the thread that made the Reader
+  std::string name_;
+  ReaderOptions opt_;
+  Interrupt interrupt_;  // before attacher_ and waiter_, which keep a pointer to it
+  Attacher attacher_;
+  Phase phase_ = Phase::detached;
+  std::shared_ptr<Attachment> att_;  // set while attached or lost
+  std::shared_ptr<ReaderCounters> counters_ = std::make_shared<ReaderCounters>();
+  CommitWaiter waiter_{opt_.wait, opt_.spin_limit, &interrupt_, &counters_->polled};  // the wait policy
+  EndJudge end_;                                                                      // CLOSED / SUPERSEDED believed?
 
   std::uint64_t last_seq_ = 0;
   // Every frame / lossless, attached before the generation's first commit: its first frame is
@@ -217,22 +222,20 @@ class ReaderCore {
   std::uint64_t skipped_before(std::uint64_t seq) const noexcept {
     return last_seq_ != 0 || from_first_ ? seq - last_seq_ - 1 : 0;
   }
-  std::uint64_t seen_latest_ = 0;       // last_committed_seq when it last changed ...
-  std::uint64_t progress_ns_ = 0;       // ... and when that was: a producer that commits is not stalled
-  std::uint64_t forged_end_since_ = 0;  // first sight of a CLOSED / SUPERSEDED not to be believed
-  bool forged_end_reported_ = false;
-  bool lost_ = false;
+  std::uint64_t seen_latest_ = 0;  // last_committed_seq when it last changed ...
+  std::uint64_t progress_ns_ = 0;  // ... and when that was: a producer that commits is not stalled
   bool demotion_seen_ = false;
 };
 
 bool ReaderCore::try_attach(std::uint64_t deadline) {
   try {
-    ReadView v;
-    WriteView w;
     // Lossless needs an entry (the producer waits on it): never fall back to read-only then.
     const Access access = opt_.delivery == Delivery::lossless && opt_.access == Access::automatic ? Access::read_write
                                                                                                   : opt_.access;
-    if (attacher_.probe(deadline, access, v, w) != Attacher::Probe::ready) return false;
+    Attacher::Found found = attacher_.probe(deadline, access);
+    if (found.probe != Attacher::Probe::ready) return false;
+    ReadView& v = found.view;
+    WriteView& w = found.wview;
     const std::int32_t pid = own_pid();
     std::optional<std::uint32_t> entry = 0;
     if (w) {
@@ -250,20 +253,13 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
       if (w) consumer_table::release(w, *entry, pid);
       throw;
     }
-    last_seq_ = 0;
-    from_first_ = opt_.delivery != Delivery::latest && latest_seq(v) == 0;
+    enter(Phase::attached);
     if (from_first_ && att_->lossless) {
       // Attached before the first commit: armed at once, with the claim's last_seq = 0, so the
       // producer keeps frame 1 for us (nothing is owed yet: arming cannot block it on a frame
       // we skipped). SYNC(lossless): the seq_cst store keep_lossless() makes.
       at(att_->me().delivery).store(static_cast<std::uint32_t>(layout::Delivery::lossless), std::memory_order_seq_cst);
     }
-    lost_ = false;
-    seen_latest_ = 0;
-    progress_ns_ = monotonic_ns();
-    forged_end_since_ = 0;
-    forged_end_reported_ = false;
-    predictor_.reset();
     ++counters_->attaches;
     if (att_->read_only()) {
       log(LogLevel::info, stream_tag(name_) + ": attached read-only (" +
@@ -285,19 +281,33 @@ bool ReaderCore::try_attach(std::uint64_t deadline) {
   }
 }
 
-void ReaderCore::give_back() noexcept {
-  if (!att_) return;
-  // Holds first (frames still out then hold nothing and never touch the entry again), then
-  // the entry itself.
-  if (!att_->read_only()) {
-    att_->holds.detach(att_->me());
-    consumer_table::release(att_->wview, att_->entry, att_->pid);
-    // A producer asleep waiting for this lossless consumer stops counting it now, not at the end
-    // of its max block (SYNC(lossless): the release's delivery = 0 was stored seq_cst).
-    if (att_->lossless) notifier::wake_producer(att_->wview);
+void ReaderCore::give_back() noexcept { enter(Phase::detached); }
+
+void ReaderCore::enter(Phase next, Leave how) noexcept {
+  if (next == Phase::detached && att_) {
+    if (how == Leave::abandon) {
+      att_->holds.abandon();  // our bookkeeping only: the entry may be someone else's now
+    } else if (!att_->read_only()) {
+      // Holds first (frames still out then hold nothing and never touch the entry again), then
+      // the entry itself.
+      att_->holds.detach(att_->me());
+      consumer_table::release(att_->wview, att_->entry, att_->pid);
+      // A producer asleep waiting for this lossless consumer stops counting it now, not at the
+      // end of its max block (SYNC(lossless): the release's delivery = 0 was stored seq_cst).
+      if (att_->lossless) notifier::wake_producer(att_->wview);
+    }
+    att_.reset();
   }
-  att_.reset();
-  lost_ = false;
+  if (next == Phase::attached && phase_ == Phase::detached) {
+    // A new attachment (att_ just set): nothing of the last one carries over.
+    last_seq_ = 0;
+    from_first_ = opt_.delivery != Delivery::latest && latest_seq(att_->view) == 0;
+    seen_latest_ = 0;
+    progress_ns_ = monotonic_ns();
+    end_.reset();
+    waiter_.reset();
+  }
+  phase_ = next;
 }
 
 void ReaderCore::attach(std::chrono::milliseconds timeout) {
@@ -381,8 +391,8 @@ Event ReaderCore::frame_event(Frame f, std::uint64_t missed) {
   last_seq_ = f.seq();
   ++counters_->frames;
   counters_->drops += missed;
-  predictor_.observe(f.seq(), f.commit_ns());
-  lost_ = false;  // the producer came back (e.g. SIGCONT)
+  waiter_.observe(f.seq(), f.commit_ns());
+  if (phase_ == Phase::lost) enter(Phase::attached);  // the producer came back (e.g. SIGCONT)
   Event ev;
   ev.kind = EventKind::frame;
   ev.generation = att_->view.geo.generation;
@@ -438,7 +448,12 @@ Event ReaderCore::wait(std::chrono::nanoseconds timeout) noexcept {
   try {
     for (;;) {
       if (interrupt_.raised()) return event(EventKind::interrupted);
-      std::optional<Event> ev = att_ ? step_attached(deadline) : step_detached(deadline);
+      std::optional<Event> ev;
+      switch (phase_) {
+        case Phase::detached: ev = step_detached(deadline); break;
+        case Phase::attached: ev = step_attached(deadline); break;
+        case Phase::lost: ev = step_lost(deadline); break;
+      }
       if (ev) return std::move(*ev);
     }
   } catch (const std::exception& e) {
@@ -479,68 +494,68 @@ bool ReaderCore::end_believed(const ReadView& v, std::uint64_t now) const noexce
   return !name_refers_to(segment_object(name_), v.region->dev(), v.region->ino()) || producer_gone(v, name_, now);
 }
 
-bool ReaderCore::forged_end(std::uint32_t state, std::uint64_t now, std::uint64_t deadline,
-                            std::optional<Event>& out) noexcept {
-  if (forged_end_reported_) return false;  // reported: ignore it until READY is back
-  if (forged_end_since_ == 0) forged_end_since_ = now;
-  const std::uint64_t grace_end = forged_end_since_ + att_->view.geo.heartbeat_interval_ns;
-  if (now < grace_end) {
-    // A closing producer unlinks the name right after its store: inotify wakes us then.
-    out.reset();
-    if (now >= deadline) out = event(EventKind::timeout);
-    else if (notifier::interrupted(attacher_.wait_for_change(std::min(deadline, grace_end))))
-      out = event(EventKind::interrupted);
-    return true;
+std::optional<Event> ReaderCore::wait_out_grace(std::uint64_t now, std::uint64_t deadline) noexcept {
+  // A closing producer unlinks the name right after its store: inotify wakes us then.
+  if (now >= deadline) return event(EventKind::timeout);
+  if (notifier::interrupted(attacher_.wait_for_change(std::min(deadline, end_.grace_end())))) {
+    return event(EventKind::interrupted);
   }
-  forged_end_reported_ = true;
-  const char* what = state == static_cast<std::uint32_t>(layout::State::closed) ? "CLOSED" : "SUPERSEDED";
-  out = corrupt_event(std::string("the segment's state says ") + what + " but its producer (pid " +
-                      std::to_string(att_->view.geo.writer_pid) +
-                      ") is alive and still owns the name: another process wrote it; ignored "
-                      "(the producer restores it). Give write access to trusted consumers only");
-  return true;
+  return std::nullopt;
 }
 
-std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
+Event ReaderCore::forged_end_event(std::uint32_t state) {
+  const char* what = state == static_cast<std::uint32_t>(layout::State::closed) ? "CLOSED" : "SUPERSEDED";
+  return corrupt_event(std::string("the segment's state says ") + what + " but its producer (pid " +
+                       std::to_string(att_->view.geo.writer_pid) +
+                       ") is alive and still owns the name: another process wrote it; ignored "
+                       "(the producer restores it). Give write access to trusted consumers only");
+}
+
+ReaderCore::Look ReaderCore::check_attachment(std::uint64_t now) {
   const ReadView& v = att_->view;
-  const std::uint64_t now = monotonic_ns();
   // The first touch of the entry (read-only: there is none to lose).
   const bool ours = att_->read_only() || consumer_table::beat(att_->me(), att_->pid, now);
+  Look l;
   if (v.region->broken()) {
     // Truncated under us: the SIGBUS guard put zero pages in its place (frames we hold fail
     // still_valid()). Our entry went with it. Skip the object; its producer replaces it.
     attacher_.skip(v.region->dev(), v.region->ino());
-    Event ev = corrupt_event(
+    l.event = corrupt_event(
         "the segment was truncated under us (another process with write access shrank it): "
         "dropped it; attaching the producer's next generation. Give write access to trusted "
         "consumers only");
-    att_->holds.abandon();
-    att_.reset();
-    return ev;
-  }
-  if (!ours) {
+    l.again = true;
+    enter(Phase::detached, Leave::abandon);
+  } else if (!ours) {
     // The producer reclaimed our entry (we looked dead, e.g. stopped for long), or someone else
     // wrote its owner: re-attach.
     log(LogLevel::warn, stream_tag(name_) + ": our consumer entry was reclaimed; re-attaching");
-    att_->holds.abandon();  // our bookkeeping only: the entry may be someone else's now
-    att_.reset();
-    return std::nullopt;
+    l.again = true;
+    enter(Phase::detached, Leave::abandon);
   }
-  const notifier::WakeWord wake = att_->wake();
-  const std::uint32_t ticket = notifier::ticket(wake);
-  std::uint32_t state = load_state(v.header());
-  const bool ended = state == static_cast<std::uint32_t>(layout::State::closed) ||
-                     state == static_cast<std::uint32_t>(layout::State::superseded);
-  if (ended && !end_believed(v, now)) {
-    if (std::optional<Event> ev; forged_end(state, now, deadline, ev)) return ev;
-    state = static_cast<std::uint32_t>(layout::State::ready);  // forged and reported: carry on
-  } else if (!ended) {
-    forged_end_since_ = 0;
-    forged_end_reported_ = false;
-  }
-  if (state == static_cast<std::uint32_t>(layout::State::superseded)) {
-    give_back();
-    return std::nullopt;
+  return l;
+}
+
+ReaderCore::Look ReaderCore::look(std::uint64_t now, std::uint64_t deadline) {
+  if (Look l = check_attachment(now); l.again) return l;
+  const ReadView& v = att_->view;
+  Look l;
+  l.ticket = notifier::ticket(att_->wake());
+  const std::uint32_t state = load_state(v.header());
+  const EndJudge::Verdict verdict = end_.judge(state, EndJudge::is_end(state) && end_believed(v, now), now,
+                                               v.geo.heartbeat_interval_ns);
+  switch (verdict) {
+    case EndJudge::Verdict::superseded:
+      enter(Phase::detached);
+      l.again = true;
+      return l;
+    case EndJudge::Verdict::grace:
+      l.event = wait_out_grace(now, deadline);
+      l.again = true;
+      return l;
+    case EndJudge::Verdict::forged: l.event = forged_end_event(state); return l;
+    case EndJudge::Verdict::live:
+    case EndJudge::Verdict::closed: break;
   }
   const std::uint64_t latest = latest_seq(v);
   note_progress(latest, now);
@@ -550,11 +565,12 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
     const std::uint64_t was = last_seq_;
     last_seq_ = 0;
     from_first_ = false;
-    predictor_.reset();
-    return corrupt_event("last_committed_seq went back from " + std::to_string(was) + " to " + std::to_string(latest) +
-                         " within generation " + std::to_string(v.geo.generation) +
-                         ": another process wrote to the segment; re-synchronised on the newest frame. Give write "
-                         "access to trusted consumers only");
+    waiter_.reset();
+    l.event = corrupt_event("last_committed_seq went back from " + std::to_string(was) + " to " +
+                            std::to_string(latest) + " within generation " + std::to_string(v.geo.generation) +
+                            ": another process wrote to the segment; re-synchronised on the newest frame. Give "
+                            "write access to trusted consumers only");
+    return l;
   }
   // A new frame first, also after a close: frames committed before it are delivered (every
   // frame / lossless: each one a slot still holds; latest: the newest), then the close. A closed
@@ -562,98 +578,62 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
   if (latest > last_seq_) {
     if (Frame f = take_next(); f) {
       const std::uint64_t missed = skipped_before(f.seq());
-      return frame_event(std::move(f), missed);
+      l.event = frame_event(std::move(f), missed);
+      return l;
     }
-    // Lapped while taking it, or the header names a frame no slot holds (corruption): wait
-    // below. The ticket was read first, so a commit since then ends the wait at once.
+    // Lapped while taking it, or the header names a frame no slot holds (corruption): wait.
+    // The ticket was read first, so a commit since then ends the wait at once.
   }
-  if (state == static_cast<std::uint32_t>(layout::State::closed)) {
-    Event ev = event(EventKind::closed, v.geo.generation);
+  if (verdict == EndJudge::Verdict::closed) {
+    l.event = event(EventKind::closed, v.geo.generation);
     attacher_.skip(v.region->dev(), v.region->ino());
-    give_back();
-    return ev;
+    enter(Phase::detached);
   }
+  return l;
+}
+
+std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
+  const std::uint64_t now = monotonic_ns();
+  Look l = look(now, deadline);
+  if (l.event || l.again) return std::move(l.event);
   if (now >= deadline) return event(EventKind::timeout);
-  const std::uint64_t slice = std::min(deadline - now, v.geo.heartbeat_interval_ns);
-  if (lost_) return step_lost(ticket, now + slice);
+  const ReadView& v = att_->view;
   const std::uint64_t t = monotonic_ns();
   if (const bool gone = producer_gone(v, name_, t); gone || producer_stalled(v, t, progress_ns_)) {
-    lost_ = true;
+    enter(Phase::lost);
     ++counters_->producer_lost;
     return event(EventKind::producer_lost, v.geo.generation,
                  stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) +
                      (gone ? " is gone" : " stopped beating and committing (stopped or hung)"));
   }
-  if (notifier::interrupted(await_commit(wake, ticket, now + slice))) return event(EventKind::interrupted);
+  const std::uint64_t until = now + std::min(deadline - now, v.geo.heartbeat_interval_ns);
+  if (notifier::interrupted(waiter_.await(v, att_->read_only(), att_->wake(), l.ticket, until)))
+    return event(EventKind::interrupted);
   return std::nullopt;
 }
 
-bool ReaderCore::may_poll(bool predictive) const noexcept {
-  const notifier::Activity a = notifier::activity(att_->view);
-  if (a.pollers >= std::max<std::uint32_t>(1, cpus_ - 1)) return false;
-  if (!predictive) return true;
-  // At a commit the producer, every consumer it wakes and we all want a CPU at once. With fewer
-  // CPUs than that, a consumer woken at the commit preempts us while we poll, and processes its
-  // frame before we run again: later than if we had slept (issue 18: 0.8-1.3 ms behind a block
-  // consumer on 2 CPUs). Then predictive blocks, and is never worse than block.
-  const std::uint32_t consumers = a.consumers + (att_->read_only() ? 1 : 0);  // we have no entry read-only
-  return consumers + 1 <= cpus_;
-}
-
-int ReaderCore::await_commit(const notifier::WakeWord& wake, std::uint32_t ticket, std::uint64_t until) noexcept {
-  std::uint64_t now = monotonic_ns();
-  if (now >= until) return ETIMEDOUT;
-  const auto limit = static_cast<std::uint64_t>(std::chrono::nanoseconds(opt_.spin_limit).count());
-  switch (opt_.wait) {
-    case WaitPolicy::block: break;
-    case WaitPolicy::spin: {
-      const std::uint64_t stop = limit == 0 ? until : std::min(until, now + limit);
-      if (!may_poll(false)) break;
-      ++counters_->polled;
-      if (notifier::poll_for_commit(wake, ticket, stop, &interrupt_)) return 0;
-      break;
-    }
-    case WaitPolicy::predictive: {
-      const auto w = predictor_.next(now, limit == 0 ? kPredictiveWindowNs : limit);
-      if (!w || !may_poll(true)) break;
-      // Asleep until the window opens, minus what timed sleeps overshoot here (a VM's timer
-      // can be late by most of a millisecond); a frame that comes early wakes us as in block.
-      const std::uint64_t wake_at = w->begin_ns - std::min(w->begin_ns, sleep_overshoot_);
-      if (now < wake_at) {
-        const int r = notifier::wait_for_commit(wake, ticket, std::min(until, wake_at) - now, &interrupt_);
-        if (r != ETIMEDOUT) return r;
-        now = monotonic_ns();
-        const std::uint64_t late = std::min<std::uint64_t>(now - std::min(now, wake_at), 2'000'000);
-        sleep_overshoot_ = sleep_overshoot_ - sleep_overshoot_ / 8 + late / 8;  // EWMA, weight 1/8
-        if (now >= until) return ETIMEDOUT;
-      }
-      ++counters_->polled;
-      if (notifier::poll_for_commit(wake, ticket, std::min(until, w->end_ns), &interrupt_)) return 0;
-      break;  // late: sleep until it comes
-    }
-  }
-  now = monotonic_ns();
-  if (now >= until) return ETIMEDOUT;
-  return notifier::wait_for_commit(wake, ticket, until - now, &interrupt_);
-}
-
-std::optional<Event> ReaderCore::step_lost(std::uint32_t ticket, std::uint64_t until) {
+std::optional<Event> ReaderCore::step_lost(std::uint64_t deadline) {
+  const std::uint64_t now = monotonic_ns();
+  Look l = look(now, deadline);
+  if (l.event || l.again) return std::move(l.event);
+  if (now >= deadline) return event(EventKind::timeout);
   const ReadView& v = att_->view;
+  const std::uint64_t until = now + std::min(deadline - now, v.geo.heartbeat_interval_ns);
   // Keep the old mapping (frames taken stay readable) until a new generation shows up.
   if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
-    give_back();
+    enter(Phase::detached);
     return std::nullopt;
   }
   if (const std::uint64_t t = monotonic_ns(); !producer_gone(v, name_, t) && !producer_stalled(v, t, progress_ns_)) {
-    lost_ = false;  // beating again (e.g. SIGCONT)
+    enter(Phase::attached);  // beating again (e.g. SIGCONT)
     return std::nullopt;
   }
   // On our wake word, not on the name: a stopped producer that resumes (SIGCONT) wakes us with
   // its first commit, so no frame waits for the end of the slice; a successor wakes us when it
   // supersedes this segment; one that could not (unreadable layout) is seen at the end of the
   // slice, by the name check above.
-  const std::uint64_t now = monotonic_ns();
-  if (now < until && notifier::interrupted(notifier::wait_for_commit(att_->wake(), ticket, until - now, &interrupt_))) {
+  const std::uint64_t t = monotonic_ns();
+  if (t < until && notifier::interrupted(notifier::wait_for_commit(att_->wake(), l.ticket, until - t, &interrupt_))) {
     return event(EventKind::interrupted);
   }
   return std::nullopt;

@@ -25,6 +25,12 @@ namespace shmframe::detail {
 class Attacher {
  public:
   enum class Probe { ready, absent, not_ready, stale };
+  // What a probe found: `view` (and `wview`, the same mapping when it is writable) for `ready`.
+  struct Found {
+    Probe probe = Probe::absent;
+    ReadView view;
+    WriteView wview;
+  };
 
   // `expect_owner`: refuse (and skip) a segment whose object another uid owns. `interrupt` (may
   // be null; outlives the Attacher) ends its waits.
@@ -32,12 +38,12 @@ class Attacher {
            const std::function<void(const std::string&)>& warn, std::optional<std::uint32_t> expect_owner = {},
            const Interrupt* interrupt = nullptr);
 
-  // One attempt. `ready` fills `out` with a validated, populated view, and `wout` with the same
-  // mapping when it is writable (left empty when read-only). `access` says how to open it:
-  // read-write; read-only; or automatic, read-write unless only reading is allowed. `deadline`
-  // bounds the wait for READY. Throws Error for a stream that exists but cannot be used
-  // (permission_denied, abi_mismatch, bad_magic, corrupt, init_timeout, creator_died).
-  Probe probe(std::uint64_t deadline, Access access, ReadView& out, WriteView& wout);
+  // One attempt. `ready` comes with a validated, populated view, and the same mapping writable
+  // when it is (empty when read-only). `access` says how to open it: read-write; read-only; or
+  // automatic, read-write unless only reading is allowed. `deadline` bounds the wait for READY.
+  // Throws Error for a stream that exists but cannot be used (permission_denied, abi_mismatch,
+  // bad_magic, corrupt, init_timeout, creator_died).
+  Found probe(std::uint64_t deadline, Access access);
   // Sleeps until the name changes, the deadline, the interrupt, or the moment a segment stuck
   // before READY must be reported. 0, ETIMEDOUT, EINTR or ECANCELED.
   int wait_for_change(std::uint64_t deadline) noexcept;
@@ -56,8 +62,13 @@ class Attacher {
   // Throws Error(permission_denied), and skips the object, unless its owner is the expected one.
   void check_owner(const struct stat& st);
   // open_segment() as `access` says, except that permission denied on an object not sized yet
-  // (its creator is between shm_open and fchmod) sets `unsized_denied` instead of throwing.
-  std::optional<Object> open_or_wait(Access access, bool& unsized_denied, bool& writable);
+  // (its creator is between shm_open and fchmod) is `unsized_denied` instead of an Error.
+  struct Opened {
+    std::optional<Object> object;  // empty: no object at the name (or unsized_denied)
+    bool writable = false;         // opened read-write
+    bool unsized_denied = false;
+  };
+  Opened open_or_wait(Access access);
   // A CLOSED or SUPERSEDED header snapshot: stale (the object is skipped) when that is
   // believable (no live process owns the name); not_ready, with a recheck scheduled, while one
   // does (someone else may have written it).

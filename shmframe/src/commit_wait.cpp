@@ -1,0 +1,85 @@
+// CommitWaiter: the wait policies (docs/PROTOCOL.md, "Wait policies").
+#include "shmframe/detail/commit_wait.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "shmframe/detail/os.hpp"
+
+namespace shmframe::detail {
+
+namespace {
+// The widest polling window of the predictive policy unless ReaderOptions::spin_limit says.
+constexpr std::uint64_t kPredictiveWindowNs = 1'000'000;
+}  // namespace
+
+std::uint32_t usable_cpus() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return static_cast<std::uint32_t>(CPU_COUNT(&set));
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<std::uint32_t>(n) : 1u;
+}
+
+bool may_poll(const notifier::Activity& a, bool predictive, bool read_only, std::uint32_t cpus) noexcept {
+  if (a.pollers >= std::max<std::uint32_t>(1, cpus - std::min(cpus, 1u))) return false;
+  if (!predictive) return true;
+  // At a commit the producer, every consumer it wakes and we all want a CPU at once.
+  const std::uint32_t consumers = a.consumers + (read_only ? 1 : 0);  // we have no entry read-only
+  return consumers + 1 <= cpus;
+}
+
+CommitWaiter::CommitWaiter(WaitPolicy policy, std::chrono::nanoseconds spin_limit, const Interrupt* interrupt,
+                           std::atomic<std::uint64_t>* polled, std::uint32_t cpus) noexcept
+    : policy_(policy), limit_ns_(static_cast<std::uint64_t>(std::max<std::int64_t>(0, spin_limit.count()))),
+      interrupt_(interrupt), polled_(polled), cpus_(cpus) {}
+
+bool CommitWaiter::may_poll_now(const ReadView& v, bool predictive, bool read_only) const noexcept {
+  return may_poll(notifier::activity(v), predictive, read_only, cpus_);
+}
+
+int CommitWaiter::await(const ReadView& v, bool read_only, const notifier::WakeWord& wake, std::uint32_t ticket,
+                        std::uint64_t until) noexcept {
+  std::uint64_t now = monotonic_ns();
+  if (now >= until) return ETIMEDOUT;
+  const auto count_poll = [this] {
+    if (polled_ != nullptr) polled_->fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+  };
+  switch (policy_) {
+    case WaitPolicy::block: break;
+    case WaitPolicy::spin: {
+      const std::uint64_t stop = limit_ns_ == 0 ? until : std::min(until, now + limit_ns_);
+      if (!may_poll_now(v, false, read_only)) break;
+      count_poll();
+      if (notifier::poll_for_commit(wake, ticket, stop, interrupt_)) return 0;
+      break;
+    }
+    case WaitPolicy::predictive: {
+      const auto w = predictor_.next(now, limit_ns_ == 0 ? kPredictiveWindowNs : limit_ns_);
+      if (!w || !may_poll_now(v, true, read_only)) break;
+      // Asleep until the window opens, minus what timed sleeps overshoot here (a VM's timer
+      // can be late by most of a millisecond); a frame that comes early wakes us as in block.
+      const std::uint64_t wake_at = w->begin_ns - std::min(w->begin_ns, sleep_overshoot_);
+      if (now < wake_at) {
+        const int r = notifier::wait_for_commit(wake, ticket, std::min(until, wake_at) - now, interrupt_);
+        if (r != ETIMEDOUT) return r;
+        now = monotonic_ns();
+        const std::uint64_t late = std::min<std::uint64_t>(now - std::min(now, wake_at), 2'000'000);
+        sleep_overshoot_ = sleep_overshoot_ - sleep_overshoot_ / 8 + late / 8;  // EWMA, weight 1/8
+        if (now >= until) return ETIMEDOUT;
+      }
+      count_poll();
+      if (notifier::poll_for_commit(wake, ticket, std::min(until, w->end_ns), interrupt_)) return 0;
+      break;  // late: sleep until it comes
+    }
+  }
+  now = monotonic_ns();
+  if (now >= until) return ETIMEDOUT;
+  return notifier::wait_for_commit(wake, ticket, until - now, interrupt_);
+}
+
+}  // namespace shmframe::detail
