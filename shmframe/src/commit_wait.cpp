@@ -38,6 +38,10 @@ CommitWaiter::CommitWaiter(WaitPolicy policy, std::chrono::nanoseconds spin_limi
     : policy_(policy), limit_ns_(static_cast<std::uint64_t>(std::max<std::int64_t>(0, spin_limit.count()))),
       interrupt_(interrupt), polled_(polled), cpus_(cpus) {}
 
+void CommitWaiter::count_poll() noexcept {
+  if (polled_ != nullptr) polled_->fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+}
+
 bool CommitWaiter::may_poll_now(const ReadView& v, bool predictive, bool read_only) const noexcept {
   return may_poll(notifier::activity(v), predictive, read_only, cpus_);
 }
@@ -46,9 +50,6 @@ int CommitWaiter::await(const ReadView& v, bool read_only, const notifier::WakeW
                         std::uint64_t until) noexcept {
   std::uint64_t now = monotonic_ns();
   if (now >= until) return ETIMEDOUT;
-  const auto count_poll = [this] {
-    if (polled_ != nullptr) polled_->fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-  };
   switch (policy_) {
     case WaitPolicy::block: break;
     case WaitPolicy::spin: {

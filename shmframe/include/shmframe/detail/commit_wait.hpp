@@ -46,6 +46,7 @@ class CommitWaiter {
 
  private:
   bool may_poll_now(const ReadView& v, bool predictive, bool read_only) const noexcept;
+  void count_poll() noexcept;
 
   WaitPolicy policy_;
   std::uint64_t limit_ns_;
