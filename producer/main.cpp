@@ -15,6 +15,13 @@ namespace {
 
 using shmframe::app::g_stop;
 
+// --phase-lock: the first instant at or after `now` that is `offset` past a multiple of `period`
+// on CLOCK_MONOTONIC. Producers on one host with the same period and offset tick together.
+std::uint64_t next_tick(std::uint64_t now, std::uint64_t period, std::uint64_t offset) {
+  const std::uint64_t base = now > offset ? now - offset : 0;
+  return (base + period - 1) / period * period + offset;
+}
+
 // Sleeps until an absolute CLOCK_MONOTONIC time; returns early on a signal.
 void sleep_until(std::uint64_t t_ns) {
   timespec ts{static_cast<time_t>(t_ns / 1'000'000'000ull), static_cast<long>(t_ns % 1'000'000'000ull)};
@@ -37,6 +44,8 @@ int main(int argc, char** argv) {
   std::uint32_t slots = 2, max_consumers = 32, heartbeat_ms = 100, stride_align = 1, max_block_ms = 100;
   std::uint32_t demotion_window_ms = 1000;
   bool verbose = false;
+  bool phase_lock = false;
+  double phase_offset_ms = 0;
   cli.add_option("-n,--name", name, "Stream name ([A-Za-z0-9_.-], 1-64 chars); lives in /dev/shm/shmframe.NAME")
       ->check(shmframe::app::StreamNameValidator())
       ->capture_default_str();
@@ -99,6 +108,15 @@ int main(int argc, char** argv) {
         if (v == "mjpeg" || shmframe::parse_pixel_format(v)) return {};
         return "unknown camera format '" + v + "': use mjpeg or one of " + shmframe::pixel_format_names();
       });
+  cli.add_flag("--phase-lock", phase_lock,
+               "Start each frame on a multiple of the frame period on CLOCK_MONOTONIC, as a hardware trigger does, and "
+               "stamp it with that instant: producers on this host with the same --fps then capture together (for "
+               "synchronised sets, shmframe-consumer --sync)");
+  cli.add_option("--phase-offset-ms", phase_offset_ms,
+                 "With --phase-lock: tick this many ms after each multiple of the period (0 <= MS < period): one "
+                 "camera out of step with another, to try a sync tolerance")
+      ->check(CLI::Range(0.0, 100000.0))
+      ->needs("--phase-lock");
   cli.add_flag("--loop", src.loop, "Restart a file source at its end instead of stopping");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
   mode_t mode = shmframe::kDefaultMode;
@@ -131,6 +149,17 @@ int main(int argc, char** argv) {
   try {
     auto source = shmframe::producer::make_source(src);
     if (fps < 0) fps = source->paced() ? 0.0 : source->natural_fps() > 0 ? source->natural_fps() : 30.0;
+    if (phase_lock && (fps <= 0 || source->paced())) {
+      spdlog::error(
+          "--phase-lock needs a frame rate to lock to: give --fps > 0 (with a source that does not pace "
+          "itself: test or file:)");
+      return 2;
+    }
+    if (phase_lock && phase_offset_ms * 1e6 >= 1e9 / fps) {
+      spdlog::error("--phase-offset-ms {:g} is not shorter than the frame period ({:g} ms at {:g} fps)",
+                    phase_offset_ms, 1e3 / fps, fps);
+      return 2;
+    }
     shmframe::WriterOptions wo;
     // The source's format, with the jpeg capacity asked for.
     const auto stream_format = [&](shmframe::FrameFormat f) {
@@ -155,17 +184,27 @@ int main(int argc, char** argv) {
                  fps > 0 ? fmt::format("{:g}", fps) : std::string("max"), slots, name, mode);
 
     const std::uint64_t period = fps > 0 ? static_cast<std::uint64_t>(std::llround(1e9 / fps)) : 0;
+    const auto offset = static_cast<std::uint64_t>(std::llround(phase_offset_ms * 1e6));
     std::uint64_t next = shmframe::monotonic_ns();
+    if (phase_lock) {
+      next = next_tick(next, period, offset);
+      spdlog::info("phase-locked: ticks at {} ms past each multiple of {:.3f} ms on CLOCK_MONOTONIC", phase_offset_ms,
+                   static_cast<double>(period) / 1e6);
+    }
     std::uint64_t stat_t0 = next, stat_n0 = 0, count = 0, refused = 0, last_refusal_log = 0;
     while (!g_stop.load(std::memory_order_relaxed) && (frames == 0 || count < frames)) {
+      std::uint64_t tick = 0;
       if (period != 0) {
         sleep_until(next);
         if (g_stop.load(std::memory_order_relaxed)) break;
+        tick = next;
         next += period;
         const std::uint64_t now = shmframe::monotonic_ns();
-        if (now > next + 4 * period) next = now;  // fell behind (stopped, slow source): don't burst to catch up
+        // Fell behind (stopped, slow source): don't burst to catch up; a locked one keeps its phase.
+        if (now > next + 4 * period) next = phase_lock ? next_tick(now, period, offset) : now;
       }
-      const std::uint64_t t_capture = shmframe::monotonic_ns();
+      // Phase-locked: the trigger instant, as a triggered camera stamps its frames.
+      const std::uint64_t t_capture = phase_lock ? tick : shmframe::monotonic_ns();
       if (!source->grab(count + 1)) {
         spdlog::info("end of {}", source->describe());
         break;

@@ -186,6 +186,11 @@ TEST(Apps, BadArgumentsAreRefusedWithAReason) {
       {{kConsumer, "--lossless", "--access", "read-only"}, 2, "write access"},
       {{kConsumer, "--access", "readonly"}, 2, "--access"},
       {{kConsumer, "--expect-owner", "no-such-user-here"}, 2, "neither a uid nor a user"},
+      {{kProducer, "--phase-offset-ms", "5"}, 2, "--phase-lock"},
+      {{kProducer, "--name", "app-bad-phase", "--phase-lock", "--fps", "0"}, 2, "--fps > 0"},
+      {{kProducer, "--name", "app-bad-phase", "--phase-lock", "--fps", "30", "--phase-offset-ms", "40"},
+       2,
+       "not shorter than the frame period"},
   };
   for (const auto& c : cases) {
     App app(c.args);
@@ -284,6 +289,31 @@ ProbeRun probe_every_frame(const std::vector<std::string>& producer_args, int fr
 }
 
 }  // namespace
+
+// --phase-lock: every frame is captured (and stamped) on the grid of the period on
+// CLOCK_MONOTONIC, shifted by --phase-offset-ms: what lets two producers capture together.
+TEST(Apps, PhaseLockedFramesAreCapturedOnTheGrid) {
+  StreamGuard g("app-phase");
+  App consumer({kConsumer, "--name", g.name(), "--processor", "probe", "--every-frame", "--exit-on-close",
+                "--timeout-ms", "20000"});
+  App producer(
+      {kProducer, "--name", g.name(), "--fps", "50", "--frames", "10", "--phase-lock", "--phase-offset-ms", "7.5"});
+  const std::uint64_t period = 20'000'000, offset = 7'500'000;
+  int frames = 0;
+  while (auto l = consumer.out->recv(10s)) {
+    const json j = json::parse(*l);
+    if (j["event"] == "closed") break;
+    if (j["event"] != "frame") continue;
+    ++frames;
+    const auto capture = j["capture_ns"].get<std::uint64_t>();
+    EXPECT_EQ((capture - offset) % period, 0u) << "seq " << j["seq"] << " captured at " << capture;
+  }
+  EXPECT_EQ(frames, 10) << consumer.errors();
+  EXPECT_EQ(producer.proc->exit_code(10s), 0);
+  const std::string log = producer.errors();
+  EXPECT_NE(log.find("phase-locked"), std::string::npos) << log;
+  EXPECT_EQ(consumer.proc->exit_code(10s), 0);
+}
 
 // The test pattern is a function of the frame number (producer/sources.cpp: a fixed gradient,
 // a bar at x = seq % width, the text "shmframe #seq"), and the probe's crc32 covers the visible
