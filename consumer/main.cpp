@@ -8,6 +8,7 @@
 
 #include "app.hpp"
 #include "processors.hpp"
+#include "sync.hpp"
 
 #include <climits>
 #include <cstdlib>
@@ -66,8 +67,11 @@ int main(int argc, char** argv) {
       "shmframe-consumer: attach to a shared-memory video stream and process its frames without copying.\n"
       "Waits for the stream to appear, follows producer restarts and format changes.\n"
       "Examples: shmframe-consumer --name cam0 --processor probe --frames 100\n"
-      "          shmframe-consumer --name cam0 --plugin edge --output cam0-edges"};
-  std::string name = "cam0";
+      "          shmframe-consumer --name cam0 --plugin edge --output cam0-edges\n"
+      "          shmframe-consumer --name left --name right --sync approximate --tolerance-ms 5 --processor probe"};
+  std::vector<std::string> names{"cam0"};
+  std::string sync_policy;
+  double tolerance_ms = -1;
   std::string processor = "stats";
   std::string plugin, output;
   std::vector<std::string> plugin_args;
@@ -77,7 +81,17 @@ int main(int argc, char** argv) {
        verify = false;
   std::uint32_t ready_timeout_ms = 2000, output_slots = 2;
   std::string output_mode = "0600";
-  cli.add_option("-n,--name", name, "Stream name")->check(shmframe::app::StreamNameValidator())->capture_default_str();
+  cli.add_option("-n,--name", names, "Stream name; with --sync, give 2 to 8 (--name left --name right)")
+      ->check(shmframe::app::StreamNameValidator())
+      ->capture_default_str();
+  auto* sync_opt = cli.add_option("--sync", sync_policy,
+                                  "Synchronised sets across the --name streams: approximate (capture times within "
+                                  "--tolerance-ms) or exact (equal capture times, e.g. producers with --phase-lock)")
+                       ->check(CLI::IsMember({"approximate", "exact"}));
+  cli.add_option("--tolerance-ms", tolerance_ms,
+                 "--sync approximate: the widest spread of capture times in a set (default: half the slowest "
+                 "stream's period)")
+      ->needs(sync_opt);
   cli.add_option("-p,--processor", processor,
                  "probe: one JSON object per frame/event on stdout (seq, latency, origin, crc32 of the pixels...)\n"
                  "stats: a live line per second (fps, latency, drops)")
@@ -121,7 +135,8 @@ int main(int argc, char** argv) {
                "default source; shmframe/pattern.hpp): \"pattern_ok\" in each frame's JSON, exit 4 if any differed "
                "(an error that ended the run is reported too, and exits with its own code)");
   cli.add_flag("--exit-on-close", exit_on_close,
-               "Exit 0 when the producer closes the stream instead of waiting for a new one");
+               "Exit 0 when the producer closes the stream instead of waiting for a new one (--sync: once every "
+               "stream closed)");
   cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
   cli.add_flag("--list", list, "Print the state of every stream on this host as JSON and exit");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
@@ -129,6 +144,14 @@ int main(int argc, char** argv) {
   mode_t mode = 0600;
   try {
     cli.parse(argc, argv);
+    if (names.size() > 1 && sync_policy.empty()) {
+      throw CLI::ValidationError("--name", "several streams need --sync approximate|exact (synchronised sets)");
+    }
+    if (!sync_policy.empty() && (!plugin.empty() || !output.empty() || lossless || verify)) {
+      throw CLI::ValidationError("--sync",
+                                 "takes --processor probe or stats (not --plugin, --output, --lossless or "
+                                 "--verify yet)");
+    }
     for (const auto& a : plugin_args) {
       const auto eq = a.find('=');
       if (eq == std::string::npos || eq == 0)
@@ -139,7 +162,7 @@ int main(int argc, char** argv) {
     if (verify && (processor != "probe" || !plugin.empty())) {
       throw CLI::ValidationError("--verify", "needs --processor probe (and no --plugin)");
     }
-    if (!output.empty() && output == name) throw CLI::ValidationError("--output", "must differ from --name");
+    if (!output.empty() && output == names.front()) throw CLI::ValidationError("--output", "must differ from --name");
     if (lossless && access == shmframe::Access::read_only) {
       throw CLI::ValidationError("--lossless",
                                  "needs write access to the stream (a consumer entry): not with --access read-only");
@@ -150,11 +173,32 @@ int main(int argc, char** argv) {
     cli.exit(e);
     return 2;
   }
+  const std::string name = names.front();
   shmframe::app::setup_logging("consumer", verbose);
   if (list) return print_status(shmframe::list_streams());
-  if (status) return print_status({name});
+  if (status) return print_status(names);
   shmframe::app::install_signal_handlers();
 
+  if (!sync_policy.empty()) {
+    shmframe::consumer::SyncRun run;
+    run.names = names;
+    run.options.policy = *shmframe::parse_sync_policy(sync_policy);
+    if (tolerance_ms >= 0) {
+      run.options.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(tolerance_ms * 1e6));
+    }
+    run.options.reader.delivery = shmframe::Delivery::every_frame;  // a set needs each stream's frames in order
+    run.options.reader.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
+    run.options.reader.wait = wait;
+    run.options.reader.spin_limit = spin_limit;
+    run.options.reader.access = access;
+    run.options.reader.expect_owner = expect_owner;
+    run.options.reader.log = shmframe::app::library_logger();
+    run.probe = processor == "probe";
+    run.sets = frames;
+    run.timeout_ms = timeout_ms;
+    run.exit_on_close = exit_on_close;
+    return shmframe::consumer::run_sync(run);
+  }
   std::unique_ptr<shmframe::Processor> proc;
   const auto counts = verify ? std::make_shared<shmframe::consumer::ProbeCounts>() : nullptr;
   if (!plugin.empty()) {

@@ -16,6 +16,23 @@
 #include <vector>
 
 namespace shmframe::consumer {
+
+std::uint32_t frame_crc32(std::span<const PlaneView> planes) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const PlaneView& p : planes) {
+    for (std::uint32_t y = 0; y < p.rows; ++y) {
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(p.row(y)), static_cast<uInt>(p.row_bytes));
+    }
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+std::string crc32_hex(std::uint32_t crc) {
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08lx", static_cast<unsigned long>(crc));
+  return hex;
+}
+
 namespace {
 
 void emit(const nlohmann::ordered_json& j) {
@@ -37,15 +54,9 @@ class Probe final : public Processor {
   explicit Probe(std::shared_ptr<ProbeCounts> counts) : counts_(std::move(counts)) {}
   bool on_frame(const Input& f, Output&) override {
     const auto& fmt = f.format();
-    // Every plane's rows in plane order, row bytes only (jpeg: the payload): PROTOCOL.md.
-    uLong crc = crc32(0L, Z_NULL, 0);
     PlaneView planes[kMaxPlanes];
-    for (std::uint32_t i = 0; i < f.plane_count(); ++i) {
-      planes[i] = f.plane(i);
-      for (std::uint32_t y = 0; y < planes[i].rows; ++y) {
-        crc = crc32(crc, reinterpret_cast<const Bytef*>(planes[i].row(y)), static_cast<uInt>(planes[i].row_bytes));
-      }
-    }
+    for (std::uint32_t i = 0; i < f.plane_count(); ++i) planes[i] = f.plane(i);
+    const std::uint32_t crc = frame_crc32(std::span<const PlaneView>(planes, f.plane_count()));
     PatternCheck check;
     app::JpegPatternCheck jpeg_check;
     if (counts_ && fmt.compressed()) {
@@ -58,8 +69,6 @@ class Probe final : public Processor {
       emit({{"event", "overrun"}, {"seq", f.seq()}, {"generation", f.generation()}});
       return false;
     }
-    char hex[9];
-    std::snprintf(hex, sizeof hex, "%08lx", static_cast<unsigned long>(crc));
     const std::uint64_t now = f.now_ns();
     const auto since = [now](std::uint64_t t) { return now > t ? now - t : 0; };
     const Origin& o = f.origin();
@@ -79,7 +88,7 @@ class Probe final : public Processor {
                              {"origin_generation", o.generation},
                              {"hops", o.hops},
                              {"e2e_latency_ns", since(o.capture_ns)},
-                             {"crc32", hex},
+                             {"crc32", crc32_hex(crc)},
                              {"dropped", f.dropped()}};
     if (counts_ && fmt.compressed()) verified(j, jpeg_check);
     else if (counts_) verified(j, check);

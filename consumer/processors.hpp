@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include <shmframe/processor.hpp>
@@ -16,6 +17,10 @@ struct ProbeCounts {
   std::uint64_t verified = 0;
   std::uint64_t mismatches = 0;
 };
+// The checksum of a frame (docs/ABI.md): CRC-32 over each plane's rows in plane order, row_bytes
+// of each (jpeg: its payload, one "row"); and its spelling in the probe's output (8 hex digits).
+std::uint32_t frame_crc32(std::span<const PlaneView> planes);
+std::string crc32_hex(std::uint32_t crc);
 // One JSON object per line on stdout for every frame and event. With `verify`, every frame is
 // also checked against the test pattern of its seq ("pattern_ok", "mismatch" in its object).
 std::unique_ptr<shmframe::Processor> make_probe(std::shared_ptr<ProbeCounts> verify = nullptr);

@@ -2,6 +2,7 @@
 #include "shmframe/detail/notifier.hpp"
 
 #include <linux/futex.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -183,6 +184,80 @@ std::uint32_t ticket(const WakeWord& w) noexcept {
   // the word and the FUTEX_WAIT in wait_for_commit() returns at once.
   // SYNC(reader_wake) acquire load, read-only consumers' side: pairs with wake_readers().
   return load(*w.word, std::memory_order_acquire);
+}
+
+AnyWait any_wait_kind() noexcept { return has_futex_waitv() ? AnyWait::futex_waitv : AnyWait::first_word; }
+
+namespace {
+// wait_any() with a member detached: no set can be made until it attaches, which its inotify fd says.
+int poll_fds(std::span<const WaitTarget> targets, const Interrupt* interrupt, std::uint64_t left) noexcept {
+  constexpr std::size_t kMax = 16;
+  pollfd p[kMax + 1] = {};
+  nfds_t n = 0;
+  for (const WaitTarget& t : targets) {
+    if (t.wake.word == nullptr && n < kMax) p[n++] = {t.fd, POLLIN, 0};  // poll() skips fd -1
+  }
+  p[n++] = {interrupt != nullptr ? interrupt->fd() : -1, POLLIN, 0};
+  const int r = ::poll(p, n, static_cast<int>(std::min<std::uint64_t>((left + 999'999) / 1'000'000, 60'000)));
+  if (r < 0) return errno == EINTR ? EINTR : 0;
+  return r == 0 ? ETIMEDOUT : 0;
+}
+
+// wait_any() on words only: one futex_waitv on all of them and the interrupt's private word.
+int waitv_words(std::span<const WaitTarget> targets, const Interrupt* interrupt, std::uint32_t own,
+                std::uint64_t until) noexcept {
+  constexpr std::size_t kMax = 16;
+  WaitvEntry w[kMax + 1] = {};
+  std::uint32_t n = 0;
+  for (const WaitTarget& t : targets.first(std::min(targets.size(), kMax))) {
+    w[n++] = {t.ticket, reinterpret_cast<std::uintptr_t>(t.wake.word), kFutex2Size32, 0};
+  }
+  if (interrupt != nullptr) {
+    auto* intr = const_cast<Interrupt*>(interrupt);  // NOLINT(cppcoreguidelines-pro-type-const-cast): its atomics
+    w[n++] = {own, reinterpret_cast<std::uintptr_t>(intr->word()), kFutex2Size32 | kFutex2Private, 0};
+  }
+  timespec ts = to_timespec(until);
+  const long rv = syscall(SYS_futex_waitv, w, n, 0u, &ts, CLOCK_MONOTONIC);
+  const int r = rv >= 0 ? 0 : errno;
+  if (r == ENOSYS) g_waitv.store(0, std::memory_order_relaxed);  // relaxed: see g_waitv
+  return r;
+}
+
+// SYNC(wake) consumer side, for every entry word at once: flags raised before the sleep, as
+// wait_for_commit() does for one (pairs with bump_and_wake()); lowered after it.
+void raise_waiting(std::span<const WaitTarget> targets, bool up) noexcept {
+  for (const WaitTarget& t : targets) {
+    if (t.wake.waiting == nullptr) continue;
+    // relaxed when lowering: a stale 1 costs the producer one spurious FUTEX_WAKE, nothing else.
+    at(*t.wake.waiting).store(up ? 1u : 0u, up ? std::memory_order_seq_cst : std::memory_order_relaxed);
+  }
+}
+}  // namespace
+
+int wait_any(std::span<const WaitTarget> targets, const Interrupt* interrupt, std::uint64_t timeout_ns) noexcept {
+  const std::uint64_t now = monotonic_ns();
+  std::uint64_t until = now + timeout_ns;
+  bool fds = targets.empty();
+  for (const WaitTarget& t : targets) {
+    if (t.until != 0) until = std::min(until, t.until);
+    fds = fds || t.wake.word == nullptr;
+  }
+  if (until <= now) return ETIMEDOUT;
+  // SYNC(interrupt) load side, as in wait_word(): the ticket before the flag.
+  const std::uint32_t own = interrupt != nullptr ? interrupt->ticket() : 0;
+  if (interrupt != nullptr && interrupt->raised()) return ECANCELED;
+  int r = 0;
+  if (fds) {
+    r = poll_fds(targets, interrupt, until - now);
+  } else {
+    raise_waiting(targets, true);
+    r = has_futex_waitv() ? waitv_words(targets, interrupt, own, until)
+                          : wait_word(targets[0].wake.word, targets[0].ticket, until - now, interrupt);
+    raise_waiting(targets, false);
+  }
+  if (r == EAGAIN) r = 0;  // a word had moved already: look again
+  if (r != ETIMEDOUT && interrupt != nullptr && interrupt->raised()) return ECANCELED;
+  return r;
 }
 
 int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeout_ns,

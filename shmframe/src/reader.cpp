@@ -122,6 +122,24 @@ class ReaderCore {
   Frame take_latest() noexcept;
   bool copy_latest(std::byte* dst, std::size_t dst_stride, std::uint64_t* seq) noexcept;
   void give_back() noexcept;
+  // What wait() would sleep on now, for waiting on several readers at once. The ticket is read
+  // here: call it before looking for news (wait(0)), like wait() does.
+  notifier::WaitTarget wait_target() noexcept {
+    notifier::WaitTarget t;
+    if (att_) {
+      t.wake = att_->wake();
+      t.ticket = notifier::ticket(t.wake);
+      t.until = monotonic_ns() + att_->view.geo.heartbeat_interval_ns;  // liveness checks
+      t.pending = latest_seq(att_->view) > last_seq_;
+      t.keep = att_;
+    } else {
+      t.fd = attacher_.watch_fd();
+      t.until = attacher_.next_look();
+      // Without inotify the watcher looks every 50 ms (its degraded mode).
+      if (t.fd < 0) t.until = std::min(t.until == 0 ? UINT64_MAX : t.until, monotonic_ns() + 50'000'000);
+    }
+    return t;
+  }
   // A sign of life outside wait() (a Reader driven by latest()/read() only).
   void beat() noexcept {
     if (att_ && !att_->read_only()) (void)consumer_table::beat(att_->me(), att_->pid, monotonic_ns());
@@ -596,7 +614,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
   const std::uint64_t now = monotonic_ns();
   Look l = look(now, deadline);
   if (l.event || l.again) return std::move(l.event);
-  if (now >= deadline) return event(EventKind::timeout);
+  // Liveness before the deadline: a wait(0) (SyncReader's look at each member) sees a loss too.
   const ReadView& v = att_->view;
   const std::uint64_t t = monotonic_ns();
   if (const bool gone = producer_gone(v, name_, t); gone || producer_stalled(v, t, progress_ns_)) {
@@ -606,6 +624,7 @@ std::optional<Event> ReaderCore::step_attached(std::uint64_t deadline) {
                  stream_tag(name_) + ": producer pid " + std::to_string(v.geo.writer_pid) +
                      (gone ? " is gone" : " stopped beating and committing (stopped or hung)"));
   }
+  if (now >= deadline) return event(EventKind::timeout);
   const std::uint64_t until = now + std::min(deadline - now, v.geo.heartbeat_interval_ns);
   if (notifier::interrupted(waiter_.await(v, att_->read_only(), att_->wake(), l.ticket, until)))
     return event(EventKind::interrupted);
@@ -616,9 +635,7 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t deadline) {
   const std::uint64_t now = monotonic_ns();
   Look l = look(now, deadline);
   if (l.event || l.again) return std::move(l.event);
-  if (now >= deadline) return event(EventKind::timeout);
   const ReadView& v = att_->view;
-  const std::uint64_t until = now + std::min(deadline - now, v.geo.heartbeat_interval_ns);
   // Keep the old mapping (frames taken stay readable) until a new generation shows up.
   if (name_moved_on(segment_object(name_), v.region->dev(), v.region->ino())) {
     enter(Phase::detached);
@@ -628,6 +645,8 @@ std::optional<Event> ReaderCore::step_lost(std::uint64_t deadline) {
     enter(Phase::attached);  // beating again (e.g. SIGCONT)
     return std::nullopt;
   }
+  if (now >= deadline) return event(EventKind::timeout);
+  const std::uint64_t until = now + std::min(deadline - now, v.geo.heartbeat_interval_ns);
   // On our wake word, not on the name: a stopped producer that resumes (SIGCONT) wakes us with
   // its first commit, so no frame waits for the end of the slice; a successor wakes us when it
   // supersedes this segment; one that could not (unreadable layout) is seen at the end of the
@@ -653,6 +672,12 @@ Frame ReaderCore::take_next() noexcept {
   return f;
 }
 
+}  // namespace detail
+
+namespace detail {
+notifier::WaitTarget wait_target(Reader& r) noexcept {
+  return r.impl_ ? r.impl_->wait_target() : notifier::WaitTarget{};
+}
 }  // namespace detail
 
 std::optional<std::uint32_t> parse_owner(std::string_view text) {

@@ -34,9 +34,15 @@
 
 namespace shmframe {
 
+class Reader;
 namespace detail {
 class ReaderCore;
+namespace notifier {
+struct WaitTarget;
 }
+// What `r` would sleep on now (SyncReader waits on all its members at once); reads the ticket.
+notifier::WaitTarget wait_target(Reader& r) noexcept;
+}  // namespace detail
 
 // ReaderOptions::expect_owner from what a user types: a uid (decimal, 0..4294967294) or the name of
 // a user of this host. nullopt when it is neither. Thread-safe (getpwnam_r).
@@ -160,6 +166,7 @@ class Reader {
   ReaderStats stats() const noexcept;
 
  private:
+  friend detail::notifier::WaitTarget detail::wait_target(Reader& r) noexcept;
   std::unique_ptr<detail::ReaderCore> impl_;
 };
 

@@ -15,4 +15,5 @@
 #include "shmframe/pattern.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
+#include "shmframe/sync_reader.hpp"
 #include "shmframe/writer.hpp"

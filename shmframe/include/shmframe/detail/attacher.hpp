@@ -53,6 +53,14 @@ class Attacher {
   // Skip this object until the name refers to another one.
   void skip(dev_t dev, ino_t ino) noexcept;
   void forget_skipped() noexcept;
+  // For waiting on several streams at once (SyncReader): the inotify fd that wait_for_change()
+  // polls (-1 in the degraded mode without one), and when it would wake up by itself (0 = never).
+  int watch_fd() const noexcept { return watcher_.fd(); }
+  std::uint64_t next_look() const noexcept {
+    std::uint64_t t = not_ready_since_ == 0 ? 0 : ready_deadline();
+    if (recheck_at_ != 0) t = t == 0 ? recheck_at_ : std::min(t, recheck_at_);
+    return t;
+  }
   // True while a segment was seen not READY (for the error an attach() timeout reports).
   bool waiting_for_ready() const noexcept { return not_ready_since_ != 0; }
 

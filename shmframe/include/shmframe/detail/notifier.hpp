@@ -11,6 +11,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <memory>
+#include <span>
 
 #include "shmframe/detail/interrupt.hpp"
 #include "shmframe/detail/segment.hpp"
@@ -52,6 +54,29 @@ struct WakeWord {
 };
 WakeWord entry_wake(layout::ConsumerEntry& me) noexcept;
 WakeWord reader_wake(const ReadView& v) noexcept;
+
+// One of the things a SyncReader sleeps on at once: an attached member's wake word (wait while it
+// equals `ticket`, read before looking for news), or a detached member's inotify fd (readable
+// when the stream's name changes). `until`: the member must be looked at again by then.
+struct WaitTarget {
+  WakeWord wake;  // word null: not a word
+  std::uint32_t ticket = 0;
+  int fd = -1;
+  std::uint64_t until = 0;           // CLOCK_MONOTONIC ns; 0 = no limit of its own
+  bool pending = false;              // attached, and a frame newer than the last one taken is committed
+  std::shared_ptr<const void> keep;  // the mapping `wake` points into, kept while the target lives
+};
+// How wait_any() sleeps on several words (for --status): futex_waitv, or one word at a time.
+enum class AnyWait { futex_waitv, first_word };
+AnyWait any_wait_kind() noexcept;
+// Sleeps until a word moves past its ticket, an fd is readable, `interrupt`, or `timeout_ns`
+// (further bounded by each target's `until`). With fds among the targets (a member detached), a
+// poll() on those fds and the interrupt's eventfd: the words are looked at again at the targets'
+// `until` (a heartbeat). Otherwise one futex_waitv on every word and the interrupt's private word;
+// where futex_waitv is missing, a wait on the first target's word only (put first the member the
+// caller needs most: the others are looked at after it commits, or at the timeout). Returns 0
+// (something may have changed), ETIMEDOUT, EINTR or ECANCELED (interrupt raised).
+int wait_any(std::span<const WaitTarget> targets, const Interrupt* interrupt, std::uint64_t timeout_ns) noexcept;
 
 // Consumer: the wake word's value; read it before checking for news, then pass it to
 // wait_for_commit() so that a commit in between ends the wait at once.

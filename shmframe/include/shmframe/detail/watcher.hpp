@@ -25,6 +25,8 @@ class Watcher {
   // Blocks until something happens to the name, the deadline (CLOCK_MONOTONIC ns), or the
   // interrupt. Returns 0 (something may have changed), ETIMEDOUT, EINTR or ECANCELED.
   int wait_for_change(std::uint64_t deadline) noexcept;
+  // The inotify fd (readable on a change to the name), -1 without one.
+  int fd() const noexcept { return fd_ ? fd_.get() : -1; }
 
  private:
   // Reads every pending event; true if one concerned our name (or events were lost).
