@@ -22,6 +22,8 @@ using Matcher = detail::SetMatcher<Frame>;
 constexpr std::uint64_t kUnknownPeriodHoldNs = 1'000'000'000;
 // Events a member may yield in one look before the others get theirs.
 constexpr int kEventsPerLook = 16;
+// How often every member is looked at, news or not (liveness: a producer that stopped beating).
+constexpr std::uint64_t kFullLookNs = 20'000'000;
 }  // namespace
 
 std::string_view to_string(SyncPolicy p) noexcept { return p == SyncPolicy::exact ? "exact" : "approximate"; }
@@ -52,10 +54,18 @@ struct SyncReader::Impl {
   std::vector<Reader> members;
   detail::Interrupt interrupt;
   Matcher matcher;
-  std::deque<SyncEvent> ready;  // member events and sets, in the order they happened
+  std::deque<SyncEvent> ready;                        // member events and sets, in the order they happened
   std::vector<detail::notifier::WaitTarget> targets;  // one per member, read before each look
   std::vector<detail::notifier::WaitTarget> order;    // the same, those the next set needs first
   Matcher::Unmatched dropped;
+  std::uint64_t next_full_look = 0;
+
+  static bool quiet(const detail::notifier::WaitTarget& t) noexcept {
+    // acquire: as the ticket's own load (notifier::ticket()).
+    return t.wake.word != nullptr && !t.pending &&
+           std::atomic_ref<std::uint32_t>(*const_cast<std::uint32_t*>(t.wake.word)).load(std::memory_order_acquire) ==
+               t.ticket;  // NOLINT(cppcoreguidelines-pro-type-const-cast): atomic_ref needs a non-const word
+  }
   std::uint64_t sets = 0;
   std::vector<std::uint64_t> unmatched;
   detail::LatencyHistogram spread, latency;
@@ -119,7 +129,12 @@ struct SyncReader::Impl {
   // frames held too long. True when a member attached, detached or was lost (its target is stale).
   bool look() {
     bool changed = false;
+    const std::uint64_t start = detail::monotonic_ns();
+    const bool full = start >= next_full_look;  // every member, for their liveness checks too
+    if (full) next_full_look = start + kFullLookNs;
     for (std::size_t i = 0; i < members.size(); ++i) {
+      // A member with no news since its ticket was read has nothing to give (its word did not move).
+      if (!full && quiet(targets[i])) continue;
       for (int k = 0; k < kEventsPerLook; ++k) {
         // Room first, so that the frame taken next is held (a full queue would drop its oldest
         // for it anyway).
@@ -129,6 +144,7 @@ struct SyncReader::Impl {
         changed = changed || e.kind != EventKind::frame;
         member_event(i, std::move(e), dropped);
         targets[i].pending = detail::wait_target(members[i]).pending;
+        if (e.kind == EventKind::frame && !targets[i].pending) break;  // nothing newer committed
       }
     }
     make_sets(dropped);
@@ -209,8 +225,8 @@ SyncEvent SyncReader::wait(std::chrono::nanoseconds timeout) noexcept {
   SyncEvent out;
   if (!impl_) return out;
   Impl& d = *impl_;
-  const std::uint64_t deadline =
-      detail::monotonic_ns() + static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()));
+  const std::uint64_t deadline = detail::monotonic_ns() +
+                                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()));
   try {
     for (;;) {
       if (!d.ready.empty()) {
