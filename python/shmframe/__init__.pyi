@@ -192,6 +192,51 @@ class Reader:
     @property
     def stats(self) -> ReaderStats: ...
 
+class SyncStats(TypedDict):
+    sets: int
+    unmatched: dict[str, int]
+    spread_p50: float
+    spread_p99: float
+    latency_p50: float
+    latency_p99: float
+    tolerance: float
+    wait: Literal["futex_waitv", "first-word"]
+
+class SyncEvent(TypedDict):
+    kind: Literal["attached", "producer_lost", "closed", "error", "corrupt"]
+    stream: str
+    generation: int
+    message: str
+
+class SyncReader:
+    """Sets of frames across 2 to 8 streams: iterate for tuples of Frames captured together."""
+
+    def __init__(
+        self,
+        names: list[str],
+        *,
+        policy: Literal["approximate", "exact"] = "approximate",
+        tolerance: Optional[float] = None,
+        access: Access = "auto",
+        wait: WaitPolicy = "block",
+        ready_timeout: float = 2.0,
+        timeout: Optional[float] = None,
+        on_event: Optional[Callable[[SyncEvent], object]] = None,
+        expect_owner: Union[int, str, None] = None,
+    ) -> None: ...
+    def __iter__(self) -> "SyncReader": ...
+    def __next__(self) -> tuple[Frame, ...]: ...
+    def wait(self, timeout: Optional[float] = None) -> tuple[Frame, ...]: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "SyncReader": ...
+    def __exit__(
+        self, t: Optional[type[BaseException]], v: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None: ...
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def stats(self) -> SyncStats: ...
+
 class WriteSlot:
     """A slot being written: fill `array`, then commit() (or leave its `with` block)."""
 

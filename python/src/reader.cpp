@@ -15,8 +15,11 @@
 
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -28,6 +31,7 @@
 #include "shmframe/names.hpp"
 #include "shmframe/processor.hpp"
 #include "shmframe/reader.hpp"
+#include "shmframe/sync_reader.hpp"
 
 namespace shmframe::python {
 namespace {
@@ -605,6 +609,139 @@ PyObject* frame_iter_next(PyObject* self) noexcept {
   return nullptr;
 }
 
+// shmframe.SyncReader: sets of frames across streams (shmframe/sync_reader.hpp). Iterating
+// yields tuples of Frames, one per stream, in the order of the names; member events go to
+// on_event. One Python thread at a time, like Reader; close() from another thread ends a wait.
+class PySyncReader {
+ public:
+  PySyncReader(std::vector<std::string> names, const std::string& policy, const py::object& tolerance,
+               const std::string& access, const std::string& wait, double ready_timeout, const py::object& timeout,
+               py::object on_event, const py::object& expect_owner)
+      : logs_(std::make_shared<LogQueue>()), timeout_(to_timeout(timeout, "timeout")), on_event_(std::move(on_event)) {
+    SyncOptions o;
+    const auto p = parse_sync_policy(policy);
+    if (!p) raise(PyErrorKind::invalid, "policy must be 'approximate' or 'exact', not '" + policy + "'");
+    o.policy = *p;
+    if (!tolerance.is_none()) {
+      double seconds = 0;
+      try {
+        seconds = tolerance.cast<double>();
+      } catch (const py::cast_error&) {
+        raise(PyErrorKind::invalid, "tolerance must be a number of seconds (e.g. 0.005) or None");
+      }
+      if (!(seconds > 0) || seconds > 3600) {
+        raise(PyErrorKind::invalid, "tolerance=" + std::to_string(seconds) +
+                                        " s matches nothing: give the widest spread of capture times a set may have "
+                                        "(e.g. 0.005), or None for half the slowest stream's period");
+      }
+      o.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(seconds * 1e9)));
+    }
+    o.reader.access = parse_option<Access>(access, "access");
+    o.reader.wait = parse_option<WaitPolicy>(wait, "wait");
+    o.reader.ready_timeout = to_millis(ready_timeout, "ready_timeout");
+    o.reader.expect_owner = parse_owner(expect_owner);
+    o.reader.log = LogQueue::callback(logs_);
+    if (!on_event_.is_none() && !PyCallable_Check(on_event_.ptr()))
+      raise(PyErrorKind::invalid, "on_event must be callable (it gets a dict for each member event)");
+    for (const auto& n : names) streams_.push_back(std::make_shared<const std::string>(n));
+    reader_.emplace(std::move(names), std::move(o));  // Error: 2..8 names, twice, bad name
+  }
+
+  py::tuple next_set(std::optional<std::chrono::nanoseconds> timeout) {
+    const std::unique_lock lock(mu_, std::try_to_lock);
+    if (!lock) raise(PyErrorKind::busy, "SyncReader is in use by another thread: use one per thread");
+    if (!reader_) raise(PyErrorKind::closed, "SyncReader is closed");
+    for (;;) {
+      SyncEvent ev;
+      const bool got = wait_in_turns(timeout, [&](std::chrono::nanoseconds budget, bool& interrupted) {
+        ev = reader_->wait(std::chrono::nanoseconds::zero());  // a set already there: no signal set-up
+        if (ev.kind == SyncEventKind::timeout && budget > std::chrono::nanoseconds::zero()) {
+          const detail::SignalScope signals(true, *reader_, true);  // Ctrl-C ends the wait (as Reader's)
+          ev = reader_->wait(budget);
+        }
+        if (ev.kind == SyncEventKind::interrupted && !closing_.load()) {
+          interrupted = true;  // a signal: Python's handlers run, and the wait goes on
+          reader_->clear_interrupt();
+        }
+        return ev.kind != SyncEventKind::timeout && !interrupted;
+      });
+      logs_->drain();
+      if (!got) {
+        raise(PyErrorKind::timeout, "no set from streams " + names_text() + " in " +
+                                        std::to_string(std::chrono::duration<double>(*timeout).count()) + " s");
+      }
+      if (ev.kind == SyncEventKind::interrupted) throw py::stop_iteration();  // close() from another thread
+      if (ev.kind == SyncEventKind::set) return to_tuple(ev.set);
+      if (ev.kind == SyncEventKind::error && ev.event.fatal()) raise(ev.event.error, ev.event.message);
+      if (!on_event_.is_none()) {
+        py::dict d;
+        d["kind"] = std::string(to_string(ev.kind));
+        d["stream"] = *streams_[ev.stream];
+        d["generation"] = ev.event.generation;
+        d["message"] = ev.event.message;
+        on_event_(d);
+      }
+    }
+  }
+
+  void close() {
+    closing_.store(true);
+    if (reader_) reader_->interrupt();
+    const auto lock = lock_releasing_gil(mu_);  // a wait on another thread ends first
+    reader_.reset();
+  }
+
+  py::dict stats() {
+    const auto lock = lock_releasing_gil(mu_);
+    py::dict d;
+    if (!reader_) return d;
+    const SyncStats s = reader_->stats();
+    py::dict unmatched;
+    for (std::size_t i = 0; i < s.unmatched.size(); ++i) unmatched[py::str(*streams_[i])] = s.unmatched[i];
+    d["sets"] = s.sets;
+    d["unmatched"] = unmatched;
+    d["spread_p50"] = s.spread_p50_ms / 1e3;
+    d["spread_p99"] = s.spread_p99_ms / 1e3;
+    d["latency_p50"] = s.latency_p50_ms / 1e3;
+    d["latency_p99"] = s.latency_p99_ms / 1e3;
+    d["tolerance"] = static_cast<double>(s.tolerance_ns) / 1e9;
+    d["wait"] = s.wait;
+    return d;
+  }
+
+  std::optional<std::chrono::nanoseconds> timeout() const { return timeout_; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& n : streams_) out.push_back(*n);
+    return out;
+  }
+
+ private:
+  std::string names_text() const {
+    std::string t;
+    for (const auto& n : streams_) t += (t.empty() ? "" : ", ") + *n;
+    return t;
+  }
+  py::tuple to_tuple(FrameSet& set) {
+    const std::uint64_t taken = monotonic_ns();
+    py::tuple out(set.frames.size());
+    for (std::size_t i = 0; i < set.frames.size(); ++i) {
+      py::object obj = py::cast(PyFrame{});
+      obj.cast<PyFrame&>().fill(std::move(set.frames[i]), taken, streams_[i], py::none());
+      out[i] = std::move(obj);
+    }
+    return out;
+  }
+
+  std::shared_ptr<LogQueue> logs_;
+  std::vector<std::shared_ptr<const std::string>> streams_;
+  std::optional<std::chrono::nanoseconds> timeout_;
+  py::object on_event_;
+  std::mutex mu_;
+  std::atomic<bool> closing_{false};
+  std::optional<SyncReader> reader_;  // under mu_
+};
+
 }  // namespace
 
 Origin origin_of(const py::handle& frame) {
@@ -796,6 +933,47 @@ wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls aro
           "stats", &PyReader::stats,
           "Counters: dict(frames, drops, overruns, unheld, demotions, attaches, producer_lost, ...).")
       .def("__repr__", &PyReader::repr);
+
+  py::class_<PySyncReader>(m, "SyncReader", R"doc(
+SyncReader(names, *, policy='approximate', tolerance=None, access='auto', wait='block',
+           ready_timeout=2.0, timeout=None, on_event=None, expect_owner=None)
+
+Several cameras as one: follows 2 to 8 streams and yields sets, a tuple of Frames (one per
+stream, in the order of `names`, each held, zero-copy as Reader's) captured together.
+
+    with shmframe.SyncReader(["left", "right"], tolerance=0.005) as sync:
+        for left, right in sync:
+            disparity = stereo.compute(left.array, right.array)
+
+policy: 'approximate' (capture times within `tolerance` seconds, default half the slowest
+stream's period; the closest frames) or 'exact' (equal capture times, e.g. producers with
+--phase-lock). A frame that can no longer be in a set is released and counted (stats
+'unmatched'). Member events (attached, producer_lost, closed, error, corrupt) go to
+`on_event(dict(kind, stream, generation, message))`; fatal errors raise. timeout: seconds
+without a set before Timeout (None = forever). Waits release the GIL; Ctrl-C interrupts them;
+close() from another thread ends the iteration.
+)doc")
+      .def(py::init([](std::vector<std::string> names, const std::string& policy, const py::object& tolerance,
+                       const std::string& access, const std::string& wait, double ready_timeout,
+                       const py::object& timeout, py::object on_event, const py::object& expect_owner) {
+             return std::make_unique<PySyncReader>(std::move(names), policy, tolerance, access, wait, ready_timeout,
+                                                   timeout, std::move(on_event), expect_owner);
+           }),
+           py::arg("names"), py::kw_only(), py::arg("policy") = "approximate", py::arg("tolerance") = py::none(),
+           py::arg("access") = "auto", py::arg("wait") = "block", py::arg("ready_timeout") = 2.0,
+           py::arg("timeout") = py::none(), py::arg("on_event") = py::none(), py::arg("expect_owner") = py::none())
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", [](PySyncReader& r) { return r.next_set(r.timeout()); })
+      .def(
+          "wait", [](PySyncReader& r, const py::object& timeout) { return r.next_set(to_timeout(timeout, "timeout")); },
+          py::arg("timeout") = py::none(), "The next set (a tuple of Frames); Timeout after `timeout` seconds.")
+      .def("close", &PySyncReader::close, "Detaches every stream for good; a wait on another thread ends.")
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](PySyncReader& r, const py::args&) { r.close(); })
+      .def_property_readonly("names", &PySyncReader::names)
+      .def_property_readonly("stats", &PySyncReader::stats,
+                             "dict(sets, unmatched={stream: n}, spread_p50, spread_p99, latency_p50, latency_p99 "
+                             "(seconds), tolerance, wait ('futex_waitv' or 'first-word')).");
 }
 
 }  // namespace shmframe::python

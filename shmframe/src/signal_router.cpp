@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "shmframe/reader.hpp"
+#include "shmframe/sync_reader.hpp"
 
 namespace shmframe::detail {
 
@@ -22,20 +23,21 @@ class Router {
 
   // Registers `reader` (false when every place is taken: then it sees signals only through
   // EINTR); `seen` is the signal count now.
-  bool enter(Reader* reader, bool chain, std::uint64_t& seen) {
+  using Target = SignalScope::Target;
+  bool enter(const Target* reader, bool chain, std::uint64_t& seen) {
     std::lock_guard lock(mu_);
     if (users_++ == 0) install();
     (chain ? chainers_ : takers_).fetch_add(1, std::memory_order_seq_cst);
     seen = signals_.load(std::memory_order_seq_cst);
     for (auto& r : readers_) {
-      Reader* none = nullptr;
+      const Target* none = nullptr;
       if (r.compare_exchange_strong(none, reader, std::memory_order_seq_cst)) return true;
     }
     return false;
   }
-  void leave(Reader* reader, bool chain) {
+  void leave(const Target* reader, bool chain) {
     for (auto& r : readers_) {
-      Reader* mine = reader;
+      const Target* mine = reader;
       (void)r.compare_exchange_strong(mine, nullptr, std::memory_order_seq_cst);
     }
     // A handler running on another thread may still hold the pointer it loaded: wait for it
@@ -54,7 +56,7 @@ class Router {
     r.signals_.fetch_add(1, std::memory_order_seq_cst);
     if (r.chainers_.load(std::memory_order_seq_cst) != 0) r.chain(sig, info, ctx, r.takers_.load() == 0);
     for (auto& slot : r.readers_) {
-      if (Reader* reader = slot.load(std::memory_order_seq_cst)) reader->interrupt();  // async-signal-safe
+      if (const Target* t = slot.load(std::memory_order_seq_cst)) t->fn(t->obj);  // interrupt(): async-signal-safe
     }
     r.in_handler_.fetch_sub(1, std::memory_order_seq_cst);
   }
@@ -93,25 +95,31 @@ class Router {
   // Written under mu_ before the handler that reads them is installed, restored after it is gone.
   struct sigaction old_int_ {
   }, old_term_{};
-  std::array<std::atomic<Reader*>, kReaders> readers_{};
+  std::array<std::atomic<const Target*>, kReaders> readers_{};
   std::atomic<std::uint64_t> signals_{0};
   std::atomic<int> in_handler_{0};
   std::atomic<int> chainers_{0};  // scopes that chain to the previous handlers
   std::atomic<int> takers_{0};    // scopes that take the signals over (run())
-  static_assert(std::atomic<Reader*>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
+  static_assert(std::atomic<const Target*>::is_always_lock_free && std::atomic<std::uint64_t>::is_always_lock_free &&
                 std::atomic<int>::is_always_lock_free);
 };
 
 }  // namespace
 
-SignalScope::SignalScope(bool on, Reader& reader, bool chain) : reader_(on ? &reader : nullptr), chain_(chain) {
-  if (reader_ != nullptr) Router::instance().enter(reader_, chain_, seen_);
+SignalScope::SignalScope(bool on, Reader& reader, bool chain)
+    : target_{&reader, [](void* r) noexcept { static_cast<Reader*>(r)->interrupt(); }}, on_(on), chain_(chain) {
+  if (on_) Router::instance().enter(&target_, chain_, seen_);
+}
+
+SignalScope::SignalScope(bool on, SyncReader& reader, bool chain)
+    : target_{&reader, [](void* r) noexcept { static_cast<SyncReader*>(r)->interrupt(); }}, on_(on), chain_(chain) {
+  if (on_) Router::instance().enter(&target_, chain_, seen_);
 }
 
 SignalScope::~SignalScope() {
-  if (reader_ != nullptr) Router::instance().leave(reader_, chain_);
+  if (on_) Router::instance().leave(&target_, chain_);
 }
 
-bool SignalScope::fired() const noexcept { return reader_ != nullptr && Router::instance().signals() != seen_; }
+bool SignalScope::fired() const noexcept { return on_ && Router::instance().signals() != seen_; }
 
 }  // namespace shmframe::detail

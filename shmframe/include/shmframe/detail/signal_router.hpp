@@ -19,6 +19,7 @@
 
 namespace shmframe {
 class Reader;
+class SyncReader;
 }
 
 namespace shmframe::detail {
@@ -27,14 +28,23 @@ class SignalScope {
  public:
   // `on` false: a no-op scope. `chain`: run the previous handler first (see above).
   SignalScope(bool on, Reader& reader, bool chain = false);
+  SignalScope(bool on, SyncReader& reader, bool chain = false);
   ~SignalScope();
   SignalScope(const SignalScope&) = delete;
   SignalScope& operator=(const SignalScope&) = delete;
   // True once SIGINT or SIGTERM came after this scope started.
   bool fired() const noexcept;
 
+  // What a signal interrupts: `fn(obj)`, async-signal-safe. Registered by address while the
+  // scope lives.
+  struct Target {
+    void* obj;
+    void (*fn)(void*) noexcept;
+  };
+
  private:
-  Reader* reader_;
+  Target target_;
+  bool on_;
   bool chain_;
   std::uint64_t seen_ = 0;
 };
