@@ -1,0 +1,187 @@
+// shmframe-sync-bench: synchronised sets against single readers, in one run (issue 21).
+//
+//   shmframe-sync-bench [--frames K] [--fps F]      prints one JSON object per stream count
+//
+// For N = 2 and 4 phase-locked producers (child processes, 640x480 gray8 at F fps, stamped with
+// their tick), one after the other in this process:
+// - one Reader on stream 0 (every frame): hand-off = take - commit, p50 and p99, and its CPU
+//   per frame (CLOCK_THREAD_CPUTIME_ID);
+// - N Readers on N threads at once: the CPU of all of them per N frames;
+// - a SyncReader over the N streams: set latency = delivery - the last member's commit, and its
+//   CPU per set.
+// Ratios: set latency p50 / single hand-off p50 (target <= 1.2) and SyncReader CPU per set / the
+// N readers' CPU per N frames (target <= 1.0). SHMFRAME_FUTEX_WAITV=0 measures the fallback wait.
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <shmframe/shmframe.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void sleep_until_ns(std::uint64_t t) {
+  timespec ts{static_cast<time_t>(t / 1'000'000'000ull), static_cast<long>(t % 1'000'000'000ull)};
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+}
+
+volatile sig_atomic_t g_stop = 0;  // NOLINT: set by the child's SIGTERM handler, read by its loop
+
+// A phase-locked producer in a child process until SIGTERM.
+pid_t spawn_camera(const std::string& name, std::uint64_t period) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  signal(SIGTERM, [](int) { g_stop = 1; });
+  try {
+    shmframe::WriterOptions o;
+    o.format = shmframe::FrameFormat{640, 480, shmframe::PixelFormat::gray8, 0};
+    o.slots = 3;
+    shmframe::Writer w(name, o);
+    std::uint64_t tick = (shmframe::monotonic_ns() / period + 1) * period;
+    while (g_stop == 0) {
+      sleep_until_ns(tick);
+      shmframe::WriteSlot s = w.acquire();
+      if (s) {
+        std::memset(s.data(), static_cast<int>(s.seq() & 0xff), 64);
+        (void)w.commit(s, tick);
+      }
+      tick += period;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "camera %s: %s\n", name.c_str(), e.what());
+    _exit(1);
+  }
+  _exit(0);
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0;
+};
+Percentiles percentiles(std::vector<std::uint64_t> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  return {static_cast<double>(v[v.size() / 2]), static_cast<double>(v[std::min(v.size() - 1, v.size() * 99 / 100)])};
+}
+
+struct Single {
+  Percentiles handoff;
+  double cpu_per_frame = 0;
+};
+
+// One Reader on `name`, `frames` frames after 10 of warm-up.
+Single single_reader(const std::string& name, int frames) {
+  shmframe::ReaderOptions ro;
+  ro.delivery = shmframe::Delivery::every_frame;
+  shmframe::Reader r(name, ro);
+  std::vector<std::uint64_t> lat;
+  int seen = 0;
+  std::uint64_t cpu0 = 0;
+  while (static_cast<int>(lat.size()) < frames) {
+    shmframe::Event e = r.wait(std::chrono::seconds(5));
+    if (e.kind == shmframe::EventKind::timeout) break;
+    if (e.kind != shmframe::EventKind::frame) continue;
+    const std::uint64_t now = shmframe::monotonic_ns();
+    if (++seen == 10) cpu0 = thread_cpu_ns();
+    if (seen > 10) lat.push_back(now - e.frame.commit_ns());
+  }
+  return {percentiles(lat),
+          lat.empty() ? 0 : static_cast<double>(thread_cpu_ns() - cpu0) / static_cast<double>(lat.size())};
+}
+
+struct Sync {
+  Percentiles latency, spread;
+  double cpu_per_set = 0;
+  std::string wait;
+  std::uint64_t unmatched = 0;
+};
+
+Sync sync_reader(const std::vector<std::string>& names, int sets) {
+  shmframe::SyncReader r(names);
+  std::vector<std::uint64_t> lat, spread;
+  int seen = 0;
+  std::uint64_t cpu0 = 0;
+  while (static_cast<int>(lat.size()) < sets) {
+    shmframe::SyncEvent e = r.wait(std::chrono::seconds(5));
+    if (e.kind == shmframe::SyncEventKind::timeout) break;
+    if (e.kind != shmframe::SyncEventKind::set) continue;
+    const std::uint64_t now = shmframe::monotonic_ns();
+    if (++seen == 10) cpu0 = thread_cpu_ns();
+    if (seen > 10) {
+      lat.push_back(now - e.set.complete_ns);
+      spread.push_back(e.set.spread_ns);
+    }
+  }
+  Sync s{percentiles(lat), percentiles(spread),
+         lat.empty() ? 0 : static_cast<double>(thread_cpu_ns() - cpu0) / static_cast<double>(lat.size()),
+         r.stats().wait, 0};
+  for (std::uint64_t u : r.stats().unmatched) s.unmatched += u;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int frames = 300;
+  double fps = 100;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--frames") == 0) frames = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--fps") == 0) fps = std::atof(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: shmframe-sync-bench [--frames K] [--fps F]\n");
+      return 2;
+    }
+  }
+  if (frames < 20 || fps <= 0) {
+    std::fprintf(stderr, "shmframe-sync-bench: --frames must be >= 20 and --fps > 0\n");
+    return 2;
+  }
+  const auto period = static_cast<std::uint64_t>(1e9 / fps);
+  for (const int n : {2, 4}) {
+    std::vector<std::string> names;
+    std::vector<pid_t> cams;
+    for (int i = 0; i < n; ++i) {
+      names.push_back("sync-bench-" + std::to_string(getpid()) + "-" + std::to_string(i));
+      cams.push_back(spawn_camera(names.back(), period));
+    }
+    const Single one = single_reader(names[0], frames);
+    // N readers at once, one thread each: their CPU per N frames.
+    std::vector<double> cpu(static_cast<std::size_t>(n));
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&, i] {
+        cpu[static_cast<std::size_t>(i)] = single_reader(names[static_cast<std::size_t>(i)], frames).cpu_per_frame;
+      });
+    }
+    for (auto& t : threads) t.join();
+    double n_readers_cpu = 0;
+    for (double c : cpu) n_readers_cpu += c;
+    const Sync s = sync_reader(names, frames);
+    for (pid_t p : cams) kill(p, SIGTERM);
+    for (pid_t p : cams) waitpid(p, nullptr, 0);
+    std::printf(
+        "{\"streams\":%d,\"fps\":%g,\"frames\":%d,\"single_handoff_p50_ns\":%.0f,\"single_handoff_p99_ns\":%.0f,"
+        "\"set_latency_p50_ns\":%.0f,\"set_latency_p99_ns\":%.0f,\"latency_ratio_p50\":%.3f,"
+        "\"n_readers_cpu_ns_per_n_frames\":%.0f,\"sync_cpu_ns_per_set\":%.0f,\"cpu_ratio\":%.3f,"
+        "\"spread_p99_ns\":%.0f,\"unmatched\":%llu,\"wait\":\"%s\"}\n",
+        n, fps, frames, one.handoff.p50, one.handoff.p99, s.latency.p50, s.latency.p99,
+        one.handoff.p50 > 0 ? s.latency.p50 / one.handoff.p50 : 0.0, n_readers_cpu, s.cpu_per_set,
+        n_readers_cpu > 0 ? s.cpu_per_set / n_readers_cpu : 0.0, s.spread.p99,
+        static_cast<unsigned long long>(s.unmatched), s.wait.c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
