@@ -141,10 +141,11 @@ struct SyncReader::Impl {
         if (targets[i].pending) matcher.make_room(i, dropped);
         Event e = members[i].wait(std::chrono::nanoseconds(0));
         if (e.kind == EventKind::timeout) break;
-        changed = changed || e.kind != EventKind::frame;
+        const bool frame = e.kind == EventKind::frame;
+        changed = changed || !frame;
         member_event(i, std::move(e), dropped);
         targets[i].pending = detail::wait_target(members[i]).pending;
-        if (e.kind == EventKind::frame && !targets[i].pending) break;  // nothing newer committed
+        if (frame && !targets[i].pending) break;  // nothing newer committed
       }
     }
     make_sets(dropped);
