@@ -68,4 +68,12 @@ struct App {
   }
 };
 
+// The apps under test, as the test binary's CMake target names them (one definition).
+#ifdef SHMFRAME_PRODUCER_BIN
+inline const std::string kProducer = SHMFRAME_PRODUCER_BIN;
+#endif
+#ifdef SHMFRAME_CONSUMER_BIN
+inline const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
+#endif
+
 }  // namespace testkit

@@ -21,13 +21,12 @@ using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
 using testkit::App;
 using testkit::Child;
+using testkit::kConsumer;
+using testkit::kProducer;
 using testkit::LinePipe;
 using testkit::StreamGuard;
 
 namespace {
-
-const std::string kProducer = SHMFRAME_PRODUCER_BIN;
-const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 
 std::string crc_of(const cv::Mat& m) {
   uLong crc = crc32(0L, Z_NULL, 0);

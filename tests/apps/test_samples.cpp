@@ -26,12 +26,12 @@
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
+using testkit::kConsumer;
+using testkit::kProducer;
 using testkit::StreamGuard;
 
 namespace {
 
-const std::string kProducer = SHMFRAME_PRODUCER_BIN;
-const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 const std::string kRecord = SHMFRAME_RECORD_BIN;
 const std::string kEdgePlugin = SHMFRAME_EDGE_PLUGIN;
 

@@ -13,12 +13,12 @@
 using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
 using testkit::App;
+using testkit::kConsumer;
+using testkit::kProducer;
 using testkit::StreamGuard;
 
 namespace {
 
-const std::string kProducer = SHMFRAME_PRODUCER_BIN;
-const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 const std::string kTestPlugin = SHMFRAME_TEST_PLUGIN;
 const std::string kWrongAbi = SHMFRAME_WRONG_ABI_PLUGIN;
 const std::string kNotPlugin = SHMFRAME_NOT_A_PLUGIN;

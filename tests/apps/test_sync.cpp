@@ -14,12 +14,11 @@
 using namespace std::chrono_literals;
 using json = nlohmann::ordered_json;
 using testkit::App;
+using testkit::kConsumer;
+using testkit::kProducer;
 using testkit::StreamGuard;
 
 namespace {
-
-const std::string kProducer = SHMFRAME_PRODUCER_BIN;
-const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 
 struct SyncOut {
   std::vector<json> sets;

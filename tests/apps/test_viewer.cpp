@@ -22,11 +22,11 @@
 
 using namespace std::chrono_literals;
 using testkit::App;
+using testkit::kProducer;
 using testkit::StreamGuard;
 
 namespace {
 
-const std::string kProducer = SHMFRAME_PRODUCER_BIN;
 const std::string kViewer = SHMFRAME_VIEWER_BIN;
 // Under ASan the viewer's window mode loads Qt, fontconfig and X libraries that keep caches
 // they never free; LeakSanitizer reports them at exit. Suppressed for those libraries only

@@ -32,6 +32,8 @@
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 using testkit::App;
+using testkit::kConsumer;
+using testkit::kProducer;
 using testkit::StreamGuard;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -39,8 +41,6 @@ namespace http = beast::http;
 
 namespace {
 
-const std::string kProducer = SHMFRAME_PRODUCER_BIN;
-const std::string kConsumer = SHMFRAME_CONSUMER_BIN;
 const std::string kWeb = SHMFRAME_WEB_BIN;
 
 struct TempFile {
