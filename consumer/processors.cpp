@@ -33,14 +33,14 @@ std::string crc32_hex(std::uint32_t crc) {
   return hex;
 }
 
-namespace {
-
 void emit(const nlohmann::ordered_json& j) {
   const std::string line = j.dump();
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fputc('\n', stdout);
   std::fflush(stdout);
 }
+
+namespace {
 
 nlohmann::ordered_json stream_json(const char* event, const shmframe::StreamInfo& i) {
   nlohmann::ordered_json j{{"event", event}};

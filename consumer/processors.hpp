@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include <nlohmann/json.hpp>
 #include <shmframe/processor.hpp>
 
 namespace shmframe::consumer {
@@ -21,6 +22,8 @@ struct ProbeCounts {
 // of each (jpeg: its payload, one "row"); and its spelling in the probe's output (8 hex digits).
 std::uint32_t frame_crc32(std::span<const PlaneView> planes);
 std::string crc32_hex(std::uint32_t crc);
+// One JSON object as one line on stdout, flushed (the probe's output, a set's).
+void emit(const nlohmann::ordered_json& j);
 // One JSON object per line on stdout for every frame and event. With `verify`, every frame is
 // also checked against the test pattern of its seq ("pattern_ok", "mismatch" in its object).
 std::unique_ptr<shmframe::Processor> make_probe(std::shared_ptr<ProbeCounts> verify = nullptr);

@@ -15,13 +15,6 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-void emit(const json& j) {
-  const std::string line = j.dump();
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
-
 // The set as the probe prints it; nullopt when a member was overwritten while hashed.
 std::optional<json> set_json(const SyncReader& r, const FrameSet& s, std::uint64_t now) {
   json members = json::array();

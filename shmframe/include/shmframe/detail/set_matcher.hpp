@@ -85,7 +85,7 @@ class SetMatcher {
       s.period = s.period == 0 ? gap : std::min(gap, s.period + s.period / 8);
     }
     s.last_capture = e.capture_ns;
-    while (s.queue.size() >= s.capacity) drop_head(stream, out);
+    make_room(stream, out);
     s.queue.push_back(std::move(e));
   }
 
