@@ -10,6 +10,7 @@
 #include "processors.hpp"
 #include "sync.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 
@@ -110,8 +111,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--output-mode", output_mode, "Permissions of the output stream (octal, e.g. 0600 or 0660)")
       ->capture_default_str();
-  cli.add_option("--frames", frames, "Exit 0 after COUNT frames (0 = run until Ctrl-C)")->capture_default_str();
-  cli.add_option("--timeout-ms", timeout_ms, "Give up (exit 3) when no frame arrives for T ms (0 = wait forever)")
+  cli.add_option("--frames", frames, "Exit 0 after COUNT frames (--sync: sets; 0 = run until Ctrl-C)")
+      ->capture_default_str();
+  cli.add_option("--timeout-ms", timeout_ms,
+                 "Give up (exit 3) when no frame (--sync: set) arrives for T ms (0 = wait forever)")
       ->capture_default_str();
   cli.add_option("--ready-timeout-ms", ready_timeout_ms,
                  "How long a stream may stay initializing before it is reported")
@@ -147,10 +150,9 @@ int main(int argc, char** argv) {
     if (names.size() > 1 && sync_policy.empty()) {
       throw CLI::ValidationError("--name", "several streams need --sync approximate|exact (synchronised sets)");
     }
-    if (!sync_policy.empty() && (!plugin.empty() || !output.empty() || lossless || verify)) {
+    if (!sync_policy.empty() && (lossless || verify)) {
       throw CLI::ValidationError("--sync",
-                                 "takes --processor probe or stats (not --plugin, --output, --lossless or "
-                                 "--verify yet)");
+                                 "takes --processor probe or stats, or --plugin (not --lossless or --verify)");
     }
     for (const auto& a : plugin_args) {
       const auto eq = a.find('=');
@@ -162,7 +164,9 @@ int main(int argc, char** argv) {
     if (verify && (processor != "probe" || !plugin.empty())) {
       throw CLI::ValidationError("--verify", "needs --processor probe (and no --plugin)");
     }
-    if (!output.empty() && output == names.front()) throw CLI::ValidationError("--output", "must differ from --name");
+    if (!output.empty() && std::find(names.begin(), names.end(), output) != names.end()) {
+      throw CLI::ValidationError("--output", "must differ from every --name");
+    }
     if (lossless && access == shmframe::Access::read_only) {
       throw CLI::ValidationError("--lossless",
                                  "needs write access to the stream (a consumer entry): not with --access read-only");
@@ -179,6 +183,18 @@ int main(int argc, char** argv) {
   if (status) return print_status(names);
   shmframe::app::install_signal_handlers();
 
+  shmframe::RunOptions opt;
+  opt.max_frames = frames;
+  opt.idle_timeout = std::chrono::milliseconds(timeout_ms);
+  opt.exit_on_close = exit_on_close;
+  opt.handle_signals = false;  // ours (app.hpp) set g_stop
+  opt.stop = &g_stop;
+  opt.output = output;
+  opt.output_options.slots = output_slots;
+  opt.output_options.mode = mode;
+  opt.output_options.log = shmframe::app::library_logger();
+  opt.log = shmframe::app::library_logger();
+
   if (!sync_policy.empty()) {
     shmframe::consumer::SyncRun run;
     run.names = names;
@@ -194,9 +210,19 @@ int main(int argc, char** argv) {
     run.options.reader.expect_owner = expect_owner;
     run.options.reader.log = shmframe::app::library_logger();
     run.probe = processor == "probe";
-    run.sets = frames;
     run.timeout_ms = timeout_ms;
-    run.exit_on_close = exit_on_close;
+    run.run = opt;
+    if (!plugin.empty()) {
+      try {
+        shmframe::PluginInfo info;
+        run.plugin = shmframe::load_set_plugin(plugin, names.size(), args, shmframe::plugin_search_path(plugin_dirs()),
+                                               shmframe::app::library_logger(), &info);
+        spdlog::info("plugin '{}' from {}: {}", info.name, info.path, info.description);
+      } catch (const shmframe::Error& e) {
+        spdlog::error("{}", e.what());
+        return 2;
+      }
+    }
     return shmframe::consumer::run_sync(run);
   }
   std::unique_ptr<shmframe::Processor> proc;
@@ -224,17 +250,6 @@ int main(int argc, char** argv) {
   ro.access = access;
   ro.expect_owner = expect_owner;
   ro.log = shmframe::app::library_logger();
-  shmframe::RunOptions opt;
-  opt.max_frames = frames;
-  opt.idle_timeout = std::chrono::milliseconds(timeout_ms);
-  opt.exit_on_close = exit_on_close;
-  opt.handle_signals = false;  // ours (app.hpp) set g_stop
-  opt.stop = &g_stop;
-  opt.output = output;
-  opt.output_options.slots = output_slots;
-  opt.output_options.mode = mode;
-  opt.output_options.log = shmframe::app::library_logger();
-  opt.log = shmframe::app::library_logger();
   try {
     shmframe::Reader reader(name, ro);
     if (!reader.attached()) spdlog::debug("waiting for stream '{}'", name);

@@ -2,39 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
-#include <set>
-#include <shmframe/clock.hpp>
 #include <string>
 
-#include "app.hpp"
 #include "processors.hpp"
 
 namespace shmframe::consumer {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-// The set as the probe prints it; nullopt when a member was overwritten while hashed.
-std::optional<json> set_json(const SyncReader& r, const FrameSet& s, std::uint64_t now) {
-  json members = json::array();
-  for (std::size_t i = 0; i < s.frames.size(); ++i) {
-    const Frame& f = s.frames[i];
-    PlaneView planes[kMaxPlanes];
-    for (std::uint32_t p = 0; p < f.plane_count(); ++p) planes[p] = f.plane(p);
-    const std::uint32_t crc = frame_crc32(std::span<const PlaneView>(planes, f.plane_count()));
-    if (!f.still_valid()) return std::nullopt;
-    members.push_back({{"stream", r.names()[i]},
-                       {"seq", f.seq()},
-                       {"generation", f.generation()},
-                       {"capture_ns", f.capture_ns()},
-                       {"crc32", crc32_hex(crc)}});
-  }
-  return json{{"event", "set"},
-              {"spread_ns", s.spread_ns},
-              {"latency_ns", now > s.complete_ns ? now - s.complete_ns : 0},
-              {"members", std::move(members)}};
-}
 
 std::string summary(const SyncReader& r) {
   const SyncStats s = r.stats();
@@ -64,24 +41,76 @@ json summary_json(const SyncReader& r) {
           {"wait", s.wait}};
 }
 
-// Said when the run ends, however it ends.
-struct Summary {
-  const SyncReader& reader;
-  bool probe;
-  ~Summary() {
-    if (probe) emit(summary_json(reader));
-    spdlog::info("{}", summary(reader));
+// The consumer's own set processors: a JSON object per set and event (probe), or a live line per
+// second (stats). Member events are said either way.
+class SetReport final : public SetProcessor {
+ public:
+  SetReport(const SyncReader& r, bool probe) : reader_(r), probe_(probe) {}
+
+  bool on_set(std::span<const Input> set, Output&) override {
+    if (!probe_) return true;
+    json members = json::array();
+    std::uint64_t lo = UINT64_MAX, hi = 0, complete = 0;
+    for (std::size_t i = 0; i < set.size(); ++i) {
+      const Input& f = set[i];
+      PlaneView planes[kMaxPlanes];
+      for (std::uint32_t p = 0; p < f.plane_count(); ++p) planes[p] = f.plane(p);
+      const std::uint32_t crc = frame_crc32(std::span<const PlaneView>(planes, f.plane_count()));
+      if (!f.still_valid()) {  // overwritten while hashed: never report a torn frame
+        emit({{"event", "overrun"}, {"stream", reader_.names()[i]}, {"seq", f.seq()}});
+        return false;
+      }
+      lo = std::min(lo, f.capture_ns());
+      hi = std::max(hi, f.capture_ns());
+      complete = std::max(complete, f.commit_ns());
+      members.push_back({{"stream", reader_.names()[i]},
+                         {"seq", f.seq()},
+                         {"generation", f.generation()},
+                         {"capture_ns", f.capture_ns()},
+                         {"crc32", crc32_hex(crc)}});
+    }
+    const std::uint64_t now = set.front().now_ns();
+    emit({{"event", "set"},
+          {"spread_ns", hi - lo},
+          {"latency_ns", now > complete ? now - complete : 0},
+          {"members", std::move(members)}});
+    return true;
   }
+  void on_attached(std::size_t stream, const StreamInfo& info) override {
+    event(stream, "attached", info.generation,
+          fmt::format("{}, producer pid {}", to_string(info.format), info.writer_pid));
+  }
+  void on_producer_lost(std::size_t stream, const StreamInfo& info, std::string_view why) override {
+    event(stream, "producer_lost", info.generation, std::string(why));
+  }
+  void on_closed(std::size_t stream, std::uint64_t generation) override { event(stream, "closed", generation, {}); }
+  void on_idle(const RunStatus&) override {
+    if (!probe_) spdlog::info("{}", summary(reader_));
+  }
+
+ private:
+  void event(std::size_t stream, const char* kind, std::uint64_t generation, const std::string& message) const {
+    const std::string& name = reader_.names()[stream];
+    if (probe_) {
+      json j{{"event", kind}, {"stream", name}, {"generation", generation}};
+      if (!message.empty()) j["message"] = message;
+      emit(j);
+    } else {
+      spdlog::info("{}: {} generation {}{}", name, kind, generation, message.empty() ? "" : ": " + message);
+    }
+  }
+
+  const SyncReader& reader_;
+  bool probe_;
 };
 
 }  // namespace
 
-int run_sync(const SyncRun& run) {
+int run_sync(SyncRun& run) {
   try {
     SyncReader reader(run.names, run.options);
-    const Summary said{reader, run.probe};
     const SyncStats st = reader.stats();
-    if (run.probe) {
+    if (run.probe && !run.plugin) {
       json names = json::array();
       for (const auto& n : run.names) names.push_back(n);
       emit({{"event", "sync"},
@@ -93,57 +122,24 @@ int run_sync(const SyncRun& run) {
       spdlog::info("synchronising {} streams ({}), waiting on all of them through {}", run.names.size(),
                    to_string(run.options.policy), st.wait);
     }
-    std::uint64_t sets = 0;
-    std::set<std::size_t> closed;  // members whose producer closed (and did not come back)
-    std::uint64_t last_set = monotonic_ns(), last_line = last_set;
-    while (!app::g_stop.load(std::memory_order_relaxed)) {
-      // Bounded so that Ctrl-C (a flag) is seen within 100 ms; sets end the wait at once.
-      SyncEvent e = reader.wait(std::chrono::milliseconds(100));
-      const std::uint64_t now = monotonic_ns();
-      if (!run.probe && now - last_line >= 1'000'000'000) {
-        spdlog::info("{}", summary(reader));
-        last_line = now;
-      }
-      switch (e.kind) {
-        case SyncEventKind::set: {
-          last_set = now;
-          if (run.probe) {
-            if (auto j = set_json(reader, e.set, now)) emit(*j);
-            else emit({{"event", "overrun"}});
-          }
-          if (run.sets != 0 && ++sets >= run.sets) return 0;
-          break;
-        }
-        case SyncEventKind::timeout:
-        case SyncEventKind::interrupted: break;
-        default: {
-          const std::string& name = run.names[e.stream];
-          if (run.probe) {
-            json j{{"event", std::string(to_string(e.kind))}, {"stream", name}, {"generation", e.event.generation}};
-            if (!e.event.message.empty()) j["message"] = e.event.message;
-            emit(j);
-          } else {
-            spdlog::info("{}: {}{}", name, to_string(e.kind), e.event.message.empty() ? "" : ": " + e.event.message);
-          }
-          if (e.kind == SyncEventKind::error && e.event.fatal()) {
-            spdlog::error("{}", e.event.message);
-            return 1;
-          }
-          if (e.kind == SyncEventKind::closed) closed.insert(e.stream);
-          if (e.kind == SyncEventKind::attached) closed.erase(e.stream);
-          if (run.exit_on_close && closed.size() == run.names.size()) return 0;
-        }
-      }
-      if (run.timeout_ms != 0 && now - last_set >= run.timeout_ms * 1'000'000) {
-        std::string states;
-        for (std::size_t i = 0; i < run.names.size(); ++i) {
-          states += (i == 0 ? "" : ", ") + run.names[i] + (reader.member(i).attached() ? " attached" : " not found");
-        }
-        spdlog::error("no set from streams {} for {} ms ({})", fmt::join(run.names, ", "), run.timeout_ms, states);
-        return 3;
-      }
+    SetReport report(reader, run.probe);
+    SetProcessor& processor = run.plugin ? *run.plugin : report;
+    run.run.idle_timeout = std::chrono::milliseconds(run.timeout_ms);
+    const RunResult r = shmframe::run(reader, processor, run.run);
+    // Said however the run ended.
+    if (run.probe && !run.plugin) emit(summary_json(reader));
+    spdlog::info("{}", summary(reader));
+    if (r.status.errors != 0 || r.status.discarded != 0) {
+      spdlog::info("processed {} sets, {} discarded (overwritten while in use), {} processor errors",
+                   r.status.processed, r.status.discarded, r.status.errors);
     }
-    return 0;
+    switch (r.end) {
+      case RunEnd::error: spdlog::error("{}", r.message); return 1;
+      case RunEnd::timed_out:
+        spdlog::error("no set from streams {} for {} ms: {}", fmt::join(run.names, ", "), run.timeout_ms, r.message);
+        return 3;
+      default: return 0;
+    }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return 2;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 
 #include "shmframe/error.hpp"
 #include "shmframe/plugin.h"
+#include "shmframe/sync_reader.hpp"
 
 namespace shmframe {
 
@@ -109,9 +111,9 @@ shmframe_format c_format(const FrameFormat& f) noexcept {
   return {f.width, f.height, static_cast<std::uint32_t>(f.pixel_format), f.effective_stride()};
 }
 
-// A plugin instance as a Processor. The C callbacks reach back through `ctx` (this object) to
-// the frame and output of the call in progress.
-class PluginProcessor final : public Processor {
+// A plugin instance as a Processor (single frames) and a SetProcessor (sets). The C callbacks
+// reach back through `ctx` (this object) to the input and output of the call in progress.
+class PluginProcessor final : public Processor, public SetProcessor {
  public:
   PluginProcessor(Library lib, const shmframe_plugin* p, std::string path, LogCallback log)
       : lib_(std::move(lib)), p_(p), path_(std::move(path)), log_(std::move(log)) {
@@ -146,45 +148,54 @@ class PluginProcessor final : public Processor {
   // Optional callbacks exist only where the plugin's table is large enough (plugin.h).
   void on_attached(const StreamInfo& info) override {
     if (p_->on_attached == nullptr) return;  // before on_frame: always within a valid table
-    const shmframe_stream_info i = c_info(info);
+    const shmframe_stream_info i = c_info(info, 0, 0);
     p_->on_attached(self_, &i);
   }
   bool on_frame(const Input& in, Output& out) override {
-    shmframe_frame f{};
-    f.size = sizeof f;
-    f.data = reinterpret_cast<const std::uint8_t*>(in.data());
-    f.format = c_format(in.format());
-    f.seq = in.seq();
-    f.generation = in.generation();
-    f.capture_ns = in.capture_ns();
-    f.commit_ns = in.commit_ns();
-    f.now_ns = in.now_ns();
-    f.dropped = in.dropped();
-    f.metadata = reinterpret_cast<const std::uint8_t*>(in.metadata().data());
-    f.metadata_size = in.metadata().size();
-    f.origin_stream = in.origin().stream.c_str();
-    f.origin_seq = in.origin().seq;
-    f.origin_generation = in.origin().generation;
-    f.origin_capture_ns = in.origin().capture_ns;
-    f.origin_hops = in.origin().hops;
-    f.plane_count = in.plane_count();
-    for (std::uint32_t i = 0; i < f.plane_count && i < SHMFRAME_MAX_PLANES; ++i) {
-      const PlaneView p = in.plane(i);
-      f.planes[i] = {reinterpret_cast<const std::uint8_t*>(p.data), p.stride, p.row_bytes, p.rows};
-    }
-    f.payload_bytes = in.payload_bytes();
+    const shmframe_frame f = c_frame(in);
     input_ = &in;
     output_ = &out;
     const int r = p_->on_frame(self_, &f);
     input_ = nullptr;
     output_ = nullptr;
-    if (r == SHMFRAME_FRAME_OK) return true;
-    if (r == SHMFRAME_FRAME_DISCARD) return false;
-    throw std::runtime_error("on_frame returned " + std::to_string(r));  // run() logs and counts it
+    return result(r, "on_frame");
   }
+  // SetProcessor: only for a table with on_set (load_set_plugin() checked).
+  void on_attached(std::size_t stream, const StreamInfo& info) override {
+    if (p_->on_attached == nullptr) return;
+    const shmframe_stream_info i = c_info(info, stream, members_);
+    p_->on_attached(self_, &i);
+  }
+  bool on_set(std::span<const Input> set, Output& out) override {
+    std::array<shmframe_frame, kMaxSyncStreams> frames{};
+    std::array<const shmframe_frame*, kMaxSyncStreams> ptrs{};
+    const std::size_t n = std::min(set.size(), frames.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      frames[i] = c_frame(set[i]);
+      ptrs[i] = &frames[i];
+    }
+    set_ = set;
+    output_ = &out;
+    const int r = p_->on_set(self_, ptrs.data(), static_cast<std::uint32_t>(n));
+    set_ = {};
+    output_ = nullptr;
+    return result(r, "on_set");
+  }
+  void on_producer_lost(std::size_t stream, const StreamInfo& info, std::string_view why) override {
+    if (!SHMFRAME_HAS_FIELD(p_, shmframe_plugin, on_producer_lost) || p_->on_producer_lost == nullptr) return;
+    const shmframe_stream_info i = c_info(info, stream, members_);
+    const std::string w(why);
+    p_->on_producer_lost(self_, &i, w.c_str());
+  }
+  void on_closed(std::size_t stream, std::uint64_t generation) override {
+    if (p_->on_member_closed != nullptr) p_->on_member_closed(self_, static_cast<std::uint32_t>(stream), generation);
+  }
+  // Sets of `members` streams from now on.
+  void take_sets(std::size_t members) noexcept { members_ = static_cast<std::uint32_t>(members); }
+
   void on_producer_lost(const StreamInfo& info, std::string_view why) override {
     if (!SHMFRAME_HAS_FIELD(p_, shmframe_plugin, on_producer_lost) || p_->on_producer_lost == nullptr) return;
-    const shmframe_stream_info i = c_info(info);
+    const shmframe_stream_info i = c_info(info, 0, 0);
     const std::string w(why);
     p_->on_producer_lost(self_, &i, w.c_str());
   }
@@ -205,6 +216,8 @@ class PluginProcessor final : public Processor {
     c.errors = s.errors;
     c.published = s.published;
     c.heartbeat_age_ns = s.stream.heartbeat_age_ns;
+    c.sets = s.sets;
+    c.unmatched = s.unmatched;
     p_->on_idle(self_, &c);
   }
 
@@ -221,6 +234,9 @@ class PluginProcessor final : public Processor {
   }
   static int host_still_valid(void* ctx) {
     auto* self = static_cast<PluginProcessor*>(ctx);
+    if (!self->set_.empty()) {
+      return std::all_of(self->set_.begin(), self->set_.end(), [](const Input& i) { return i.still_valid(); }) ? 1 : 0;
+    }
     return self->input_ != nullptr && self->input_->still_valid() ? 1 : 0;
   }
   static int host_output_enabled(void* ctx) {
@@ -244,7 +260,7 @@ class PluginProcessor final : public Processor {
     return self->output_->commit({reinterpret_cast<const std::byte*>(md), static_cast<std::size_t>(n)}) ? 0 : -1;
   }
 
-  static shmframe_stream_info c_info(const StreamInfo& info) noexcept {
+  static shmframe_stream_info c_info(const StreamInfo& info, std::size_t member, std::uint32_t members) noexcept {
     shmframe_stream_info i{};
     i.size = sizeof i;
     i.producer_pid = info.writer_pid;
@@ -252,7 +268,40 @@ class PluginProcessor final : public Processor {
     i.generation = info.generation;
     i.format = c_format(info.format);
     i.slots = info.slots;
+    i.member = static_cast<std::uint32_t>(member);
+    i.members = members;
     return i;
+  }
+  static shmframe_frame c_frame(const Input& in) noexcept {
+    shmframe_frame f{};
+    f.size = sizeof f;
+    f.data = reinterpret_cast<const std::uint8_t*>(in.data());
+    f.format = c_format(in.format());
+    f.seq = in.seq();
+    f.generation = in.generation();
+    f.capture_ns = in.capture_ns();
+    f.commit_ns = in.commit_ns();
+    f.now_ns = in.now_ns();
+    f.dropped = in.dropped();
+    f.metadata = reinterpret_cast<const std::uint8_t*>(in.metadata().data());
+    f.metadata_size = in.metadata().size();
+    f.origin_stream = in.origin().stream.c_str();
+    f.origin_seq = in.origin().seq;
+    f.origin_generation = in.origin().generation;
+    f.origin_capture_ns = in.origin().capture_ns;
+    f.origin_hops = in.origin().hops;
+    f.plane_count = in.plane_count();
+    for (std::uint32_t i = 0; i < f.plane_count && i < SHMFRAME_MAX_PLANES; ++i) {
+      const PlaneView p = in.plane(i);
+      f.planes[i] = {reinterpret_cast<const std::uint8_t*>(p.data), p.stride, p.row_bytes, p.rows};
+    }
+    f.payload_bytes = in.payload_bytes();
+    return f;
+  }
+  static bool result(int r, const char* what) {
+    if (r == SHMFRAME_FRAME_OK) return true;
+    if (r == SHMFRAME_FRAME_DISCARD) return false;
+    throw std::runtime_error(std::string(what) + " returned " + std::to_string(r));  // run() logs and counts it
   }
 
   Library lib_;  // declared first: destroyed last, after the instance
@@ -262,6 +311,8 @@ class PluginProcessor final : public Processor {
   shmframe_host host_{};
   void* self_ = nullptr;
   const Input* input_ = nullptr;
+  std::span<const Input> set_;
+  std::uint32_t members_ = 0;
   Output* output_ = nullptr;
 };
 
@@ -330,9 +381,13 @@ std::vector<std::string> plugin_search_path(const std::vector<std::string>& extr
   return dirs;
 }
 
-std::unique_ptr<Processor> load_plugin(std::string_view plugin,
-                                       const std::vector<std::pair<std::string, std::string>>& args,
-                                       const std::vector<std::string>& search_path, LogCallback log, PluginInfo* info) {
+namespace {
+
+// Opens, checks and instantiates the plugin; `sets`: for a SyncReader's sets (run(SyncReader&, ...)).
+std::unique_ptr<PluginProcessor> open_plugin(std::string_view plugin,
+                                             const std::vector<std::pair<std::string, std::string>>& args,
+                                             const std::vector<std::string>& search_path, LogCallback log,
+                                             PluginInfo* info, bool sets) {
   const std::string path = resolve(plugin, search_path);
   Library lib(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
   if (!lib) {
@@ -358,17 +413,46 @@ std::unique_ptr<Processor> load_plugin(std::string_view plugin,
                                             ": rebuild it against this shmframe");
   }
   // A table from an older plugin may be smaller than ours (plugin.h, version rule): everything
-  // up to on_frame is required, the callbacks after it are optional.
+  // up to on_frame is required, the callbacks after it are optional; on_frame may be NULL in a
+  // plugin that takes sets.
+  const bool takes_sets = SHMFRAME_HAS_FIELD(p, shmframe_plugin, on_member_closed) && p->on_set != nullptr;
   if (!SHMFRAME_HAS_FIELD(p, shmframe_plugin, on_frame) || p->name == nullptr || p->create == nullptr ||
-      p->destroy == nullptr || p->on_frame == nullptr) {
+      p->destroy == nullptr || (p->on_frame == nullptr && !takes_sets)) {
     throw Error(errc::invalid_argument, "plugin " + path + ": its table is incomplete (size " +
                                             std::to_string(p->size) + ", at least " +
                                             std::to_string(offsetof(shmframe_plugin, on_frame) + sizeof(void*)) +
-                                            "; name, create, destroy and on_frame are required)");
+                                            "; name, create, destroy and on_frame or on_set are required)");
+  }
+  if (sets && !takes_sets) {
+    throw Error(errc::invalid_argument, "plugin " + path + " (" + p->name +
+                                            ") takes single frames, not synchronised sets: run it on one stream "
+                                            "(one --name, no --sync)");
+  }
+  if (!sets && p->on_frame == nullptr) {
+    throw Error(errc::invalid_argument, "plugin " + path + " (" + p->name +
+                                            ") takes synchronised sets, not single frames: give it 2 to 8 streams "
+                                            "(--name A --name B --sync exact|approximate)");
   }
   if (info != nullptr) *info = PluginInfo{path, p->name, p->description != nullptr ? p->description : ""};
   auto proc = std::make_unique<PluginProcessor>(std::move(lib), p, path, std::move(log));
   proc->create(args);
+  return proc;
+}
+
+}  // namespace
+
+std::unique_ptr<Processor> load_plugin(std::string_view plugin,
+                                       const std::vector<std::pair<std::string, std::string>>& args,
+                                       const std::vector<std::string>& search_path, LogCallback log, PluginInfo* info) {
+  return open_plugin(plugin, args, search_path, std::move(log), info, false);
+}
+
+std::unique_ptr<SetProcessor> load_set_plugin(std::string_view plugin, std::size_t streams,
+                                              const std::vector<std::pair<std::string, std::string>>& args,
+                                              const std::vector<std::string>& search_path, LogCallback log,
+                                              PluginInfo* info) {
+  auto proc = open_plugin(plugin, args, search_path, std::move(log), info, true);
+  proc->take_sets(streams);
   return proc;
 }
 

@@ -16,6 +16,7 @@
 #include "shmframe/clock.hpp"
 #include "shmframe/detail/signal_router.hpp"
 #include "shmframe/layout.hpp"
+#include "shmframe/sync_reader.hpp"
 
 namespace shmframe {
 
@@ -37,17 +38,19 @@ class StageOutput final : public Output {
  public:
   StageOutput(const RunOptions& o, RunStatus& status) : opt_(o), status_(status) {}
 
-  void set_input(const Origin* origin, std::uint64_t capture_ns, const Frame* input) noexcept {
+  // `valid(ctx)`: whether the input (every frame of a set) is still unchanged.
+  void set_input(const Origin* origin, std::uint64_t capture_ns, Input::ValidFn valid, const void* ctx) noexcept {
     origin_ = origin;
     capture_ns_ = capture_ns;
-    input_ = input;
+    valid_ = valid;
+    valid_ctx_ = ctx;
     slot_ = WriteSlot{};
   }
   // Results computed from an input the producer overwrote meanwhile, never published.
   std::uint64_t refused() const noexcept { return refused_; }
   void abandon() noexcept {
     slot_ = WriteSlot{};
-    input_ = nullptr;  // the frame goes after this call: never validate against it again
+    valid_ = nullptr;  // the input goes after this call: never validate against it again
   }
   const std::string& failure() const noexcept { return failure_; }
 
@@ -83,7 +86,7 @@ class StageOutput final : public Output {
     // A result is only as good as its input: one read from pixels that changed meanwhile (the
     // processor did not check) is not published. Checked here, at the last moment, once for
     // every stage and plugin.
-    if (input_ != nullptr && !input_->still_valid()) {
+    if (valid_ != nullptr && !valid_(valid_ctx_)) {
       slot_ = WriteSlot{};
       ++refused_;
       return false;
@@ -101,100 +104,52 @@ class StageOutput final : public Output {
   std::unique_ptr<Writer> writer_;
   WriteSlot slot_;
   const Origin* origin_ = nullptr;
-  const Frame* input_ = nullptr;
+  Input::ValidFn valid_ = nullptr;
+  const void* valid_ctx_ = nullptr;
   std::uint64_t refused_ = 0;
   std::uint64_t capture_ns_ = 0;
   std::string failure_;
 };
 
-// One run(): the loop's state, and one method per kind of event.
-class Runner {
+// What every run() shares: the loop (wait, idle ticks, timeout, stop), the output stream, and
+// the guarded calls into the user's code. `Derived` waits on its source and dispatches its events
+// (Runner over a Reader, SetRunner over a SyncReader).
+template <class Derived, class Source>
+class Loop {
  public:
-  Runner(Reader& r, Processor& p, const RunOptions& o)
-      : reader_(r), processor_(p), opt_(o), signals_(o.handle_signals, r), output_(o, result_.status),
+  Loop(Source& source, const RunOptions& o)
+      : source_(source), opt_(o), signals_(o.handle_signals, source), output_(o, result_.status),
         idle_ns_(static_cast<std::uint64_t>(std::chrono::nanoseconds(o.idle_period).count())),
         timeout_ns_(static_cast<std::uint64_t>(std::chrono::nanoseconds(o.idle_timeout).count())),
         last_frame_(monotonic_ns()), next_idle_(last_frame_ + idle_ns_) {}
 
   RunResult loop() {
     for (;;) {
-      if (signals_.fired() || reader_.interrupt_requested() ||
+      if (signals_.fired() || source_.interrupt_requested() ||
           (opt_.stop != nullptr && opt_.stop->load(std::memory_order_relaxed))) {
         return finish(RunEnd::stopped);
       }
       std::uint64_t now = monotonic_ns();
       std::uint64_t until = next_idle_;
       if (timeout_ns_ != 0) until = std::min(until, last_frame_ + timeout_ns_);
-      Event ev = reader_.wait(std::chrono::nanoseconds(until > now ? until - now : 0));
+      auto ev = source_.wait(std::chrono::nanoseconds(until > now ? until - now : 0));
       now = monotonic_ns();
-      if (std::optional<RunEnd> end = dispatch(ev, now)) return finish(*end, std::move(message_));
+      if (std::optional<RunEnd> end = self().dispatch(ev, now)) return finish(*end, std::move(message_));
       if (now >= next_idle_) idle(now);
-      if (timeout_ns_ != 0 && now - last_frame_ >= timeout_ns_) {
-        return finish(RunEnd::timed_out, !reader_.attached()
-                                             ? "the stream does not exist or is not ready"
-                                             : "the producer is attached but sent nothing (lost or paused)");
-      }
+      if (timeout_ns_ != 0 && now - last_frame_ >= timeout_ns_) return finish(RunEnd::timed_out, self().silence());
     }
   }
 
- private:
-  std::optional<RunEnd> dispatch(Event& ev, std::uint64_t now) {
-    switch (ev.kind) {
-      case EventKind::frame: return frame(ev, now);
-      case EventKind::attached: guarded("on_attached", [&] { processor_.on_attached(reader_.info()); }); break;
-      case EventKind::producer_lost:
-        log(LogLevel::warn, ev.message);
-        guarded("on_producer_lost", [&] { processor_.on_producer_lost(reader_.info(), ev.message); });
-        break;
-      case EventKind::closed:
-        guarded("on_closed", [&] { processor_.on_closed(ev.generation); });
-        if (opt_.exit_on_close) return RunEnd::closed;
-        break;
-      case EventKind::error:
-        if (!ev.fatal()) {
-          log(LogLevel::warn, ev.message);  // e.g. a new producer will replace it: keep waiting
-          break;
-        }
-        message_ = ev.message;
-        return RunEnd::error;
-      case EventKind::corrupt: log(LogLevel::warn, ev.message); break;  // the Reader recovered
-      case EventKind::timeout:
-      case EventKind::interrupted: break;
-    }
-    return std::nullopt;
-  }
+ protected:
+  Derived& self() { return static_cast<Derived&>(*this); }
 
-  std::optional<RunEnd> frame(Event& ev, std::uint64_t now) {
+  // After the processor had an input: counts it, drops an uncommitted output buffer, and ends the
+  // run when the output failed or enough were processed.
+  std::optional<RunEnd> processed(bool called, bool accepted, std::uint64_t refused_before) {
     RunStatus& st = result_.status;
-    dropped_ += ev.dropped;
-    last_frame_ = now;
-    const Frame& f = ev.frame;
-    std::optional<Origin> carried = f.origin();
-    origin_ = carried ? std::move(*carried) : Origin{reader_.name(), f.seq(), f.generation(), f.capture_ns(), 0};
-    const Input in(Input::Parts{
-        .data = f.data(),
-        .format = f.format(),
-        .seq = f.seq(),
-        .generation = f.generation(),
-        .capture_ns = f.capture_ns(),
-        .commit_ns = f.commit_ns(),
-        .metadata = f.metadata(),
-        .payload_bytes = f.payload_bytes(),
-        .origin = &origin_,
-        .now_ns = now,
-        .dropped = dropped_,
-        .valid = [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); },
-        .valid_ctx = &f,
-    });
-    output_.set_input(&origin_, origin_.capture_ns, &f);
-    bool accepted = false;
-    const std::uint64_t refused = output_.refused();
-    if (guarded("on_frame", [&] { accepted = processor_.on_frame(in, output_); })) {
-      // A result refused for an overwritten input makes the frame a discarded one.
-      ++(accepted && output_.refused() == refused ? st.processed : st.discarded);
-    }
+    // A result refused for an overwritten input makes the input a discarded one.
+    if (called) ++(accepted && output_.refused() == refused_before ? st.processed : st.discarded);
     output_.abandon();  // an acquired, uncommitted buffer is dropped
-    ev.frame.release();
     if (!output_.failure().empty()) {
       message_ = "output stream '" + opt_.output + "': " + output_.failure();
       return RunEnd::error;
@@ -204,16 +159,10 @@ class Runner {
   }
 
   void idle(std::uint64_t now) {
-    if (!reader_.attached() && !announced_wait_) {
-      announced_wait_ = true;
-      log(LogLevel::info,
-          "waiting for stream '" + reader_.name() + "' (start a producer with --name " + reader_.name() + ")");
-    }
     RunStatus& st = result_.status;
     st.now_ns = now;
-    st.reader = reader_.stats();
-    st.stream = reader_.info();
-    guarded("on_idle", [&] { processor_.on_idle(st); });
+    self().refresh(st);
+    self().idle_call(st);
     next_idle_ = now + idle_ns_;
   }
 
@@ -244,30 +193,234 @@ class Runner {
   RunResult finish(RunEnd end, std::string message = {}) {
     result_.end = end;
     result_.message = std::move(message);
-    result_.status.reader = reader_.stats();
-    result_.status.stream = reader_.info();
     result_.status.now_ns = monotonic_ns();
+    self().refresh(result_.status);
     return result_;
   }
 
-  Reader& reader_;
-  Processor& processor_;
+  Source& source_;
   const RunOptions& opt_;
   RunResult result_;
   detail::SignalScope signals_;
   StageOutput output_;
   const std::uint64_t idle_ns_, timeout_ns_;
   std::uint64_t last_frame_, next_idle_;
+  std::string message_;  // why the run ends, for error
+};
+
+// An Input over a held frame, as run() hands it over.
+Input input_of(const Frame& f, const Origin& origin, std::uint64_t now, std::uint64_t dropped) {
+  return Input(Input::Parts{
+      .data = f.data(),
+      .format = f.format(),
+      .seq = f.seq(),
+      .generation = f.generation(),
+      .capture_ns = f.capture_ns(),
+      .commit_ns = f.commit_ns(),
+      .metadata = f.metadata(),
+      .payload_bytes = f.payload_bytes(),
+      .origin = &origin,
+      .now_ns = now,
+      .dropped = dropped,
+      .valid = [](const void* c) noexcept { return static_cast<const Frame*>(c)->still_valid(); },
+      .valid_ctx = &f,
+  });
+}
+
+// The frame's own origin record, or the frame itself when it comes from a producer.
+Origin origin_of(const Frame& f, const std::string& stream) {
+  std::optional<Origin> carried = f.origin();
+  return carried ? std::move(*carried) : Origin{stream, f.seq(), f.generation(), f.capture_ns(), 0};
+}
+
+// run() over one Reader.
+class Runner final : public Loop<Runner, Reader> {
+ public:
+  Runner(Reader& r, Processor& p, const RunOptions& o) : Loop(r, o), processor_(p) {}
+
+  std::optional<RunEnd> dispatch(Event& ev, std::uint64_t now) {
+    switch (ev.kind) {
+      case EventKind::frame: return frame(ev, now);
+      case EventKind::attached: guarded("on_attached", [&] { processor_.on_attached(source_.info()); }); break;
+      case EventKind::producer_lost:
+        log(LogLevel::warn, ev.message);
+        guarded("on_producer_lost", [&] { processor_.on_producer_lost(source_.info(), ev.message); });
+        break;
+      case EventKind::closed:
+        guarded("on_closed", [&] { processor_.on_closed(ev.generation); });
+        if (opt_.exit_on_close) return RunEnd::closed;
+        break;
+      case EventKind::error:
+        if (!ev.fatal()) {
+          log(LogLevel::warn, ev.message);  // e.g. a new producer will replace it: keep waiting
+          break;
+        }
+        message_ = ev.message;
+        return RunEnd::error;
+      case EventKind::corrupt: log(LogLevel::warn, ev.message); break;  // the Reader recovered
+      case EventKind::timeout:
+      case EventKind::interrupted: break;
+    }
+    return std::nullopt;
+  }
+
+  void refresh(RunStatus& st) const {
+    st.reader = source_.stats();
+    st.stream = source_.info();
+  }
+  void idle_call(const RunStatus& st) {
+    if (!source_.attached() && !announced_wait_) {
+      announced_wait_ = true;
+      log(LogLevel::info,
+          "waiting for stream '" + source_.name() + "' (start a producer with --name " + source_.name() + ")");
+    }
+    guarded("on_idle", [&] { processor_.on_idle(st); });
+  }
+  std::string silence() const {
+    return !source_.attached() ? "the stream does not exist or is not ready"
+                               : "the producer is attached but sent nothing (lost or paused)";
+  }
+
+ private:
+  std::optional<RunEnd> frame(Event& ev, std::uint64_t now) {
+    dropped_ += ev.dropped;
+    last_frame_ = now;
+    const Frame& f = ev.frame;
+    origin_ = origin_of(f, source_.name());
+    const Input in = input_of(f, origin_, now, dropped_);
+    output_.set_input(&origin_, origin_.capture_ns, in_valid, &in);
+    bool accepted = false;
+    const std::uint64_t refused = output_.refused();
+    const bool called = guarded("on_frame", [&] { accepted = processor_.on_frame(in, output_); });
+    std::optional<RunEnd> end = processed(called, accepted, refused);
+    ev.frame.release();
+    return end;
+  }
+  static bool in_valid(const void* c) noexcept { return static_cast<const Input*>(c)->still_valid(); }
+
+  Processor& processor_;
   std::uint64_t dropped_ = 0;
   bool announced_wait_ = false;
   Origin origin_;
-  std::string message_;
+};
+
+// run() over a SyncReader: the same loop, a set per call.
+class SetRunner final : public Loop<SetRunner, SyncReader> {
+ public:
+  SetRunner(SyncReader& r, SetProcessor& p, const RunOptions& o)
+      : Loop(r, o), processor_(p), closed_(r.size(), false), origins_(r.size()) {}
+
+  std::optional<RunEnd> dispatch(SyncEvent& ev, std::uint64_t now) {
+    const std::size_t i = ev.stream;
+    switch (ev.kind) {
+      case SyncEventKind::set: return set(ev.set, now);
+      case SyncEventKind::attached:
+        closed_[i] = false;
+        guarded("on_attached", [&] { processor_.on_attached(i, source_.member(i).info()); });
+        break;
+      case SyncEventKind::producer_lost:
+        log(LogLevel::warn, ev.event.message);
+        guarded("on_producer_lost",
+                [&] { processor_.on_producer_lost(i, source_.member(i).info(), ev.event.message); });
+        break;
+      case SyncEventKind::closed:
+        closed_[i] = true;
+        guarded("on_closed", [&] { processor_.on_closed(i, ev.event.generation); });
+        if (opt_.exit_on_close && std::all_of(closed_.begin(), closed_.end(), [](bool c) { return c; })) {
+          return RunEnd::closed;
+        }
+        break;
+      case SyncEventKind::error:
+        if (!ev.event.fatal()) {
+          log(LogLevel::warn, ev.event.message);
+          break;
+        }
+        message_ = ev.event.message;
+        return RunEnd::error;
+      case SyncEventKind::corrupt: log(LogLevel::warn, ev.event.message); break;
+      case SyncEventKind::timeout:
+      case SyncEventKind::interrupted: break;
+    }
+    return std::nullopt;
+  }
+
+  void refresh(RunStatus& st) const {
+    const SyncStats s = source_.stats();
+    st.reader = ReaderStats{};
+    for (const ReaderStats& m : s.members) {
+      st.reader.frames += m.frames;
+      st.reader.drops += m.drops;
+      st.reader.overruns += m.overruns;
+    }
+    st.stream = source_.member(0).info();
+    st.sets = s.sets;
+    st.unmatched = 0;
+    for (std::uint64_t u : s.unmatched) st.unmatched += u;
+  }
+  void idle_call(const RunStatus& st) {
+    if (!announced_wait_ && !all_attached()) {
+      announced_wait_ = true;
+      log(LogLevel::info, "waiting for every stream of the set: " + states());
+    }
+    guarded("on_idle", [&] { processor_.on_idle(st); });
+  }
+  std::string silence() const { return "no set (" + states() + ")"; }
+
+ private:
+  bool all_attached() const {
+    for (std::size_t i = 0; i < source_.size(); ++i)
+      if (!source_.member(i).attached()) return false;
+    return true;
+  }
+  std::string states() const {
+    std::string out;
+    for (std::size_t i = 0; i < source_.size(); ++i) {
+      out.append(i == 0 ? "" : ", ")
+          .append(source_.names()[i])
+          .append(source_.member(i).attached() ? " attached" : " not found");
+    }
+    return out;
+  }
+
+  std::optional<RunEnd> set(FrameSet& s, std::uint64_t now) {
+    last_frame_ = now;
+    inputs_.clear();
+    for (std::size_t i = 0; i < s.frames.size(); ++i) {
+      const Frame& f = s.frames[i];
+      origins_[i] = origin_of(f, source_.names()[i]);
+      inputs_.push_back(input_of(f, origins_[i], now, source_.member(i).stats().drops));
+    }
+    output_.set_input(&origins_[0], origins_[0].capture_ns, set_valid, &inputs_);
+    bool accepted = false;
+    const std::uint64_t refused = output_.refused();
+    const bool called = guarded("on_set",
+                                [&] { accepted = processor_.on_set(std::span<const Input>(inputs_), output_); });
+    std::optional<RunEnd> end = processed(called, accepted, refused);
+    inputs_.clear();
+    s.release();
+    return end;
+  }
+  static bool set_valid(const void* c) noexcept {
+    const auto& in = *static_cast<const std::vector<Input>*>(c);
+    return std::all_of(in.begin(), in.end(), [](const Input& i) { return i.still_valid(); });
+  }
+
+  SetProcessor& processor_;
+  std::vector<bool> closed_;
+  std::vector<Origin> origins_;
+  std::vector<Input> inputs_;
+  bool announced_wait_ = false;
 };
 
 }  // namespace
 
 RunResult run(Reader& reader, Processor& processor, const RunOptions& options) {
   Runner runner(reader, processor, options);
+  return runner.loop();
+}
+
+RunResult run(SyncReader& reader, SetProcessor& processor, const RunOptions& options) {
+  SetRunner runner(reader, processor, options);
   return runner.loop();
 }
 

@@ -268,6 +268,7 @@ void SyncReader::interrupt() noexcept {
 void SyncReader::clear_interrupt() noexcept {
   if (impl_) impl_->interrupt.clear();
 }
+bool SyncReader::interrupt_requested() const noexcept { return impl_ && impl_->interrupt.raised(); }
 std::size_t SyncReader::size() const noexcept { return impl_ ? impl_->names.size() : 0; }
 const std::vector<std::string>& SyncReader::names() const noexcept {
   static const std::vector<std::string> kNone;

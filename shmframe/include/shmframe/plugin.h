@@ -10,7 +10,15 @@
  * with its `size`, and a reader uses only the fields that fit in it (SHMFRAME_HAS_FIELD), both
  * ways: the host takes a plugin table smaller than its own (the callbacks beyond its size are
  * absent), and a plugin (the glue of plugin.hpp) reads a host's frame, info, status and host
- * table only as far as their sizes say. Required in a plugin table: everything up to on_frame.
+ * table only as far as their sizes say. Required in a plugin table: everything up to on_frame
+ * (on_frame itself may be NULL in a plugin that takes sets: see "Sets").
+ *
+ * Sets: a plugin with on_set takes synchronised sets (shmframe-consumer --sync, several --name):
+ * one frame per stream, in the order of the names. Its on_frame may then be NULL (it takes sets
+ * only); a host that runs single frames refuses such a plugin, and a host that runs sets refuses
+ * one without on_set. In a set run, on_attached and on_producer_lost say which stream
+ * (shmframe_stream_info::member, members != 0), on_member_closed replaces on_closed, and
+ * host->still_valid covers every frame of the set.
  *
  * Threads: the host calls a plugin instance from one thread at a time. Pointers passed to a
  * callback are valid during that call only. No callback may unwind (throw) across this ABI.
@@ -114,6 +122,10 @@ typedef struct shmframe_stream_info {
   shmframe_format format;
   uint32_t slots;
   uint32_t reserved;
+  /* Since synchronised sets (SHMFRAME_HAS_FIELD(info, shmframe_stream_info, members)): in a set
+   * run, the stream's index among the names and how many there are; members 0 otherwise. */
+  uint32_t member;
+  uint32_t members;
 } shmframe_stream_info;
 
 typedef struct shmframe_run_status {
@@ -128,6 +140,11 @@ typedef struct shmframe_run_status {
   uint64_t errors;    /* on_frame failed */
   uint64_t published; /* output frames committed */
   uint64_t heartbeat_age_ns;
+  /* Since synchronised sets (SHMFRAME_HAS_FIELD(status, shmframe_run_status, unmatched)): in a
+   * set run, sets delivered and frames released without a set; `processed` and `discarded` then
+   * count sets, and frames, drops and overruns sum every stream's. */
+  uint64_t sets;
+  uint64_t unmatched;
 } shmframe_run_status;
 
 /* A buffer of the output stream being written. */
@@ -175,6 +192,10 @@ typedef struct shmframe_plugin {
   void (*on_producer_lost)(void* self, const shmframe_stream_info* info, const char* why);
   void (*on_closed)(void* self, uint64_t generation);
   void (*on_idle)(void* self, const shmframe_run_status* status);
+  /* Since synchronised sets (see "Sets" above): `count` frames, one per stream, captured
+   * together (SHMFRAME_FRAME_...). Output commits carry the first frame's origin. */
+  int (*on_set)(void* self, const shmframe_frame* const* frames, uint32_t count);
+  void (*on_member_closed)(void* self, uint32_t member, uint64_t generation);
 } shmframe_plugin;
 
 /* The one exported symbol. */

@@ -40,4 +40,12 @@ std::unique_ptr<Processor> load_plugin(std::string_view plugin,
                                        const std::vector<std::string>& search_path, LogCallback log,
                                        PluginInfo* info = nullptr);
 
+// As load_plugin(), for a plugin that takes synchronised sets of `streams` streams (on_set;
+// plugin.h, "Sets"), to pass to run(SyncReader&, ...). Throws Error(invalid_argument) for a plugin
+// that takes single frames only; load_plugin() refuses one that takes sets only.
+std::unique_ptr<SetProcessor> load_set_plugin(std::string_view plugin, std::size_t streams,
+                                              const std::vector<std::pair<std::string, std::string>>& args,
+                                              const std::vector<std::string>& search_path, LogCallback log,
+                                              PluginInfo* info = nullptr);
+
 }  // namespace shmframe

@@ -32,6 +32,8 @@
 
 namespace shmframe {
 
+class SyncReader;  // shmframe/sync_reader.hpp
+
 namespace detail {
 template <class Dummy>
 struct OpenCvAdapter;  // defined by shmframe/opencv.hpp
@@ -158,6 +160,8 @@ class Output {
 };
 
 // What run() tells a processor on idle ticks: the reader's counters and the stream's state.
+// Over a SyncReader: `reader` sums the members' counters, `stream` is the first member's, and
+// processed/discarded count sets.
 struct RunStatus {
   std::uint64_t now_ns = 0;
   ReaderStats reader;
@@ -166,6 +170,8 @@ struct RunStatus {
   std::uint64_t discarded = 0;  // frames on_frame() found overwritten (returned false)
   std::uint64_t errors = 0;     // on_frame() calls that threw
   std::uint64_t published = 0;  // output frames committed
+  std::uint64_t sets = 0;       // over a SyncReader: sets delivered
+  std::uint64_t unmatched = 0;  // over a SyncReader: frames released without a set (every stream)
 };
 
 // The user's code. Only on_frame() is required.
@@ -189,11 +195,37 @@ class Processor {
   virtual void on_idle(const RunStatus& status) { (void)status; }
 };
 
+// The user's code over synchronised sets (shmframe/sync_reader.hpp): several cameras as one.
+// `stream` is a member's index in the SyncReader's names. Only on_set() is required.
+class SetProcessor {
+ public:
+  virtual ~SetProcessor() = default;
+  // Member `stream` attached to a generation (first attach, producer restart, format change).
+  virtual void on_attached(std::size_t stream, const StreamInfo& info) {
+    (void)stream;
+    (void)info;
+  }
+  // A set: one Input per stream, in the order of the names, captured together. Return false when
+  // a member was overwritten while in use (any input's still_valid() false after reading). The
+  // output carries the first stream's capture time and origin (the reference camera).
+  virtual bool on_set(std::span<const Input> set, Output& output) = 0;
+  virtual void on_producer_lost(std::size_t stream, const StreamInfo& info, std::string_view why) {
+    (void)stream;
+    (void)info;
+    (void)why;
+  }
+  virtual void on_closed(std::size_t stream, std::uint64_t generation) {
+    (void)stream;
+    (void)generation;
+  }
+  virtual void on_idle(const RunStatus& status) { (void)status; }
+};
+
 enum class RunEnd {
-  frames_done,  // RunOptions::max_frames processed
-  stopped,      // Reader::interrupt() on the run's reader, the stop flag, or SIGINT / SIGTERM
-  closed,       // the producer closed the stream and exit_on_close was set
-  timed_out,    // no frame for RunOptions::idle_timeout
+  frames_done,  // RunOptions::max_frames processed (frames, or sets)
+  stopped,      // interrupt() on the run's reader, the stop flag, or SIGINT / SIGTERM
+  closed,       // the producer closed the stream (every stream's, for sets) and exit_on_close was set
+  timed_out,    // no frame (set) for RunOptions::idle_timeout
   error,        // the stream cannot be used (message says why), or the output failed
 };
 std::string_view to_string(RunEnd e) noexcept;
@@ -230,5 +262,8 @@ struct RunResult {
 // that cannot be used, or an output stream that cannot be created (e.g. its name is owned by
 // another producer), ends the run with RunEnd::error and a message naming the cause.
 RunResult run(Reader& reader, Processor& processor, const RunOptions& options = {});
+// The multi-input form: runs `processor` on `reader`'s sets, as above. A member's fatal error
+// ends the run; its other events go to the processor with the member's index.
+RunResult run(SyncReader& reader, SetProcessor& processor, const RunOptions& options = {});
 
 }  // namespace shmframe

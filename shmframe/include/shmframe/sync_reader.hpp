@@ -111,6 +111,7 @@ class SyncReader {
   // As Reader::interrupt(): ends a wait() at once, until clear_interrupt().
   void interrupt() noexcept;
   void clear_interrupt() noexcept;
+  bool interrupt_requested() const noexcept;
 
   std::size_t size() const noexcept;
   const std::vector<std::string>& names() const noexcept;
