@@ -246,7 +246,16 @@ class PluginProcessor final : public Processor, public SetProcessor {
   static int host_output_acquire(void* ctx, const shmframe_format* f, shmframe_out_buffer* out) {
     auto* self = static_cast<PluginProcessor*>(ctx);
     if (self->output_ == nullptr || f == nullptr || out == nullptr) return -1;
-    if (f->pixel_format < SHMFRAME_GRAY8 || f->pixel_format > SHMFRAME_BGRA8) return -1;
+    // Any raw one-plane format (gray16 depth or disparity, rgba8, yuyv, Bayer...): shmframe_out_buffer
+    // describes one plane; not jpeg, nv12 or i420.
+    const auto pf = static_cast<PixelFormat>(f->pixel_format);
+    if (!is_known(pf) || is_compressed(pf) || FrameFormat{1, 1, pf, 0}.plane_count() != 1) {
+      host_log(ctx, SHMFRAME_LOG_ERROR,
+               ("output_acquire: pixel format " + std::to_string(f->pixel_format) +
+                " cannot be acquired (a plugin's output is a one-plane raw format: not jpeg, nv12 or i420)")
+                   .c_str());
+      return -1;
+    }
     const OutputBuffer b = self->output_->acquire(
         FrameFormat{f->width, f->height, static_cast<PixelFormat>(f->pixel_format), 0});
     if (!b) return -1;

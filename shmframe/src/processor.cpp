@@ -358,7 +358,7 @@ class SetRunner final : public Loop<SetRunner, SyncReader> {
     for (std::uint64_t u : s.unmatched) st.unmatched += u;
   }
   void idle_call(const RunStatus& st) {
-    if (!announced_wait_ && !all_attached()) {
+    if (!announced_wait_ && st.sets == 0 && !all_attached()) {
       announced_wait_ = true;
       log(LogLevel::info, "waiting for every stream of the set: " + states());
     }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <zlib.h>
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -15,6 +16,7 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 #include <optional>
+#include <shmframe/clock.hpp>
 #include <shmframe/pattern.hpp>
 #include <shmframe/shmframe.hpp>
 #include <span>
@@ -291,6 +293,13 @@ TEST(Samples, PluginsRefuseBadArgumentsByName) {
       {{"--plugin", "motion", "--plugin-arg", "nope=1"}, "unknown argument 'nope'"},
       {{"--plugin", "edge", "--plugin-arg", "low=200", "--plugin-arg", "high=100"}, "low <= high"},
       {{"--plugin", "motion", "--plugin-arg", "threshold=x"}, "not a number"},
+      // A plugin that takes sets, on one stream; and a single-frame plugin given a set.
+      {{"--plugin", "stereo"}, "takes synchronised sets, not single frames"},
+      {{"--name", "smp-args-b", "--sync", "exact", "--plugin", "edge"}, "takes single frames, not synchronised sets"},
+      {{"--name", "smp-args-b", "--sync", "exact", "--plugin", "stereo", "--plugin-arg", "disparities=20"},
+       "multiple of 16"},
+      {{"--name", "smp-args-b", "--sync", "exact", "--plugin", "stereo", "--plugin-arg", "algorithm=sad"},
+       "not one of bm, sgbm"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> args{kConsumer, "--name", cam.name()};
@@ -300,6 +309,74 @@ TEST(Samples, PluginsRefuseBadArgumentsByName) {
     const std::string err = p.errors();
     EXPECT_NE(err.find(c.says), std::string::npos) << err;
   }
+}
+
+// Issue 21's sample: the stereo plugin inside shmframe-consumer --sync exact, over a left/right
+// pair whose right image is the left one shifted 8 pixels (the test writes both streams, at one
+// capture time per pair, as phase-locked cameras would): the published disparity is gray16,
+// carries the left frame's origin, and reads 8 x 16 (OpenCV's fixed point) over the textured
+// middle; the probe reads the stream.
+TEST(Samples, StereoPluginPublishesTheDisparityOfASynchronisedPairAsGray16) {
+  StreamGuard left("smp-left"), right("smp-right"), disparity("smp-disp");
+  constexpr int kShift = 8, kWidth = 320, kHeight = 240;
+  Proc stage({kConsumer, "--name", left.name(), "--name", right.name(), "--sync", "exact", "--plugin", "stereo",
+              "--plugin-arg", "disparities=32", "--plugin-arg", "block=11", "--output", disparity.name(),
+              "--exit-on-close", "--timeout-ms", "20000"});
+  Proc probe(
+      {kConsumer, "--name", disparity.name(), "--processor", "probe", "--exit-on-close", "--timeout-ms", "20000"});
+  cv::Mat texture(kHeight, kWidth + kShift, CV_8UC1);
+  cv::randu(texture, 0, 256);
+  cv::GaussianBlur(texture, texture, cv::Size(3, 3), 0);  // matchable, still textured
+  // A point at x in the left image is at x - kShift in the right one.
+  const cv::Mat l = texture.colRange(0, kWidth).clone();
+  const cv::Mat r = texture.colRange(kShift, kShift + kWidth).clone();
+  shmframe::WriterOptions wo;
+  wo.format = shmframe::FrameFormat{kWidth, kHeight, shmframe::PixelFormat::gray8, 0};
+  std::optional<shmframe::Writer> wl(std::in_place, left.name(), wo), wr(std::in_place, right.name(), wo);
+  shmframe::ReaderOptions ro;
+  ro.delivery = shmframe::Delivery::every_frame;
+  shmframe::Reader out(disparity.name(), ro);
+  // One pair at a time until the stage answered three: the stage attaches whenever it is ready.
+  int answered = 0;
+  std::uint64_t last_capture = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (answered < 3 && std::chrono::steady_clock::now() < deadline) {
+    last_capture = shmframe::monotonic_ns();
+    ASSERT_TRUE(wl->publish(shmframe::ImageView{l.data, l.step, kWidth, kHeight, 1}, last_capture));
+    ASSERT_TRUE(wr->publish(shmframe::ImageView{r.data, r.step, kWidth, kHeight, 1}, last_capture));
+    shmframe::Event e = out.wait(500ms);
+    if (e.kind != shmframe::EventKind::frame) continue;
+    ++answered;
+    const shmframe::Frame& f = e.frame;
+    ASSERT_EQ(f.format().pixel_format, shmframe::PixelFormat::gray16);
+    ASSERT_EQ(f.format().width, static_cast<std::uint32_t>(kWidth));
+    const std::optional<shmframe::Origin> o = f.origin();
+    ASSERT_TRUE(o.has_value());
+    EXPECT_EQ(o->stream, left.name());
+    EXPECT_EQ(o->hops, 1u);
+    // The middle, away from the borders StereoBM cannot match (left: the disparity range).
+    std::vector<std::uint16_t> values;
+    for (std::uint32_t y = 40; y < kHeight - 40; ++y) {
+      const auto* row = reinterpret_cast<const std::uint16_t*>(f.data() + y * f.format().effective_stride());
+      for (std::uint32_t x = 80; x < kWidth - 40; ++x) values.push_back(row[x]);
+    }
+    ASSERT_TRUE(f.still_valid());
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2), values.end());
+    EXPECT_EQ(values[values.size() / 2], kShift * 16) << "the median disparity x 16 of the textured middle";
+  }
+  ASSERT_EQ(answered, 3) << stage.errors();
+  wl.reset();  // closes both: the stage ends (--exit-on-close), and so its output and the probe
+  wr.reset();
+  EXPECT_EQ(stage.exit_code(10s), 0) << stage.errors();
+  std::size_t frames = 0;
+  for (const json& j : probe.objects(is_closed)) {
+    if (j["event"] != "frame") continue;
+    ++frames;
+    EXPECT_EQ(j["format"], "gray16");
+    EXPECT_EQ(j["origin_stream"], left.name());
+  }
+  EXPECT_GE(frames, 1u) << probe.errors();
+  EXPECT_EQ(probe.exit_code(10s), 0) << probe.errors();
 }
 
 // Started before the producer, the recorder takes every frame (lossless) and finishes the file

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <shmframe/shmframe.hpp>
 #include <thread>
 #include <vector>
@@ -27,8 +29,9 @@ void sleep_until_ns(std::uint64_t t) {
 // `start` (+ `offset`), each stamped with its tick (as a triggered camera stamps its exposure).
 class Camera {
  public:
+  // `close_at_end`: close the stream after the last frame (else when the Camera goes).
   Camera(const std::string& name, std::uint64_t start, std::uint64_t period, std::uint64_t offset, int frames,
-         std::uint32_t width = 64)
+         std::uint32_t width = 64, bool close_at_end = false)
       : writer_(name, options(width)), thread_([=, this] {
           for (int k = 0; k < frames && !stop_; ++k) {
             const std::uint64_t tick = start + offset + static_cast<std::uint64_t>(k) * period;
@@ -38,6 +41,7 @@ class Camera {
             testkit::fill_pattern(s.data(), s.format().frame_bytes(), s.seq());
             (void)writer_.commit(s, tick);
           }
+          if (close_at_end) writer_.close();
         }) {}
   ~Camera() {
     stop_ = true;
@@ -219,4 +223,96 @@ TEST(SyncReader, ARestartedCameraResumesTheSetsWithItsNewGeneration) {
   }
   EXPECT_TRUE(reattached);
   EXPECT_EQ(after, 20u);
+}
+
+// run()'s multi-input form: a SetProcessor gets one Input per stream, captured together, and
+// publishes with the first stream's origin; run() ends after max_frames sets.
+namespace {
+class PairStage final : public SetProcessor {
+ public:
+  bool on_set(std::span<const Input> set, Output& out) override {
+    EXPECT_EQ(set.size(), 2u);
+    EXPECT_EQ(set[0].capture_ns(), set[1].capture_ns());
+    EXPECT_TRUE(testkit::check_pattern(set[1].data(), set[1].format().frame_bytes(), set[1].seq()));
+    const OutputBuffer b = out.acquire(FrameFormat{8, 8, PixelFormat::gray8, 0});
+    if (!b) return false;
+    std::memset(b.data, static_cast<int>(set[0].seq() & 0xff), b.format.frame_bytes());
+    return out.commit();
+  }
+  void on_attached(std::size_t stream, const StreamInfo& info) override {
+    attached.push_back(stream);
+    EXPECT_NE(info.generation, 0u);
+  }
+  void on_closed(std::size_t stream, std::uint64_t) override { closed.push_back(stream); }
+  std::vector<std::size_t> attached, closed;
+};
+}  // namespace
+
+TEST(SetRun, ASetProcessorGetsEverySetAndPublishesWithTheFirstStreamsOrigin) {
+  testkit::StreamGuard a("srun-a"), b("srun-b"), out("srun-out");
+  SyncReader r({a.name(), b.name()});
+  const std::uint64_t start = grid_start();
+  Camera ca(a.name(), start, 10 * kMs, 0, 200), cb(b.name(), start, 10 * kMs, 0, 200);
+  PairStage stage;
+  RunOptions opt;
+  opt.max_frames = 20;
+  opt.output = out.name();
+  opt.handle_signals = false;
+  RunResult result;
+  std::thread runner([&] { result = run(r, stage, opt); });
+  ReaderOptions ro;
+  ro.delivery = Delivery::every_frame;
+  Reader output(out.name(), ro);
+  int seen = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (seen < 3 && std::chrono::steady_clock::now() < deadline) {
+    Event e = output.wait(testkit::left_until(deadline));
+    if (e.kind != EventKind::frame) continue;
+    ++seen;
+    const std::optional<Origin> o = e.frame.origin();
+    ASSERT_TRUE(o.has_value());
+    EXPECT_EQ(o->stream, a.name());
+    EXPECT_EQ(o->hops, 1u);
+    EXPECT_EQ(static_cast<std::uint8_t>(e.frame.data()[0]), static_cast<std::uint8_t>(o->seq & 0xff));
+  }
+  runner.join();
+  EXPECT_EQ(seen, 3);
+  EXPECT_EQ(result.end, RunEnd::frames_done) << result.message;
+  EXPECT_EQ(result.status.processed, 20u);
+  EXPECT_EQ(result.status.published, 20u);
+  EXPECT_GE(result.status.sets, 20u);
+  EXPECT_EQ(stage.attached.size(), 2u);
+}
+
+// exit_on_close ends the run once every stream closed, each close said with its stream.
+TEST(SetRun, ExitOnCloseEndsTheRunWhenEveryStreamClosed) {
+  testkit::StreamGuard a("srun-c-a"), b("srun-c-b");
+  SyncReader r({a.name(), b.name()});
+  PairStage stage;
+  RunOptions opt;
+  opt.exit_on_close = true;
+  opt.handle_signals = false;
+  opt.idle_timeout = 10s;
+  const std::uint64_t start = grid_start();
+  Camera ca(a.name(), start, 10 * kMs, 0, 30, 64, true), cb(b.name(), start, 10 * kMs, 0, 30, 64, true);
+  const RunResult result = run(r, stage, opt);
+  EXPECT_EQ(result.end, RunEnd::closed) << result.message;
+  std::sort(stage.closed.begin(), stage.closed.end());
+  EXPECT_EQ(stage.closed, (std::vector<std::size_t>{0, 1}));
+}
+
+// Nothing there: the idle timeout ends the run naming each stream's state; interrupt() stops it.
+TEST(SetRun, TimeoutNamesTheMissingStreamsAndInterruptStops) {
+  testkit::StreamGuard a("srun-t-a"), b("srun-t-b");
+  SyncReader r({a.name(), b.name()});
+  PairStage stage;
+  RunOptions opt;
+  opt.handle_signals = false;
+  opt.idle_timeout = 200ms;
+  const RunResult timed = run(r, stage, opt);
+  EXPECT_EQ(timed.end, RunEnd::timed_out);
+  EXPECT_NE(timed.message.find(a.name() + " not found"), std::string::npos) << timed.message;
+  opt.idle_timeout = 0ms;
+  r.interrupt();
+  EXPECT_EQ(run(r, stage, opt).end, RunEnd::stopped);
 }

@@ -163,8 +163,9 @@ typedef struct shmframe_host {
   int (*still_valid)(void* ctx);
   /* 1 if the consumer publishes an output stream (--output). */
   int (*output_enabled)(void* ctx);
-  /* A buffer of the output stream in `format` (a new format starts a new generation). 0 on
-   * success, -1 if there is no output or it failed (logged). */
+  /* A buffer of the output stream in `format` (a new format starts a new generation): a raw
+   * one-plane format (not jpeg, nv12 or i420). 0 on success, -1 if there is no output, the
+   * format cannot be acquired, or it failed (logged). */
   int (*output_acquire)(void* ctx, const shmframe_format* format, shmframe_out_buffer* out);
   /* Publishes the acquired buffer with the input's origin and capture time, plus `metadata`.
    * 0 on success, -1 otherwise. */
