@@ -80,6 +80,8 @@ struct Shot {
   std::uint64_t commit_ns = 0;
   std::uint64_t taken_ns = 0;  // when wait() returned it
   std::uint64_t ready_ns = 0;  // when the copy was validated
+  // Shown as a member of a synchronised set (--sync): the set's spread of capture times.
+  std::optional<std::uint64_t> set_spread_ns;
 };
 
 struct FeedStatus {
@@ -143,9 +145,19 @@ class Feed {
   // generation 2, 640x480 bgr8, producer pid 42", "producer lost (pid 42, 0.2 s ago)", ...).
   std::vector<std::string> take_changes();
 
+  // A feed driven from outside instead of by its own thread (the members of a synchronised set,
+  // viewer/sync_feed.hpp): start() is not called; one driving thread hands over this stream's
+  // events (`info`: the stream's, for attached and producer_lost) and frames (`set_spread_ns`:
+  // of the set the frame belongs to). False when the stream cannot be used (status().fatal).
+  void announce_waiting();
+  bool drive(Event& ev, const StreamInfo& info, std::optional<std::uint64_t> set_spread_ns);
+
  private:
   void run();
   void loop();
+  // One event of the stream, from loop() or drive(); false when fatal.
+  bool handle(Event& ev, const StreamInfo& info, std::uint64_t cpu0, std::optional<std::uint64_t> set_spread_ns);
+  void set_banner(Banner b, FeedStatus& s, std::uint64_t now);  // under mu_
   // Feed thread: counts a frame (if `counted`) in the fps window at `now`; the window's fps when
   // a second has passed (then a new window starts), else -1.
   double fps_tick(std::uint64_t now, bool counted);
@@ -161,6 +173,7 @@ class Feed {
   std::atomic<bool> copying_{true};
   static constexpr std::uint64_t kIdleCopyPeriodNs = 1'000'000'000;
   std::uint64_t last_copy_ns_ = 0;  // feed thread only
+  std::uint64_t kept_ = 0;          // feed thread only: frames kept (frame_limit)
   std::optional<Reader> reader_;    // made by start() before the thread; used by it, interrupted by stop()
   std::thread thread_;
 

@@ -21,6 +21,7 @@
 #include "app.hpp"
 #include "feed.hpp"
 #include "render.hpp"
+#include "sync_feed.hpp"
 
 namespace {
 
@@ -41,8 +42,9 @@ struct Options {
   std::string snapshot, stats_json, save_dir = ".";
   std::uint64_t frames = 0, timeout_ms = 0;
   cv::Size max_size{1280, 720};
-  shmframe::ReaderOptions reader;  // wait policy, spin limit, access
-  Display display;                 // --depth-range
+  shmframe::ReaderOptions reader;             // wait policy, spin limit, access
+  Display display;                            // --depth-range
+  std::optional<shmframe::SyncOptions> sync;  // --sync: the streams' synchronised sets, tiled together
 };
 
 // Lines on stdout are for people and scripts alike: one whole line at a time, flushed.
@@ -63,7 +65,16 @@ class Viewer {
           std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.reader, opt_.display));
       tick_.emplace_back();
     }
-    for (auto& f : feeds_) f->start();
+    if (opt_.sync) {
+      std::vector<Feed*> members;
+      for (auto& f : feeds_) members.push_back(f.get());
+      shmframe::SyncOptions so = *opt_.sync;
+      so.reader = opt_.reader;
+      sync_ = std::make_unique<SyncFeed>(opt_.names, so, members, notifier_);  // names checked in main()
+      sync_->start();
+    } else {
+      for (auto& f : feeds_) f->start();
+    }
   }
   ~Viewer() { stop(); }
   std::string title() const {
@@ -79,6 +90,9 @@ class Viewer {
  private:
   std::optional<int> check(std::uint64_t now);
   std::vector<Tile> tiles() const;
+  // Makes every stream's newest shot the front one (with --sync, one set's); true if any changed.
+  bool take_latest();
+  std::string sync_line() const;
   bool save_snapshot();
   void save_shown(const cv::Mat& canvas);
   void print_stats(std::uint64_t now);
@@ -87,6 +101,7 @@ class Viewer {
   Options opt_;
   Notifier notifier_;
   std::vector<std::unique_ptr<Feed>> feeds_;
+  std::unique_ptr<SyncFeed> sync_;         // --sync: drives the feeds (after them: destroyed first)
   std::vector<FeedStatus> tick_;           // each stream's status at the last statistics line
   std::uint64_t start_ns_, start_cpu_ns_;  // process start-up (loading OpenCV, Qt) is not the viewer's work
   std::uint64_t tick_ns_ = 0, tick_display_cpu_ns_ = 0;
@@ -99,6 +114,26 @@ std::vector<Tile> Viewer::tiles() const {
   std::vector<Tile> out;
   for (const auto& f : feeds_) out.push_back(Tile{f->name(), &f->front(), f->status()});
   return out;
+}
+
+bool Viewer::take_latest() {
+  std::unique_lock<std::mutex> set;
+  if (sync_) set = std::unique_lock(sync_->group());
+  bool changed = false;
+  for (auto& f : feeds_) changed = f->take_latest() || changed;
+  return changed;
+}
+
+std::string Viewer::sync_line() const {
+  const shmframe::SyncStats s = sync_->stats();
+  std::string unmatched;
+  for (std::size_t i = 0; i < s.unmatched.size(); ++i) {
+    unmatched += (i == 0 ? "" : ", ") + opt_.names[i] + " " + std::to_string(s.unmatched[i]);
+  }
+  return fmt::format(
+      "sync: {} sets | unmatched {} | spread p50 {:.3f} p99 {:.3f} ms | set latency p50 {:.3f} p99 {:.3f} "
+      "ms | wait {}",
+      s.sets, unmatched, s.spread_p50_ms, s.spread_p99_ms, s.latency_p50_ms, s.latency_p99_ms, s.wait);
 }
 
 // What both modes do on every wake-up: announce state changes, then decide whether to end.
@@ -134,7 +169,7 @@ std::optional<int> Viewer::check(std::uint64_t now) {
 
 // --snapshot: the frames as the streams carry them (full size, converted to BGR, no overlay).
 bool Viewer::save_snapshot() {
-  for (auto& f : feeds_) f->take_latest();
+  take_latest();
   const auto t = tiles();
   cv::Mat canvas;
   const std::uint64_t cpu0 = thread_cpu_ns();
@@ -204,6 +239,7 @@ void Viewer::print_stats(std::uint64_t now) {
         banner.empty() ? "" : " | " + banner);
     tick_[i] = s;
   }
+  if (sync_) say("{}", sync_line());
   tick_ns_ = now;
   tick_display_cpu_ns_ = display_cpu_ns_;
 }
@@ -235,9 +271,7 @@ int Viewer::run_window(const std::string& title) {
   for (;;) {
     const std::uint64_t cpu0 = thread_cpu_ns();
     bool changed = false;
-    if (!paused) {
-      for (auto& f : feeds_) changed = f->take_latest() || changed;
-    }
+    if (!paused) changed = take_latest();
     const std::uint64_t now = monotonic_ns();
     if (auto rc = check(now)) return *rc;
     if (opt_.verbose && now >= next_tick) {
@@ -280,6 +314,7 @@ int Viewer::run_window(const std::string& title) {
 void Viewer::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (sync_) sync_->stop();
   for (auto& f : feeds_) f->stop();
   summary();
 }
@@ -315,6 +350,7 @@ void Viewer::summary() {
       "other (GUI toolkit, logging) {:.3f} s; shmframe share of viewer CPU {:.1f}%",
       seconds(process_cpu), run, seconds(shmframe_cpu), seconds(display_cpu_ns_),
       seconds(process_cpu - std::min(process_cpu, shmframe_cpu + display_cpu_ns_)), share * 100);
+  if (sync_) say("summary: {}", sync_line());
   if (opt_.stats_json.empty()) return;
   nlohmann::ordered_json j = {{"duration_s", run},
                               {"streams", streams},
@@ -323,6 +359,16 @@ void Viewer::summary() {
                                 {"shmframe_s", seconds(shmframe_cpu)},
                                 {"display_s", seconds(display_cpu_ns_)},
                                 {"shmframe_share", share}}}};
+  if (sync_) {
+    const shmframe::SyncStats st = sync_->stats();
+    nlohmann::ordered_json unmatched = nlohmann::ordered_json::object();
+    for (std::size_t i = 0; i < st.unmatched.size(); ++i) unmatched[opt_.names[i]] = st.unmatched[i];
+    j["sync"] = {{"sets", st.sets},
+                 {"unmatched", unmatched},
+                 {"spread_ms", {{"p50", st.spread_p50_ms}, {"p99", st.spread_p99_ms}}},
+                 {"latency_ms", {{"p50", st.latency_p50_ms}, {"p99", st.latency_p99_ms}}},
+                 {"wait", st.wait}};
+  }
   std::ofstream out(opt_.stats_json);
   out << j.dump(2) << "\n";
   if (!out) spdlog::error("cannot write --stats-json '{}': check that its directory is writable", opt_.stats_json);
@@ -408,6 +454,7 @@ int main(int argc, char** argv) {
       "Keys: q/Esc quit, space pause, s save the shown picture as PNG, o overlay on/off.\n"
       "Without a display (or with --headless) it prints the statistics once a second instead.\n"
       "Examples: shmframe-viewer --name cam0 --name cam1\n"
+      "          shmframe-viewer --name left --name right --sync exact   (one set's frames, with their spread)\n"
       "          shmframe-viewer --name cam0 --snapshot frame.png --frames 10"};
   Options opt;
   std::string max_size = "1280x720";
@@ -423,6 +470,17 @@ int main(int argc, char** argv) {
       ->check(shmframe::app::StreamNameValidator())
       ->type_size(1)
       ->expected(1, 64);
+  std::string sync_policy;
+  double tolerance_ms = -1;
+  auto* sync_opt = cli.add_option(
+                          "--sync", sync_policy,
+                          "Tile the members of one synchronised set of the --name streams (2 to 8): approximate "
+                          "(capture times within --tolerance-ms) or exact; the overlay shows the set's spread")
+                       ->check(CLI::IsMember({"approximate", "exact"}));
+  cli.add_option("--tolerance-ms", tolerance_ms,
+                 "--sync approximate: the widest spread of capture times in a set (default: half the slowest "
+                 "stream's period)")
+      ->needs(sync_opt);
   cli.add_flag("--headless", opt.headless,
                "No window: print statistics once a second per stream and every state change");
   cli.add_option("--snapshot", opt.snapshot,
@@ -470,6 +528,17 @@ int main(int argc, char** argv) {
       }
     }
     if (!opt.snapshot.empty() && opt.frames == 0) opt.frames = 1;
+    if (!sync_policy.empty()) {
+      shmframe::SyncOptions so;
+      so.policy = *shmframe::parse_sync_policy(sync_policy);
+      if (tolerance_ms >= 0) so.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(tolerance_ms * 1e6));
+      try {
+        shmframe::SyncReader check(opt.names, so);  // the library's own checks: 2 to 8 names, tolerance
+      } catch (const shmframe::Error& e) {
+        throw CLI::ValidationError("--sync", e.what());
+      }
+      opt.sync = so;
+    }
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {

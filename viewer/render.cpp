@@ -50,7 +50,11 @@ void draw_overlay(const Tile& t, const RenderOptions& o, cv::Mat cell, std::opti
       fmt::format("hand-off {:.2f} ms  e2e {:.2f} ms", s.handoff_ms, s.e2e_ms),
       fmt::format("drops {}  overruns {}", s.drops, s.overruns),
   };
+  if (t.shot != nullptr && t.shot->set_spread_ns) {
+    lines.push_back(fmt::format("set spread {:.3f} ms", static_cast<double>(*t.shot->set_spread_ns) / 1e6));
+  }
   if (s.undecodable != 0) lines.push_back(fmt::format("undecodable frames {}", s.undecodable));
+
   if (t.shot != nullptr && t.shot->source_format == PixelFormat::gray16) {
     lines.push_back(depth ? fmt::format("depth {}..{}  value {}", t.shot->depth_min, t.shot->depth_max, *depth)
                           : fmt::format("depth {}..{}", t.shot->depth_min, t.shot->depth_max));

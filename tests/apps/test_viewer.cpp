@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <shmframe/opencv.hpp>
@@ -201,6 +203,50 @@ TEST(Viewer, SnapshotOfTwoStreamsTilesThemSideBySide) {
   EXPECT_GT(dev[0], 20) << "right tile is blank";
 }
 
+// Issue 21: --sync tiles the members of one set. The test is both cameras: each pair carries the
+// test pattern of one seq, the right camera's captured 3 ms after the left's. The snapshot's two
+// tiles are the same seq's (one set, never the right tile of another), and the statistics give
+// the sets and their 3 ms spread.
+TEST(Viewer, SyncTilesTheMembersOfOneSetWithTheirSpread) {
+  StreamGuard a("viewer-sync-a"), b("viewer-sync-b");
+  TempFile png("sync.png"), json("sync.json");
+  const shmframe::FrameFormat f{160, 120, shmframe::PixelFormat::bgr8, 0};
+  shmframe::WriterOptions wo;
+  wo.format = f;
+  shmframe::Writer wa(a.name(), wo), wb(b.name(), wo);
+  App viewer({kViewer, "--name", a.name(), "--name", b.name(), "--sync", "approximate", "--headless", "--snapshot",
+              png.path, "--frames", "10", "--stats-json", json.path, "--timeout-ms", "20000"});
+  std::atomic<bool> stop{false};
+  std::thread cameras([&] {
+    cv::Mat frame(120, 160, CV_8UC3);
+    constexpr std::uint64_t kPeriod = 20'000'000, kOffset = 3'000'000;  // 50 fps
+    for (std::uint64_t k = 1; !stop.load() && k < 2000; ++k) {
+      const std::uint64_t t = shmframe::monotonic_ns();
+      shmframe::fill_test_pattern(k, f, reinterpret_cast<std::byte*>(frame.data), frame.step[0]);
+      const shmframe::ImageView v{frame.data, frame.step[0], 160, 120, 3};
+      EXPECT_TRUE(wa.publish(v, t));
+      EXPECT_TRUE(wb.publish(v, t + kOffset));
+      std::this_thread::sleep_for(std::chrono::nanoseconds(kPeriod));  // the cameras' rate, not a synchronisation
+    }
+  });
+  const std::string said = line_with(viewer, "snapshot: ", 20s);
+  EXPECT_EQ(viewer.proc->exit_code(10s), 0) << viewer.errors();
+  stop = true;
+  cameras.join();
+  ASSERT_FALSE(said.empty()) << viewer.errors();
+  const cv::Mat shot = cv::imread(png.path, cv::IMREAD_COLOR);
+  ASSERT_EQ(shot.cols, 320);
+  const cv::Mat want = expected_bgr(160, 120, shmframe::PixelFormat::bgr8, snapshot_seq(said));
+  EXPECT_EQ(cv::norm(shot(cv::Rect(0, 0, 160, 120)), want, cv::NORM_INF), 0) << "left tile: the set's left frame";
+  EXPECT_EQ(cv::norm(shot(cv::Rect(160, 0, 160, 120)), want, cv::NORM_INF), 0)
+      << "right tile: the same set's right frame";
+  std::ifstream in(json.path);
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << "no JSON in " << json.path;
+  EXPECT_GE(j["sync"]["sets"].get<int>(), 10) << j.dump();
+  EXPECT_NEAR(j["sync"]["spread_ms"]["p50"].get<double>(), 3.0, 0.5) << j.dump();
+}
+
 // The banner states of one stream through a producer's life, headless.
 // Issue 22: a 32768x1 and a 1x32768 stream tile into a 65536x32768 canvas at full size (6 GiB of
 // BGR, which OpenCV was asked for). The snapshot is scaled down to at most 256 Mpixels, aspect
@@ -335,6 +381,9 @@ TEST(Viewer, BadInputIsRefusedWithAReasonAndAMissingStreamIsWaitedFor) {
       {{kViewer, "--save-dir", "/nonexistent-dir"}, 2, "--save-dir"},
       {{kViewer, "--frames", "-1"}, 2, "--frames"},
       {{kViewer, "--bogus"}, 2, "--bogus"},
+      {{kViewer, "--name", "x", "--sync", "exact"}, 2, "2 to 8 streams, not 1"},
+      {{kViewer, "--name", "x", "--name", "y", "--sync", "approximate", "--tolerance-ms", "0"}, 2, "matches nothing"},
+      {{kViewer, "--name", "x", "--tolerance-ms", "5"}, 2, "--sync"},
       {{kViewer, "--name", "viewer-never-there", "--headless", "--timeout-ms", "300"},
        3,
        "no frame for 300 ms from stream 'viewer-never-there'"},
