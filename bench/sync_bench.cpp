@@ -1,6 +1,6 @@
 // shmframe-sync-bench: synchronised sets against single readers, in one run (issue 21).
 //
-//   shmframe-sync-bench [--frames K] [--fps F]      prints one JSON object per stream count
+//   shmframe-sync-bench [--frames K] [--fps F] [--rounds R]   prints one JSON object per stream count
 //
 // For N = 2 and 4 phase-locked producers (child processes, 640x480 gray8 at F fps, stamped with
 // their tick), one after the other in this process:
@@ -8,9 +8,13 @@
 //   per frame (CLOCK_THREAD_CPUTIME_ID);
 // - N Readers on N threads at once: the CPU of all of them per N frames;
 // - a SyncReader over the N streams: set latency = delivery - the last member's commit, and its
-//   CPU per set.
-// Ratios: set latency p50 / single hand-off p50 (target <= 1.2) and SyncReader CPU per set / the
-// N readers' CPU per N frames (target <= 1.0). SHMFRAME_FUTEX_WAITV=0 measures the fallback wait.
+//   CPU per set; the commit gap (the last member's commit - the first's) says how far apart the
+//   producers publish one tick.
+// The single reader and the SyncReader take turns, in --rounds rounds (the order alternating), so
+// that both see the same machine: a shared VM's noise moves both. Ratios: set latency p50 / single
+// hand-off p50 over all the rounds' samples, and the median of the rounds' own ratios (target <=
+// 1.2); SyncReader CPU per set / the N readers' CPU per N frames (target <= 1.0).
+// SHMFRAME_FUTEX_WAITV=0 measures the fallback wait.
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,6 +84,7 @@ Percentiles percentiles(std::vector<std::uint64_t> v) {
 struct Single {
   Percentiles handoff;
   double cpu_per_frame = 0;
+  std::vector<std::uint64_t> samples;
 };
 
 // One Reader on `name`, `frames` frames after 10 of warm-up.
@@ -98,8 +103,8 @@ Single single_reader(const std::string& name, int frames) {
     if (++seen == 10) cpu0 = thread_cpu_ns();
     if (seen > 10) lat.push_back(now - e.frame.commit_ns());
   }
-  return {percentiles(lat),
-          lat.empty() ? 0 : static_cast<double>(thread_cpu_ns() - cpu0) / static_cast<double>(lat.size())};
+  const double cpu = lat.empty() ? 0 : static_cast<double>(thread_cpu_ns() - cpu0) / static_cast<double>(lat.size());
+  return {percentiles(lat), cpu, std::move(lat)};
 }
 
 struct Sync {
@@ -107,11 +112,12 @@ struct Sync {
   double cpu_per_set = 0;
   std::string wait;
   std::uint64_t unmatched = 0;
+  std::vector<std::uint64_t> samples, spreads, gaps;
 };
 
 Sync sync_reader(const std::vector<std::string>& names, int sets) {
   shmframe::SyncReader r(names);
-  std::vector<std::uint64_t> lat, spread;
+  std::vector<std::uint64_t> lat, spread, gaps;
   int seen = 0;
   std::uint64_t cpu0 = 0;
   while (static_cast<int>(lat.size()) < sets) {
@@ -123,33 +129,50 @@ Sync sync_reader(const std::vector<std::string>& names, int sets) {
     if (seen > 10) {
       lat.push_back(now - e.set.complete_ns);
       spread.push_back(e.set.spread_ns);
+      std::uint64_t first = UINT64_MAX;
+      for (const shmframe::Frame& f : e.set.frames) first = std::min(first, f.commit_ns());
+      gaps.push_back(e.set.complete_ns - first);
     }
   }
-  Sync s{percentiles(lat), percentiles(spread),
+  Sync s{percentiles(lat),
+         percentiles(spread),
          lat.empty() ? 0 : static_cast<double>(thread_cpu_ns() - cpu0) / static_cast<double>(lat.size()),
-         r.stats().wait, 0};
+         r.stats().wait,
+         0,
+         std::move(lat),
+         std::move(spread),
+         std::move(gaps)};
   for (std::uint64_t u : r.stats().unmatched) s.unmatched += u;
   return s;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int frames = 300;
+  int rounds = 5;
   double fps = 100;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--frames") == 0) frames = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--fps") == 0) fps = std::atof(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: shmframe-sync-bench [--frames K] [--fps F]\n");
+      std::fprintf(stderr, "usage: shmframe-sync-bench [--frames K] [--fps F] [--rounds R]\n");
       return 2;
     }
   }
-  if (frames < 20 || fps <= 0) {
-    std::fprintf(stderr, "shmframe-sync-bench: --frames must be >= 20 and --fps > 0\n");
+  if (frames < 20 || fps <= 0 || rounds < 1 || frames / rounds < 20) {
+    std::fprintf(stderr, "shmframe-sync-bench: --frames must be >= 20 per round (--rounds >= 1) and --fps > 0\n");
     return 2;
   }
   const auto period = static_cast<std::uint64_t>(1e9 / fps);
+  const int per_round = frames / rounds;
   for (const int n : {2, 4}) {
     std::vector<std::string> names;
     std::vector<pid_t> cams;
@@ -157,7 +180,31 @@ int main(int argc, char** argv) {
       names.push_back("sync-bench-" + std::to_string(getpid()) + "-" + std::to_string(i));
       cams.push_back(spawn_camera(names.back(), period));
     }
-    const Single one = single_reader(names[0], frames);
+    // The single reader and the SyncReader take turns (the order alternating each round).
+    std::vector<std::uint64_t> single_all, set_all, spread_all, gap_all;
+    std::vector<double> round_ratios;
+    double single_cpu = 0, sync_cpu = 0;
+    Sync last;
+    for (int r = 0; r < rounds; ++r) {
+      Single one;
+      Sync s;
+      if (r % 2 == 0) {
+        one = single_reader(names[0], per_round);
+        s = sync_reader(names, per_round);
+      } else {
+        s = sync_reader(names, per_round);
+        one = single_reader(names[0], per_round);
+      }
+      if (one.handoff.p50 > 0) round_ratios.push_back(s.latency.p50 / one.handoff.p50);
+      single_all.insert(single_all.end(), one.samples.begin(), one.samples.end());
+      set_all.insert(set_all.end(), s.samples.begin(), s.samples.end());
+      spread_all.insert(spread_all.end(), s.spreads.begin(), s.spreads.end());
+      gap_all.insert(gap_all.end(), s.gaps.begin(), s.gaps.end());
+      single_cpu += one.cpu_per_frame / rounds;
+      sync_cpu += s.cpu_per_set / rounds;
+      last.unmatched += s.unmatched;
+      last.wait = s.wait;
+    }
     // N readers at once, one thread each: their CPU per N frames.
     std::vector<double> cpu(static_cast<std::size_t>(n));
     std::vector<std::thread> threads;
@@ -169,18 +216,19 @@ int main(int argc, char** argv) {
     for (auto& t : threads) t.join();
     double n_readers_cpu = 0;
     for (double c : cpu) n_readers_cpu += c;
-    const Sync s = sync_reader(names, frames);
     for (pid_t p : cams) kill(p, SIGTERM);
     for (pid_t p : cams) waitpid(p, nullptr, 0);
+    const Percentiles single = percentiles(single_all), set = percentiles(set_all), spread = percentiles(spread_all),
+                      gap = percentiles(gap_all);
     std::printf(
-        "{\"streams\":%d,\"fps\":%g,\"frames\":%d,\"single_handoff_p50_ns\":%.0f,\"single_handoff_p99_ns\":%.0f,"
-        "\"set_latency_p50_ns\":%.0f,\"set_latency_p99_ns\":%.0f,\"latency_ratio_p50\":%.3f,"
+        "{\"streams\":%d,\"fps\":%g,\"frames\":%d,\"rounds\":%d,\"single_handoff_p50_ns\":%.0f,"
+        "\"single_handoff_p99_ns\":%.0f,\"set_latency_p50_ns\":%.0f,\"set_latency_p99_ns\":%.0f,"
+        "\"latency_ratio_p50\":%.3f,\"latency_ratio_round_median\":%.3f,\"single_cpu_ns_per_frame\":%.0f,"
         "\"n_readers_cpu_ns_per_n_frames\":%.0f,\"sync_cpu_ns_per_set\":%.0f,\"cpu_ratio\":%.3f,"
-        "\"spread_p99_ns\":%.0f,\"unmatched\":%llu,\"wait\":\"%s\"}\n",
-        n, fps, frames, one.handoff.p50, one.handoff.p99, s.latency.p50, s.latency.p99,
-        one.handoff.p50 > 0 ? s.latency.p50 / one.handoff.p50 : 0.0, n_readers_cpu, s.cpu_per_set,
-        n_readers_cpu > 0 ? s.cpu_per_set / n_readers_cpu : 0.0, s.spread.p99,
-        static_cast<unsigned long long>(s.unmatched), s.wait.c_str());
+        "\"spread_p99_ns\":%.0f,\"commit_gap_p50_ns\":%.0f,\"unmatched\":%llu,\"wait\":\"%s\"}\n",
+        n, fps, frames, rounds, single.p50, single.p99, set.p50, set.p99, single.p50 > 0 ? set.p50 / single.p50 : 0.0,
+        median(round_ratios), single_cpu, n_readers_cpu, sync_cpu, n_readers_cpu > 0 ? sync_cpu / n_readers_cpu : 0.0,
+        spread.p99, gap.p50, static_cast<unsigned long long>(last.unmatched), last.wait.c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   auto* sync_opt = cli.add_option("--sync", sync_policy,
                                   "Synchronised sets across the --name streams: approximate (capture times within "
-                                  "--tolerance-ms) or exact (equal capture times, e.g. producers with --phase-lock)")
+                                  "--tolerance-ms) or exact (equal capture times, e.g. producers with --phase-lock); "
+                                  "each set goes to --processor probe|stats or to a --plugin that takes sets "
+                                  "(samples: stereo)")
                        ->check(CLI::IsMember({"approximate", "exact"}));
   cli.add_option("--tolerance-ms", tolerance_ms,
                  "--sync approximate: the widest spread of capture times in a set (default: half the slowest "

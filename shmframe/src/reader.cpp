@@ -130,7 +130,7 @@ class ReaderCore {
       t.wake = att_->wake();
       t.ticket = notifier::ticket(t.wake);
       t.until = monotonic_ns() + att_->view.geo.heartbeat_interval_ns;  // liveness checks
-      t.pending = latest_seq(att_->view) > last_seq_;
+      t.pending = pending();
       t.keep = att_;
     } else {
       t.fd = attacher_.watch_fd();
@@ -140,6 +140,7 @@ class ReaderCore {
     }
     return t;
   }
+  bool pending() const noexcept { return att_ && latest_seq(att_->view) > last_seq_; }
   // A sign of life outside wait() (a Reader driven by latest()/read() only).
   void beat() noexcept {
     if (att_ && !att_->read_only()) (void)consumer_table::beat(att_->me(), att_->pid, monotonic_ns());
@@ -678,6 +679,7 @@ namespace detail {
 notifier::WaitTarget wait_target(Reader& r) noexcept {
   return r.impl_ ? r.impl_->wait_target() : notifier::WaitTarget{};
 }
+bool has_pending(const Reader& r) noexcept { return r.impl_ && r.impl_->pending(); }
 }  // namespace detail
 
 std::optional<std::uint32_t> parse_owner(std::string_view text) {

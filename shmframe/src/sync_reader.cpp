@@ -129,30 +129,44 @@ struct SyncReader::Impl {
   // frames held too long. True when a member attached, detached or was lost (its target is stale).
   bool look() {
     bool changed = false;
-    const std::uint64_t start = detail::monotonic_ns();
-    const bool full = start >= next_full_look;  // every member, for their liveness checks too
-    if (full) next_full_look = start + kFullLookNs;
+    // Members with news first (their word moved since the ticket was read): a set they complete
+    // goes out before anything else is done.
     for (std::size_t i = 0; i < members.size(); ++i) {
-      // A member with no news since its ticket was read has nothing to give (its word did not move).
-      if (!full && quiet(targets[i])) continue;
-      for (int k = 0; k < kEventsPerLook; ++k) {
-        // Room first, so that the frame taken next is held (a full queue would drop its oldest
-        // for it anyway).
-        if (targets[i].pending) matcher.make_room(i, dropped);
-        Event e = members[i].wait(std::chrono::nanoseconds(0));
-        if (e.kind == EventKind::timeout) break;
-        const bool frame = e.kind == EventKind::frame;
-        changed = changed || !frame;
-        member_event(i, std::move(e), dropped);
-        targets[i].pending = detail::wait_target(members[i]).pending;
-        if (frame && !targets[i].pending) break;  // nothing newer committed
-      }
+      if (!quiet(targets[i])) changed = take(i) || changed;
     }
     make_sets(dropped);
+    // Every member, for their liveness checks too (a producer that stopped beating), at least every
+    // kFullLookNs; not in a look that made a set (the next look without one does it).
+    if (const std::uint64_t start = detail::monotonic_ns(); start >= next_full_look && ready.empty()) {
+      next_full_look = start + kFullLookNs;
+      for (std::size_t i = 0; i < members.size(); ++i) {
+        if (quiet(targets[i])) changed = take(i) || changed;
+      }
+      make_sets(dropped);
+    }
     const std::uint64_t now = detail::monotonic_ns();
     // Partners of a stream that stopped are not held for ever.
     if (const std::uint64_t bound = hold_bound(); now > bound) matcher.release_older_than(now - bound, dropped);
     count(dropped);
+    return changed;
+  }
+
+  // Takes what member `i` has (up to kEventsPerLook events). True when it attached, detached or
+  // was lost (its target is stale).
+  bool take(std::size_t i) {
+    bool changed = false;
+    for (int k = 0; k < kEventsPerLook; ++k) {
+      // Room first, so that the frame taken next is held (a full queue would drop its oldest
+      // for it anyway).
+      if (targets[i].pending) matcher.make_room(i, dropped);
+      Event e = members[i].wait(std::chrono::nanoseconds(0));
+      if (e.kind == EventKind::timeout) break;
+      const bool frame = e.kind == EventKind::frame;
+      changed = changed || !frame;
+      member_event(i, std::move(e), dropped);
+      targets[i].pending = detail::has_pending(members[i]);
+      if (frame && !targets[i].pending) break;  // nothing newer committed
+    }
     return changed;
   }
 
@@ -174,17 +188,22 @@ struct SyncReader::Impl {
   }
 
   void make_sets(Matcher::Unmatched& out) {
-    while (auto entries = matcher.pop(out)) {
-      SyncEvent se;
+    for (;;) {
+      SyncEvent& se = ready.emplace_back();  // built in place: no copy of the set
       se.kind = SyncEventKind::set;
       FrameSet& s = se.set;
+      s.frames.reserve(members.size());
       std::uint64_t lo = UINT64_MAX;
       std::uint64_t hi = 0;
-      for (auto& e : *entries) {
+      const bool made = matcher.pop(out, [&](Matcher::Entry&& e) {
         lo = std::min(lo, e.capture_ns);
         hi = std::max(hi, e.capture_ns);
         s.complete_ns = std::max(s.complete_ns, e.value.commit_ns());
         s.frames.push_back(std::move(e.value));
+      });
+      if (!made) {
+        ready.pop_back();
+        return;
       }
       s.spread_ns = hi - lo;
       s.capture_ns = lo;
@@ -192,7 +211,6 @@ struct SyncReader::Impl {
       spread.add(s.spread_ns);
       const std::uint64_t now = detail::monotonic_ns();
       latency.add(now > s.complete_ns ? now - s.complete_ns : 0);
-      ready.push_back(std::move(se));
     }
   }
 };

@@ -91,14 +91,28 @@ class SetMatcher {
 
   // The next set, if one is final; frames that can no longer be in any set go to `out` on the way.
   std::optional<std::vector<Entry>> pop(Unmatched& out) {
+    std::vector<Entry> set;
+    set.reserve(streams_.size());
+    if (!pop(out, [&set](Entry&& e) { set.push_back(std::move(e)); })) return std::nullopt;
+    return set;
+  }
+  // The same, handing the set's entries to `take` one by one, in stream order (no vector of
+  // them). False when there is no set.
+  template <class Take>
+  bool pop(Unmatched& out, Take&& take) {
     for (;;) {
       if (std::any_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.queue.empty(); })) {
-        return std::nullopt;
+        return false;
       }
       const Step step = policy_ == MatchPolicy::exact ? step_exact() : step_approximate();
       switch (step.action) {
-        case Action::set: return take_heads();
-        case Action::wait: return std::nullopt;
+        case Action::set:
+          for (Stream& s : streams_) {
+            take(std::move(s.queue.front()));
+            s.queue.pop_front();
+          }
+          return true;
+        case Action::wait: return false;
         case Action::drop: drop_head(step.stream, out); break;
       }
     }
@@ -201,16 +215,6 @@ class SetMatcher {
     out.emplace_back(i, std::move(streams_[i].queue.front().value));
     streams_[i].queue.pop_front();
   }
-  std::vector<Entry> take_heads() {
-    std::vector<Entry> set;
-    set.reserve(streams_.size());
-    for (Stream& s : streams_) {
-      set.push_back(std::move(s.queue.front()));
-      s.queue.pop_front();
-    }
-    return set;
-  }
-
   MatchPolicy policy_;
   std::uint64_t tolerance_;
   std::vector<Stream> streams_;
