@@ -142,6 +142,12 @@ class Loop {
 
  protected:
   Derived& self() { return static_cast<Derived&>(*this); }
+  Source& source() { return source_; }
+  const Source& source() const { return source_; }
+  const RunOptions& options() const { return opt_; }
+  StageOutput& output() { return output_; }
+  void saw_input(std::uint64_t now) { last_frame_ = now; }  // for the idle timeout
+  void fail_with(std::string message) { message_ = std::move(message); }
 
   // After the processor had an input: counts it, drops an uncommitted output buffer, and ends the
   // run when the output failed or enough were processed.
@@ -198,6 +204,7 @@ class Loop {
     return result_;
   }
 
+ private:
   Source& source_;
   const RunOptions& opt_;
   RunResult result_;
@@ -241,21 +248,21 @@ class Runner final : public Loop<Runner, Reader> {
   std::optional<RunEnd> dispatch(Event& ev, std::uint64_t now) {
     switch (ev.kind) {
       case EventKind::frame: return frame(ev, now);
-      case EventKind::attached: guarded("on_attached", [&] { processor_.on_attached(source_.info()); }); break;
+      case EventKind::attached: guarded("on_attached", [&] { processor_.on_attached(source().info()); }); break;
       case EventKind::producer_lost:
         log(LogLevel::warn, ev.message);
-        guarded("on_producer_lost", [&] { processor_.on_producer_lost(source_.info(), ev.message); });
+        guarded("on_producer_lost", [&] { processor_.on_producer_lost(source().info(), ev.message); });
         break;
       case EventKind::closed:
         guarded("on_closed", [&] { processor_.on_closed(ev.generation); });
-        if (opt_.exit_on_close) return RunEnd::closed;
+        if (options().exit_on_close) return RunEnd::closed;
         break;
       case EventKind::error:
         if (!ev.fatal()) {
           log(LogLevel::warn, ev.message);  // e.g. a new producer will replace it: keep waiting
           break;
         }
-        message_ = ev.message;
+        fail_with(ev.message);
         return RunEnd::error;
       case EventKind::corrupt: log(LogLevel::warn, ev.message); break;  // the Reader recovered
       case EventKind::timeout:
@@ -265,33 +272,33 @@ class Runner final : public Loop<Runner, Reader> {
   }
 
   void refresh(RunStatus& st) const {
-    st.reader = source_.stats();
-    st.stream = source_.info();
+    st.reader = source().stats();
+    st.stream = source().info();
   }
   void idle_call(const RunStatus& st) {
-    if (!source_.attached() && !announced_wait_) {
+    if (!source().attached() && !announced_wait_) {
       announced_wait_ = true;
       log(LogLevel::info,
-          "waiting for stream '" + source_.name() + "' (start a producer with --name " + source_.name() + ")");
+          "waiting for stream '" + source().name() + "' (start a producer with --name " + source().name() + ")");
     }
     guarded("on_idle", [&] { processor_.on_idle(st); });
   }
   std::string silence() const {
-    return !source_.attached() ? "the stream does not exist or is not ready"
-                               : "the producer is attached but sent nothing (lost or paused)";
+    return !source().attached() ? "the stream does not exist or is not ready"
+                                : "the producer is attached but sent nothing (lost or paused)";
   }
 
  private:
   std::optional<RunEnd> frame(Event& ev, std::uint64_t now) {
     dropped_ += ev.dropped;
-    last_frame_ = now;
+    saw_input(now);
     const Frame& f = ev.frame;
-    origin_ = origin_of(f, source_.name());
+    origin_ = origin_of(f, source().name());
     const Input in = input_of(f, origin_, now, dropped_);
-    output_.set_input(&origin_, origin_.capture_ns, in_valid, &in);
+    output().set_input(&origin_, origin_.capture_ns, in_valid, &in);
     bool accepted = false;
-    const std::uint64_t refused = output_.refused();
-    const bool called = guarded("on_frame", [&] { accepted = processor_.on_frame(in, output_); });
+    const std::uint64_t refused = output().refused();
+    const bool called = guarded("on_frame", [&] { accepted = processor_.on_frame(in, output()); });
     std::optional<RunEnd> end = processed(called, accepted, refused);
     ev.frame.release();
     return end;
@@ -316,17 +323,17 @@ class SetRunner final : public Loop<SetRunner, SyncReader> {
       case SyncEventKind::set: return set(ev.set, now);
       case SyncEventKind::attached:
         closed_[i] = false;
-        guarded("on_attached", [&] { processor_.on_attached(i, source_.member(i).info()); });
+        guarded("on_attached", [&] { processor_.on_attached(i, source().member(i).info()); });
         break;
       case SyncEventKind::producer_lost:
         log(LogLevel::warn, ev.event.message);
         guarded("on_producer_lost",
-                [&] { processor_.on_producer_lost(i, source_.member(i).info(), ev.event.message); });
+                [&] { processor_.on_producer_lost(i, source().member(i).info(), ev.event.message); });
         break;
       case SyncEventKind::closed:
         closed_[i] = true;
         guarded("on_closed", [&] { processor_.on_closed(i, ev.event.generation); });
-        if (opt_.exit_on_close && std::all_of(closed_.begin(), closed_.end(), [](bool c) { return c; })) {
+        if (options().exit_on_close && std::all_of(closed_.begin(), closed_.end(), [](bool c) { return c; })) {
           return RunEnd::closed;
         }
         break;
@@ -335,7 +342,7 @@ class SetRunner final : public Loop<SetRunner, SyncReader> {
           log(LogLevel::warn, ev.event.message);
           break;
         }
-        message_ = ev.event.message;
+        fail_with(ev.event.message);
         return RunEnd::error;
       case SyncEventKind::corrupt: log(LogLevel::warn, ev.event.message); break;
       case SyncEventKind::timeout:
@@ -345,14 +352,14 @@ class SetRunner final : public Loop<SetRunner, SyncReader> {
   }
 
   void refresh(RunStatus& st) const {
-    const SyncStats s = source_.stats();
+    const SyncStats s = source().stats();
     st.reader = ReaderStats{};
     for (const ReaderStats& m : s.members) {
       st.reader.frames += m.frames;
       st.reader.drops += m.drops;
       st.reader.overruns += m.overruns;
     }
-    st.stream = source_.member(0).info();
+    st.stream = source().member(0).info();
     st.sets = s.sets;
     st.unmatched = 0;
     for (std::uint64_t u : s.unmatched) st.unmatched += u;
@@ -368,33 +375,33 @@ class SetRunner final : public Loop<SetRunner, SyncReader> {
 
  private:
   bool all_attached() const {
-    for (std::size_t i = 0; i < source_.size(); ++i)
-      if (!source_.member(i).attached()) return false;
+    for (std::size_t i = 0; i < source().size(); ++i)
+      if (!source().member(i).attached()) return false;
     return true;
   }
   std::string states() const {
     std::string out;
-    for (std::size_t i = 0; i < source_.size(); ++i) {
+    for (std::size_t i = 0; i < source().size(); ++i) {
       out.append(i == 0 ? "" : ", ")
-          .append(source_.names()[i])
-          .append(source_.member(i).attached() ? " attached" : " not found");
+          .append(source().names()[i])
+          .append(source().member(i).attached() ? " attached" : " not found");
     }
     return out;
   }
 
   std::optional<RunEnd> set(FrameSet& s, std::uint64_t now) {
-    last_frame_ = now;
+    saw_input(now);
     inputs_.clear();
     for (std::size_t i = 0; i < s.frames.size(); ++i) {
       const Frame& f = s.frames[i];
-      origins_[i] = origin_of(f, source_.names()[i]);
-      inputs_.push_back(input_of(f, origins_[i], now, source_.member(i).stats().drops));
+      origins_[i] = origin_of(f, source().names()[i]);
+      inputs_.push_back(input_of(f, origins_[i], now, source().member(i).stats().drops));
     }
-    output_.set_input(&origins_[0], origins_[0].capture_ns, set_valid, &inputs_);
+    output().set_input(origins_.data(), origins_.front().capture_ns, set_valid, &inputs_);
     bool accepted = false;
-    const std::uint64_t refused = output_.refused();
+    const std::uint64_t refused = output().refused();
     const bool called = guarded("on_set",
-                                [&] { accepted = processor_.on_set(std::span<const Input>(inputs_), output_); });
+                                [&] { accepted = processor_.on_set(std::span<const Input>(inputs_), output()); });
     std::optional<RunEnd> end = processed(called, accepted, refused);
     inputs_.clear();
     s.release();
