@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
     if (names.size() > 1 && sync_policy.empty()) {
       throw CLI::ValidationError("--name", "several streams need --sync approximate|exact (synchronised sets)");
     }
+    if (!sync_policy.empty() && !output.empty() && plugin.empty()) {
+      throw CLI::ValidationError("--output", "with --sync, needs a --plugin that publishes (e.g. --plugin stereo)");
+    }
     if (!sync_policy.empty() && (lossless || verify)) {
       throw CLI::ValidationError("--sync",
                                  "takes --processor probe or stats, or --plugin (not --lossless or --verify)");

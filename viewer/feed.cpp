@@ -163,6 +163,19 @@ void Feed::set_banner(Banner b, FeedStatus& s, std::uint64_t now) {
   }
 }
 
+bool Feed::prepared() const {
+  std::lock_guard lock(mu_);
+  return prepared_;
+}
+
+void Feed::publish() {
+  std::lock_guard lock(mu_);
+  if (!prepared_) return;
+  std::swap(back_, middle_);
+  fresh_ = true;
+  prepared_ = false;
+}
+
 bool Feed::handle(Event& ev, const StreamInfo& info, std::uint64_t cpu0, std::optional<std::uint64_t> set_spread_ns) {
   if (ev.kind == EventKind::timeout || ev.kind == EventKind::interrupted) {
     const std::uint64_t cpu = thread_cpu_ns() - cpu0;
@@ -225,6 +238,10 @@ bool Feed::handle(Event& ev, const StreamInfo& info, std::uint64_t cpu0, std::op
     return true;
   }
 
+  if (set_spread_ns) {
+    std::lock_guard lock(mu_);
+    prepared_ = false;
+  }
   Shot& shot = shots_[back_];
   shot.taken_ns = monotonic_ns();
   last_copy_ns_ = shot.taken_ns;
@@ -285,8 +302,12 @@ bool Feed::handle(Event& ev, const StreamInfo& info, std::uint64_t cpu0, std::op
     s.e2e_ms = static_cast<double>(e2e) / 1e6;
     s.handoff.add(handoff);
     s.e2e.add(e2e);
-    std::swap(back_, middle_);
-    fresh_ = true;
+    if (set_spread_ns) {
+      prepared_ = true;  // a set's member: shown when the whole set is (publish())
+    } else {
+      std::swap(back_, middle_);
+      fresh_ = true;
+    }
   });
   return true;
 }

@@ -149,8 +149,13 @@ class Feed {
   // viewer/sync_feed.hpp): start() is not called; one driving thread hands over this stream's
   // events (`info`: the stream's, for attached and producer_lost) and frames (`set_spread_ns`:
   // of the set the frame belongs to). False when the stream cannot be used (status().fatal).
+  // A frame handed over with a set's spread is copied and validated but not shown yet: prepared()
+  // says whether it is ready (a valid copy), publish() makes it the newest shot. The driver
+  // publishes a set only when every member is prepared.
   void announce_waiting();
   bool drive(Event& ev, const StreamInfo& info, std::optional<std::uint64_t> set_spread_ns);
+  bool prepared() const;
+  void publish();
 
  private:
   void run();
@@ -185,6 +190,7 @@ class Feed {
   std::array<Shot, 3> shots_;
   int back_ = 0, middle_ = 1, front_ = 2;
   bool fresh_ = false;
+  bool prepared_ = false;                                       // a set member's copy in back_, waiting for publish()
   std::uint64_t fps_window_start_ = 0, fps_window_frames_ = 0;  // feed thread only
 };
 

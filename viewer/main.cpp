@@ -60,9 +60,10 @@ class Viewer {
  public:
   explicit Viewer(Options o) : opt_(std::move(o)), start_ns_(monotonic_ns()), start_cpu_ns_(process_cpu_ns()) {
     for (std::size_t i = 0; i < opt_.names.size(); ++i) {
-      // --frames counts the first stream's frames: its feed keeps exactly that many.
-      feeds_.push_back(
-          std::make_unique<Feed>(opt_.names[i], i == 0 ? opt_.frames : 0, notifier_, opt_.reader, opt_.display));
+      // --frames counts the first stream's frames: its feed keeps exactly that many (with --sync,
+      // the SyncFeed counts sets instead).
+      const std::uint64_t limit = i == 0 && !opt_.sync ? opt_.frames : 0;
+      feeds_.push_back(std::make_unique<Feed>(opt_.names[i], limit, notifier_, opt_.reader, opt_.display));
       tick_.emplace_back();
     }
     if (opt_.sync) {
@@ -70,7 +71,8 @@ class Viewer {
       for (auto& f : feeds_) members.push_back(f.get());
       shmframe::SyncOptions so = *opt_.sync;
       so.reader = opt_.reader;
-      sync_ = std::make_unique<SyncFeed>(opt_.names, so, members, notifier_);  // names checked in main()
+      so.reader.log = shmframe::app::library_logger();
+      sync_ = std::make_unique<SyncFeed>(opt_.names, so, members, notifier_, opt_.frames);  // names checked in main()
       sync_->start();
     } else {
       for (auto& f : feeds_) f->start();
@@ -149,7 +151,8 @@ std::optional<int> Viewer::check(std::uint64_t now) {
     for (const auto& change : feeds_[i]->take_changes()) say("{}: {}", feeds_[i]->name(), change);
     all_closed = all_closed && s.banner == Banner::closed;
     last_frame = std::max(last_frame, s.last_frame_ns);
-    if (i == 0 && opt_.frames != 0 && s.frames >= opt_.frames) {
+    const std::uint64_t shown = sync_ ? sync_->shown() : s.frames;  // --frames: sets with --sync
+    if (i == 0 && opt_.frames != 0 && shown >= opt_.frames) {
       if (!opt_.snapshot.empty() && !save_snapshot()) return kFailed;
       return 0;
     }

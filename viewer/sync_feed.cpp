@@ -22,8 +22,10 @@ EventKind member_kind(SyncEventKind k) {
 }
 }  // namespace
 
-SyncFeed::SyncFeed(std::vector<std::string> names, SyncOptions options, std::vector<Feed*> feeds, Notifier& notifier)
-    : names_(names), reader_(std::move(names), std::move(options)), feeds_(std::move(feeds)), notifier_(notifier) {}
+SyncFeed::SyncFeed(std::vector<std::string> names, SyncOptions options, std::vector<Feed*> feeds, Notifier& notifier,
+                   std::uint64_t set_limit)
+    : names_(names), reader_(std::move(names), std::move(options)), feeds_(std::move(feeds)), notifier_(notifier),
+      set_limit_(set_limit) {}
 
 SyncFeed::~SyncFeed() { stop(); }
 
@@ -58,12 +60,21 @@ void SyncFeed::loop() {
     // Bounded only so that the statistics stay fresh while nothing comes; stop() interrupts.
     SyncEvent e = reader_.wait(std::chrono::milliseconds(250));
     if (e.kind == SyncEventKind::set) {
-      const std::lock_guard lock(group_);  // the display takes a set whole (see the header)
+      if (set_limit_ != 0 && shown_ >= set_limit_) continue;  // the set goes at once
+      // Every member copied and validated first (no lock: the display goes on), then shown
+      // together, or not at all when one copy was overwritten meanwhile.
+      bool whole = true;
       for (std::size_t i = 0; i < e.set.frames.size(); ++i) {
         Event ev;
         ev.kind = EventKind::frame;
         ev.frame = std::move(e.set.frames[i]);
         if (!feeds_[i]->drive(ev, reader_.member(i).info(), e.set.spread_ns)) return;
+        whole = whole && feeds_[i]->prepared();
+      }
+      if (whole) {
+        const std::lock_guard lock(group_);  // the display takes a set whole (see the header)
+        for (Feed* f : feeds_) f->publish();
+        ++shown_;
       }
     } else if (e.kind != SyncEventKind::timeout && e.kind != SyncEventKind::interrupted) {
       Event ev = std::move(e.event);

@@ -8,6 +8,7 @@
 //   shmframe-consumer --name left --name right --sync exact --plugin stereo --output disparity &
 //   (options: --plugin-arg algorithm=sgbm --plugin-arg disparities=64 --plugin-arg block=9)
 //   shmframe-viewer --name disparity
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
@@ -26,6 +27,9 @@ class Stereo final : public shmframe::SetProcessor {
         block_(args.number("block", 15)) {
     if (algorithm_ != "bm" && algorithm_ != "sgbm") {
       throw std::invalid_argument("algorithm=" + algorithm_ + " is not one of bm, sgbm");
+    }
+    if (!std::isfinite(disparities_) || !std::isfinite(block_)) {
+      throw std::invalid_argument("disparities and block must be whole numbers");
     }
     if (disparities_ < 16 || disparities_ > 1024 || static_cast<int>(disparities_) % 16 != 0 ||
         disparities_ != static_cast<int>(disparities_)) {
@@ -61,11 +65,10 @@ class Stereo final : public shmframe::SetProcessor {
                                   ": stereo needs a rectified pair of one size");
     }
     // Our own gray copies first, validated: the matcher never reads pixels being rewritten.
-    if (!shmframe::to_gray(left.mat(), left.pixel_format(), left_) ||
-        !shmframe::to_gray(right.mat(), right.pixel_format(), right_)) {
-      return false;  // a jpeg that does not decode
-    }
-    if (!left.still_valid() || !right.still_valid()) return false;
+    const bool decoded = shmframe::to_gray(left.mat(), left.pixel_format(), left_) &&
+                         shmframe::to_gray(right.mat(), right.pixel_format(), right_);
+    if (!left.still_valid() || !right.still_valid()) return false;  // overwritten meanwhile: discarded
+    if (!decoded) throw std::runtime_error("a frame of the pair is not a picture (a jpeg that does not decode)");
     matcher_->compute(left_, right_, disparity_);  // CV_16S, x16, negative where unknown
     const shmframe::OutputBuffer out = output.acquire(
         shmframe::FrameFormat{left.width(), left.height(), shmframe::PixelFormat::gray16, 0});

@@ -189,7 +189,7 @@ struct SyncReader::Impl {
 
   void make_sets(Matcher::Unmatched& out) {
     for (;;) {
-      SyncEvent& se = ready.emplace_back();  // built in place: no copy of the set
+      SyncEvent se;
       se.kind = SyncEventKind::set;
       FrameSet& s = se.set;
       s.frames.reserve(members.size());
@@ -201,16 +201,14 @@ struct SyncReader::Impl {
         s.complete_ns = std::max(s.complete_ns, e.value.commit_ns());
         s.frames.push_back(std::move(e.value));
       });
-      if (!made) {
-        ready.pop_back();
-        return;
-      }
+      if (!made) return;
       s.spread_ns = hi - lo;
       s.capture_ns = lo;
       ++sets;
       spread.add(s.spread_ns);
       const std::uint64_t now = detail::monotonic_ns();
       latency.add(now > s.complete_ns ? now - s.complete_ns : 0);
+      ready.push_back(std::move(se));
     }
   }
 };

@@ -234,6 +234,7 @@ TEST(Sync, BadArgumentsAreRefusedWithAReason) {
       {{kConsumer, "--name", "a", "--name", "b", "--sync", "approximate", "--tolerance-ms", "0"}, 2, "matches nothing"},
       {{kConsumer, "--name", "a", "--name", "b"}, 2, "need --sync"},
       {{kConsumer, "--name", "a", "--name", "b", "--sync", "close"}, 2, "--sync"},
+      {{kConsumer, "--name", "a", "--name", "b", "--sync", "exact", "--output", "c"}, 2, "needs a --plugin"},
       {{kConsumer, "--name", "sync-never-a", "--name", "sync-never-b", "--sync", "exact", "--timeout-ms", "300"},
        3,
        "no set from streams"},

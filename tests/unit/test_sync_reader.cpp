@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <shmframe/shmframe.hpp>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -258,6 +259,7 @@ TEST(SetRun, ASetProcessorGetsEverySetAndPublishesWithTheFirstStreamsOrigin) {
   opt.max_frames = 20;
   opt.output = out.name();
   opt.handle_signals = false;
+  opt.idle_timeout = 10s;  // bounded even if the sets never come
   RunResult result;
   std::thread runner([&] { result = run(r, stage, opt); });
   ReaderOptions ro;
@@ -315,4 +317,32 @@ TEST(SetRun, TimeoutNamesTheMissingStreamsAndInterruptStops) {
   opt.idle_timeout = 0ms;
   r.interrupt();
   EXPECT_EQ(run(r, stage, opt).end, RunEnd::stopped);
+}
+
+// A processor that throws is logged and counted; the run goes on and its sets are released.
+TEST(SetRun, AThrowingSetProcessorIsCountedAndTheRunGoesOn) {
+  struct Throws final : SetProcessor {
+    int calls = 0;
+    bool on_set(std::span<const Input>, Output&) override {
+      if (++calls % 2 == 0) throw std::runtime_error("every second set");
+      return true;
+    }
+  };
+  testkit::StreamGuard a("srun-x-a"), b("srun-x-b");
+  SyncReader r({a.name(), b.name()});
+  const std::uint64_t start = grid_start();
+  Camera ca(a.name(), start, 10 * kMs, 0, 200), cb(b.name(), start, 10 * kMs, 0, 200);
+  Throws stage;
+  std::vector<std::string> logged;
+  RunOptions opt;
+  opt.max_frames = 5;
+  opt.handle_signals = false;
+  opt.idle_timeout = 10s;
+  opt.log = [&](LogLevel, const std::string& m) { logged.push_back(m); };
+  const RunResult result = run(r, stage, opt);
+  EXPECT_EQ(result.end, RunEnd::frames_done) << result.message;
+  EXPECT_EQ(result.status.processed, 5u);
+  EXPECT_GE(result.status.errors, 4u);
+  EXPECT_TRUE(std::any_of(logged.begin(), logged.end(),
+                          [](const std::string& m) { return m.find("every second set") != std::string::npos; }));
 }

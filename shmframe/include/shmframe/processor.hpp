@@ -160,7 +160,8 @@ class Output {
 };
 
 // What run() tells a processor on idle ticks: the reader's counters and the stream's state.
-// Over a SyncReader: `reader` sums the members' counters, `stream` is the first member's, and
+// Over a SyncReader: `reader.frames`, `drops` and `overruns` sum the members' (its other counters
+// stay 0; SyncReader::member(i).stats() has each member's), `stream` is the first member's, and
 // processed/discarded count sets.
 struct RunStatus {
   std::uint64_t now_ns = 0;
