@@ -124,6 +124,33 @@ void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid) {
       "the name is refused instead of read (ownership is the file's, which nobody can forge)");
 }
 
+void add_sync_options(CLI::App& cli, SyncArgs& args, const std::string& what) {
+  auto* sync = cli.add_option("--sync", args.policy,
+                              "Synchronised sets across the --name streams (2 to 8): approximate (capture times "
+                              "within --tolerance-ms) or exact (equal capture times, e.g. producers with "
+                              "--phase-lock); " +
+                                  what)
+                   ->check(CLI::IsMember({"approximate", "exact"}));
+  cli.add_option("--tolerance-ms", args.tolerance_ms,
+                 "--sync approximate: the widest spread of capture times in a set (default: half the slowest "
+                 "stream's period)")
+      ->needs(sync);
+}
+
+std::optional<shmframe::SyncOptions> sync_options(const SyncArgs& args, const std::vector<std::string>& names) {
+  if (args.policy.empty()) return std::nullopt;
+  shmframe::SyncOptions o;
+  o.policy = *shmframe::parse_sync_policy(args.policy);
+  if (args.tolerance_ms >= 0)
+    o.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(args.tolerance_ms * 1e6));
+  try {
+    const shmframe::SyncReader check(names, o);  // the library's own checks; attaches nothing
+  } catch (const shmframe::Error& e) {
+    throw CLI::ValidationError("--sync", e.what());
+  }
+  return o;
+}
+
 nlohmann::ordered_json to_json(const shmframe::Fields& fields) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
   for (const auto& [key, value] : fields) {

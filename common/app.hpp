@@ -7,13 +7,16 @@
 
 #include <atomic>
 #include <csignal>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <shmframe/info.hpp>
 #include <shmframe/reader.hpp>
+#include <shmframe/sync_reader.hpp>
 #include <shmframe/writer.hpp>
 
 namespace shmframe::app {
@@ -50,6 +53,17 @@ void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::
 void add_access_option(CLI::App& cli, shmframe::Access& access);
 // --expect-owner UID|USER into `uid` (ReaderOptions::expect_owner).
 void add_expect_owner_option(CLI::App& cli, std::optional<std::uint32_t>& uid);
+
+// --sync approximate|exact and --tolerance-ms: several --name streams as synchronised sets (the
+// consumer's and the viewer's). `what`: what the front end does with the sets, for --sync's help.
+struct SyncArgs {
+  std::string policy;  // "" without --sync
+  double tolerance_ms = -1;
+};
+void add_sync_options(CLI::App& cli, SyncArgs& args, const std::string& what);
+// The options as the library takes them (nullopt without --sync), checked by the library itself
+// (2 to 8 names, each once, a tolerance > 0): throws CLI::ValidationError with its reason.
+std::optional<shmframe::SyncOptions> sync_options(const SyncArgs& args, const std::vector<std::string>& names);
 
 // The library's statistics fields (shmframe::fields()) as a JSON object, in their order.
 nlohmann::ordered_json to_json(const shmframe::Fields& fields);

@@ -20,13 +20,25 @@ namespace {
 
 using shmframe::app::g_stop;
 
-int print_status(const std::vector<std::string>& names) {
-  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+// --status: each stream's state (an array); with --sync, an object of those and how a set of
+// them would be read: the policy, and the wait this kernel gives (futex_waitv, or the first-word
+// fallback).
+int print_status(const std::vector<std::string>& names, const std::optional<shmframe::SyncOptions>& sync) {
+  nlohmann::ordered_json streams = nlohmann::ordered_json::array();
   int rc = 0;
   for (const auto& n : names) {
     bool failed = false;
-    out.push_back(shmframe::app::stream_json(n, &failed));
+    streams.push_back(shmframe::app::stream_json(n, &failed));
     if (failed) rc = 1;
+  }
+  nlohmann::ordered_json out = streams;
+  if (sync) {
+    const shmframe::SyncReader reader(names, *sync);  // attaches nothing
+    out = {{"streams", streams},
+           {"sync",
+            {{"policy", std::string(shmframe::to_string(sync->policy))},
+             {"tolerance_ns", sync->tolerance ? sync->tolerance->count() : 0},
+             {"wait", reader.stats().wait}}}};
   }
   std::printf("%s\n", out.dump(2).c_str());
   return rc;
@@ -71,8 +83,6 @@ int main(int argc, char** argv) {
       "          shmframe-consumer --name cam0 --plugin edge --output cam0-edges\n"
       "          shmframe-consumer --name left --name right --sync approximate --tolerance-ms 5 --processor probe"};
   std::vector<std::string> names{"cam0"};
-  std::string sync_policy;
-  double tolerance_ms = -1;
   std::string processor = "stats";
   std::string plugin, output;
   std::vector<std::string> plugin_args;
@@ -85,16 +95,10 @@ int main(int argc, char** argv) {
   cli.add_option("-n,--name", names, "Stream name; with --sync, give 2 to 8 (--name left --name right)")
       ->check(shmframe::app::StreamNameValidator())
       ->capture_default_str();
-  auto* sync_opt = cli.add_option("--sync", sync_policy,
-                                  "Synchronised sets across the --name streams: approximate (capture times within "
-                                  "--tolerance-ms) or exact (equal capture times, e.g. producers with --phase-lock); "
+  shmframe::app::SyncArgs sync_args;
+  shmframe::app::add_sync_options(cli, sync_args,
                                   "each set goes to --processor probe|stats or to a --plugin that takes sets "
-                                  "(samples: stereo)")
-                       ->check(CLI::IsMember({"approximate", "exact"}));
-  cli.add_option("--tolerance-ms", tolerance_ms,
-                 "--sync approximate: the widest spread of capture times in a set (default: half the slowest "
-                 "stream's period)")
-      ->needs(sync_opt);
+                                  "(samples: stereo)");
   cli.add_option("-p,--processor", processor,
                  "probe: one JSON object per frame/event on stdout (seq, latency, origin, crc32 of the pixels...)\n"
                  "stats: a live line per second (fps, latency, drops)")
@@ -142,20 +146,24 @@ int main(int argc, char** argv) {
   cli.add_flag("--exit-on-close", exit_on_close,
                "Exit 0 when the producer closes the stream instead of waiting for a new one (--sync: once every "
                "stream closed)");
-  cli.add_flag("--status", status, "Print the stream's state, counters and consumers as JSON and exit");
+  cli.add_flag("--status", status,
+               "Print the stream's state, counters and consumers as JSON and exit (with --sync: an object of the "
+               "streams and the set's policy and wait: futex_waitv, or first-word where the kernel lacks it)");
   cli.add_flag("--list", list, "Print the state of every stream on this host as JSON and exit");
   cli.add_flag("-v,--verbose", verbose, "Debug logging");
   std::vector<std::pair<std::string, std::string>> args;
   mode_t mode = 0600;
+  std::optional<shmframe::SyncOptions> sync;
   try {
     cli.parse(argc, argv);
-    if (names.size() > 1 && sync_policy.empty()) {
+    sync = shmframe::app::sync_options(sync_args, names);
+    if (names.size() > 1 && !sync) {
       throw CLI::ValidationError("--name", "several streams need --sync approximate|exact (synchronised sets)");
     }
-    if (!sync_policy.empty() && !output.empty() && plugin.empty()) {
+    if (sync && !output.empty() && plugin.empty()) {
       throw CLI::ValidationError("--output", "with --sync, needs a --plugin that publishes (e.g. --plugin stereo)");
     }
-    if (!sync_policy.empty() && (lossless || verify)) {
+    if (sync && (lossless || verify)) {
       throw CLI::ValidationError("--sync",
                                  "takes --processor probe or stats, or --plugin (not --lossless or --verify)");
     }
@@ -184,8 +192,8 @@ int main(int argc, char** argv) {
   }
   const std::string name = names.front();
   shmframe::app::setup_logging("consumer", verbose);
-  if (list) return print_status(shmframe::list_streams());
-  if (status) return print_status(names);
+  if (list) return print_status(shmframe::list_streams(), std::nullopt);
+  if (status) return print_status(names, sync);
   shmframe::app::install_signal_handlers();
 
   shmframe::RunOptions opt;
@@ -200,13 +208,10 @@ int main(int argc, char** argv) {
   opt.output_options.log = shmframe::app::library_logger();
   opt.log = shmframe::app::library_logger();
 
-  if (!sync_policy.empty()) {
+  if (sync) {
     shmframe::consumer::SyncRun run;
     run.names = names;
-    run.options.policy = *shmframe::parse_sync_policy(sync_policy);
-    if (tolerance_ms >= 0) {
-      run.options.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(tolerance_ms * 1e6));
-    }
+    run.options = *sync;
     run.options.reader.delivery = shmframe::Delivery::every_frame;  // a set needs each stream's frames in order
     run.options.reader.ready_timeout = std::chrono::milliseconds(ready_timeout_ms);
     run.options.reader.wait = wait;

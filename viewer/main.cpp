@@ -473,17 +473,9 @@ int main(int argc, char** argv) {
       ->check(shmframe::app::StreamNameValidator())
       ->type_size(1)
       ->expected(1, 64);
-  std::string sync_policy;
-  double tolerance_ms = -1;
-  auto* sync_opt = cli.add_option(
-                          "--sync", sync_policy,
-                          "Tile the members of one synchronised set of the --name streams (2 to 8): approximate "
-                          "(capture times within --tolerance-ms) or exact; the overlay shows the set's spread")
-                       ->check(CLI::IsMember({"approximate", "exact"}));
-  cli.add_option("--tolerance-ms", tolerance_ms,
-                 "--sync approximate: the widest spread of capture times in a set (default: half the slowest "
-                 "stream's period)")
-      ->needs(sync_opt);
+  shmframe::app::SyncArgs sync_args;
+  shmframe::app::add_sync_options(cli, sync_args,
+                                  "the window tiles the members of one set, with the set's spread in the overlay");
   cli.add_flag("--headless", opt.headless,
                "No window: print statistics once a second per stream and every state change");
   cli.add_option("--snapshot", opt.snapshot,
@@ -531,17 +523,7 @@ int main(int argc, char** argv) {
       }
     }
     if (!opt.snapshot.empty() && opt.frames == 0) opt.frames = 1;
-    if (!sync_policy.empty()) {
-      shmframe::SyncOptions so;
-      so.policy = *shmframe::parse_sync_policy(sync_policy);
-      if (tolerance_ms >= 0) so.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(tolerance_ms * 1e6));
-      try {
-        shmframe::SyncReader check(opt.names, so);  // the library's own checks: 2 to 8 names, tolerance
-      } catch (const shmframe::Error& e) {
-        throw CLI::ValidationError("--sync", e.what());
-      }
-      opt.sync = so;
-    }
+    opt.sync = shmframe::app::sync_options(sync_args, opt.names);
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {

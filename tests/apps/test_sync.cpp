@@ -246,3 +246,42 @@ TEST(Sync, BadArgumentsAreRefusedWithAReason) {
     EXPECT_NE(err.find(c.says), std::string::npos) << c.args.back() << ": " << err;
   }
 }
+
+// --status with --sync says how a set of these streams would be read on this kernel: the wait
+// (futex_waitv, or the first-word fallback when it is missing or turned off).
+TEST(Sync, StatusSaysWhichWaitTheSetWouldUse) {
+  StreamGuard a("sync-status-a"), b("sync-status-b");
+  std::vector<std::string> ca = camera("--name", "30", 0), cb = ca;
+  ca.insert(ca.begin() + 2, a.name());
+  cb.insert(cb.begin() + 2, b.name());
+  App pa(ca), pb(cb);
+  for (const bool fallback : {false, true}) {
+    // Both streams there: exit 0 once each is inspectable (a producer still starting is retried).
+    std::string text;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    json j;
+    while (std::chrono::steady_clock::now() < deadline) {
+      App status({kConsumer, "--status", "--name", a.name(), "--name", b.name(), "--sync", "exact"},
+                 fallback ? std::vector<std::string>{"SHMFRAME_FUTEX_WAITV=0"} : std::vector<std::string>{});
+      const int code = status.proc->exit_code(10s);
+      text.clear();
+      while (auto l = status.out->recv(200ms)) text += *l;
+      j = json::parse(text, nullptr, false);
+      if (code == 0) break;
+    }
+    ASSERT_TRUE(j.is_object()) << text;
+    ASSERT_EQ(j["streams"].size(), 2u) << text;
+    EXPECT_FALSE(j["streams"][0].contains("error")) << text;
+    EXPECT_EQ(j["sync"]["policy"], "exact");
+    const std::string wait = j["sync"]["wait"];
+    if (fallback) {
+      EXPECT_EQ(wait, "first-word");
+    } else {
+      EXPECT_TRUE(wait == "futex_waitv" || wait == "first-word") << wait;
+    }
+  }
+  for (App* p : {&pa, &pb}) {
+    p->proc->signal(SIGINT);
+    EXPECT_EQ(p->proc->exit_code(10s), 0);
+  }
+}
