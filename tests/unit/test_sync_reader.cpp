@@ -131,6 +131,26 @@ TEST(SyncReader, PhaseLockedCamerasGiveEveryPairAsASet) {
   EXPECT_LT(s.latency_p50_ms, 100.0);
 }
 
+// Read-only members (no consumer entry): their wake word is the header's, and the one wait on
+// every member still ends at each commit: every pair a set.
+TEST(SyncReader, ReadOnlyMembersGiveEveryPairAsASet) {
+  testkit::StreamGuard a("sync-ro-a"), b("sync-ro-b");
+  SyncOptions o;
+  o.reader.access = Access::read_only;
+  SyncReader r({a.name(), b.name()}, o);
+  const std::uint64_t start = grid_start();
+  Camera ca(a.name(), start, 10 * kMs, 0, 40), cb(b.name(), start, 10 * kMs, 0, 40);
+  const Collected c = collect(r, 40, 10s);
+  ASSERT_EQ(c.seqs.size(), 40u);
+  EXPECT_TRUE(r.member(0).read_only());
+  EXPECT_TRUE(r.member(1).read_only());
+  for (std::size_t k = 0; k < c.seqs.size(); ++k) EXPECT_EQ(c.seqs[k].first, c.seqs[k].second) << k;
+  EXPECT_EQ(r.stats().unmatched, (std::vector<std::uint64_t>{0, 0}));
+  // Woken by the commits, not by the 100 ms heartbeat slices (what a wait on the wrong word gives):
+  // a functional bound, far from any speed claim.
+  EXPECT_LT(r.stats().latency_p50_ms, 20.0);
+}
+
 // One camera 12 ms late: nothing within 5 ms (every frame unmatched), every pair within 20 ms.
 TEST(SyncReader, AnOffsetOutsideTheToleranceMakesNoSetAndInsideItEveryPair) {
   for (const auto tol : {5ms, 20ms}) {
