@@ -67,7 +67,7 @@ class Stereo final : public shmframe::SetProcessor {
     // Our own gray copies first, validated: the matcher never reads pixels being rewritten.
     const bool decoded = shmframe::to_gray(left.mat(), left.pixel_format(), left_) &&
                          shmframe::to_gray(right.mat(), right.pixel_format(), right_);
-    if (!left.still_valid() || !right.still_valid()) return false;  // overwritten meanwhile: discarded
+    if (!shmframe::still_valid(set)) return false;  // overwritten meanwhile: discarded
     if (!decoded) throw std::runtime_error("a frame of the pair is not a picture (a jpeg that does not decode)");
     matcher_->compute(left_, right_, disparity_);  // CV_16S, x16, negative where unknown
     const shmframe::OutputBuffer out = output.acquire(

@@ -235,7 +235,7 @@ class PluginProcessor final : public Processor, public SetProcessor {
   static int host_still_valid(void* ctx) {
     auto* self = static_cast<PluginProcessor*>(ctx);
     if (!self->set_.empty()) {
-      return std::all_of(self->set_.begin(), self->set_.end(), [](const Input& i) { return i.still_valid(); }) ? 1 : 0;
+      return still_valid(self->set_) ? 1 : 0;
     }
     return self->input_ != nullptr && self->input_->still_valid() ? 1 : 0;
   }

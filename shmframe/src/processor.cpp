@@ -408,8 +408,7 @@ class SetRunner final : public Loop<SetRunner, SyncReader> {
     return end;
   }
   static bool set_valid(const void* c) noexcept {
-    const auto& in = *static_cast<const std::vector<Input>*>(c);
-    return std::all_of(in.begin(), in.end(), [](const Input& i) { return i.still_valid(); });
+    return still_valid(std::span<const Input>(*static_cast<const std::vector<Input>*>(c)));
   }
 
   SetProcessor& processor_;

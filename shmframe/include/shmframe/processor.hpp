@@ -13,6 +13,7 @@
 // Thread contract: run() calls the processor from the calling thread only, one call at a time.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -106,6 +107,11 @@ class Input {
  private:
   Parts p_;
 };
+
+// The seqlock check of a whole set (SetProcessor::on_set()): true if no member was overwritten.
+inline bool still_valid(std::span<const Input> set) noexcept {
+  return std::ranges::all_of(set, [](const Input& in) { return in.still_valid(); });
+}
 
 // A slot of the output stream, being written (see Output::acquire()).
 struct OutputBuffer {
