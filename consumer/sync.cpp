@@ -38,7 +38,8 @@ json summary_json(const SyncReader& r) {
           {"latency_p50_ms", s.latency_p50_ms},
           {"latency_p99_ms", s.latency_p99_ms},
           {"tolerance_ns", s.tolerance_ns},
-          {"wait", s.wait}};
+          {"wait", s.wait},
+          {"polled", s.polled}};
 }
 
 // The consumer's own set processors: a JSON object per set and event (probe), or a live line per

@@ -201,6 +201,7 @@ class SyncStats(TypedDict):
     latency_p99: float
     tolerance: float
     wait: Literal["futex_waitv", "first-word"]
+    polled: int
 
 class SyncEvent(TypedDict):
     kind: Literal["attached", "producer_lost", "closed", "error", "corrupt"]

@@ -706,6 +706,7 @@ class PySyncReader {
     d["latency_p99"] = s.latency_p99_ms / 1e3;
     d["tolerance"] = static_cast<double>(s.tolerance_ns) / 1e9;
     d["wait"] = s.wait;
+    d["polled"] = s.polled;
     return d;
   }
 
@@ -973,7 +974,8 @@ close() from another thread ends the iteration.
       .def_property_readonly("names", &PySyncReader::names)
       .def_property_readonly("stats", &PySyncReader::stats,
                              "dict(sets, unmatched={stream: n}, spread_p50, spread_p99, latency_p50, latency_p99 "
-                             "(seconds), tolerance, wait ('futex_waitv' or 'first-word')).");
+                             "(seconds), tolerance, wait ('futex_waitv' or 'first-word'), polled (waits that polled: "
+                             "wait='spin' or 'predictive')).");
 }
 
 }  // namespace shmframe::python

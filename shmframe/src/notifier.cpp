@@ -287,22 +287,45 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
-bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
-                     const Interrupt* interrupt) noexcept {
-  // relaxed: an advisory count for other pollers (activity()).
-  if (w.polling != nullptr) at(*w.polling).store(1, std::memory_order_relaxed);
-  bool moved = false;
+namespace {
+// The polling loop of poll_for_commit() and poll_any(): `moved()` until it says so, `until_ns`
+// or `interrupt`.
+template <class Moved>
+bool poll_until(Moved moved, std::uint64_t until_ns, const Interrupt* interrupt) noexcept {
   for (std::uint32_t n = 0;; ++n) {
-    // acquire: like ticket(); a new value means a commit we must look at.
-    if (load(*w.word, std::memory_order_acquire) != ticket) {
-      moved = true;
-      break;
-    }
+    if (moved()) return true;
     cpu_relax();
     if ((n & 63u) == 63u && (monotonic_ns() >= until_ns || (interrupt != nullptr && interrupt->raised())))
-      break;  // the clock every 64 pauses (~2-8 us)
+      return false;  // the clock every 64 pauses (~2-8 us)
   }
-  if (w.polling != nullptr) at(*w.polling).store(0, std::memory_order_relaxed);
+}
+// acquire: like ticket(); a new value means a commit we must look at.
+bool word_moved(const std::uint32_t* word, std::uint32_t ticket) noexcept {
+  return load(*word, std::memory_order_acquire) != ticket;
+}
+// relaxed: an advisory count for other pollers (activity()).
+void set_polling(std::uint32_t* flag, std::uint32_t v) noexcept {
+  if (flag != nullptr) at(*flag).store(v, std::memory_order_relaxed);
+}
+}  // namespace
+
+bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
+                     const Interrupt* interrupt) noexcept {
+  set_polling(w.polling, 1);
+  const bool moved = poll_until([&] { return word_moved(w.word, ticket); }, until_ns, interrupt);
+  set_polling(w.polling, 0);
+  return moved;
+}
+
+bool poll_any(std::span<const WaitTarget> targets, std::uint64_t until_ns, const Interrupt* interrupt) noexcept {
+  for (const WaitTarget& t : targets) set_polling(t.wake.polling, 1);
+  const bool moved = poll_until(
+      [&] {
+        return std::ranges::any_of(
+            targets, [](const WaitTarget& t) { return t.wake.word != nullptr && word_moved(t.wake.word, t.ticket); });
+      },
+      until_ns, interrupt);
+  for (const WaitTarget& t : targets) set_polling(t.wake.polling, 0);
   return moved;
 }
 

@@ -141,6 +141,12 @@ class ReaderCore {
     return t;
   }
   bool pending() const noexcept { return att_ && latest_seq(att_->view) > last_seq_; }
+  notifier::Activity activity() const noexcept {
+    if (!att_) return {};
+    notifier::Activity a = notifier::activity(att_->view);
+    a.consumers += att_->read_only() ? 1 : 0;  // no entry of ours to count
+    return a;
+  }
   // A sign of life outside wait() (a Reader driven by latest()/read() only).
   void beat() noexcept {
     if (att_ && !att_->read_only()) (void)consumer_table::beat(att_->me(), att_->pid, monotonic_ns());
@@ -680,6 +686,7 @@ notifier::WaitTarget wait_target(Reader& r) noexcept {
   return r.impl_ ? r.impl_->wait_target() : notifier::WaitTarget{};
 }
 bool has_pending(const Reader& r) noexcept { return r.impl_ && r.impl_->pending(); }
+notifier::Activity activity(const Reader& r) noexcept { return r.impl_ ? r.impl_->activity() : notifier::Activity{}; }
 }  // namespace detail
 
 std::optional<std::uint32_t> parse_owner(std::string_view text) {

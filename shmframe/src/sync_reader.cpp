@@ -4,9 +4,12 @@
 #include "shmframe/sync_reader.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <deque>
 #include <set>
 
+#include "shmframe/detail/commit_wait.hpp"
 #include "shmframe/detail/errors.hpp"
 #include "shmframe/detail/histogram.hpp"
 #include "shmframe/detail/interrupt.hpp"
@@ -59,6 +62,10 @@ struct SyncReader::Impl {
   std::vector<detail::notifier::WaitTarget> order;    // the same, those the next set needs first
   Matcher::Unmatched dropped;
   std::uint64_t next_full_look = 0;
+  std::atomic<std::uint64_t> polled{0};  // waits that polled (wait policy spin or predictive)
+  // The members' wait policy, applied to the one wait on all of them; predictive learns the rhythm
+  // of the sets' completions.
+  detail::CommitWaiter waiter;
 
   static bool quiet(const detail::notifier::WaitTarget& t) noexcept {
     // acquire: as the ticket's own load (notifier::ticket()).
@@ -75,7 +82,8 @@ struct SyncReader::Impl {
         matcher(opt.policy == SyncPolicy::exact ? detail::MatchPolicy::exact : detail::MatchPolicy::approximate,
                 opt.tolerance ? static_cast<std::uint64_t>(opt.tolerance->count()) : 0,
                 std::vector<std::size_t>(names.size(), 1)),
-        targets(names.size()), unmatched(names.size(), 0) {
+        targets(names.size()), waiter(opt.reader.wait, opt.reader.spin_limit, &interrupt, &polled),
+        unmatched(names.size(), 0) {
     ReaderOptions ro = opt.reader;
     if (ro.delivery == Delivery::latest) ro.delivery = Delivery::every_frame;
     members.reserve(names.size());
@@ -110,6 +118,7 @@ struct SyncReader::Impl {
         // A new generation: the old one's frames can no longer be in a set.
         matcher.restart(i, out);
         matcher.set_capacity(i, members[i].hold_limit(), out);
+        waiter.reset();  // the sets' rhythm starts again
         se.kind = SyncEventKind::attached;
         break;
       // Frames queued before a loss or a close may still meet their partners (the other stream's
@@ -184,7 +193,10 @@ struct SyncReader::Impl {
     if (const std::uint64_t oldest = matcher.oldest_capture(); oldest != 0) {
       until = std::min(until, std::max(now + 1'000'000, oldest + hold_bound()));
     }
-    return detail::notifier::wait_any(order, &interrupt, until - now);
+    if (!waiter.polls()) return detail::notifier::wait_any(order, &interrupt, until - now);
+    std::array<detail::notifier::Activity, kMaxSyncStreams> streams{};
+    for (std::size_t i = 0; i < members.size(); ++i) streams.at(i) = detail::activity(members[i]);
+    return waiter.await_any(order, std::span(streams).first(members.size()), until);
   }
 
   void make_sets(Matcher::Unmatched& out) {
@@ -205,6 +217,7 @@ struct SyncReader::Impl {
       s.spread_ns = hi - lo;
       s.capture_ns = lo;
       ++sets;
+      waiter.observe(sets, s.complete_ns);
       spread.add(s.spread_ns);
       const std::uint64_t now = detail::monotonic_ns();
       latency.add(now > s.complete_ns ? now - s.complete_ns : 0);
@@ -303,6 +316,7 @@ SyncStats SyncReader::stats() const {
   s.latency_p50_ms = d.latency.percentile_ms(50);
   s.latency_p99_ms = d.latency.percentile_ms(99);
   s.tolerance_ns = d.opt.policy == SyncPolicy::exact ? 0 : d.matcher.tolerance();
+  s.polled = d.polled.load(std::memory_order_relaxed);  // relaxed: a statistic
   s.wait = detail::notifier::any_wait_kind() == detail::notifier::AnyWait::futex_waitv ? "futex_waitv" : "first-word";
   for (const Reader& r : d.members) s.members.push_back(r.stats());
   return s;

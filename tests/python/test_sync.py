@@ -44,6 +44,7 @@ def test_phase_locked_producers_give_tuples_of_frames_captured_together(apps, tw
     assert stats["sets"] == 40
     assert stats["spread_p99"] < 0.001
     assert stats["wait"] in ("futex_waitv", "first-word")
+    assert stats["polled"] == 0, "wait='block' polled"
     assert set(stats["unmatched"]) == {left, right}
     assert {e["kind"] for e in events} >= {"attached"}
     assert {e["stream"] for e in events if e["kind"] == "attached"} == {left, right}

@@ -11,6 +11,7 @@
 #include <shmframe/detail/os.hpp>
 #include <shmframe/layout.hpp>
 #include <thread>
+#include <vector>
 
 using shmframe::detail::CommitWaiter;
 using shmframe::detail::EndJudge;
@@ -96,4 +97,72 @@ TEST(CommitWaiter, BlockWakesOnACommitTimesOutAndIsInterruptible) {
   interrupt.raise();
   EXPECT_EQ(w.await(none, false, wake, 8, shmframe::detail::monotonic_ns() + 5'000'000'000), ECANCELED);
   EXPECT_EQ(polled.load(), 0u) << "block never polls";
+}
+
+TEST(MayPoll, ASetPollsPredictivelyOnlyWhenEveryProducerAndConsumerHasACpu) {
+  using shmframe::detail::notifier::Activity;
+  // Two streams read only by us: two producers and us at a set's completion.
+  const std::vector<Activity> two{{.consumers = 1, .pollers = 0}, {.consumers = 1, .pollers = 0}};
+  EXPECT_FALSE(may_poll(two, true, 2)) << "2 producers + us on 2 CPUs";
+  EXPECT_TRUE(may_poll(two, true, 3));
+  EXPECT_TRUE(may_poll(two, false, 2)) << "spin asks for no CPU of the producers'";
+  // Another consumer on one stream wants a CPU too.
+  const std::vector<Activity> shared{{.consumers = 2, .pollers = 0}, {.consumers = 1, .pollers = 0}};
+  EXPECT_FALSE(may_poll(shared, true, 3));
+  EXPECT_TRUE(may_poll(shared, true, 4));
+  // A poller on any stream counts as on one: not when every CPU but one polls already.
+  const std::vector<Activity> polled{{.consumers = 2, .pollers = 1}, {.consumers = 1, .pollers = 0}};
+  EXPECT_FALSE(may_poll(polled, false, 2));
+  EXPECT_TRUE(may_poll(polled, false, 4));
+}
+
+// The policies over several words (a SyncReader's wait): spin ends when any word moves, block
+// sleeps on all of them; both end at the deadline and on the interrupt.
+TEST(CommitWaiter, OverSeveralWordsAnyMoveEndsTheWait) {
+  using shmframe::detail::notifier::Activity;
+  using shmframe::detail::notifier::WaitTarget;
+  std::uint32_t words[2] = {3, 5};
+  std::uint32_t polling[2] = {0, 0};
+  std::vector<WaitTarget> targets(2);
+  for (int i = 0; i < 2; ++i) {
+    targets[i].wake = {&words[i], nullptr, &polling[i]};
+    targets[i].ticket = words[i];
+  }
+  const std::vector<Activity> streams{{.consumers = 1, .pollers = 0}, {.consumers = 1, .pollers = 0}};
+  for (const auto policy : {shmframe::WaitPolicy::spin, shmframe::WaitPolicy::block}) {
+    words[0] = 3;
+    words[1] = 5;
+    shmframe::detail::Interrupt interrupt;
+    std::atomic<std::uint64_t> polled{0};
+    CommitWaiter w(policy, std::chrono::nanoseconds(0), &interrupt, &polled, 2);
+    const std::uint64_t start = shmframe::detail::monotonic_ns();
+    EXPECT_EQ(w.await_any(targets, streams, start + 20'000'000), ETIMEDOUT);
+    EXPECT_GE(shmframe::detail::monotonic_ns() - start, 20'000'000u) << "returned before its deadline";
+    // The second word; block without futex_waitv sleeps on the first one only (its fallback).
+    const std::size_t k = policy == shmframe::WaitPolicy::spin || shmframe::detail::notifier::any_wait_kind() ==
+                                                                      shmframe::detail::notifier::AnyWait::futex_waitv
+                              ? 1
+                              : 0;
+    std::atomic<bool> waiting{false};
+    std::thread committer([&] {
+      while (!waiting.load()) std::this_thread::yield();
+      std::atomic_ref<std::uint32_t>(words[k]).store(words[k] + 1, std::memory_order_seq_cst);
+      shmframe::detail::notifier::wake_word(&words[k]);
+    });
+    waiting = true;
+    const int r = w.await_any(targets, streams, shmframe::detail::monotonic_ns() + 5'000'000'000);
+    committer.join();
+    EXPECT_TRUE(r == 0 || r == EAGAIN) << r;
+    EXPECT_EQ(polling[0] + polling[1], 0u) << "the polling flags are lowered after";
+    targets[k].ticket = words[k];
+    interrupt.raise();
+    EXPECT_EQ(w.await_any(targets, streams, shmframe::detail::monotonic_ns() + 5'000'000'000), ECANCELED);
+    targets[0].ticket = 3;
+    targets[1].ticket = 5;
+    if (policy == shmframe::WaitPolicy::spin) {
+      EXPECT_GE(polled.load(), 2u) << "spin polls";
+    } else {
+      EXPECT_EQ(polled.load(), 0u) << "block never polls";
+    }
+  }
 }

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "shmframe/detail/commit_wait.hpp"
 #include "testkit.hpp"
 
 using namespace std::chrono_literals;
@@ -173,6 +174,31 @@ TEST(SyncReader, AnOffsetOutsideTheToleranceMakesNoSetAndInsideItEveryPair) {
       EXPECT_GE(s.unmatched[0] + s.unmatched[1], 40u) << "frames taken but not counted unmatched";
     } else {
       EXPECT_EQ(s.unmatched, (std::vector<std::uint64_t>{0, 0}));
+    }
+  }
+}
+
+// The members' wait policy is the set's wait: spin polls every member's word (and delivers every
+// pair); predictive polls around the sets' rhythm where the producers and we each have a CPU.
+TEST(SyncReader, TheMembersWaitPolicyIsTheOneWaitOnAllOfThem) {
+  for (const WaitPolicy policy : {WaitPolicy::spin, WaitPolicy::predictive}) {
+    SCOPED_TRACE(policy == WaitPolicy::spin ? "spin" : "predictive");
+    testkit::StreamGuard a("sync-wp-a"), b("sync-wp-b");
+    SyncOptions o;
+    o.reader.wait = policy;
+    o.reader.spin_limit = 2ms;  // spin: a CPU for 2 ms at most per wait
+    SyncReader r({a.name(), b.name()}, o);
+    const std::uint64_t start = grid_start();
+    Camera ca(a.name(), start, 10 * kMs, 0, 40), cb(b.name(), start, 10 * kMs, 0, 40);
+    const Collected c = collect(r, 40, 10s);
+    ASSERT_EQ(c.seqs.size(), 40u);
+    for (std::size_t k = 0; k < c.seqs.size(); ++k) EXPECT_EQ(c.seqs[k].first, c.seqs[k].second) << k;
+    const SyncStats s = r.stats();
+    EXPECT_EQ(s.unmatched, (std::vector<std::uint64_t>{0, 0}));
+    if (policy == WaitPolicy::spin) {
+      EXPECT_GT(s.polled, 0u) << "spin never polled";
+    } else if (detail::usable_cpus() < 3) {
+      EXPECT_EQ(s.polled, 0u) << "predictive polled with 2 producers and us on " << detail::usable_cpus() << " CPUs";
     }
   }
 }

@@ -39,12 +39,15 @@ namespace detail {
 class ReaderCore;
 namespace notifier {
 struct WaitTarget;
+struct Activity;
 }
 // What `r` would sleep on now (SyncReader waits on all its members at once); reads the ticket.
 notifier::WaitTarget wait_target(Reader& r) noexcept;
 // Whether `r` has a frame committed after the last one it took (wait_target()'s `pending`, without
 // reading a ticket or the clock).
 bool has_pending(const Reader& r) noexcept;
+// The consumers of `r`'s stream and those polling, counting `r` (read-only too); zeros detached.
+notifier::Activity activity(const Reader& r) noexcept;
 }  // namespace detail
 
 // ReaderOptions::expect_owner from what a user types: a uid (decimal, 0..4294967294) or the name of
@@ -171,6 +174,7 @@ class Reader {
  private:
   friend detail::notifier::WaitTarget detail::wait_target(Reader& r) noexcept;
   friend bool detail::has_pending(const Reader& r) noexcept;
+  friend detail::notifier::Activity detail::activity(const Reader& r) noexcept;
   std::unique_ptr<detail::ReaderCore> impl_;
 };
 

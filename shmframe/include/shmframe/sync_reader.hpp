@@ -20,7 +20,9 @@
 //   a lost producer stops the sets until it is back. A frame of another stream is held at most
 //   (its stream's period + the slowest period + the tolerance) after its capture while it waits.
 // - One thread waits on every stream at once: futex_waitv on their wake words (Linux 5.16+);
-//   where it is missing, on the stream the next set waits for (stats().wait says which).
+//   where it is missing, on the stream the next set waits for (stats().wait says which). The
+//   members' wait policy (SyncOptions::reader.wait) applies to that wait: spin polls every word
+//   first, predictive polls around the next set's expected completion (docs/PROTOCOL.md).
 //
 // Thread contract: one thread calls wait(); interrupt() from any thread (async-signal-safe).
 #pragma once
@@ -93,6 +95,7 @@ struct SyncStats {
   double latency_p50_ms = 0, latency_p99_ms = 0;  // the last member's commit -> the set delivered
   std::uint64_t tolerance_ns = 0;                 // in use (0: not known yet)
   std::string wait;                               // "futex_waitv" or "first-word" (fallback)
+  std::uint64_t polled = 0;                       // waits that polled (ReaderOptions::wait spin, predictive)
   std::vector<ReaderStats> members;
 };
 

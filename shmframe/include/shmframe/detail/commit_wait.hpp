@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <span>
 
 #include "shmframe/detail/notifier.hpp"
 #include "shmframe/detail/predictor.hpp"
@@ -23,6 +24,10 @@ class Interrupt;
 // later than if it had slept (issue 18: 0.8-1.3 ms behind a block consumer on 2 CPUs).
 // `a`: the stream's activity; a read-only reader has no entry, so it is not among a.consumers.
 bool may_poll(const notifier::Activity& a, bool predictive, bool read_only, std::uint32_t cpus) noexcept;
+// The same over several streams read at once (a SyncReader), each Activity counting this reader
+// among its consumers: at a set's completion every producer, every other consumer they wake and
+// this reader want a CPU.
+bool may_poll(std::span<const notifier::Activity> streams, bool predictive, std::uint32_t cpus) noexcept;
 
 // The CPUs this thread may run on (its affinity: a reader pinned to one CPU must not poll it),
 // else the online ones.
@@ -43,8 +48,19 @@ class CommitWaiter {
   // 0, ETIMEDOUT, EAGAIN, EINTR or ECANCELED, like notifier::wait_for_commit().
   int await(const ReadView& v, bool read_only, const notifier::WakeWord& wake, std::uint32_t ticket,
             std::uint64_t until) noexcept;
+  // The same policy over several streams at once (a SyncReader's members, as notifier::wait_any()
+  // takes them; `streams`: their activity, each counting this reader). Predictive learns the
+  // rhythm of what observe() is given (a SyncReader: its sets' completions).
+  int await_any(std::span<const notifier::WaitTarget> targets, std::span<const notifier::Activity> streams,
+                std::uint64_t until) noexcept;
+  // Whether the policy ever polls (block: never; no activity to read then).
+  bool polls() const noexcept { return policy_ != WaitPolicy::block; }
 
  private:
+  // The policy, once for both: `allowed(predictive)`, `sleep(until)` (0, ETIMEDOUT, EAGAIN,
+  // EINTR, ECANCELED) and `poll(until)` (true: the word moved) say how for one stream or several.
+  template <class MayPoll, class Sleep, class Poll>
+  int apply(MayPoll allowed, Sleep sleep, Poll poll, std::uint64_t until) noexcept;
   bool may_poll_now(const ReadView& v, bool predictive, bool read_only) const noexcept;
   void count_poll() noexcept;
 

@@ -92,6 +92,11 @@ int wait_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t timeo
 // stays 0, so the producer makes no system call for it. Stops (false) when `interrupt` is raised.
 bool poll_for_commit(const WakeWord& w, std::uint32_t ticket, std::uint64_t until_ns,
                      const Interrupt* interrupt = nullptr) noexcept;
+// poll_for_commit() on several words at once (a SyncReader's members, as wait_any() takes them):
+// true as soon as one moved past its ticket, false at `until_ns` or on `interrupt`. Targets
+// without a word are not watched.
+bool poll_any(std::span<const WaitTarget> targets, std::uint64_t until_ns,
+              const Interrupt* interrupt = nullptr) noexcept;
 // The segment's live consumers (claimed entries; read-only ones are not counted: they have none)
 // and those of them polling right now (their `polling` flag).
 struct Activity {
