@@ -1,6 +1,7 @@
 // shmframe-sync-bench: synchronised sets against single readers, in one run (issue 21).
 //
-//   shmframe-sync-bench [--frames K] [--fps F] [--rounds R]   prints one JSON object per stream count
+//   shmframe-sync-bench [--frames K] [--fps F] [--rounds R] [--wait block|spin|predictive]
+//   prints one JSON object per stream count
 //
 // For N = 2 and 4 phase-locked producers (child processes, 640x480 gray8 at F fps, stamped with
 // their tick), one after the other in this process:
@@ -14,7 +15,10 @@
 // that both see the same machine: a shared VM's noise moves both. Ratios: set latency p50 / single
 // hand-off p50 over all the rounds' samples, and the median of the rounds' own ratios (target <=
 // 1.2); SyncReader CPU per set / the N readers' CPU per N frames (target <= 1.0).
-// SHMFRAME_FUTEX_WAITV=0 measures the fallback wait.
+// SHMFRAME_FUTEX_WAITV=0 measures the fallback wait. SHMFRAME_BENCH_MARKERS=1 writes each turn's
+// start to the kernel's trace_marker (bench/sync_sched.py reads them beside the scheduler's events). --wait: every
+// reader's wait policy (block by default; spin polls with a 2 ms limit per wait).
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,9 +92,14 @@ struct Single {
 };
 
 // One Reader on `name`, `frames` frames after 10 of warm-up.
+shmframe::WaitPolicy g_wait = shmframe::WaitPolicy::block;
+constexpr std::chrono::milliseconds kSpinLimit{2};
+
 Single single_reader(const std::string& name, int frames) {
   shmframe::ReaderOptions ro;
   ro.delivery = shmframe::Delivery::every_frame;
+  ro.wait = g_wait;
+  ro.spin_limit = kSpinLimit;
   shmframe::Reader r(name, ro);
   std::vector<std::uint64_t> lat;
   int seen = 0;
@@ -116,7 +125,10 @@ struct Sync {
 };
 
 Sync sync_reader(const std::vector<std::string>& names, int sets) {
-  shmframe::SyncReader r(names);
+  shmframe::SyncOptions so;
+  so.reader.wait = g_wait;
+  so.reader.spin_limit = kSpinLimit;
+  shmframe::SyncReader r(names, so);
   std::vector<std::uint64_t> lat, spread, gaps;
   int seen = 0;
   std::uint64_t cpu0 = 0;
@@ -146,6 +158,27 @@ Sync sync_reader(const std::vector<std::string>& names, int sets) {
   return s;
 }
 
+// The CPUs this process may run on (taskset -c 0 gives 1: every process on one CPU).
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set)) : 0u;
+}
+
+// "<what> <reader pid> <camera pids...>" into the ftrace buffer, when SHMFRAME_BENCH_MARKERS=1
+// (bench/sync_sched.py).
+void mark(const char* what, const std::vector<pid_t>& cams) {
+  static FILE* f = [] {
+    const char* env = std::getenv("SHMFRAME_BENCH_MARKERS");
+    return env != nullptr && std::strcmp(env, "1") == 0 ? std::fopen("/sys/kernel/tracing/trace_marker", "w") : nullptr;
+  }();
+  if (f == nullptr) return;
+  std::fprintf(f, "shmframe-sync-bench %s %d", what, static_cast<int>(getpid()));
+  for (const pid_t p : cams) std::fprintf(f, " %d", static_cast<int>(p));
+  std::fprintf(f, "\n");
+  std::fflush(f);
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -162,8 +195,11 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--frames") == 0) frames = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--fps") == 0) fps = std::atof(argv[i + 1]);
     else if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--wait") == 0 && shmframe::parse_name<shmframe::WaitPolicy>(argv[i + 1]))
+      g_wait = *shmframe::parse_name<shmframe::WaitPolicy>(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: shmframe-sync-bench [--frames K] [--fps F] [--rounds R]\n");
+      std::fprintf(stderr,
+                   "usage: shmframe-sync-bench [--frames K] [--fps F] [--rounds R] [--wait block|spin|predictive]\n");
       return 2;
     }
   }
@@ -188,12 +224,20 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; ++r) {
       Single one;
       Sync s;
+      const auto single_turn = [&] {
+        mark("single", cams);
+        one = single_reader(names[0], per_round);
+      };
+      const auto sync_turn = [&] {
+        mark("sync", cams);
+        s = sync_reader(names, per_round);
+      };
       if (r % 2 == 0) {
-        one = single_reader(names[0], per_round);
-        s = sync_reader(names, per_round);
+        single_turn();
+        sync_turn();
       } else {
-        s = sync_reader(names, per_round);
-        one = single_reader(names[0], per_round);
+        sync_turn();
+        single_turn();
       }
       if (one.handoff.p50 > 0) round_ratios.push_back(s.latency.p50 / one.handoff.p50);
       single_all.insert(single_all.end(), one.samples.begin(), one.samples.end());
@@ -206,6 +250,7 @@ int main(int argc, char** argv) {
       last.wait = s.wait;
     }
     // N readers at once, one thread each: their CPU per N frames.
+    mark("readers", cams);
     std::vector<double> cpu(static_cast<std::size_t>(n));
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i) {
@@ -225,10 +270,12 @@ int main(int argc, char** argv) {
         "\"single_handoff_p99_ns\":%.0f,\"set_latency_p50_ns\":%.0f,\"set_latency_p99_ns\":%.0f,"
         "\"latency_ratio_p50\":%.3f,\"latency_ratio_round_median\":%.3f,\"single_cpu_ns_per_frame\":%.0f,"
         "\"n_readers_cpu_ns_per_n_frames\":%.0f,\"sync_cpu_ns_per_set\":%.0f,\"cpu_ratio\":%.3f,"
-        "\"spread_p99_ns\":%.0f,\"commit_gap_p50_ns\":%.0f,\"unmatched\":%llu,\"wait\":\"%s\"}\n",
+        "\"spread_p99_ns\":%.0f,\"commit_gap_p50_ns\":%.0f,\"unmatched\":%llu,\"wait\":\"%s\",\"policy\":\"%s\","
+        "\"cpus\":%u}\n",
         n, fps, frames, rounds, single.p50, single.p99, set.p50, set.p99, single.p50 > 0 ? set.p50 / single.p50 : 0.0,
         median(round_ratios), single_cpu, n_readers_cpu, sync_cpu, n_readers_cpu > 0 ? sync_cpu / n_readers_cpu : 0.0,
-        spread.p99, gap.p50, static_cast<unsigned long long>(last.unmatched), last.wait.c_str());
+        spread.p99, gap.p50, static_cast<unsigned long long>(last.unmatched), last.wait.c_str(),
+        std::string(shmframe::to_string(g_wait)).c_str(), usable_cpus());
     std::fflush(stdout);
   }
   return 0;

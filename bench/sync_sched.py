@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""Where the scheduler runs the readers of shmframe-sync-bench (issue 21's 2-stream latency).
+
+    bench/sync_sched.py build/release/bench/shmframe-sync-bench [--frames K] [--rounds R]
+
+As root: runs the bench with the kernel's scheduler events traced (tracefs: sched_waking,
+sched_switch) and its turn markers (SHMFRAME_BENCH_MARKERS=1), then prints one JSON line per
+turn kind (single reader, SyncReader) and stream count, over the ticks of that kind:
+- same_cpu: the share of ticks whose producers all went to sleep on one CPU;
+- wake_to_run_us_p50: the reader's first wake-up that tick to when it ran;
+- last_producer_to_run_us_p50: the last producer going to sleep that tick (just after its commit
+  and wake-up calls) to when the reader ran;
+- wake_to_run_us_p50_same_cpu / _split_cpus: the wake-up to run delay over the ticks whose
+  producers shared one CPU, and over the others.
+The bench's own JSON lines pass through first.
+"""
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+TRACE = "/sys/kernel/tracing"
+EVENTS = ("sched/sched_waking", "sched/sched_switch")
+LINE = re.compile(r"^\s*\S+-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (\w+): (.*)$")
+MARK = re.compile(r"shmframe-sync-bench (\w+) (\d+)((?: \d+)*)")
+
+
+def write(path, text):
+    with open(os.path.join(TRACE, path), "w") as f:
+        f.write(text)
+
+
+def run_traced(cmd):
+    write("tracing_on", "0")
+    write("trace", "")
+    write("buffer_size_kb", "32768")
+    for e in EVENTS:
+        write(f"events/{e}/enable", "1")
+    write("tracing_on", "1")
+    try:
+        out = subprocess.run(cmd, env=dict(os.environ, SHMFRAME_BENCH_MARKERS="1"), check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+    finally:
+        write("tracing_on", "0")
+        for e in EVENTS:
+            write(f"events/{e}/enable", "0")
+    with open(os.path.join(TRACE, "trace")) as f:
+        return out, f.read().splitlines()
+
+
+def analyse(lines):
+    """{(turn, streams): {"same": [...], "wake": [...], "last": [...]}} over the ticks."""
+    stats = {}
+    turn, reader, cams, tick = None, 0, [], None
+
+    def close():
+        if tick is None or turn not in ("single", "sync") or tick["woken"] is None or tick["run"] is None:
+            return
+        if len(tick["sleep"]) < len(cams):
+            return
+        s = stats.setdefault((turn, len(cams)), {"same": [], "wake": [], "last": []})
+        s["same"].append(len({cpu for _, cpu in tick["sleep"].values()}) == 1)
+        s["wake"].append(tick["run"] - tick["woken"])
+        s["last"].append(tick["run"] - max(t for t, _ in tick["sleep"].values()))
+
+    for line in lines:
+        m = LINE.match(line)
+        if not m:
+            continue
+        pid, cpu, ts, event, rest = int(m[1]), int(m[2]), float(m[3]) * 1e6, m[4], m[5]
+        if event == "tracing_mark_write":
+            mk = MARK.search(rest)
+            if mk:
+                close()
+                turn, reader, cams, tick = mk[1], int(mk[2]), [int(p) for p in mk[3].split()], None
+            continue
+        if event == "sched_waking":
+            woken = int(re.search(r" pid=(\d+)", rest)[1])
+            # A camera woken by its timer (not by another camera) starts a tick.
+            if woken in cams and pid not in cams and (tick is None or ts - tick["start"] > 2000):
+                close()
+                tick = {"start": ts, "woken": None, "run": None, "sleep": {}}
+            if tick is not None and woken == reader and tick["woken"] is None:
+                tick["woken"] = ts
+        elif event == "sched_switch" and tick is not None:
+            prev = int(re.search(r"prev_pid=(\d+)", rest)[1])
+            state = re.search(r"prev_state=(\S+)", rest)[1]
+            nxt = int(re.search(r"next_pid=(\d+)", rest)[1])
+            if prev in cams and state.startswith("S") and prev not in tick["sleep"]:
+                tick["sleep"][prev] = (ts, cpu)
+            if nxt == reader and tick["woken"] is not None and tick["run"] is None:
+                tick["run"] = ts
+    close()
+    return stats
+
+
+def p50(values):
+    return f"{statistics.median(values):.1f}" if values else "null"
+
+
+def main():
+    if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
+        sys.exit(__doc__)
+    if not os.access(os.path.join(TRACE, "trace_marker"), os.W_OK):
+        sys.exit(f"sync_sched.py: cannot write {TRACE}/trace_marker: run as root on a kernel with tracefs")
+    out, lines = run_traced(sys.argv[1:])
+    sys.stdout.write(out)
+    stats = analyse(lines)
+    if not stats:
+        sys.exit("sync_sched.py: no ticks found in the trace (were the markers written?)")
+    for (turn, n), s in sorted(stats.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f'{{"streams":{n},"turn":"{turn}","ticks":{len(s["wake"])},'
+              f'"same_cpu":{sum(s["same"]) / len(s["same"]):.2f},'
+              f'"wake_to_run_us_p50":{statistics.median(s["wake"]):.1f},'
+              f'"last_producer_to_run_us_p50":{statistics.median(s["last"]):.1f},'
+              f'"wake_to_run_us_p50_same_cpu":{p50([w for w, same in zip(s["wake"], s["same"]) if same])},'
+              f'"wake_to_run_us_p50_split_cpus":{p50([w for w, same in zip(s["wake"], s["same"]) if not same])}}}')
+
+
+if __name__ == "__main__":
+    main()
