@@ -951,8 +951,10 @@ stream's period; the closest frames) or 'exact' (equal capture times, e.g. produ
 --phase-lock). A frame that can no longer be in a set is released and counted (stats
 'unmatched'). Member events (attached, producer_lost, closed, error, corrupt) go to
 `on_event(dict(kind, stream, generation, message))`; fatal errors raise. timeout: seconds
-without a set before Timeout (None = forever). Waits release the GIL; Ctrl-C interrupts them;
-close() from another thread ends the iteration.
+without a set before Timeout (None = forever). wait: as Reader's, for the one wait on every
+stream ('spin' polls all of them; 'predictive' polls around the sets' rhythm where every
+producer and this reader have a CPU each; stats 'polled' counts the waits that did). Waits
+release the GIL; Ctrl-C interrupts them; close() from another thread ends the iteration.
 )doc")
       .def(py::init([](std::vector<std::string> names, const std::string& policy, const py::object& tolerance,
                        const std::string& access, const std::string& wait, double ready_timeout,
