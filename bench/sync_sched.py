@@ -3,7 +3,7 @@
 
     bench/sync_sched.py build/release/bench/shmframe-sync-bench [--frames K] [--rounds R]
 
-As root: runs the bench with the kernel's scheduler events traced (tracefs: sched_waking,
+As root: clears the kernel's trace buffer, runs the bench with the kernel's scheduler events traced (tracefs: sched_waking,
 sched_switch) and its turn markers (SHMFRAME_BENCH_MARKERS=1), then prints one JSON line per
 turn kind (single reader, SyncReader) and stream count, over the ticks of that kind:
 - same_cpu: the share of ticks whose producers all went to sleep on one CPU;
@@ -12,7 +12,9 @@ turn kind (single reader, SyncReader) and stream count, over the ticks of that k
   and wake-up calls) to when the reader ran;
 - wake_to_run_us_p50_same_cpu / _split_cpus: the wake-up to run delay over the ticks whose
   producers shared one CPU, and over the others.
-The bench's own JSON lines pass through first.
+The bench's own JSON lines pass through first. Wait policy block only (a polling reader is not
+woken). The trace settings it changes (tracing_on, buffer_size_kb, irq-info, record-tgid) are put
+back after.
 """
 import os
 import re
@@ -22,7 +24,9 @@ import sys
 
 TRACE = "/sys/kernel/tracing"
 EVENTS = ("sched/sched_waking", "sched/sched_switch")
-LINE = re.compile(r"^\s*\S+-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (\w+): (.*)$")
+# "<comm>-<pid> [cpu] <irq-info flags> <seconds>: <event>: <fields>" (irq-info on, no tgid column)
+LINE = re.compile(r"^\s*.+?-(\d+)\s+\[(\d+)\]\s+\S+\s+(\d+\.\d+): (\w+): (.*)$")
+SETTINGS = {"tracing_on": "0", "buffer_size_kb": "32768", "options/irq-info": "1", "options/record-tgid": "0"}
 MARK = re.compile(r"shmframe-sync-bench (\w+) (\d+)((?: \d+)*)")
 
 
@@ -31,22 +35,45 @@ def write(path, text):
         f.write(text)
 
 
+def read(path):
+    with open(os.path.join(TRACE, path)) as f:
+        return f.read().strip()
+
+
+def overruns():
+    """Events the ring buffer lost (a turn's ticks would be missing)."""
+    total = 0
+    for cpu in os.listdir(os.path.join(TRACE, "per_cpu")):
+        m = re.search(r"^overrun: (\d+)", read(f"per_cpu/{cpu}/stats"), re.M)
+        total += int(m[1]) if m else 0
+    return total
+
+
 def run_traced(cmd):
-    write("tracing_on", "0")
-    write("trace", "")
-    write("buffer_size_kb", "32768")
-    for e in EVENTS:
-        write(f"events/{e}/enable", "1")
-    write("tracing_on", "1")
+    saved = {k: read(k) for k in SETTINGS}
+    events = {e: read(f"events/{e}/enable") for e in EVENTS}
     try:
+        for k, v in SETTINGS.items():
+            write(k, v)
+        write("trace", "")
+        for e in EVENTS:
+            write(f"events/{e}/enable", "1")
+        write("tracing_on", "1")
         out = subprocess.run(cmd, env=dict(os.environ, SHMFRAME_BENCH_MARKERS="1"), check=True,
                              stdout=subprocess.PIPE, text=True).stdout
+        write("tracing_on", "0")
+        lost = overruns()
+        with open(os.path.join(TRACE, "trace")) as f:
+            lines = f.read().splitlines()
     finally:
         write("tracing_on", "0")
-        for e in EVENTS:
-            write(f"events/{e}/enable", "0")
-    with open(os.path.join(TRACE, "trace")) as f:
-        return out, f.read().splitlines()
+        for e, v in events.items():
+            write(f"events/{e}/enable", v)
+        for k in ("buffer_size_kb", "options/irq-info", "options/record-tgid", "tracing_on"):
+            write(k, saved[k])
+    if lost:
+        sys.exit(f"sync_sched.py: the trace buffer lost {lost} events: use fewer --frames")
+    return out, lines
 
 
 def analyse(lines):
@@ -102,6 +129,8 @@ def p50(values):
 def main():
     if len(sys.argv) < 2 or not os.access(sys.argv[1], os.X_OK):
         sys.exit(__doc__)
+    if "--wait" in sys.argv and sys.argv[sys.argv.index("--wait") + 1:][:1] != ["block"]:
+        sys.exit("sync_sched.py: --wait block only (a polling reader is not woken by the producers)")
     if not os.access(os.path.join(TRACE, "trace_marker"), os.W_OK):
         sys.exit(f"sync_sched.py: cannot write {TRACE}/trace_marker: run as root on a kernel with tracefs")
     out, lines = run_traced(sys.argv[1:])

@@ -220,6 +220,7 @@ class SyncReader:
         tolerance: Optional[float] = None,
         access: Access = "auto",
         wait: WaitPolicy = "block",
+        spin_limit: Optional[float] = None,
         ready_timeout: float = 2.0,
         timeout: Optional[float] = None,
         on_event: Optional[Callable[[SyncEvent], object]] = None,

@@ -214,6 +214,13 @@ std::optional<std::uint32_t> parse_owner(const py::object& o) {
   raise(PyErrorKind::invalid, "expect_owner must be a uid (int), a user name (str) or None");
 }
 
+// wait= and spin_limit= (seconds or None: the policy's default), as Reader and SyncReader take them.
+void set_wait(ReaderOptions& o, const std::string& wait, const py::object& spin_limit) {
+  o.wait = parse_option<WaitPolicy>(wait, "wait");
+  if (auto s = to_timeout(spin_limit, "spin_limit"))
+    o.spin_limit = std::chrono::duration_cast<std::chrono::microseconds>(*s);
+}
+
 class PyReader {
  public:
   PyReader(const std::string& name, const std::string& delivery, const std::string& access, const std::string& wait,
@@ -225,9 +232,7 @@ class PyReader {
     o.delivery = parse_option<Delivery>(delivery, "delivery");
     o.access = parse_option<Access>(access, "access");
     o.expect_owner = parse_owner(expect_owner);
-    o.wait = parse_option<WaitPolicy>(wait, "wait");
-    if (auto s = to_timeout(spin_limit, "spin_limit"))
-      o.spin_limit = std::chrono::duration_cast<std::chrono::microseconds>(*s);
+    set_wait(o, wait, spin_limit);
     o.ready_timeout = to_millis(ready_timeout, "ready_timeout");
     o.log = LogQueue::callback(logs_);
     if (!on_event_.is_none() && !PyCallable_Check(on_event_.ptr()))
@@ -615,8 +620,8 @@ PyObject* frame_iter_next(PyObject* self) noexcept {
 class PySyncReader {
  public:
   PySyncReader(std::vector<std::string> names, const std::string& policy, const py::object& tolerance,
-               const std::string& access, const std::string& wait, double ready_timeout, const py::object& timeout,
-               py::object on_event, const py::object& expect_owner)
+               const std::string& access, const std::string& wait, const py::object& spin_limit, double ready_timeout,
+               const py::object& timeout, py::object on_event, const py::object& expect_owner)
       : logs_(std::make_shared<LogQueue>()), timeout_(to_timeout(timeout, "timeout")), on_event_(std::move(on_event)) {
     SyncOptions o;
     const auto p = parse_sync_policy(policy);
@@ -637,7 +642,7 @@ class PySyncReader {
       o.tolerance = std::chrono::nanoseconds(static_cast<std::int64_t>(std::llround(seconds * 1e9)));
     }
     o.reader.access = parse_option<Access>(access, "access");
-    o.reader.wait = parse_option<WaitPolicy>(wait, "wait");
+    set_wait(o.reader, wait, spin_limit);
     o.reader.ready_timeout = to_millis(ready_timeout, "ready_timeout");
     o.reader.expect_owner = parse_owner(expect_owner);
     o.reader.log = LogQueue::callback(logs_);
@@ -937,7 +942,7 @@ wait: 'block' (kernel wake-up), 'predictive' (learns the frame period, polls aro
 
   py::class_<PySyncReader>(m, "SyncReader", R"doc(
 SyncReader(names, *, policy='approximate', tolerance=None, access='auto', wait='block',
-           ready_timeout=2.0, timeout=None, on_event=None, expect_owner=None)
+           spin_limit=None, ready_timeout=2.0, timeout=None, on_event=None, expect_owner=None)
 
 Several cameras as one: follows 2 to 8 streams and yields sets, a tuple of Frames (one per
 stream, in the order of `names`, each held, zero-copy as Reader's) captured together.
@@ -951,20 +956,23 @@ stream's period; the closest frames) or 'exact' (equal capture times, e.g. produ
 --phase-lock). A frame that can no longer be in a set is released and counted (stats
 'unmatched'). Member events (attached, producer_lost, closed, error, corrupt) go to
 `on_event(dict(kind, stream, generation, message))`; fatal errors raise. timeout: seconds
-without a set before Timeout (None = forever). wait: as Reader's, for the one wait on every
-stream ('spin' polls all of them; 'predictive' polls around the sets' rhythm where every
-producer and this reader have a CPU each; stats 'polled' counts the waits that did). Waits
-release the GIL; Ctrl-C interrupts them; close() from another thread ends the iteration.
+without a set before Timeout (None = forever). wait, spin_limit: as Reader's, for the one wait
+on every stream ('spin' polls all of them, for spin_limit seconds per wait, default the whole
+wait; 'predictive' polls around the sets' rhythm, only where every producer, every other
+consumer and this reader can have a CPU each; stats 'polled' counts the waits that polled).
+Waits release the GIL; Ctrl-C interrupts them; close() from another thread ends the iteration.
 )doc")
       .def(py::init([](std::vector<std::string> names, const std::string& policy, const py::object& tolerance,
-                       const std::string& access, const std::string& wait, double ready_timeout,
-                       const py::object& timeout, py::object on_event, const py::object& expect_owner) {
-             return std::make_unique<PySyncReader>(std::move(names), policy, tolerance, access, wait, ready_timeout,
-                                                   timeout, std::move(on_event), expect_owner);
+                       const std::string& access, const std::string& wait, const py::object& spin_limit,
+                       double ready_timeout, const py::object& timeout, py::object on_event,
+                       const py::object& expect_owner) {
+             return std::make_unique<PySyncReader>(std::move(names), policy, tolerance, access, wait, spin_limit,
+                                                   ready_timeout, timeout, std::move(on_event), expect_owner);
            }),
            py::arg("names"), py::kw_only(), py::arg("policy") = "approximate", py::arg("tolerance") = py::none(),
-           py::arg("access") = "auto", py::arg("wait") = "block", py::arg("ready_timeout") = 2.0,
-           py::arg("timeout") = py::none(), py::arg("on_event") = py::none(), py::arg("expect_owner") = py::none())
+           py::arg("access") = "auto", py::arg("wait") = "block", py::arg("spin_limit") = py::none(),
+           py::arg("ready_timeout") = 2.0, py::arg("timeout") = py::none(), py::arg("on_event") = py::none(),
+           py::arg("expect_owner") = py::none())
       .def("__iter__", [](py::object self) { return self; })
       .def("__next__", [](PySyncReader& r) { return r.next_set(r.timeout()); })
       .def(

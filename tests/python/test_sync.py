@@ -50,6 +50,22 @@ def test_phase_locked_producers_give_tuples_of_frames_captured_together(apps, tw
     assert {e["stream"] for e in events if e["kind"] == "attached"} == {left, right}
 
 
+def test_wait_spin_polls_every_stream_for_the_sets(apps, two_streams):
+    left, right = two_streams
+    with shmframe.SyncReader([left, right], policy="exact", wait="spin", spin_limit=0.002, timeout=10) as sync:
+        for name in two_streams:
+            apps.produce(name, "--fps", "30", "--phase-lock", "--width", "64", "--height", "48", "--frames", "60")
+        sets = 0
+        for a, b in sync:
+            assert a.capture_ns == b.capture_ns, (a, b)
+            sets += 1
+            if sets == 20:
+                break
+        stats = sync.stats
+    assert sets == 20
+    assert stats["polled"] > 0, stats
+
+
 def test_bad_arguments_are_refused_with_a_reason():
     with pytest.raises(shmframe.InvalidArgument, match="2 to 8 streams"):
         shmframe.SyncReader(["only"])
@@ -57,6 +73,8 @@ def test_bad_arguments_are_refused_with_a_reason():
         shmframe.SyncReader(["a", "b", "a"])
     with pytest.raises(shmframe.InvalidArgument, match="matches nothing"):
         shmframe.SyncReader(["a", "b"], tolerance=0)
+    with pytest.raises(shmframe.InvalidArgument, match="spin_limit"):
+        shmframe.SyncReader(["a", "b"], wait="spin", spin_limit="soon")
     with pytest.raises(shmframe.InvalidArgument, match="approximate' or 'exact"):
         shmframe.SyncReader(["a", "b"], policy="closest")
 

@@ -13,10 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "testkit.hpp"
+
 using shmframe::detail::CommitWaiter;
 using shmframe::detail::EndJudge;
 using shmframe::detail::may_poll;
 using Verdict = EndJudge::Verdict;
+using namespace std::chrono_literals;
 
 namespace {
 constexpr auto kReady = static_cast<std::uint32_t>(shmframe::layout::State::ready);
@@ -143,16 +146,21 @@ TEST(CommitWaiter, OverSeveralWordsAnyMoveEndsTheWait) {
                                                                       shmframe::detail::notifier::AnyWait::futex_waitv
                               ? 1
                               : 0;
-    std::atomic<bool> waiting{false};
+    // Spin: the commit lands while it polls (its flag up), so the poll, not a sleep after it, must
+    // see the word move.
+    const bool spin = policy == shmframe::WaitPolicy::spin;
     std::thread committer([&] {
-      while (!waiting.load()) std::this_thread::yield();
+      if (spin) {
+        (void)testkit::wait_until([&] { return std::atomic_ref<std::uint32_t>(polling[k]).load() == 1; }, 4s);
+      }
       std::atomic_ref<std::uint32_t>(words[k]).store(words[k] + 1, std::memory_order_seq_cst);
       shmframe::detail::notifier::wake_word(&words[k]);
     });
-    waiting = true;
-    const int r = w.await_any(targets, streams, shmframe::detail::monotonic_ns() + 5'000'000'000);
+    const std::uint64_t begun = shmframe::detail::monotonic_ns();
+    const int r = w.await_any(targets, streams, begun + 30'000'000'000);
     committer.join();
     EXPECT_TRUE(r == 0 || r == EAGAIN) << r;
+    EXPECT_LT(shmframe::detail::monotonic_ns() - begun, 10'000'000'000u) << "the move was not seen until the deadline";
     EXPECT_EQ(polling[0] + polling[1], 0u) << "the polling flags are lowered after";
     targets[k].ticket = words[k];
     interrupt.raise();
@@ -164,5 +172,32 @@ TEST(CommitWaiter, OverSeveralWordsAnyMoveEndsTheWait) {
     } else {
       EXPECT_EQ(polled.load(), 0u) << "block never polls";
     }
+  }
+}
+
+// Predictive over several words: polls in the window of the rhythm observe() was given (a
+// SyncReader's sets), only where every producer and we have a CPU each.
+TEST(CommitWaiter, PredictiveOverSeveralWordsPollsAroundTheLearntRhythm) {
+  using shmframe::detail::notifier::Activity;
+  using shmframe::detail::notifier::WaitTarget;
+  std::uint32_t words[2] = {3, 5};
+  std::vector<WaitTarget> targets(2);
+  for (int i = 0; i < 2; ++i) {
+    targets[i].wake = {&words[i], nullptr, nullptr};
+    targets[i].ticket = words[i];
+  }
+  const std::vector<Activity> streams{{.consumers = 1, .pollers = 0}, {.consumers = 1, .pollers = 0}};
+  constexpr std::uint64_t kPeriod = 20'000'000;
+  for (const std::uint32_t cpus : {8u, 2u}) {
+    SCOPED_TRACE(cpus);
+    shmframe::detail::Interrupt interrupt;
+    std::atomic<std::uint64_t> polled{0};
+    CommitWaiter w(shmframe::WaitPolicy::predictive, std::chrono::nanoseconds(0), &interrupt, &polled, cpus);
+    // 12 sets on the rhythm, the last one 15 ms ago: the next is due in 5 ms.
+    const std::uint64_t now = shmframe::detail::monotonic_ns();
+    for (std::uint64_t k = 1; k <= 12; ++k) w.observe(k, now - 15'000'000 - (12 - k) * kPeriod);
+    // Nothing commits: it sleeps to the window, polls through it (8 CPUs), then sleeps to the end.
+    EXPECT_EQ(w.await_any(targets, streams, now + 40'000'000), ETIMEDOUT);
+    EXPECT_EQ(polled.load(), cpus == 8 ? 1u : 0u) << "2 producers and us on " << cpus << " CPUs";
   }
 }
