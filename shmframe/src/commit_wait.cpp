@@ -33,15 +33,16 @@ bool may_poll(const notifier::Activity& a, bool predictive, bool read_only, std:
 
 bool may_poll(std::span<const notifier::Activity> streams, bool predictive, std::uint32_t cpus) noexcept {
   std::uint32_t pollers = 0;
-  std::uint32_t others = 0;  // consumers besides us
+  std::uint32_t consumers = 0;
   for (const notifier::Activity& a : streams) {
     pollers = std::max(pollers, a.pollers);
-    others += a.consumers - std::min(a.consumers, 1u);
+    consumers += a.consumers;
   }
   if (pollers >= std::max<std::uint32_t>(1, cpus - std::min(cpus, 1u))) return false;
   if (!predictive) return true;
-  // At a commit the producers, every consumer they wake and we all want a CPU at once.
-  return static_cast<std::uint32_t>(streams.size()) + others + 1 <= cpus;
+  // At a commit the producers, every consumer they wake and we all want a CPU at once: N
+  // producers and the consumers, we counted once (in each stream's N counts): sum + 1.
+  return consumers + 1 <= cpus;
 }
 
 CommitWaiter::CommitWaiter(WaitPolicy policy, std::chrono::nanoseconds spin_limit, const Interrupt* interrupt,
