@@ -41,14 +41,22 @@ SyncOut read_sync(App& consumer, std::chrono::milliseconds budget) {
   return o;
 }
 
+// A phase-locked test-pattern producer on stream `name`: `frames` frames (0: until stopped).
 std::vector<std::string> camera(const std::string& name, const std::string& fps, int frames,
                                 const std::string& offset_ms = "0") {
-  return {kProducer,      name,
-          "--fps",        fps,
-          "--frames",     std::to_string(frames),
-          "--phase-lock", "--phase-offset-ms",
-          offset_ms,      "--width",
-          "160",          "--height",
+  return {kProducer,
+          "--name",
+          name,
+          "--fps",
+          fps,
+          "--frames",
+          std::to_string(frames),
+          "--phase-lock",
+          "--phase-offset-ms",
+          offset_ms,
+          "--width",
+          "160",
+          "--height",
           "120"};
 }
 
@@ -58,6 +66,14 @@ std::vector<std::string> sync_consumer(const std::string& a, const std::string& 
                                 "--exit-on-close", "--timeout-ms", "20000"};
   args.insert(args.end(), more.begin(), more.end());
   return args;
+}
+
+// How many ticks apart two cameras of one grid started (each numbers its frames from 1), from the
+// first set's seqs.
+std::int64_t start_skew(const SyncOut& o) {
+  const auto first_a = o.sets.front()["members"][0]["seq"].get<std::int64_t>();
+  const auto first_b = o.sets.front()["members"][1]["seq"].get<std::int64_t>();
+  return std::abs(first_a - first_b) + std::min(first_a, first_b) - 1;
 }
 
 std::uint64_t unmatched(const SyncOut& o, const std::string& name) {
@@ -71,17 +87,13 @@ std::uint64_t unmatched(const SyncOut& o, const std::string& name) {
 TEST(Sync, PhaseLockedCamerasAreDeliveredAsSetsOfEveryPair) {
   StreamGuard a("sync-app-a"), b("sync-app-b");
   App consumer(sync_consumer(a.name(), b.name(), {"--sync", "approximate"}));
-  std::vector<std::string> ca = camera("--name", "30", 300), cb = ca;
-  ca.insert(ca.begin() + 2, a.name());
-  cb.insert(cb.begin() + 2, b.name());
+  std::vector<std::string> ca = camera(a.name(), "30", 300), cb = camera(b.name(), "30", 300);
   App pa(ca), pb(cb);
   const SyncOut o = read_sync(consumer, 30s);
   ASSERT_FALSE(o.summary.is_null()) << consumer.errors();
   ASSERT_FALSE(o.sets.empty());
   // The cameras started apart by `skew` ticks: frames 1..300 of each, on one grid.
-  const auto first_a = o.sets.front()["members"][0]["seq"].get<std::int64_t>();
-  const auto first_b = o.sets.front()["members"][1]["seq"].get<std::int64_t>();
-  const std::int64_t skew = std::abs(first_a - first_b) + std::min(first_a, first_b) - 1;
+  const std::int64_t skew = start_skew(o);
   EXPECT_LE(skew, 30) << "the cameras started a second apart";
   EXPECT_EQ(static_cast<std::int64_t>(o.sets.size()), 300 - skew);
   for (const json& s : o.sets) {
@@ -103,18 +115,12 @@ TEST(Sync, PhaseLockedCamerasAreDeliveredAsSetsOfEveryPair) {
 TEST(Sync, WaitSpinPollsForTheSets) {
   StreamGuard a("sync-spin-a"), b("sync-spin-b");
   App consumer(sync_consumer(a.name(), b.name(), {"--sync", "exact", "--wait", "spin", "--spin-limit-us", "2000"}));
-  std::vector<std::string> ca = camera("--name", "30", 120), cb = ca;
-  ca.insert(ca.begin() + 2, a.name());
-  cb.insert(cb.begin() + 2, b.name());
+  std::vector<std::string> ca = camera(a.name(), "30", 120), cb = camera(b.name(), "30", 120);
   App pa(ca), pb(cb);
   const SyncOut o = read_sync(consumer, 30s);
   ASSERT_FALSE(o.summary.is_null()) << consumer.errors();
   ASSERT_FALSE(o.sets.empty()) << o.summary.dump();
-  // As in PhaseLockedCamerasAreDeliveredAsSetsOfEveryPair: the cameras started `skew` ticks apart.
-  const auto first_a = o.sets.front()["members"][0]["seq"].get<std::int64_t>();
-  const auto first_b = o.sets.front()["members"][1]["seq"].get<std::int64_t>();
-  const std::int64_t skew = std::abs(first_a - first_b) + std::min(first_a, first_b) - 1;
-  EXPECT_EQ(static_cast<std::int64_t>(o.sets.size()), 120 - skew) << o.summary.dump();
+  EXPECT_EQ(static_cast<std::int64_t>(o.sets.size()), 120 - start_skew(o)) << o.summary.dump();
   for (const json& s : o.sets) EXPECT_EQ(s["members"][0]["capture_ns"], s["members"][1]["capture_ns"]) << s.dump();
   EXPECT_GT(o.summary["polled"].get<std::uint64_t>(), 0u) << o.summary.dump();
   EXPECT_EQ(consumer.proc->exit_code(10s), 0);
@@ -127,9 +133,7 @@ TEST(Sync, AnOffsetOutsideTheToleranceMakesNoSetInsideItEveryPair) {
   for (const std::string tol : {"5", "20"}) {
     StreamGuard a("sync-off-a" + tol), b("sync-off-b" + tol);
     App consumer(sync_consumer(a.name(), b.name(), {"--sync", "approximate", "--tolerance-ms", tol}));
-    std::vector<std::string> ca = camera("--name", "30", 60), cb = camera("--name", "30", 60, "12");
-    ca.insert(ca.begin() + 2, a.name());
-    cb.insert(cb.begin() + 2, b.name());
+    std::vector<std::string> ca = camera(a.name(), "30", 60), cb = camera(b.name(), "30", 60, "12");
     App pa(ca), pb(cb);
     const SyncOut o = read_sync(consumer, 20s);
     ASSERT_FALSE(o.summary.is_null()) << consumer.errors();
@@ -150,9 +154,7 @@ TEST(Sync, AnOffsetOutsideTheToleranceMakesNoSetInsideItEveryPair) {
 TEST(Sync, ThirtyWithFifteenGivesSetsAtFifteenAndHalfTheFastFramesUnmatched) {
   StreamGuard a("sync-30"), b("sync-15");
   App consumer(sync_consumer(a.name(), b.name(), {"--sync", "approximate"}));
-  std::vector<std::string> ca = camera("--name", "30", 90), cb = camera("--name", "15", 45);
-  ca.insert(ca.begin() + 2, a.name());
-  cb.insert(cb.begin() + 2, b.name());
+  std::vector<std::string> ca = camera(a.name(), "30", 90), cb = camera(b.name(), "15", 45);
   App pa(ca), pb(cb);
   const SyncOut o = read_sync(consumer, 20s);
   ASSERT_FALSE(o.summary.is_null()) << consumer.errors();
@@ -176,9 +178,7 @@ TEST(Sync, ACameraKilledAndRestartedAtANewSizeResumesTheSets) {
   StreamGuard a("sync-kill-a"), b("sync-kill-b");
   App consumer({kConsumer, "--name", a.name(), "--name", b.name(), "--sync", "approximate", "--processor", "probe",
                 "--frames", "40", "--timeout-ms", "20000"});
-  std::vector<std::string> ca = camera("--name", "30", 0), cb = ca;
-  ca.insert(ca.begin() + 2, a.name());
-  cb.insert(cb.begin() + 2, b.name());
+  std::vector<std::string> ca = camera(a.name(), "30", 0), cb = camera(b.name(), "30", 0);
   App pa(ca);
   std::optional<App> pb(std::in_place, cb);
   std::map<std::string, std::uint64_t> generation;  // of each stream, from its attached events
@@ -217,10 +217,8 @@ TEST(Sync, ACameraKilledAndRestartedAtANewSizeResumesTheSets) {
 TEST(Sync, AStoppedCameraDoesNotMakeTheOtherStreamsFramesStayHeld) {
   StreamGuard a("sync-stop-a"), b("sync-stop-b");
   App consumer(sync_consumer(a.name(), b.name(), {"--sync", "approximate"}));
-  std::vector<std::string> ca = camera("--name", "10", 0), cb = ca;
-  ca.insert(ca.begin() + 2, a.name());
+  std::vector<std::string> ca = camera(a.name(), "10", 0), cb = camera(b.name(), "10", 0);
   ca.insert(ca.end(), {"--slots", "8"});  // room for 7 held frames: only the bound can keep it lower
-  cb.insert(cb.begin() + 2, b.name());
   App pa(ca), pb(cb);
   ASSERT_TRUE(consumer.event("set", 10s)) << consumer.errors();
   pb.proc->signal(SIGSTOP);
@@ -275,9 +273,7 @@ TEST(Sync, BadArgumentsAreRefusedWithAReason) {
 // (futex_waitv, or the first-word fallback when it is missing or turned off).
 TEST(Sync, StatusSaysWhichWaitTheSetWouldUse) {
   StreamGuard a("sync-status-a"), b("sync-status-b");
-  std::vector<std::string> ca = camera("--name", "30", 0), cb = ca;
-  ca.insert(ca.begin() + 2, a.name());
-  cb.insert(cb.begin() + 2, b.name());
+  std::vector<std::string> ca = camera(a.name(), "30", 0), cb = camera(b.name(), "30", 0);
   App pa(ca), pb(cb);
   for (const bool fallback : {false, true}) {
     // Both streams there: exit 0 once each is inspectable (a producer still starting is retried).
