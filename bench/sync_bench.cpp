@@ -16,9 +16,9 @@
 // hand-off p50 over all the rounds' samples, and the median of the rounds' own ratios (target <=
 // 1.2); SyncReader CPU per set / the N readers' CPU per N frames (target <= 1.0).
 // SHMFRAME_FUTEX_WAITV=0 measures the fallback wait. SHMFRAME_BENCH_MARKERS=1 writes each turn's
-// start to the kernel's trace_marker (bench/sync_sched.py reads them beside the scheduler's events). --wait: every
-// reader's wait policy (block by default; spin polls with a 2 ms limit per wait).
-#include <sched.h>
+// start to the kernel's trace_marker (bench/sync_sched.py reads them beside the scheduler's
+// events). --wait: every reader's wait policy (block by default; spin polls with a 2 ms limit per
+// wait).
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <shmframe/detail/commit_wait.hpp>
 #include <shmframe/shmframe.hpp>
 #include <string>
 #include <thread>
@@ -91,10 +92,10 @@ struct Single {
   std::vector<std::uint64_t> samples;
 };
 
-// One Reader on `name`, `frames` frames after 10 of warm-up.
-shmframe::WaitPolicy g_wait = shmframe::WaitPolicy::block;
+shmframe::WaitPolicy g_wait = shmframe::WaitPolicy::block;  // --wait, for every reader
 constexpr std::chrono::milliseconds kSpinLimit{2};
 
+// One Reader on `name`, `frames` frames after 10 of warm-up.
 Single single_reader(const std::string& name, int frames) {
   shmframe::ReaderOptions ro;
   ro.delivery = shmframe::Delivery::every_frame;
@@ -156,13 +157,6 @@ Sync sync_reader(const std::vector<std::string>& names, int sets) {
          std::move(gaps)};
   for (std::uint64_t u : r.stats().unmatched) s.unmatched += u;
   return s;
-}
-
-// The CPUs this process may run on (taskset -c 0 gives 1: every process on one CPU).
-unsigned usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof set, &set) == 0 ? static_cast<unsigned>(CPU_COUNT(&set)) : 0u;
 }
 
 // "<what> <reader pid> <camera pids...>" into the ftrace buffer, when SHMFRAME_BENCH_MARKERS=1
@@ -275,7 +269,8 @@ int main(int argc, char** argv) {
         n, fps, frames, rounds, single.p50, single.p99, set.p50, set.p99, single.p50 > 0 ? set.p50 / single.p50 : 0.0,
         median(round_ratios), single_cpu, n_readers_cpu, sync_cpu, n_readers_cpu > 0 ? sync_cpu / n_readers_cpu : 0.0,
         spread.p99, gap.p50, static_cast<unsigned long long>(last.unmatched), last.wait.c_str(),
-        std::string(shmframe::to_string(g_wait)).c_str(), usable_cpus());
+        // The CPUs it may run on, as the wait policies count them: 1 under taskset -c 0.
+        std::string(shmframe::to_string(g_wait)).c_str(), shmframe::detail::usable_cpus());
     std::fflush(stdout);
   }
   return 0;
