@@ -201,13 +201,12 @@ struct SyncReader::Impl {
 
   void make_sets(Matcher::Unmatched& out) {
     for (;;) {
-      SyncEvent se;
-      se.kind = SyncEventKind::set;
-      FrameSet& s = se.set;
-      s.frames.reserve(members.size());
+      // Built only when the matcher has a set: a look without one allocates nothing.
+      FrameSet s;
       std::uint64_t lo = UINT64_MAX;
       std::uint64_t hi = 0;
       const bool made = matcher.pop(out, [&](Matcher::Entry&& e) {
+        if (s.frames.empty()) s.frames.reserve(members.size());
         lo = std::min(lo, e.capture_ns);
         hi = std::max(hi, e.capture_ns);
         s.complete_ns = std::max(s.complete_ns, e.value.commit_ns());
@@ -221,7 +220,9 @@ struct SyncReader::Impl {
       spread.add(s.spread_ns);
       const std::uint64_t now = detail::monotonic_ns();
       latency.add(now > s.complete_ns ? now - s.complete_ns : 0);
-      ready.push_back(std::move(se));
+      SyncEvent& se = ready.emplace_back();
+      se.kind = SyncEventKind::set;
+      se.set = std::move(s);
     }
   }
 };
