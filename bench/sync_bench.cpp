@@ -1,6 +1,7 @@
 // shmframe-sync-bench: synchronised sets against single readers, in one run (issue 21).
 //
 //   shmframe-sync-bench [--frames K] [--fps F] [--rounds R] [--wait block|spin|predictive]
+//                       [--cpu-latency-us US]   (--help for all)
 //   prints one JSON object per stream count
 //
 // For N = 2 and 4 phase-locked producers (child processes, 640x480 gray8 at F fps, stamped with
@@ -19,16 +20,20 @@
 // start to the kernel's trace_marker (bench/sync_sched.py reads them beside the scheduler's
 // events). --wait: every reader's wait policy (block by default; spin polls with a 2 ms limit per
 // wait).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <shmframe/detail/commit_wait.hpp>
 #include <shmframe/shmframe.hpp>
 #include <string>
@@ -182,24 +187,48 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App cli{
+      "shmframe-sync-bench: SyncReader's set latency and CPU against single readers, for 2 and 4 phase-locked "
+      "producers, in one run. Prints one JSON line per stream count (docs/PERFORMANCE.md, \"Synchronised sets\")."};
   int frames = 300;
   int rounds = 5;
   double fps = 100;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--frames") == 0) frames = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--fps") == 0) fps = std::atof(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--wait") == 0 && shmframe::parse_name<shmframe::WaitPolicy>(argv[i + 1]))
-      g_wait = *shmframe::parse_name<shmframe::WaitPolicy>(argv[i + 1]);
-    else {
-      std::fprintf(stderr,
-                   "usage: shmframe-sync-bench [--frames K] [--fps F] [--rounds R] [--wait block|spin|predictive]\n");
+  std::optional<std::int32_t> cpu_latency_us;
+  cli.add_option("--frames", frames, "Frames (sets) per reader over all the rounds; at least 20 a round")
+      ->check(CLI::Range(20, 10'000'000))
+      ->capture_default_str();
+  cli.add_option("--fps", fps, "The producers' rate")->check(CLI::Range(1.0, 1000.0))->capture_default_str();
+  cli.add_option("--rounds", rounds, "Turns of each reader kind, the order alternating")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  std::vector<std::string> waits;
+  std::string wait_help = "Every reader's wait policy";
+  for (const auto& n : shmframe::enum_names<shmframe::WaitPolicy>()) {
+    waits.emplace_back(n.name);
+    wait_help += "; " + std::string(n.name) + ": " + std::string(n.description);
+  }
+  cli.add_option_function<std::string>(
+         "--wait", [](const std::string& v) { g_wait = *shmframe::parse_name<shmframe::WaitPolicy>(v); }, wait_help)
+      ->check(CLI::IsMember(waits))
+      ->default_str("block");
+  cli.add_option("--cpu-latency-us", cpu_latency_us,
+                 "Hold a PM QoS request on /dev/cpu_dma_latency for the run (root): idle CPUs may take no longer than "
+                 "this to wake; 0 keeps them polling instead of halting")
+      ->check(CLI::Range(0, 100'000'000));
+  CLI11_PARSE(cli, argc, argv);
+  if (frames / rounds < 20) {
+    std::fprintf(stderr, "shmframe-sync-bench: --frames %d over --rounds %d is under 20 a round: give more frames\n",
+                 frames, rounds);
+    return 2;
+  }
+  // The kernel keeps the request while the file stays open (closed at exit).
+  if (cpu_latency_us) {
+    const int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, &*cpu_latency_us, sizeof *cpu_latency_us) != sizeof *cpu_latency_us) {
+      std::fprintf(stderr, "shmframe-sync-bench: --cpu-latency-us: /dev/cpu_dma_latency: %s (run as root)\n",
+                   std::strerror(errno));
       return 2;
     }
-  }
-  if (frames < 20 || fps <= 0 || rounds < 1 || frames / rounds < 20) {
-    std::fprintf(stderr, "shmframe-sync-bench: --frames must be >= 20 per round (--rounds >= 1) and --fps > 0\n");
-    return 2;
   }
   const auto period = static_cast<std::uint64_t>(1e9 / fps);
   const int per_round = frames / rounds;
@@ -265,12 +294,14 @@ int main(int argc, char** argv) {
         "\"latency_ratio_p50\":%.3f,\"latency_ratio_round_median\":%.3f,\"single_cpu_ns_per_frame\":%.0f,"
         "\"n_readers_cpu_ns_per_n_frames\":%.0f,\"sync_cpu_ns_per_set\":%.0f,\"cpu_ratio\":%.3f,"
         "\"spread_p99_ns\":%.0f,\"commit_gap_p50_ns\":%.0f,\"unmatched\":%llu,\"wait\":\"%s\",\"policy\":\"%s\","
-        "\"cpus\":%u}\n",
+        "\"cpus\":%u,\"cpu_latency_us\":%s}\n",
         n, fps, frames, rounds, single.p50, single.p99, set.p50, set.p99, single.p50 > 0 ? set.p50 / single.p50 : 0.0,
         median(round_ratios), single_cpu, n_readers_cpu, sync_cpu, n_readers_cpu > 0 ? sync_cpu / n_readers_cpu : 0.0,
         spread.p99, gap.p50, static_cast<unsigned long long>(last.unmatched), last.wait.c_str(),
         // The CPUs it may run on, as the wait policies count them: 1 under taskset -c 0.
-        std::string(shmframe::to_string(g_wait)).c_str(), shmframe::detail::usable_cpus());
+        std::string(shmframe::to_string(g_wait)).c_str(), shmframe::detail::usable_cpus(),
+        // The PM QoS request held (--cpu-latency-us), null for none.
+        cpu_latency_us ? std::to_string(*cpu_latency_us).c_str() : "null");
     std::fflush(stdout);
   }
   return 0;

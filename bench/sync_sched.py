@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Where the scheduler runs the readers of shmframe-sync-bench (issue 21's 2-stream latency).
 
-    bench/sync_sched.py build/release/bench/shmframe-sync-bench [--frames K] [--rounds R]
+    bench/sync_sched.py build/release/bench/shmframe-sync-bench [its options: --frames K --rounds R ...]
 
 As root: clears the kernel's trace buffer, runs the bench with the kernel's scheduler events traced (tracefs: sched_waking,
 sched_switch) and its turn markers (SHMFRAME_BENCH_MARKERS=1), then prints one JSON line per
@@ -11,7 +11,12 @@ turn kind (single reader, SyncReader) and stream count, over the ticks of that k
 - last_producer_to_run_us_p50: the last producer going to sleep that tick (just after its commit
   and wake-up calls) to when the reader ran;
 - wake_to_run_us_p50_same_cpu / _split_cpus: the wake-up to run delay over the ticks whose
-  producers shared one CPU, and over the others.
+  producers shared one CPU, and over the others;
+- on_waker_cpu: the share of ticks where the reader's first wake-up put it on the CPU of the
+  producer that woke it;
+- preempted: the share of ticks where the reader got its CPU by preempting a producer (the
+  scheduler's wake-up preemption) rather than when one went to sleep or from an idle CPU;
+- cpu_latency_us: the bench's --cpu-latency-us (null: none).
 The bench's own JSON lines pass through first. Wait policy block only (a polling reader is not
 woken). The trace settings it changes (tracing_on, buffer_size_kb, irq-info, record-tgid) are put
 back after.
@@ -86,10 +91,12 @@ def analyse(lines):
             return
         if len(tick["sleep"]) < len(cams):
             return
-        s = stats.setdefault((turn, len(cams)), {"same": [], "wake": [], "last": []})
+        s = stats.setdefault((turn, len(cams)), {"same": [], "wake": [], "last": [], "affine": [], "preempted": []})
         s["same"].append(len({cpu for _, cpu in tick["sleep"].values()}) == 1)
         s["wake"].append(tick["run"] - tick["woken"])
         s["last"].append(tick["run"] - max(t for t, _ in tick["sleep"].values()))
+        s["affine"].append(tick["affine"])
+        s["preempted"].append(tick["preempted"])
 
     for line in lines:
         m = LINE.match(line)
@@ -107,9 +114,10 @@ def analyse(lines):
             # A camera woken by its timer (not by another camera) starts a tick.
             if woken in cams and pid not in cams and (tick is None or ts - tick["start"] > 2000):
                 close()
-                tick = {"start": ts, "woken": None, "run": None, "sleep": {}}
+                tick = {"start": ts, "woken": None, "run": None, "sleep": {}, "affine": False, "preempted": False}
             if tick is not None and woken == reader and tick["woken"] is None:
                 tick["woken"] = ts
+                tick["affine"] = pid in cams and int(re.search(r"target_cpu=(\d+)", rest)[1]) == cpu
         elif event == "sched_switch" and tick is not None:
             prev = int(re.search(r"prev_pid=(\d+)", rest)[1])
             state = re.search(r"prev_state=(\S+)", rest)[1]
@@ -118,6 +126,7 @@ def analyse(lines):
                 tick["sleep"][prev] = (ts, cpu)
             if nxt == reader and tick["woken"] is not None and tick["run"] is None:
                 tick["run"] = ts
+                tick["preempted"] = prev in cams and state.startswith("R")
     close()
     return stats
 
@@ -138,13 +147,17 @@ def main():
     stats = analyse(lines)
     if not stats:
         sys.exit("sync_sched.py: no ticks found in the trace (were the markers written?)")
+    args = sys.argv[2:]
+    held = args[args.index("--cpu-latency-us") + 1] if "--cpu-latency-us" in args[:-1] else "null"
     for (turn, n), s in sorted(stats.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(f'{{"streams":{n},"turn":"{turn}","ticks":{len(s["wake"])},'
               f'"same_cpu":{sum(s["same"]) / len(s["same"]):.2f},'
               f'"wake_to_run_us_p50":{statistics.median(s["wake"]):.1f},'
               f'"last_producer_to_run_us_p50":{statistics.median(s["last"]):.1f},'
               f'"wake_to_run_us_p50_same_cpu":{p50([w for w, same in zip(s["wake"], s["same"]) if same])},'
-              f'"wake_to_run_us_p50_split_cpus":{p50([w for w, same in zip(s["wake"], s["same"]) if not same])}}}')
+              f'"wake_to_run_us_p50_split_cpus":{p50([w for w, same in zip(s["wake"], s["same"]) if not same])},'
+              f'"on_waker_cpu":{sum(s["affine"]) / len(s["affine"]):.2f},'
+              f'"preempted":{sum(s["preempted"]) / len(s["preempted"]):.2f},"cpu_latency_us":{held}}}')
 
 
 if __name__ == "__main__":
