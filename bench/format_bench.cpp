@@ -12,11 +12,12 @@
 // threads too; the Writer's heartbeat thread is idle), the median of --rounds
 // rounds of --frames frames each.
 //
-// Usage: shmframe-format-bench [--frames N] [--rounds R] [--json FILE]
+// Usage: shmframe-format-bench [--frames N] [--rounds R] [--json FILE]   (--help)
 #include <turbojpeg.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -100,19 +101,18 @@ double handoff_p50_us(shmframe::PixelFormat pf, int frames) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App cli{
+      "shmframe-format-bench: what carrying camera-native formats saves at 1920x1080, as ratios against baselines "
+      "in the same run (docs/PERFORMANCE.md, \"Camera-native formats\")."};
   int frames = 60;
   int rounds = 5;
   std::string json;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--frames" && i + 1 < argc) frames = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--rounds" && i + 1 < argc) rounds = std::max(1, std::atoi(argv[++i]));
-    else if (a == "--json" && i + 1 < argc) json = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: %s [--frames N] [--rounds R] [--json FILE]\n", argv[0]);
-      return 2;
-    }
-  }
+  cli.add_option("--frames", frames, "Frames a round")->check(CLI::Range(1, 100'000))->capture_default_str();
+  cli.add_option("--rounds", rounds, "Rounds (the median is reported)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cli.add_option("--json", json, "Also write the results as JSON to PATH");
+  CLI11_PARSE(cli, argc, argv);
   using shmframe::FrameFormat;
   using shmframe::PixelFormat;
 

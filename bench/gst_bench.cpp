@@ -19,7 +19,7 @@
 // plus memcpy of one 1080p BGRx frame (8 MB) in this process, to compare a receiver's CPU per
 // frame with the cost of one copy. Sinks run with sync=false: nothing waits on purpose.
 //
-// Usage: shmframe-gst-bench [--frames N] [--warmup N] [--json FILE]
+// Usage: shmframe-gst-bench [--frames N] [--warmup N] [--json FILE]   (--help)
 // Thread contract: single-threaded apart from GStreamer's streaming threads; the probes touch
 // only atomics and the sample vector (guarded by its own mutex).
 #include <fcntl.h>
@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <csignal>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -411,22 +412,16 @@ int main(int argc, char** argv) {
     gst_init(nullptr, nullptr);
     return run_role(argv[2], argv[3], std::atoi(argv[4]), std::atoi(argv[5]));
   }
+  CLI::App cli{
+      "shmframe-gst-bench: shmframesink -> shmframesrc against GStreamer's shmsink -> shmsrc at 1080p, in one run "
+      "(docs/PERFORMANCE.md, \"GStreamer elements\")."};
   int frames = 300;
   int warmup = 30;
   std::string json;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--frames" && i + 1 < argc) {
-      frames = std::atoi(argv[++i]);
-    } else if (a == "--warmup" && i + 1 < argc) {
-      warmup = std::atoi(argv[++i]);
-    } else if (a == "--json" && i + 1 < argc) {
-      json = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s [--frames N] [--warmup N] [--json FILE]\n", argv[0]);
-      return 2;
-    }
-  }
+  cli.add_option("--frames", frames, "Frames measured a case")->check(CLI::Range(1, 1'000'000))->capture_default_str();
+  cli.add_option("--warmup", warmup, "Frames before measuring")->check(CLI::Range(0, 1'000'000))->capture_default_str();
+  cli.add_option("--json", json, "Also write the results as JSON to PATH");
+  CLI11_PARSE(cli, argc, argv);
 #ifdef SHMFRAME_GST_PLUGIN_DIR
   // This build's plugin, unless the caller chose a plugin path.
   setenv("GST_PLUGIN_PATH", SHMFRAME_GST_PLUGIN_DIR, 0);
