@@ -22,6 +22,7 @@
 // wait).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,13 +54,20 @@ void sleep_until_ns(std::uint64_t t) {
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
 }
 
+int g_qos_fd = -1;                 // --cpu-latency-us: the PM QoS request, held open for the run
 volatile sig_atomic_t g_stop = 0;  // NOLINT: set by the child's SIGTERM handler, read by its loop
 
 // A phase-locked producer in a child process until SIGTERM.
 pid_t spawn_camera(const std::string& name, std::uint64_t period) {
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  // Not the bench's PM QoS request: it ends when the bench does, whatever becomes of us.
+  if (g_qos_fd >= 0) close(g_qos_fd);
   signal(SIGTERM, [](int) { g_stop = 1; });
+  // Stop with the bench, also when it is killed (or was, before this line).
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(0);
   try {
     shmframe::WriterOptions o;
     o.format = shmframe::FrameFormat{640, 480, shmframe::PixelFormat::gray8, 0};
@@ -197,7 +205,7 @@ int main(int argc, char** argv) {
   cli.add_option("--frames", frames, "Frames (sets) per reader over all the rounds; at least 20 a round")
       ->check(CLI::Range(20, 10'000'000))
       ->capture_default_str();
-  cli.add_option("--fps", fps, "The producers' rate")->check(CLI::Range(1.0, 1000.0))->capture_default_str();
+  cli.add_option("--fps", fps, "The producers' rate")->check(CLI::Range(0.2, 1000.0))->capture_default_str();
   cli.add_option("--rounds", rounds, "Turns of each reader kind, the order alternating")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
@@ -223,8 +231,8 @@ int main(int argc, char** argv) {
   }
   // The kernel keeps the request while the file stays open (closed at exit).
   if (cpu_latency_us) {
-    const int fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, &*cpu_latency_us, sizeof *cpu_latency_us) != sizeof *cpu_latency_us) {
+    g_qos_fd = open("/dev/cpu_dma_latency", O_WRONLY | O_CLOEXEC);
+    if (g_qos_fd < 0 || write(g_qos_fd, &*cpu_latency_us, sizeof *cpu_latency_us) != sizeof *cpu_latency_us) {
       std::fprintf(stderr, "shmframe-sync-bench: --cpu-latency-us: /dev/cpu_dma_latency: %s (run as root)\n",
                    std::strerror(errno));
       return 2;

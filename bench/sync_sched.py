@@ -12,8 +12,8 @@ turn kind (single reader, SyncReader) and stream count, over the ticks of that k
   and wake-up calls) to when the reader ran;
 - wake_to_run_us_p50_same_cpu / _split_cpus: the wake-up to run delay over the ticks whose
   producers shared one CPU, and over the others;
-- on_waker_cpu: the share of ticks where the reader's first wake-up put it on the CPU of the
-  producer that woke it;
+- ran_on_waker_cpu: the share of ticks where the reader ran on the CPU of the producer whose
+  wake-up (the tick's first for the reader) woke it;
 - preempted: the share of ticks where the reader got its CPU by preempting a producer (the
   scheduler's wake-up preemption) rather than when one went to sleep or from an idle CPU;
 - cpu_latency_us: the bench's --cpu-latency-us (null: none).
@@ -21,6 +21,7 @@ The bench's own JSON lines pass through first. Wait policy block only (a polling
 woken). The trace settings it changes (tracing_on, buffer_size_kb, irq-info, record-tgid) are put
 back after.
 """
+import json
 import os
 import re
 import statistics
@@ -82,7 +83,7 @@ def run_traced(cmd):
 
 
 def analyse(lines):
-    """{(turn, streams): {"same": [...], "wake": [...], "last": [...]}} over the ticks."""
+    """{(turn, streams): {"same", "wake", "last", "affine", "preempted": [...]}} over the ticks."""
     stats = {}
     turn, reader, cams, tick = None, 0, [], None
 
@@ -114,10 +115,12 @@ def analyse(lines):
             # A camera woken by its timer (not by another camera) starts a tick.
             if woken in cams and pid not in cams and (tick is None or ts - tick["start"] > 2000):
                 close()
-                tick = {"start": ts, "woken": None, "run": None, "sleep": {}, "affine": False, "preempted": False}
+                tick = {"start": ts, "woken": None, "waker_cpu": None, "run": None, "sleep": {}, "affine": False,
+                        "preempted": False}
             if tick is not None and woken == reader and tick["woken"] is None:
                 tick["woken"] = ts
-                tick["affine"] = pid in cams and int(re.search(r"target_cpu=(\d+)", rest)[1]) == cpu
+                # (sched_waking's target_cpu is the CPU it last ran on: where it runs is at the switch.)
+                tick["waker_cpu"] = cpu if pid in cams else None
         elif event == "sched_switch" and tick is not None:
             prev = int(re.search(r"prev_pid=(\d+)", rest)[1])
             state = re.search(r"prev_state=(\S+)", rest)[1]
@@ -127,6 +130,7 @@ def analyse(lines):
             if nxt == reader and tick["woken"] is not None and tick["run"] is None:
                 tick["run"] = ts
                 tick["preempted"] = prev in cams and state.startswith("R")
+                tick["affine"] = tick["waker_cpu"] == cpu
     close()
     return stats
 
@@ -147,8 +151,8 @@ def main():
     stats = analyse(lines)
     if not stats:
         sys.exit("sync_sched.py: no ticks found in the trace (were the markers written?)")
-    args = sys.argv[2:]
-    held = args[args.index("--cpu-latency-us") + 1] if "--cpu-latency-us" in args[:-1] else "null"
+    # The PM QoS request the bench held, as its own JSON lines say.
+    held = next((json.loads(ln).get("cpu_latency_us") for ln in out.splitlines() if ln.startswith("{")), None)
     for (turn, n), s in sorted(stats.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         print(f'{{"streams":{n},"turn":"{turn}","ticks":{len(s["wake"])},'
               f'"same_cpu":{sum(s["same"]) / len(s["same"]):.2f},'
@@ -156,8 +160,8 @@ def main():
               f'"last_producer_to_run_us_p50":{statistics.median(s["last"]):.1f},'
               f'"wake_to_run_us_p50_same_cpu":{p50([w for w, same in zip(s["wake"], s["same"]) if same])},'
               f'"wake_to_run_us_p50_split_cpus":{p50([w for w, same in zip(s["wake"], s["same"]) if not same])},'
-              f'"on_waker_cpu":{sum(s["affine"]) / len(s["affine"]):.2f},'
-              f'"preempted":{sum(s["preempted"]) / len(s["preempted"]):.2f},"cpu_latency_us":{held}}}')
+              f'"ran_on_waker_cpu":{sum(s["affine"]) / len(s["affine"]):.2f},'
+              f'"preempted":{sum(s["preempted"]) / len(s["preempted"]):.2f},"cpu_latency_us":{json.dumps(held)}}}')
 
 
 if __name__ == "__main__":
