@@ -38,8 +38,10 @@
 #include <shmframe/detail/commit_wait.hpp>
 #include <shmframe/shmframe.hpp>
 #include <string>
+
 #include <thread>
 #include <vector>
+#include "enum_option.hpp"
 
 namespace {
 
@@ -209,16 +211,7 @@ int main(int argc, char** argv) {
   cli.add_option("--rounds", rounds, "Turns of each reader kind, the order alternating")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  std::vector<std::string> waits;
-  std::string wait_help = "Every reader's wait policy";
-  for (const auto& n : shmframe::enum_names<shmframe::WaitPolicy>()) {
-    waits.emplace_back(n.name);
-    wait_help += "; " + std::string(n.name) + ": " + std::string(n.description);
-  }
-  cli.add_option_function<std::string>(
-         "--wait", [](const std::string& v) { g_wait = *shmframe::parse_name<shmframe::WaitPolicy>(v); }, wait_help)
-      ->check(CLI::IsMember(waits))
-      ->default_str("block");
+  shmframe::app::add_enum_option(cli, "--wait", g_wait, "Every reader's wait policy");
   cli.add_option("--cpu-latency-us", cpu_latency_us,
                  "Hold a PM QoS request on /dev/cpu_dma_latency for the run (root): idle CPUs may take no longer than "
                  "this to wake; 0 keeps them polling instead of halting")

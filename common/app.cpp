@@ -1,4 +1,5 @@
 #include "app.hpp"
+#include "enum_option.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -78,25 +79,6 @@ StreamNameValidator::StreamNameValidator() {
     return why ? *why : std::string();
   };
 }
-
-namespace {
-// --NAME with the values of enum E (names.hpp): their help, checked against the table, parsed by it.
-template <class E>
-CLI::Option* add_enum_option(CLI::App& cli, const std::string& option, E& value, const std::string& what) {
-  std::string help = what;
-  std::vector<std::string> names;
-  for (const auto& n : shmframe::enum_names<E>()) {
-    help += "; " + std::string(n.name) + ": " + std::string(n.description);
-    names.emplace_back(n.name);
-  }
-  return cli
-      .add_option_function<std::string>(
-          option, [&value](const std::string& v) { value = *shmframe::parse_name<E>(v); },  // checked below
-          help)
-      ->check(CLI::IsMember(names))
-      ->default_str(std::string(shmframe::name_of(value)));
-}
-}  // namespace
 
 void add_wait_options(CLI::App& cli, shmframe::WaitPolicy& policy, std::chrono::microseconds& spin_limit) {
   add_enum_option(cli, "--wait", policy,
